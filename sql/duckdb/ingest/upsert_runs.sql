@@ -1,0 +1,41 @@
+-- Upsert a staged batch into runs.
+-- Expects a relation _stage_runs with the table's columns; UUIDs and JSON as text.
+-- A row in a terminal status (succeeded, failed, cancelled) is never turned back into
+-- 'running' by a late or replayed heartbeat; replaying the same batch changes nothing.
+INSERT INTO runs (run_id, recipe, started_at, finished_at, duration_us, status, error_type, error_message, host, params, attributes, cpu_user_us, cpu_system_us, peak_rss_bytes, read_bytes, written_bytes, last_seen_at)
+SELECT CAST(run_id AS UUID),
+       recipe,
+       started_at,
+       finished_at,
+       duration_us,
+       status,
+       error_type,
+       error_message,
+       host,
+       CAST(params AS JSON),
+       CAST(attributes AS JSON),
+       cpu_user_us,
+       cpu_system_us,
+       peak_rss_bytes,
+       read_bytes,
+       written_bytes,
+       last_seen_at
+FROM _stage_runs
+ON CONFLICT (run_id) DO UPDATE SET
+    recipe = excluded.recipe,
+    started_at = excluded.started_at,
+    finished_at = excluded.finished_at,
+    duration_us = excluded.duration_us,
+    status = excluded.status,
+    error_type = excluded.error_type,
+    error_message = excluded.error_message,
+    host = excluded.host,
+    params = excluded.params,
+    attributes = excluded.attributes,
+    cpu_user_us = excluded.cpu_user_us,
+    cpu_system_us = excluded.cpu_system_us,
+    peak_rss_bytes = excluded.peak_rss_bytes,
+    read_bytes = excluded.read_bytes,
+    written_bytes = excluded.written_bytes,
+    last_seen_at = excluded.last_seen_at
+WHERE runs.status = 'running' OR excluded.status <> 'running'

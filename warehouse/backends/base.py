@@ -1,0 +1,150 @@
+"""The backend seam: what generic code may ask of a storage engine.
+
+Generic code (ingest, query, jobs) asks ``backend.capabilities`` and calls these methods; it
+never branches on a dialect name. A new engine subclasses :class:`Backend` (or an existing
+backend: TimescaleDB will subclass PostgreSQL) and registers itself by its ``dialect``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, text
+
+from warehouse.errors import UnknownNameError
+from warehouse.sqlfiles import load_sql
+
+# Chunks and time buckets are counted from a Monday, as TimescaleDB's time_bucket does, so
+# weekly buckets start on Mondays. The same origin is used by the SQL on every engine.
+BUCKET_ORIGIN_US = 946_857_600_000_000  # 2000-01-03 00:00:00 UTC in µs since the Unix epoch
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do; generic code branches on these, never on the engine's name."""
+
+    native_partitions: bool  # time chunks are real tables (else: ranges of one table)
+    binary_copy: bool  # bulk load through COPY ... (FORMAT BINARY)
+    advisory_locks: bool  # cross-process locks inside the database
+    single_writer: bool  # only one process may open the database read-write
+
+
+class Backend(ABC):
+    """One storage engine. Instances are cheap; they hold the SQLAlchemy engine."""
+
+    dialect: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+    _registry: ClassVar[dict[str, type[Backend]]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "dialect" in cls.__dict__:
+            Backend._registry[cls.dialect] = cls
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    # -- SQL text -------------------------------------------------------------------------
+    def sql(self, name: str) -> str:
+        """The SQL file ``name`` for this engine (``sql/<dialect>/<name>.sql``)."""
+        return load_sql(self.dialect, name)
+
+    @abstractmethod
+    def epoch_us(self, expression: str) -> str:
+        """SQL for µs since the Unix epoch of a timestamptz expression, exact."""
+
+    @abstractmethod
+    def aggregate(self, agg: str) -> str:
+        """SQL aggregate over columns ``value`` and ``ts`` for one of :data:`AGGREGATES`."""
+
+    def fetch_frame(self, conn: Connection, sql: str, params: dict) -> pd.DataFrame:
+        """Run a query and return its rows as a DataFrame."""
+        result = conn.execute(text(sql), params)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    # -- ingest ---------------------------------------------------------------------------
+    @abstractmethod
+    def insert_points(self, conn: Connection, batch: pd.DataFrame) -> int:
+        """Insert points (columns ts_us int64, series_id int32, value float64, run_id str|None)
+        skipping any (series_id, ts) already stored. The batch has no duplicate keys.
+        Returns the number of rows written."""
+
+    @abstractmethod
+    def upsert_rows(self, conn: Connection, table: str, frame: pd.DataFrame) -> int:
+        """Insert or update ``runs`` or ``step_runs`` rows (JSON columns as text)."""
+
+    # -- chunks ---------------------------------------------------------------------------
+    @abstractmethod
+    def ensure_chunks(self, conn: Connection, table: str, ts_us: np.ndarray) -> None:
+        """Make sure chunks exist for every timestamp (µs) of ``ts_us`` in ``table``."""
+
+    @abstractmethod
+    def show_chunks(self, conn: Connection, table: str) -> pd.DataFrame:
+        """Chunks of ``table``: chunk_name, range_start, range_end (oldest first)."""
+
+    @abstractmethod
+    def drop_chunks(self, conn: Connection, table: str, older_than: datetime) -> list[str]:
+        """Drop every chunk of ``table`` that ends at or before ``older_than``."""
+
+    @abstractmethod
+    def maintain(self, conn: Connection, now: datetime) -> dict[str, int]:
+        """Housekeeping: make chunks ahead of ``now``, move stray rows into chunks."""
+
+    @abstractmethod
+    def table_sizes(self, conn: Connection) -> pd.DataFrame:
+        """Per warehouse table: table, rows, bytes."""
+
+    @abstractmethod
+    def read_only_query(self, conn: Connection, sql: str, params: dict) -> pd.DataFrame:
+        """Run one statement that must not write; raise ReadOnlyError if it would."""
+
+    # -- shared helpers -------------------------------------------------------------------
+    def chunk_interval_us(self, conn: Connection, table: str) -> int:
+        """The chunk interval of a hypertable in µs."""
+        row = conn.execute(
+            text("SELECT chunk_interval_us FROM hypertables WHERE table_name = :t"), {"t": table}
+        ).first()
+        if row is None:
+            raise UnknownNameError(
+                f"unknown hypertable {table!r}; known: points, runs, step_runs"
+            )
+        return int(row[0])
+
+    def set_chunk_interval(self, conn: Connection, table: str, interval_us: int) -> None:
+        """Change the interval used for chunks made from now on (existing ones stay)."""
+        self.chunk_interval_us(conn, table)  # raises for an unknown table
+        if interval_us <= 0:
+            raise ValueError("chunk interval must be positive")
+        conn.execute(
+            text("UPDATE hypertables SET chunk_interval_us = :i WHERE table_name = :t"),
+            {"i": int(interval_us), "t": table},
+        )
+
+
+AGGREGATES = ("mean", "min", "max", "sum", "count", "last", "first", "p50", "p95", "p99")
+PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+
+
+def floor_to_bucket(ts_us: np.ndarray | int, every_us: int) -> np.ndarray | int:
+    """Start (µs) of the bucket of width ``every_us`` counted from BUCKET_ORIGIN_US."""
+    return BUCKET_ORIGIN_US + ((ts_us - BUCKET_ORIGIN_US) // every_us) * every_us
+
+
+def backend_for(engine: Engine) -> Backend:
+    """The backend registered for the engine's dialect."""
+    # Import the engine modules so they register themselves.
+    from warehouse.backends import duckdb as _duckdb  # noqa: F401
+    from warehouse.backends import postgresql as _postgresql  # noqa: F401
+
+    cls = Backend._registry.get(engine.dialect.name)
+    if cls is None:
+        raise UnknownNameError(
+            f"no warehouse backend for {engine.dialect.name!r}; "
+            f"supported: {', '.join(sorted(Backend._registry))}"
+        )
+    return cls(engine)

@@ -1,0 +1,149 @@
+"""DuckDB, the embedded default.
+
+One table per kind; "chunks" are fixed-width time ranges of that table (the hypertable's
+interval, counted from the common bucket origin), pruned by DuckDB's zone maps on the time
+column. Dropping a chunk deletes its range and checkpoints to give the space back.
+One process may open the file read-write (https://duckdb.org/docs/connect/concurrency).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from warehouse.backends.base import (
+    BUCKET_ORIGIN_US,
+    PERCENTILES,
+    Backend,
+    Capabilities,
+    floor_to_bucket,
+)
+from warehouse.errors import ReadOnlyError
+from warehouse.schema import HYPERTABLES
+
+# DuckDB's storage block size: https://duckdb.org/docs/internals/storage
+_BLOCK_BYTES = 262_144
+
+
+def _raw(conn: Connection):
+    """The DuckDB connection under SQLAlchemy's, for register() and Arrow transfers."""
+    return conn.connection.driver_connection
+
+
+class DuckDBBackend(Backend):
+    dialect = "duckdb"
+    capabilities = Capabilities(
+        native_partitions=False, binary_copy=False, advisory_locks=False, single_writer=True
+    )
+
+    def epoch_us(self, expression: str) -> str:
+        return f"epoch_us({expression})"
+
+    def aggregate(self, agg: str) -> str:
+        if agg in PERCENTILES:
+            return f"quantile_cont(value, {PERCENTILES[agg]})"
+        return {
+            "mean": "avg(value)", "min": "min(value)", "max": "max(value)",
+            "sum": "sum(value)", "count": "count(value)",
+            "last": "arg_max(value, ts)", "first": "arg_min(value, ts)",
+        }[agg]
+
+    def fetch_frame(self, conn: Connection, sql: str, params: dict) -> pd.DataFrame:
+        # DuckDB hands results over as columns (Arrow/NumPy); no Python object per value.
+        return conn.execute(text(sql), params).cursor.df()
+
+    # -- ingest ---------------------------------------------------------------------------
+    def insert_points(self, conn: Connection, batch: pd.DataFrame) -> int:
+        raw = _raw(conn)
+        raw.register("_stage_points", batch)
+        try:
+            result = conn.execute(
+                text(self.sql("ingest/insert_points")),
+                {"lo": batch["ts"].min(), "hi": batch["ts"].max()},
+            )
+            return max(int(result.rowcount), 0)
+        finally:
+            raw.unregister("_stage_points")
+
+    def upsert_rows(self, conn: Connection, table: str, frame: pd.DataFrame) -> int:
+        raw = _raw(conn)
+        stage = f"_stage_{table}"
+        raw.register(stage, frame)
+        try:
+            result = conn.execute(text(self.sql(f"ingest/upsert_{table}")))
+            return max(int(result.rowcount), 0)
+        finally:
+            raw.unregister(stage)
+
+    # -- chunks ---------------------------------------------------------------------------
+    def ensure_chunks(self, conn: Connection, table: str, ts_us: np.ndarray) -> None:
+        """Nothing to create: a DuckDB chunk is a time range of the one table."""
+
+    def show_chunks(self, conn: Connection, table: str) -> pd.DataFrame:
+        interval = self.chunk_interval_us(conn, table)
+        column = HYPERTABLES[table]
+        start = f"{BUCKET_ORIGIN_US} + (({self.epoch_us(column)} - {BUCKET_ORIGIN_US}) // {interval}) * {interval}"
+        frame = conn.execute(text(
+            f"SELECT {start} AS start_us, count(*) AS rows FROM {table} GROUP BY 1 ORDER BY 1"
+        )).fetchall()
+        return _chunk_frame(table, [(int(s), int(s) + interval, int(n)) for s, n in frame])
+
+    def drop_chunks(self, conn: Connection, table: str, older_than: datetime) -> list[str]:
+        interval = self.chunk_interval_us(conn, table)
+        chunks = self.show_chunks(conn, table)
+        cutoff = pd.Timestamp(older_than)
+        doomed = chunks[chunks["range_end"] <= cutoff]
+        if doomed.empty:
+            return []
+        column = HYPERTABLES[table]
+        # Whole chunks only: everything before the end of the newest doomed chunk.
+        end = pd.Timestamp(int(floor_to_bucket(_to_us(cutoff), interval)), unit="us", tz="UTC")
+        conn.execute(text(f"DELETE FROM {table} WHERE {column} < :end"), {"end": end})
+        return doomed["chunk_name"].tolist()
+
+    def maintain(self, conn: Connection, now: datetime) -> dict[str, int]:
+        return {"chunks_created": 0, "rows_moved": 0}
+
+    def reclaim_space(self, conn: Connection) -> None:
+        """CHECKPOINT so deleted ranges are given back to the file's free list."""
+        conn.execute(text("CHECKPOINT"))
+
+    def table_sizes(self, conn: Connection) -> pd.DataFrame:
+        rows = []
+        for table in ("recipes", "series", "points", "runs", "step_runs"):
+            count = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            blocks = conn.execute(text(
+                "SELECT count(DISTINCT block_id) FROM pragma_storage_info(:t) WHERE block_id >= 0"
+            ), {"t": table}).scalar_one()
+            rows.append((table, int(count), int(blocks) * _BLOCK_BYTES))
+        return pd.DataFrame(rows, columns=["table", "rows", "bytes"])
+
+    def read_only_query(self, conn: Connection, sql: str, params: dict) -> pd.DataFrame:
+        statements = duckdb.extract_statements(sql)
+        if len(statements) != 1:
+            raise ReadOnlyError(f"expected exactly one statement, got {len(statements)}")
+        kind = statements[0].type
+        if kind not in (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN):
+            raise ReadOnlyError(
+                f"only SELECT (and EXPLAIN) may run here; got a {kind.name} statement"
+            )
+        result = conn.execute(text(sql), params)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _to_us(ts: pd.Timestamp) -> int:
+    return int(ts.tz_convert("UTC").as_unit("us").value)
+
+
+def _chunk_frame(table: str, ranges: list[tuple[int, int, int | None]]) -> pd.DataFrame:
+    frame = pd.DataFrame(ranges, columns=["start_us", "end_us", "rows"])
+    frame["range_start"] = pd.to_datetime(frame["start_us"], unit="us", utc=True)
+    frame["range_end"] = pd.to_datetime(frame["end_us"], unit="us", utc=True)
+    frame["chunk_name"] = [
+        f"{table}_{t:%Y%m%d_%H%M%S}" for t in frame["range_start"]
+    ]
+    return frame[["chunk_name", "range_start", "range_end", "rows"]]

@@ -1,0 +1,213 @@
+"""PostgreSQL (15+) through psycopg 3.
+
+``points``, ``runs`` and ``step_runs`` are natively range-partitioned on time. Chunks are
+made by the SQL function ``wh_ensure_chunk`` (sql/postgresql/migrations/0001_core.up.sql)
+ahead of time by :meth:`maintain` and on demand before each write; a DEFAULT partition
+catches rows other clients insert outside every chunk. Points arrive through binary COPY.
+
+A TimescaleDB backend will subclass this one and override the chunk methods with
+``create_hypertable``/``show_chunks``/``drop_chunks``.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import psycopg
+from sqlalchemy import Connection, text
+
+from warehouse.backends.base import PERCENTILES, Backend, Capabilities, floor_to_bucket
+from warehouse.errors import ReadOnlyError
+from warehouse.schema import HYPERTABLES
+
+# PostgreSQL's binary timestamps count µs from 2000-01-01 UTC:
+# https://www.postgresql.org/docs/15/sql-copy.html (binary format) and timestamp.c
+_PG_EPOCH_US = 946_684_800_000_000
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+_COPY_TRAILER = b"\xff\xff"
+_CHUNK_CACHE_SECONDS = 60.0
+
+
+def _raw(conn: Connection) -> psycopg.Connection:
+    return conn.connection.driver_connection
+
+
+def points_copy_payload(batch: pd.DataFrame) -> bytes:
+    """Encode points as a COPY BINARY stream for columns (ts, series_id, value, run_id).
+
+    Built with one numpy structured array per run_id layout (null or 16-byte UUID), so
+    encoding costs a few vectorised copies rather than a Python call per row.
+    """
+    ts = batch["ts"].to_numpy(dtype="datetime64[us]").view("i8") - _PG_EPOCH_US
+    series_id = batch["series_id"].to_numpy(dtype="i4")
+    value = batch["value"].to_numpy(dtype="f8")
+    run_id = batch["run_id"]
+    has_run = run_id.notna().to_numpy()
+    parts = [_COPY_HEADER]
+    for with_run in (False, True):
+        mask = has_run == with_run
+        n = int(mask.sum())
+        if not n:
+            continue
+        fields = [("n", ">i2"), ("l_ts", ">i4"), ("ts", ">i8"), ("l_sid", ">i4"), ("sid", ">i4"),
+                  ("l_val", ">i4"), ("val", ">f8"), ("l_run", ">i4")]
+        if with_run:
+            fields.append(("run", "V16"))
+        rows = np.empty(n, dtype=np.dtype(fields))
+        rows["n"], rows["l_ts"], rows["l_sid"], rows["l_val"] = 4, 8, 4, 8
+        rows["ts"], rows["sid"], rows["val"] = ts[mask], series_id[mask], value[mask]
+        if with_run:
+            rows["l_run"] = 16
+            hex_ids = run_id[mask].astype(str).str.replace("-", "", regex=False)
+            rows["run"] = np.frombuffer(bytes.fromhex("".join(hex_ids)), dtype="V16")
+        else:
+            rows["l_run"] = -1
+        parts.append(rows.tobytes())
+    parts.append(_COPY_TRAILER)
+    return b"".join(parts)
+
+
+class PostgreSQLBackend(Backend):
+    dialect = "postgresql"
+    capabilities = Capabilities(
+        native_partitions=True, binary_copy=True, advisory_locks=True, single_writer=False
+    )
+
+    def __init__(self, engine):
+        super().__init__(engine)
+        self._chunk_cache: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}
+
+    def epoch_us(self, expression: str) -> str:
+        return f"wh_epoch_us({expression})"
+
+    def aggregate(self, agg: str) -> str:
+        if agg in PERCENTILES:
+            return f"percentile_cont({PERCENTILES[agg]}) WITHIN GROUP (ORDER BY value)"
+        return {
+            "mean": "avg(value)", "min": "min(value)", "max": "max(value)",
+            "sum": "sum(value)", "count": "count(value)",
+            "last": "(array_agg(value ORDER BY ts DESC))[1]",
+            "first": "(array_agg(value ORDER BY ts))[1]",
+        }[agg]
+
+    # -- ingest ---------------------------------------------------------------------------
+    def insert_points(self, conn: Connection, batch: pd.DataFrame) -> int:
+        raw = _raw(conn)
+        payload = points_copy_payload(batch)
+        columns = "(ts, series_id, value, run_id)"
+        # Fast path: COPY straight into the partitioned table. A replayed or overlapping
+        # batch hits the primary key; then roll back to the savepoint and de-duplicate.
+        raw.execute("SAVEPOINT wh_points_copy")
+        try:
+            with raw.cursor().copy(f"COPY points {columns} FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(payload)
+            raw.execute("RELEASE SAVEPOINT wh_points_copy")
+            return len(batch)
+        except psycopg.errors.UniqueViolation:
+            raw.execute("ROLLBACK TO SAVEPOINT wh_points_copy")
+        raw.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS _stage_points (LIKE points) ON COMMIT DELETE ROWS"
+        )
+        raw.execute("TRUNCATE _stage_points")
+        with raw.cursor().copy(f"COPY _stage_points {columns} FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(payload)
+        return raw.execute(self.sql("ingest/insert_points")).rowcount
+
+    def upsert_rows(self, conn: Connection, table: str, frame: pd.DataFrame) -> int:
+        raw = _raw(conn)
+        stage = f"_stage_{table}"
+        raw.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS")
+        raw.execute(f"TRUNCATE {stage}")
+        columns = ", ".join(frame.columns)
+        values = frame.astype(object).where(frame.notna(), None)
+        with raw.cursor().copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+            for row in values.itertuples(index=False, name=None):
+                copy.write_row(row)
+        return raw.execute(self.sql(f"ingest/upsert_{table}")).rowcount
+
+    # -- chunks ---------------------------------------------------------------------------
+    def _known_chunks(self, conn: Connection, table: str, refresh: bool = False):
+        cached = self._chunk_cache.get(table)
+        if refresh or cached is None or time.monotonic() - cached[0] > _CHUNK_CACHE_SECONDS:
+            rows = conn.execute(text(
+                "SELECT wh_epoch_us(range_start), wh_epoch_us(range_end) FROM wh_chunks "
+                "WHERE hypertable = :t ORDER BY range_start"), {"t": table}).fetchall()
+            starts = np.array([r[0] for r in rows], dtype="i8")
+            ends = np.array([r[1] for r in rows], dtype="i8")
+            cached = (time.monotonic(), starts, ends)
+            self._chunk_cache[table] = cached
+        return cached[1], cached[2]
+
+    def _uncovered(self, conn: Connection, table: str, ts_us: np.ndarray, refresh: bool):
+        starts, ends = self._known_chunks(conn, table, refresh)
+        idx = np.searchsorted(starts, ts_us, side="right") - 1
+        covered = (idx >= 0) & (ts_us < ends[np.clip(idx, 0, None)] if len(ends) else False)
+        return ts_us[~covered]
+
+    def ensure_chunks(self, conn: Connection, table: str, ts_us: np.ndarray) -> None:
+        if len(ts_us) == 0:
+            return
+        interval = self.chunk_interval_us(conn, table)
+        # The first and last timestamp of each aligned bucket stand for the whole batch.
+        frame = pd.DataFrame({"ts": ts_us, "bucket": floor_to_bucket(ts_us, interval)})
+        probes = np.unique(frame.groupby("bucket")["ts"].agg(["min", "max"]).to_numpy().ravel())
+        if not len(self._uncovered(conn, table, probes, refresh=False)):
+            return
+        for ts in self._uncovered(conn, table, probes, refresh=True):
+            conn.execute(text("SELECT wh_ensure_chunk(:t, :ts)"),
+                         {"t": table, "ts": pd.Timestamp(int(ts), unit="us", tz="UTC")})
+        self._chunk_cache.pop(table, None)
+
+    def show_chunks(self, conn: Connection, table: str) -> pd.DataFrame:
+        self.chunk_interval_us(conn, table)  # raises for an unknown table
+        rows = conn.execute(text("SELECT * FROM wh_show_chunks(:t)"), {"t": table}).fetchall()
+        counts = [
+            conn.execute(text(f'SELECT count(*) FROM "{name}"')).scalar_one() for name, _, _ in rows
+        ]
+        return pd.DataFrame(
+            [(n, pd.Timestamp(s), pd.Timestamp(e), int(c)) for (n, s, e), c in zip(rows, counts)],
+            columns=["chunk_name", "range_start", "range_end", "rows"],
+        )
+
+    def drop_chunks(self, conn: Connection, table: str, older_than: datetime) -> list[str]:
+        self.chunk_interval_us(conn, table)
+        names = conn.execute(text("SELECT * FROM wh_drop_chunks(:t, :o)"),
+                             {"t": table, "o": older_than}).scalars().all()
+        self._chunk_cache.pop(table, None)
+        return list(names)
+
+    def maintain(self, conn: Connection, now: datetime) -> dict[str, int]:
+        created = moved = 0
+        for table in HYPERTABLES:
+            before = len(self._known_chunks(conn, table, refresh=True)[0])
+            interval = timedelta(microseconds=self.chunk_interval_us(conn, table))
+            for ahead in (now, now + interval, now + 2 * interval):
+                conn.execute(text("SELECT wh_ensure_chunk(:t, :ts)"), {"t": table, "ts": ahead})
+            moved += conn.execute(text("SELECT wh_move_default_rows(:t)"), {"t": table}).scalar_one()
+            created += len(self._known_chunks(conn, table, refresh=True)[0]) - before
+        return {"chunks_created": created, "rows_moved": int(moved)}
+
+    def table_sizes(self, conn: Connection) -> pd.DataFrame:
+        rows = []
+        for table in ("recipes", "series", "points", "runs", "step_runs"):
+            count = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            size = conn.execute(text(
+                "SELECT coalesce(sum(pg_total_relation_size(relid)), 0) "
+                "FROM pg_partition_tree(CAST(:t AS regclass))"), {"t": table}).scalar_one()
+            rows.append((table, int(count), int(size)))
+        return pd.DataFrame(rows, columns=["table", "rows", "bytes"])
+
+    def read_only_query(self, conn: Connection, sql: str, params: dict) -> pd.DataFrame:
+        conn.execute(text("SET TRANSACTION READ ONLY"))
+        try:
+            result = conn.execute(text(sql), params)
+        except Exception as exc:  # translated: the driver's error is kept as the cause
+            if isinstance(getattr(exc, "orig", None), psycopg.errors.ReadOnlySqlTransaction):
+                raise ReadOnlyError(f"this statement would write: {exc.orig}") from exc
+            raise
+        if not result.returns_rows:
+            return pd.DataFrame()
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))

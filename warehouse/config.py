@@ -1,0 +1,29 @@
+"""Settings: where the warehouse lives and the limits it enforces."""
+
+from __future__ import annotations
+
+import os
+
+#: Used when ``WAREHOUSE_URL`` is unset: an embedded DuckDB file in the working directory.
+DEFAULT_URL = "duckdb:///warehouse.duckdb"
+
+
+def database_url(url: str | None = None) -> str:
+    """Return the database URL: the argument, else ``WAREHOUSE_URL``, else the DuckDB default.
+
+    ``postgresql://`` URLs are pointed at the psycopg 3 driver, the only one we ship.
+    """
+    url = url or os.environ.get("WAREHOUSE_URL") or DEFAULT_URL
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+# Limits on names and labels. They keep series cardinality and index keys small and
+# make names safe to show anywhere; they are documented in docs/ingest.md.
+MAX_NAME_LENGTH = 200          # metric, recipe and step names, label values
+MAX_LABEL_KEY_LENGTH = 64
+MAX_LABELS_PER_SERIES = 16
+MAX_ERROR_MESSAGE_LENGTH = 4000

@@ -1,0 +1,191 @@
+"""The :class:`Warehouse`: one object for writing, querying and looking after the store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import make_url
+
+from warehouse import migrate as migrations
+from warehouse.backends import backend_for
+from warehouse.config import database_url
+from warehouse.errors import UnknownNameError
+from warehouse.ingest.writer import Writer, WriteResult
+from warehouse.query.points import query_points
+from warehouse.query.runs import query_runs, query_steps
+from warehouse.query.timeparse import aware_timestamp, interval_us
+from warehouse.schema import HYPERTABLES
+
+
+class Warehouse:
+    """A connection to one warehouse database.
+
+    >>> wh = Warehouse()                 # WAREHOUSE_URL, else duckdb:///warehouse.duckdb
+    >>> wh.write_points(df)              # metric, labels, ts, value[, run_id]
+    >>> wh.points("duration_ms", "now-7d", "now", every="1h", agg="p95")
+
+    Opening a database that has no schema yet migrates it to the latest revision.
+    """
+
+    def __init__(self, url: str | None = None, *, migrate: bool = True):
+        self.url = database_url(url)
+        self.engine = _make_engine(self.url)
+        self.backend = backend_for(self.engine)
+        self._writer = Writer(self.engine, self.backend)
+        if migrate and self.revision() is None:
+            self.migrate()
+
+    # -- schema ---------------------------------------------------------------------------
+    def migrate(self, revision: str = "head") -> None:
+        """Upgrade the schema (``warehouse init`` = ``alembic upgrade head``)."""
+        with self.engine.begin() as conn:
+            migrations.upgrade(conn, revision)
+
+    def downgrade(self, revision: str = "base") -> None:
+        """Downgrade the schema; ``base`` removes every warehouse table."""
+        with self.engine.begin() as conn:
+            migrations.downgrade(conn, revision)
+        self._writer.series.forget()
+
+    def revision(self) -> str | None:
+        """The schema revision of the database (None before ``migrate``)."""
+        with self.engine.connect() as conn:
+            return migrations.current_revision(conn)
+
+    # -- ingest ---------------------------------------------------------------------------
+    def write_points(self, data, *, label_columns=()) -> WriteResult:
+        """Write points from a DataFrame, Arrow table or records; all or nothing.
+
+        Columns: ``metric`` (name), ``ts`` (timezone-aware), ``value`` (finite number), and
+        optionally ``labels`` (dict) and ``run_id`` (UUID). Alternatively name plain columns
+        as labels with ``label_columns`` (faster for big batches). A point is keyed by its
+        series and ``ts``: points already stored are skipped, so replays change nothing.
+        Raises :class:`~warehouse.errors.ValidationError` naming row and field.
+        """
+        return self._writer.write_points(data, label_columns)
+
+    def write_runs(self, data) -> WriteResult:
+        """Insert or update runs (columns of the ``runs`` table; see docs/data-model.md)."""
+        return self._writer.write_runs(data)
+
+    def write_steps(self, data) -> WriteResult:
+        """Insert or update step runs (columns of ``step_runs``; see docs/data-model.md)."""
+        return self._writer.write_steps(data)
+
+    # -- query ----------------------------------------------------------------------------
+    def points(self, metric: str, start=None, end=None, *, labels: dict | None = None,
+               every=None, agg: str = "mean", by: list[str] | None = None,
+               fill=None) -> pd.DataFrame:
+        """Points of ``metric`` in [start, end).
+
+        Without ``every``: raw rows (ts, series_id, value, run_id, labels...). With ``every``
+        ('1m', '1h', '1d', a timedelta): one row per series and bucket aggregated with
+        ``agg`` (mean, min, max, sum, count, first, last, p50, p95, p99); ``by`` (label
+        names) aggregates across series instead; ``fill`` (null, previous, linear, zero or a
+        number) adds the empty buckets. ``labels`` keeps series having all those labels.
+        """
+        with self.engine.connect() as conn:
+            return query_points(conn, self.backend, metric, start, end, labels=labels,
+                                every=every, agg=agg, by=by, fill=fill)
+
+    def runs(self, *, recipe: str | None = None, start=None, end=None,
+             status: str | None = None, limit: int | None = None) -> pd.DataFrame:
+        """Runs that started in [start, end), optionally of one recipe and status."""
+        with self.engine.connect() as conn:
+            return query_runs(conn, self.backend, recipe=recipe, start=start, end=end,
+                              status=status, limit=limit)
+
+    def steps(self, run_id: str) -> pd.DataFrame:
+        """Step runs of one run, in start order."""
+        with self.engine.connect() as conn:
+            return query_steps(conn, self.backend, run_id)
+
+    def sql(self, sql: str, params: dict | None = None) -> pd.DataFrame:
+        """Run one read-only statement with ``:name`` binds; writing statements are refused."""
+        with self.engine.connect() as conn:
+            try:
+                return self.backend.read_only_query(conn, sql, params or {})
+            finally:
+                conn.rollback()
+
+    # -- chunks and housekeeping ---------------------------------------------------------
+    def show_chunks(self, table: str = "points") -> pd.DataFrame:
+        """Chunks of a hypertable: chunk_name, range_start, range_end, rows."""
+        self._check_hypertable(table)
+        with self.engine.connect() as conn:
+            return self.backend.show_chunks(conn, table)
+
+    def drop_chunks(self, table: str, older_than) -> list[str]:
+        """Drop whole chunks of ``table`` that end at or before ``older_than``."""
+        self._check_hypertable(table)
+        cutoff = aware_timestamp(older_than, "older_than")
+        with self.engine.begin() as conn:
+            dropped = self.backend.drop_chunks(conn, table, cutoff)
+        if dropped and hasattr(self.backend, "reclaim_space"):
+            with self.engine.begin() as conn:
+                self.backend.reclaim_space(conn)
+        return dropped
+
+    def set_chunk_interval(self, table: str, interval) -> None:
+        """Interval of chunks made from now on for ``table`` ('1d', '7d', a timedelta)."""
+        self._check_hypertable(table)
+        with self.engine.begin() as conn:
+            self.backend.set_chunk_interval(conn, table, interval_us(interval))
+
+    def maintain(self, now: datetime | None = None) -> dict[str, int]:
+        """Create chunks ahead of time and move stray rows out of default partitions."""
+        now = aware_timestamp(now, "now") if now is not None else pd.Timestamp.now(tz="UTC")
+        with self.engine.begin() as conn:
+            return self.backend.maintain(conn, now)
+
+    def info(self) -> dict:
+        """Backend, schema revision, and per table: rows, bytes and chunk count."""
+        with self.engine.connect() as conn:
+            sizes = self.backend.table_sizes(conn)
+            chunks = {t: len(self.backend.show_chunks(conn, t)) for t in HYPERTABLES}
+        sizes["chunks"] = sizes["table"].map(chunks)
+        return {
+            "backend": self.backend.dialect,
+            "url": make_url(self.url).render_as_string(hide_password=True),
+            "revision": self.revision(),
+            "tables": sizes,
+        }
+
+    def close(self) -> None:
+        """Release connections (and, for DuckDB, the file lock)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Warehouse({make_url(self.url).render_as_string(hide_password=True)!r})"
+
+    @staticmethod
+    def _check_hypertable(table: str) -> None:
+        if table not in HYPERTABLES:
+            raise UnknownNameError(
+                f"unknown hypertable {table!r}; known: {', '.join(HYPERTABLES)}")
+
+
+def _make_engine(url: str):
+    engine = create_engine(url, pool_pre_ping=url.startswith("postgresql"))
+    if engine.dialect.name == "postgresql":
+        @event.listens_for(engine, "connect")
+        def _utc(dbapi_connection, _record):
+            # Timestamps come back in UTC whatever the server's TimeZone setting is.
+            dbapi_connection.execute("SET TIME ZONE 'UTC'")
+            dbapi_connection.commit()
+    elif engine.dialect.name == "duckdb":
+        @event.listens_for(engine, "connect")
+        def _utc_duckdb(dbapi_connection, _record):
+            dbapi_connection.execute("SET TimeZone = 'UTC'")
+    return engine
+
+
+__all__ = ["Warehouse"]

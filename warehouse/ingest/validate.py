@@ -1,0 +1,255 @@
+"""Column checks shared by every ingest path. Each check is vectorised over a pandas column
+and, on failure, reports the first bad row, the field, what was wrong and how many rows.
+
+Rules (documented in docs/ingest.md):
+- names (metric, recipe, step, label keys) match ``NAME_PATTERN`` and are at most
+  ``MAX_NAME_LENGTH`` (label keys ``MAX_LABEL_KEY_LENGTH``) characters;
+- timestamps are timezone-aware (datetime values, or ISO-8601 strings with an offset);
+- numbers are finite (no NaN, no ±inf).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from warehouse.config import MAX_LABEL_KEY_LENGTH, MAX_NAME_LENGTH
+from warehouse.errors import FieldProblem, ValidationError
+
+# Letters, digits and a few separators; no quotes, spaces or semicolons, so a name is safe
+# to show in any UI or file name. SQL never sees a name outside a bind parameter anyway.
+NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:/@+-]*$")
+LABEL_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_OFFSET_PATTERN = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)$", re.IGNORECASE)
+
+
+class Problems:
+    """Collects problems for one batch; :meth:`raise_if_any` rejects the whole batch."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.items: list[FieldProblem] = []
+        self.bad_rows: set = set()
+
+    def add(self, rows: Iterable, field: str, message: str) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        self.bad_rows.update(rows)
+        suffix = f" ({len(rows)} rows)" if len(rows) > 1 else ""
+        self.items.append(FieldProblem(_plain(rows[0]), field, message + suffix))
+
+    def add_where(self, mask: np.ndarray | pd.Series, index: pd.Index, field: str, message: str):
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            self.add(index[mask], field, message)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise ValidationError(self.what, self.items, count=len(self.bad_rows))
+
+
+def _plain(row):
+    return row.item() if hasattr(row, "item") else row
+
+
+def check_columns(frame: pd.DataFrame, required: Iterable[str], allowed: Iterable[str],
+                  problems: Problems) -> None:
+    """Missing required columns and unknown columns are batch-level problems."""
+    required, allowed = set(required), set(allowed) | set(required)
+    for name in sorted(required - set(frame.columns)):
+        problems.items.append(FieldProblem(None, name, "required column is missing"))
+    unknown = [c for c in frame.columns if c not in allowed]
+    if unknown:
+        problems.items.append(FieldProblem(
+            None, ", ".join(map(str, unknown)),
+            f"unknown column(s); allowed: {', '.join(sorted(allowed))}"))
+
+
+def check_names(column: pd.Series, field: str, problems: Problems, *, required: bool = True,
+                max_length: int = MAX_NAME_LENGTH, pattern: re.Pattern = NAME_PATTERN) -> None:
+    """Names must be strings matching ``pattern`` and at most ``max_length`` characters."""
+    missing = column.isna().to_numpy()
+    if required:
+        problems.add_where(missing, column.index, field, "is missing")
+    values = column[~missing]
+    if values.empty:
+        return
+    # Checking each distinct value once keeps this cheap on million-row batches.
+    uniques = pd.unique(values.to_numpy(dtype=object))
+    bad = {}
+    for value in uniques:
+        if not isinstance(value, str):
+            bad[value] = f"must be a string, got {type(value).__name__} {value!r:.40}"
+        elif not value:
+            bad[value] = "must not be empty"
+        elif len(value) > max_length:
+            bad[value] = f"is {len(value)} characters long; the limit is {max_length}"
+        elif not pattern.match(value):
+            bad[value] = (f"{value!r:.60} has characters that are not allowed "
+                          f"(pattern {pattern.pattern})")
+    for value, message in bad.items():
+        problems.add_where(values.map(lambda v, b=value: v is b or v == b).to_numpy(),
+                           values.index, field, message)
+
+
+def to_utc_timestamps(column: pd.Series, field: str, problems: Problems,
+                      *, required: bool = True) -> pd.Series:
+    """Timezone-aware timestamps as datetime64[us, UTC]; naive ones are rejected."""
+    index = column.index
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        result = column.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_dtype(column.dtype):
+        problems.add_where(column.notna(), index, field,
+                           "timestamps are naive (no time zone); give them a zone, e.g. UTC")
+        return pd.Series(pd.NaT, index=index, dtype="datetime64[us, UTC]")
+    else:
+        values = column.to_numpy(dtype=object)
+        present = ~pd.isna(column).to_numpy()
+        naive = np.zeros(len(values), dtype=bool)
+        wrong = np.zeros(len(values), dtype=bool)
+        for i in np.flatnonzero(present):
+            v = values[i]
+            if isinstance(v, str):
+                naive[i] = not _OFFSET_PATTERN.search(v.strip())
+            elif hasattr(v, "tzinfo"):
+                naive[i] = v.tzinfo is None or v.tzinfo.utcoffset(v) is None
+            else:
+                wrong[i] = True
+        problems.add_where(wrong, index, field, "must be a timestamp (datetime or ISO-8601 text)")
+        problems.add_where(naive, index, field,
+                           "timestamp is naive (no time zone); give an offset, e.g. +00:00 or Z")
+        ok = present & ~naive & ~wrong
+        result = pd.Series(pd.NaT, index=index, dtype="datetime64[us, UTC]")
+        if ok.any():
+            try:
+                parsed = pd.to_datetime(column[ok], utc=True, format="ISO8601")
+            except (ValueError, TypeError, OverflowError):
+                parsed = pd.to_datetime(column[ok], utc=True, format="ISO8601", errors="coerce")
+                problems.add_where(parsed.isna(), parsed.index, field,
+                                   "is not a valid ISO-8601 timestamp")
+            result[ok] = parsed.dt.as_unit("us")
+    result = result.dt.as_unit("us")
+    if required:
+        problems.add_where(column.isna().to_numpy(), index, field, "is missing")
+    return result
+
+
+def to_finite_floats(column: pd.Series, field: str, problems: Problems) -> np.ndarray:
+    """Finite float64 values; text, booleans, NaN and ±inf are rejected."""
+    index = column.index
+    if pd.api.types.is_bool_dtype(column.dtype):
+        problems.add(index, field, "must be a number, got booleans")
+        return np.zeros(len(column))
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        values = column.to_numpy(dtype="f8", na_value=np.nan)
+        wrong = np.zeros(len(values), dtype=bool)
+    else:
+        objects = column.to_numpy(dtype=object)
+        numeric = np.array([isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                            for v in objects], dtype=bool)
+        wrong = ~numeric & ~pd.isna(column).to_numpy()
+        problems.add_where(wrong, index, field, "must be a number")
+        values = np.full(len(objects), np.nan)
+        values[numeric] = objects[numeric].astype("f8")
+    problems.add_where(np.isnan(values) & ~wrong, index, field, "is missing or NaN")
+    problems.add_where(np.isinf(values), index, field, "is infinite")
+    return values
+
+
+def to_optional_ints(column: pd.Series, field: str, problems: Problems,
+                     *, minimum: int | None = 0) -> pd.Series:
+    """Nullable Int64; fractional, non-finite or out-of-range values are rejected."""
+    index = column.index
+    numeric = pd.to_numeric(column, errors="coerce")
+    not_number = numeric.isna() & column.notna()
+    problems.add_where(not_number.to_numpy(), index, field, "must be an integer")
+    values = numeric.to_numpy(dtype="f8", na_value=np.nan)
+    problems.add_where(np.isinf(values), index, field, "is infinite")
+    finite = np.isfinite(values)
+    problems.add_where(finite & (values != np.round(values)), index, field,
+                       "must be a whole number")
+    if minimum is not None:
+        problems.add_where(finite & (values < minimum), index, field, f"must be ≥ {minimum}")
+    problems.add_where(finite & (np.abs(values) > 2**62), index, field, "is out of range")
+    clean = np.where(finite, values, np.nan)
+    return pd.Series(clean, index=index).round().astype("Int64")
+
+
+def to_uuid_strings(column: pd.Series, field: str, problems: Problems,
+                    *, required: bool) -> pd.Series:
+    """Canonical UUID text (or None)."""
+    present = column.notna().to_numpy()
+    if required:
+        problems.add_where(~present, column.index, field, "is missing")
+    canonical = {}
+    for value in pd.unique(column[present].to_numpy(dtype=object)):
+        try:
+            canonical[value] = str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+        except (ValueError, TypeError, AttributeError):
+            canonical[value] = None
+    result = column.map(lambda v: canonical.get(v) if v is not None and v == v else None)
+    problems.add_where(present & result.isna().to_numpy(), column.index, field,
+                       "is not a valid UUID")
+    return result.astype(object)
+
+
+def to_json_text(column: pd.Series, field: str, problems: Problems, *, kind: type) -> pd.Series:
+    """JSON text of dicts (or lists); JSON text input is parsed to check it."""
+    out = []
+    bad = np.zeros(len(column), dtype=bool)
+    for i, value in enumerate(column.to_numpy(dtype=object)):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            out.append(None)
+            continue
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                bad[i] = True
+                out.append(None)
+                continue
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        if not isinstance(value, kind):
+            bad[i] = True
+            out.append(None)
+            continue
+        try:
+            out.append(json.dumps(value, sort_keys=True, allow_nan=False, default=str))
+        except (ValueError, TypeError):
+            bad[i] = True
+            out.append(None)
+    problems.add_where(bad, column.index, field,
+                       f"must be a JSON {'object' if kind is dict else 'array'} of finite values")
+    return pd.Series(out, index=column.index, dtype=object)
+
+
+def label_problems(labels: dict) -> str | None:
+    """What is wrong with one label set, or None."""
+    from warehouse.config import MAX_LABELS_PER_SERIES
+
+    if not isinstance(labels, dict):
+        return f"must be a dict of label name to value, got {type(labels).__name__}"
+    if len(labels) > MAX_LABELS_PER_SERIES:
+        return f"has {len(labels)} labels; the limit is {MAX_LABELS_PER_SERIES}"
+    for key, value in labels.items():
+        if not isinstance(key, str) or not LABEL_KEY_PATTERN.match(key):
+            return f"label name {key!r:.40} must match {LABEL_KEY_PATTERN.pattern}"
+        if len(key) > MAX_LABEL_KEY_LENGTH:
+            return f"label name {key[:20]!r}… is longer than {MAX_LABEL_KEY_LENGTH} characters"
+        if key == "run_id":
+            return "label 'run_id' is not allowed: run ids explode series cardinality; " \
+                   "pass run_id as a column instead"
+        if not isinstance(value, str):
+            return f"label {key!r} must be a string, got {type(value).__name__}"
+        if len(value) > MAX_NAME_LENGTH:
+            return f"label {key!r} is {len(value)} characters long; the limit is {MAX_NAME_LENGTH}"
+        if not value:
+            return f"label {key!r} is empty"
+    return None

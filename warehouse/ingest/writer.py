@@ -1,0 +1,82 @@
+"""Write validated batches: each call is one all-or-nothing transaction for its rows."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from warehouse.backends.base import Backend
+from warehouse.ingest.points import prepare_points
+from warehouse.ingest.runs import prepare_runs, prepare_steps
+from warehouse.ingest.series import SeriesRegistry
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one write did. ``skipped`` counts rows already stored (or repeated in the batch):
+    writing the same batch twice writes it once."""
+
+    received: int
+    written: int
+    skipped: int
+
+
+class Writer:
+    """Validates and writes points, runs and steps through a backend."""
+
+    def __init__(self, engine: Engine, backend: Backend):
+        self.engine = engine
+        self.backend = backend
+        self.series = SeriesRegistry(engine, backend)
+        # One writer at a time in this process: DuckDB has a single writer anyway, and the
+        # anti-join de-duplication must not race with itself.
+        self._lock = threading.Lock()
+
+    def write_points(self, data, label_columns=()) -> WriteResult:
+        batch = prepare_points(data, label_columns)
+        received = batch.received
+        if batch.frame.empty:
+            return WriteResult(received, 0, received)
+        ids = self.series.resolve(batch.series)
+        frame = pd.DataFrame({
+            "ts": batch.frame["ts"].array,
+            "series_id": ids[batch.frame["series_code"].to_numpy()],
+            "value": batch.frame["value"].to_numpy(),
+            "run_id": batch.frame["run_id"].to_numpy(dtype=object),
+        })
+        ts_us = frame["ts"].to_numpy(dtype="datetime64[us]").view("i8")
+        with self._lock:
+            self._ensure_chunks("points", ts_us)
+            with self.engine.begin() as conn:
+                written = self.backend.insert_points(conn, frame)
+        return WriteResult(received, written, received - written)
+
+    def write_runs(self, data) -> WriteResult:
+        frame = prepare_runs(data)
+        return self._upsert("runs", frame, recipes=frame["recipe"].unique())
+
+    def write_steps(self, data) -> WriteResult:
+        return self._upsert("step_runs", prepare_steps(data))
+
+    def _upsert(self, table: str, frame: pd.DataFrame, recipes=()) -> WriteResult:
+        if frame.empty:
+            return WriteResult(0, 0, 0)
+        ts_us = frame["started_at"].to_numpy(dtype="datetime64[us]").view("i8")
+        with self._lock:
+            self._ensure_chunks(table, ts_us)
+            with self.engine.begin() as conn:
+                if len(recipes):
+                    conn.execute(text(self.backend.sql("ingest/insert_recipe")),
+                                 [{"recipe": r} for r in recipes])
+                written = self.backend.upsert_rows(conn, table, frame)
+        return WriteResult(len(frame), written, len(frame) - written)
+
+    def _ensure_chunks(self, table: str, ts_us: np.ndarray) -> None:
+        # Its own transaction: chunk DDL commits quickly and is harmless if the data fails.
+        if self.backend.capabilities.native_partitions:
+            with self.engine.begin() as conn:
+                self.backend.ensure_chunks(conn, table, ts_us)

@@ -1,0 +1,1 @@
+"""Query API: points (raw or bucketed), runs, steps and read-only SQL, as DataFrames."""

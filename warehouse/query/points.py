@@ -1,0 +1,143 @@
+"""``Warehouse.points``: raw or time-bucketed points of one metric as a DataFrame.
+
+Buckets are computed in integer µs from the common origin (2000-01-03 UTC) with the same
+SQL arithmetic on every engine, so the same data gives the same buckets everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from warehouse.backends.base import AGGREGATES, BUCKET_ORIGIN_US, Backend, floor_to_bucket
+from warehouse.errors import UnknownNameError
+from warehouse.query.timeparse import aware_timestamp, interval_us
+
+FILLS = (None, "null", "previous", "linear", "zero")
+_RESERVED = {"ts", "value", "series_id", "labels", "run_id"}
+
+
+def select_series(conn: Connection, metric: str, labels: dict | None) -> pd.DataFrame:
+    """Series of ``metric`` whose labels include every ``labels`` pair: series_id, labels."""
+    rows = conn.execute(text("SELECT series_id, labels_key FROM series WHERE metric = :m"),
+                        {"m": metric}).fetchall()
+    if not rows:
+        raise UnknownNameError(f"unknown metric {metric!r}: no series has been written for it")
+    wanted = {str(k): str(v) for k, v in (labels or {}).items()}
+    series = [(sid, json.loads(key)) for sid, key in rows]
+    chosen = [(sid, lab) for sid, lab in series if all(lab.get(k) == v for k, v in wanted.items())]
+    return pd.DataFrame(chosen, columns=["series_id", "labels"])
+
+
+def bucket_sql(backend: Backend, every_us: int) -> str:
+    """SQL for the µs start of each row's bucket (floor division that is exact for negatives)."""
+    x = f"({backend.epoch_us('ts')} - {BUCKET_ORIGIN_US})"
+    return f"({BUCKET_ORIGIN_US} + {x} - ((({x} % {every_us}) + {every_us}) % {every_us}))"
+
+
+def query_points(conn: Connection, backend: Backend, metric: str, start=None, end=None, *,
+                 labels: dict | None = None, every=None, agg: str = "mean",
+                 by: list[str] | None = None, fill: str | float | None = None) -> pd.DataFrame:
+    """See :meth:`warehouse.Warehouse.points`."""
+    if agg not in AGGREGATES:
+        raise ValueError(f"unknown aggregate {agg!r}; choose one of {', '.join(AGGREGATES)}")
+    if fill not in FILLS and not isinstance(fill, (int, float)):
+        raise ValueError(f"unknown fill {fill!r}; choose one of null, previous, linear, zero "
+                         f"or a number")
+    start_ts, end_ts = aware_timestamp(start, "start"), aware_timestamp(end, "end")
+    if start_ts is not None and end_ts is not None and end_ts <= start_ts:
+        raise ValueError(f"end ({end_ts}) must be after start ({start_ts})")
+    series = select_series(conn, metric, labels)
+    every_us = interval_us(every) if every is not None else None
+    if by is not None and every_us is None:
+        raise ValueError("'by' groups buckets across series: give 'every' as well")
+
+    ids = ",".join(str(int(sid)) for sid in series["series_id"])  # integers from our table
+    where, params = ([f"series_id IN ({ids})"] if ids else ["1 = 0"]), {}
+    if start_ts is not None:
+        where.append("ts >= :start")
+        params["start"] = start_ts
+    if end_ts is not None:
+        where.append("ts < :end")
+        params["end"] = end_ts
+    condition = " AND ".join(where)
+
+    if every_us is None:
+        frame = backend.fetch_frame(conn, f"SELECT ts, series_id, value, run_id FROM points "
+                                          f"WHERE {condition} ORDER BY series_id, ts", params)
+        frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+        frame["run_id"] = frame["run_id"].map(lambda v: None if pd.isna(v) else str(v)).astype(object)
+        return _attach_labels(frame, series)
+
+    group, join, keys = _grouping(series, by)
+    sql = (f"SELECT {bucket_sql(backend, every_us)} AS bucket_us, {group} AS grp, "
+           f"{backend.aggregate(agg)} AS value FROM points {join} WHERE {condition} "
+           f"GROUP BY 1, 2 ORDER BY 2, 1")
+    frame = backend.fetch_frame(conn, sql, params)
+    frame["bucket_us"] = frame["bucket_us"].astype("int64")
+    frame["value"] = frame["value"].astype("float64")
+    if fill is not None:
+        frame = _fill_gaps(frame, every_us, start_ts, end_ts, fill)
+    frame.insert(0, "ts", pd.to_datetime(frame["bucket_us"], unit="us", utc=True))
+    frame = frame.drop(columns="bucket_us")
+    if by is None:
+        frame = frame.rename(columns={"grp": "series_id"})
+        return _attach_labels(frame[["ts", "series_id", "value"]], series)
+    named = keys.set_index("grp")
+    for name in by:
+        frame[name] = frame["grp"].map(named[name])
+    return frame[["ts", *by, "value"]].reset_index(drop=True)
+
+
+def _grouping(series: pd.DataFrame, by: list[str] | None):
+    """SQL expression for the group of a row, a join that maps series to groups, and keys."""
+    if by is None or series.empty:
+        return "series_id", "", None
+    key_rows = [tuple(lab.get(name) for name in by) for lab in series["labels"]]
+    keys = pd.DataFrame(key_rows, columns=by).drop_duplicates().reset_index(drop=True)
+    keys["grp"] = np.arange(len(keys))
+    code = {tuple(row[:-1]): row[-1] for row in keys.itertuples(index=False, name=None)}
+    pairs = ", ".join(f"({sid}, {code[k]})" for sid, k in zip(series["series_id"], key_rows))
+    join = f"JOIN (VALUES {pairs}) AS g(g_series_id, g_grp) ON g.g_series_id = points.series_id"
+    return "g_grp", join, keys
+
+
+def _fill_gaps(frame: pd.DataFrame, every_us: int, start, end, fill) -> pd.DataFrame:
+    """Add a row for every empty bucket between start and end (or the data's own range)."""
+    filled = []
+    for grp, part in frame.groupby("grp", sort=True):
+        lo = floor_to_bucket(_us(start), every_us) if start is not None else part["bucket_us"].min()
+        hi = _us(end) - 1 if end is not None else part["bucket_us"].max()
+        full = np.arange(lo, floor_to_bucket(hi, every_us) + every_us, every_us, dtype="i8")
+        part = part.set_index("bucket_us").reindex(full)
+        part["grp"] = grp
+        if fill == "previous":
+            part["value"] = part["value"].ffill()
+        elif fill == "linear":
+            part["value"] = part["value"].interpolate(limit_area="inside")
+        elif fill == "zero":
+            part["value"] = part["value"].fillna(0.0)
+        elif isinstance(fill, (int, float)):
+            part["value"] = part["value"].fillna(float(fill))
+        filled.append(part.rename_axis("bucket_us").reset_index())
+    if not filled:
+        return frame
+    return pd.concat(filled, ignore_index=True)[["bucket_us", "grp", "value"]]
+
+
+def _us(ts: pd.Timestamp) -> int:
+    return int(ts.as_unit("us").value)
+
+
+def _attach_labels(frame: pd.DataFrame, series: pd.DataFrame) -> pd.DataFrame:
+    """Add the labels dict and one column per label name (names clashing with columns skipped)."""
+    labels = dict(zip(series["series_id"], series["labels"]))
+    frame = frame.reset_index(drop=True)
+    frame["labels"] = frame["series_id"].map(labels)
+    names = sorted({k for lab in labels.values() for k in lab} - _RESERVED)
+    for name in names:
+        frame[name] = frame["labels"].map(lambda lab, n=name: lab.get(n) if lab else None)
+    return frame

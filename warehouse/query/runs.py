@@ -1,0 +1,63 @@
+"""``Warehouse.runs`` and ``Warehouse.steps``: run and step rows as DataFrames."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from sqlalchemy import Connection
+
+from warehouse.backends.base import Backend
+from warehouse.ingest.runs import STATUSES
+from warehouse.query.timeparse import aware_timestamp
+from warehouse.schema import RUN_COLUMNS, STEP_COLUMNS
+
+_JSON = ("params", "attributes", "depends_on")
+_TIMES = ("started_at", "finished_at", "last_seen_at")
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """Same Python types from every engine: UTC timestamps, str UUIDs, JSON as dicts/lists."""
+    for name in frame.columns:
+        if name in _TIMES:
+            frame[name] = pd.to_datetime(frame[name], utc=True)
+        elif name == "run_id":
+            frame[name] = frame[name].map(lambda v: None if pd.isna(v) else str(v))
+        elif name in _JSON:
+            frame[name] = frame[name].map(lambda v: json.loads(v) if isinstance(v, str) else v)
+    return frame
+
+
+def query_runs(conn: Connection, backend: Backend, *, recipe: str | None = None, start=None,
+               end=None, status: str | None = None, limit: int | None = None) -> pd.DataFrame:
+    """Runs that started in [start, end), newest last."""
+    where, params = [], {}
+    if recipe is not None:
+        where.append("recipe = :recipe")
+        params["recipe"] = recipe
+    if status is not None:
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}; choose one of {', '.join(STATUSES)}")
+        where.append("status = :status")
+        params["status"] = status
+    if (start_ts := aware_timestamp(start, "start")) is not None:
+        where.append("started_at >= :start")
+        params["start"] = start_ts
+    if (end_ts := aware_timestamp(end, "end")) is not None:
+        where.append("started_at < :end")
+        params["end"] = end_ts
+    sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY started_at, run_id"
+    if limit is not None:
+        sql += " LIMIT :limit"
+        params["limit"] = int(limit)
+    return _tidy(backend.fetch_frame(conn, sql, params))
+
+
+def query_steps(conn: Connection, backend: Backend, run_id: str) -> pd.DataFrame:
+    """Steps of one run in start order."""
+    sql = (f"SELECT {', '.join(STEP_COLUMNS)} FROM step_runs WHERE run_id = :run_id "
+           f"ORDER BY started_at, ordinal, step_id")
+    return _tidy(backend.fetch_frame(conn, sql, {"run_id": str(run_id)}))

@@ -1,0 +1,31 @@
+"""Load SQL by name: ``sql/<dialect>/NAME.sql``, falling back to ``sql/common/NAME.sql``.
+
+SQL files are executed whole (never split on ``;``: PL/pgSQL ``$$`` bodies contain them).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from warehouse.errors import UnknownNameError
+
+
+def sql_root() -> Path:
+    """The ``sql/`` folder: inside the installed package, else at the top of the source tree."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "sql", here.parent / "sql"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("the warehouse's sql/ folder is missing from this installation")
+
+
+@cache
+def load_sql(dialect: str, name: str) -> str:
+    """Return the text of ``sql/<dialect>/<name>.sql`` (or the ``common`` one)."""
+    root = sql_root()
+    for folder in (dialect, "common"):
+        path = root / folder / f"{name}.sql"
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    raise UnknownNameError(f"no SQL file {name!r} for dialect {dialect!r} under {root}")
