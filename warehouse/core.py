@@ -145,7 +145,7 @@ class Warehouse:
         with self.engine.connect() as conn:
             sizes = self.backend.table_sizes(conn)
             chunks = {t: len(self.backend.show_chunks(conn, t)) for t in HYPERTABLES}
-        sizes["chunks"] = sizes["table"].map(chunks)
+        sizes["chunks"] = sizes["table"].map(chunks).astype("Int64")
         return {
             "backend": self.backend.dialect,
             "url": make_url(self.url).render_as_string(hide_password=True),

@@ -58,6 +58,14 @@ class Backend(ABC):
     def epoch_us(self, expression: str) -> str:
         """SQL for µs since the Unix epoch of a timestamptz expression, exact."""
 
+    def bucket_start(self, column: str, every_us: int) -> str:
+        """SQL for the µs start of the bucket of ``column``: a floor division from the origin
+        that is exact for times before it too (``%`` truncates towards zero on both engines,
+        so the remainder is made non-negative first)."""
+        every_us = int(every_us)
+        x = f"({self.epoch_us(column)} - {BUCKET_ORIGIN_US})"
+        return f"({BUCKET_ORIGIN_US} + {x} - ((({x} % {every_us}) + {every_us}) % {every_us}))"
+
     @abstractmethod
     def aggregate(self, agg: str) -> str:
         """SQL aggregate over columns ``value`` and ``ts`` for one of :data:`AGGREGATES`."""

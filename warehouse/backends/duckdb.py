@@ -16,13 +16,13 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from warehouse.backends.base import (
-    BUCKET_ORIGIN_US,
     PERCENTILES,
     Backend,
     Capabilities,
     floor_to_bucket,
 )
 from warehouse.errors import ReadOnlyError
+from warehouse.query.timeparse import epoch_us
 from warehouse.schema import HYPERTABLES
 
 # DuckDB's storage block size: https://duckdb.org/docs/internals/storage
@@ -86,9 +86,8 @@ class DuckDBBackend(Backend):
     def show_chunks(self, conn: Connection, table: str) -> pd.DataFrame:
         interval = self.chunk_interval_us(conn, table)
         column = HYPERTABLES[table]
-        start = f"{BUCKET_ORIGIN_US} + (({self.epoch_us(column)} - {BUCKET_ORIGIN_US}) // {interval}) * {interval}"
         frame = conn.execute(text(
-            f"SELECT {start} AS start_us, count(*) AS rows FROM {table} GROUP BY 1 ORDER BY 1"
+            f"SELECT {self.bucket_start(column, interval)} AS start_us, count(*) AS rows FROM {table} GROUP BY 1 ORDER BY 1"
         )).fetchall()
         return _chunk_frame(table, [(int(s), int(s) + interval, int(n)) for s, n in frame])
 
@@ -101,7 +100,7 @@ class DuckDBBackend(Backend):
             return []
         column = HYPERTABLES[table]
         # Whole chunks only: everything before the end of the newest doomed chunk.
-        end = pd.Timestamp(int(floor_to_bucket(_to_us(cutoff), interval)), unit="us", tz="UTC")
+        end = pd.Timestamp(int(floor_to_bucket(epoch_us(cutoff), interval)), unit="us", tz="UTC")
         conn.execute(text(f"DELETE FROM {table} WHERE {column} < :end"), {"end": end})
         return doomed["chunk_name"].tolist()
 
@@ -133,10 +132,6 @@ class DuckDBBackend(Backend):
             )
         result = conn.execute(text(sql), params)
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-
-
-def _to_us(ts: pd.Timestamp) -> int:
-    return int(ts.tz_convert("UTC").as_unit("us").value)
 
 
 def _chunk_frame(table: str, ranges: list[tuple[int, int, int | None]]) -> pd.DataFrame:

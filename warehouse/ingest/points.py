@@ -56,6 +56,11 @@ def as_frame(data) -> pd.DataFrame:
     )
 
 
+def unique_index(frame: pd.DataFrame) -> pd.DataFrame:
+    """Keep the caller's index (it names rows in error messages) unless it has repeats."""
+    return frame if frame.index.is_unique else frame.reset_index(drop=True)
+
+
 def canonical_labels(labels: dict) -> str:
     """The labels' identity: compact JSON with sorted keys."""
     return json.dumps(labels, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -138,7 +143,7 @@ def prepare_points(data, label_columns: Sequence[str] = ()) -> PointsBatch:
     if frame.empty:
         return PointsBatch(pd.DataFrame(columns=["ts", "value", "run_id", "series_code"]),
                            pd.DataFrame(columns=["metric", "labels_key"]), 0)
-    frame = frame.reset_index(drop=True)
+    frame = unique_index(frame)
     check_names(frame["metric"], "metric", problems, max_length=MAX_NAME_LENGTH)
     ts = to_utc_timestamps(frame["ts"], "ts", problems)
     value = to_finite_floats(frame["value"], "value", problems)

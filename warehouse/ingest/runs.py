@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from warehouse.config import MAX_ERROR_MESSAGE_LENGTH
-from warehouse.ingest.points import as_frame
+from warehouse.ingest.points import as_frame, unique_index
 from warehouse.ingest.validate import (
     Problems,
     check_columns,
@@ -73,7 +73,7 @@ def _finish(columns: dict[str, pd.Series], order: tuple[str, ...], keys: list[st
 
 def prepare_runs(data) -> pd.DataFrame:
     """Validated ``runs`` rows; raise ValidationError naming each bad row and field."""
-    frame = as_frame(data).reset_index(drop=True)
+    frame = unique_index(as_frame(data))
     problems = Problems("runs batch")
     check_columns(frame, ("run_id", "recipe", "started_at", "status"), RUN_COLUMNS, problems)
     problems.raise_if_any()
@@ -92,7 +92,7 @@ def prepare_runs(data) -> pd.DataFrame:
 
 def prepare_steps(data) -> pd.DataFrame:
     """Validated ``step_runs`` rows; raise ValidationError naming each bad row and field."""
-    frame = as_frame(data).reset_index(drop=True)
+    frame = unique_index(as_frame(data))
     problems = Problems("steps batch")
     check_columns(frame, ("run_id", "step_id", "step", "started_at", "status"), STEP_COLUMNS,
                   problems)

@@ -23,7 +23,7 @@ from warehouse.errors import FieldProblem, ValidationError
 
 # Letters, digits and a few separators; no quotes, spaces or semicolons, so a name is safe
 # to show in any UI or file name. SQL never sees a name outside a bind parameter anyway.
-NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:/@+-]*$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/@+-]*$")
 LABEL_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _OFFSET_PATTERN = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)$", re.IGNORECASE)
 

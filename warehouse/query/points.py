@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from warehouse.backends.base import AGGREGATES, BUCKET_ORIGIN_US, Backend, floor_to_bucket
+from warehouse.backends.base import AGGREGATES, Backend, floor_to_bucket
 from warehouse.errors import UnknownNameError
-from warehouse.query.timeparse import aware_timestamp, interval_us
+from warehouse.query.runs import optional_text
+from warehouse.query.timeparse import aware_timestamp, epoch_us, interval_us
 
 FILLS = (None, "null", "previous", "linear", "zero")
 _RESERVED = {"ts", "value", "series_id", "labels", "run_id"}
@@ -30,12 +31,6 @@ def select_series(conn: Connection, metric: str, labels: dict | None) -> pd.Data
     series = [(sid, json.loads(key)) for sid, key in rows]
     chosen = [(sid, lab) for sid, lab in series if all(lab.get(k) == v for k, v in wanted.items())]
     return pd.DataFrame(chosen, columns=["series_id", "labels"])
-
-
-def bucket_sql(backend: Backend, every_us: int) -> str:
-    """SQL for the µs start of each row's bucket (floor division that is exact for negatives)."""
-    x = f"({backend.epoch_us('ts')} - {BUCKET_ORIGIN_US})"
-    return f"({BUCKET_ORIGIN_US} + {x} - ((({x} % {every_us}) + {every_us}) % {every_us}))"
 
 
 def query_points(conn: Connection, backend: Backend, metric: str, start=None, end=None, *,
@@ -69,11 +64,11 @@ def query_points(conn: Connection, backend: Backend, metric: str, start=None, en
         frame = backend.fetch_frame(conn, f"SELECT ts, series_id, value, run_id FROM points "
                                           f"WHERE {condition} ORDER BY series_id, ts", params)
         frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-        frame["run_id"] = frame["run_id"].map(lambda v: None if pd.isna(v) else str(v)).astype(object)
+        frame["run_id"] = optional_text(frame["run_id"])
         return _attach_labels(frame, series)
 
     group, join, keys = _grouping(series, by)
-    sql = (f"SELECT {bucket_sql(backend, every_us)} AS bucket_us, {group} AS grp, "
+    sql = (f"SELECT {backend.bucket_start('ts', every_us)} AS bucket_us, {group} AS grp, "
            f"{backend.aggregate(agg)} AS value FROM points {join} WHERE {condition} "
            f"GROUP BY 1, 2 ORDER BY 2, 1")
     frame = backend.fetch_frame(conn, sql, params)
@@ -109,8 +104,8 @@ def _fill_gaps(frame: pd.DataFrame, every_us: int, start, end, fill) -> pd.DataF
     """Add a row for every empty bucket between start and end (or the data's own range)."""
     filled = []
     for grp, part in frame.groupby("grp", sort=True):
-        lo = floor_to_bucket(_us(start), every_us) if start is not None else part["bucket_us"].min()
-        hi = _us(end) - 1 if end is not None else part["bucket_us"].max()
+        lo = floor_to_bucket(epoch_us(start), every_us) if start is not None else part["bucket_us"].min()
+        hi = epoch_us(end) - 1 if end is not None else part["bucket_us"].max()
         full = np.arange(lo, floor_to_bucket(hi, every_us) + every_us, every_us, dtype="i8")
         part = part.set_index("bucket_us").reindex(full)
         part["grp"] = grp
@@ -126,10 +121,6 @@ def _fill_gaps(frame: pd.DataFrame, every_us: int, start, end, fill) -> pd.DataF
     if not filled:
         return frame
     return pd.concat(filled, ignore_index=True)[["bucket_us", "grp", "value"]]
-
-
-def _us(ts: pd.Timestamp) -> int:
-    return int(ts.as_unit("us").value)
 
 
 def _attach_labels(frame: pd.DataFrame, series: pd.DataFrame) -> pd.DataFrame:

@@ -16,13 +16,19 @@ _JSON = ("params", "attributes", "depends_on")
 _TIMES = ("started_at", "finished_at", "last_seen_at")
 
 
+def optional_text(column: pd.Series) -> pd.Series:
+    """Values as str, nulls as None (pandas would turn None back into NaN in a str column)."""
+    return pd.Series([None if v is None or v is pd.NA or v != v else str(v) for v in column],
+                     index=column.index, dtype=object)
+
+
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     """Same Python types from every engine: UTC timestamps, str UUIDs, JSON as dicts/lists."""
     for name in frame.columns:
         if name in _TIMES:
             frame[name] = pd.to_datetime(frame[name], utc=True)
         elif name == "run_id":
-            frame[name] = frame[name].map(lambda v: None if pd.isna(v) else str(v))
+            frame[name] = optional_text(frame[name])
         elif name in _JSON:
             frame[name] = frame[name].map(lambda v: json.loads(v) if isinstance(v, str) else v)
     return frame

@@ -52,5 +52,9 @@ def aware_timestamp(value, name: str) -> pd.Timestamp | None:
     return ts.tz_convert("UTC")
 
 
-def as_datetime(value: datetime | pd.Timestamp) -> pd.Timestamp:
-    return pd.Timestamp(value).tz_convert("UTC")
+_EPOCH = pd.Timestamp(0, tz="UTC")
+
+
+def epoch_us(ts: datetime | pd.Timestamp) -> int:
+    """µs since the Unix epoch of an aware timestamp (``Timestamp.value`` is always ns)."""
+    return (pd.Timestamp(ts) - _EPOCH) // pd.Timedelta(microseconds=1)
