@@ -112,6 +112,8 @@ class DuckDBBackend(Backend):
         conn.execute(text("CHECKPOINT"))
 
     def table_sizes(self, conn: Connection) -> pd.DataFrame:
+        # Rows still in the write-ahead log have no blocks yet: checkpoint to count them.
+        conn.execute(text("CHECKPOINT"))
         rows = []
         for table in ("recipes", "series", "points", "runs", "step_runs"):
             count = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
@@ -122,7 +124,8 @@ class DuckDBBackend(Backend):
         return pd.DataFrame(rows, columns=["table", "rows", "bytes"])
 
     def read_only_query(self, conn: Connection, sql: str, params: dict) -> pd.DataFrame:
-        statements = duckdb.extract_statements(sql)
+        # Parse what DuckDB will actually see (binds rendered the driver's way).
+        statements = duckdb.extract_statements(str(text(sql).compile(dialect=conn.dialect)))
         if len(statements) != 1:
             raise ReadOnlyError(f"expected exactly one statement, got {len(statements)}")
         kind = statements[0].type

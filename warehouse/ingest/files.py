@@ -54,8 +54,7 @@ def read_batches(path: Path, fmt: str, batch_rows: int = 200_000) -> Iterator[pd
                                                                 "run_id": str})
         line = 2
     else:
-        reader = pd.read_json(path, lines=True, chunksize=batch_rows, convert_dates=False,
-                              dtype=False)
+        reader = pd.read_json(path, lines=True, chunksize=batch_rows, dtype=False)
         line = 1
     for frame in reader:
         frame.index = pd.RangeIndex(line, line + len(frame))
@@ -78,7 +77,10 @@ def ingest_file(wh, path: Path, fmt: str | None = None, *, label_columns=(),
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     fmt = file_format(path, fmt)
-    total = count_rows(path, fmt)
+    try:
+        total = count_rows(path, fmt)
+    except (ValueError, OSError) as exc:  # pyarrow's errors derive from these
+        raise ValueError(f"{path}: not a readable {fmt} file: {exc}") from exc
     done = 0
     where = "line" if fmt != "parquet" else "row"
     for frame in _batches(path, fmt, batch_rows):
