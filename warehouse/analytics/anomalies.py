@@ -19,7 +19,6 @@ Pipeline per series (details and measured accuracy in ``docs/analytics.md``):
 """
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,15 +32,14 @@ _STL_MAX_POINTS = 50_000  # beyond this STL costs seconds: use the median profil
 _STL_SEASONAL = 15  # STL seasonal smoother (cycles), odd
 _NOSEASON_WINDOW = 49  # rolling-median level window (samples) when there is no season
 _ACF_MIN = 0.3  # autocorrelation at the seasonal lag needed to call a season
-_TAIL_ALPHA = 1e-4  # per-point false-alarm rate aimed at on heavy-tailed noise ...
+_TAIL_MULT = 2.55  # times the 95th percentile of one side's residuals (Gaussian: 5.0)
 _TAIL_CAP = 3.0  # ... but the threshold is never raised above this * threshold
 _LEVEL_SHIFT_FRACTION = 0.6  # level-shift threshold = this * threshold (in MADs)
 _IF_CORROBORATION = 0.6  # IsolationForest needs |z| >= this * threshold to flag alone
 _IF_TREES = 50
 _IF_AUTO_THRESHOLD = 0.62
 _MAD_TO_SD = 1.4826
-_LOCAL_SCALE = True
-_LOCAL_FLOOR = 1.0
+_STL_CLIP = 1.0  # Huber-like clipping (MADs) of residuals before the (non-robust) STL
 
 __all__ = ["anomalies", "detect_period"]
 
@@ -224,32 +222,17 @@ def _robust_scale(r: np.ndarray) -> float:
     return float(scale) if scale > 0 else 1e-9
 
 
-@functools.cache
-def _t_tail_table(alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """For Student-t noise of several df: (q90/q50 of |t|, q(1-alpha)/q50 of |t|)."""
-    from scipy.stats import t
-
-    dfs = np.array([1.5, 2, 2.5, 3, 4, 5, 7, 10, 15, 30, 1e6])
-    q50, q90 = t.ppf(0.75, dfs), t.ppf(0.95, dfs)
-    return (q90 / q50)[::-1], (t.ppf(1 - alpha, dfs) / q50)[::-1]
-
-
 def _tail_threshold(z: np.ndarray, thr: float) -> float:
     """Threshold for the positive side of the residuals, raised on heavy-tailed noise.
 
-    The side's q90/q50 ratio (unmoved unless >10% of points are anomalous) picks the
-    Student-t df that fits it; the threshold is that t's (1 - alpha) quantile, in the
-    side's own scale (so a skewed series gets a higher bar on its long side), never
-    below ``thr`` and at most ``_TAIL_CAP * thr``.
+    A point must also lie ``_TAIL_MULT`` times beyond the side's 95th percentile
+    (for Gaussian noise that is ``thr`` itself, so only heavier tails raise it); the
+    percentile moves only if more than ~5% of the points are anomalous.
     """
     side = z[z > 0]
     if len(side) < 20:
         return thr
-    q50, q90 = np.quantile(side, (0.5, 0.9))
-    if q50 <= 0:
-        return thr
-    ratios, limits = _t_tail_table(_TAIL_ALPHA)
-    limit = q50 * np.interp(q90 / q50, ratios, limits)
+    limit = _TAIL_MULT * np.quantile(side, 0.95)
     return float(min(max(thr, limit), _TAIL_CAP * thr))
 
 
@@ -286,7 +269,7 @@ def _seasonal(gi: np.ndarray, p: int, window: int) -> np.ndarray:
     # against the robust rough decomposition first so they cannot leak into the season.
     resid = detrended - rough
     scale = _robust_scale(resid)
-    clean = np.where(np.abs(resid) > 4 * scale, rough, detrended)
+    clean = rough + np.clip(resid, -_STL_CLIP * scale, _STL_CLIP * scale)
     trend_len = int(np.ceil(1.5 * p / (1 - 1.5 / 7)))
     trend_len += trend_len % 2 == 0
     low_pass = p + 1 + (p % 2)  # odd and > period, as STL requires
@@ -368,17 +351,7 @@ def _detect_series(t_ns: np.ndarray, y: np.ndarray, opts: dict[str, Any]) -> dic
     expected = level + seasonal
     resid = yv - expected[pos]
     scale = _robust_scale(resid)
-    if _LOCAL_SCALE:
-        # variance often follows the level (counts, busy hours): where the local
-        # spread is larger than the global one, measure residuals against it
-        absr = np.full(m, np.nan)
-        absr[pos] = np.abs(resid - np.median(resid))
-        lw = max(p // 8, 25) if p else 2 * window
-        local = _MAD_TO_SD * _rolling_median(absr, lw)
-        scale_pt = np.maximum(np.nan_to_num(local[pos], nan=scale), _LOCAL_FLOOR * scale)
-    else:
-        scale_pt = scale
-    z = resid / scale_pt
+    z = resid / scale
     thr = opts["threshold"]
     thr_up, thr_dn = _tail_threshold(z, thr), _tail_threshold(-z, thr)
     thr_pt = np.where(z >= 0, thr_up, thr_dn)

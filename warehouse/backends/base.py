@@ -82,6 +82,12 @@ class Backend(ABC):
         skipping any (series_id, ts) already stored. The batch has no duplicate keys.
         Returns the number of rows written."""
 
+    def insert_series(self, conn: Connection, frame: pd.DataFrame) -> None:
+        """Register series (columns metric, labels_key) unless they exist."""
+        conn.execute(text(self.sql("ingest/insert_series")),
+                     [{"metric": m, "labels": k, "labels_key": k}
+                      for m, k in zip(frame["metric"], frame["labels_key"])])
+
     @abstractmethod
     def upsert_rows(self, conn: Connection, table: str, frame: pd.DataFrame) -> int:
         """Insert or update ``runs`` or ``step_runs`` rows (JSON columns as text)."""

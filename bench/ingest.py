@@ -1,0 +1,203 @@
+"""Ingest benchmark: points/s through ``Warehouse.write_points`` against baselines run in the
+same process — (a) raw DuckDB INSERT of the same DataFrame, (b) raw binary COPY of a
+pre-encoded stream into the same PostgreSQL table, (c) naive row-by-row INSERTs — plus
+bytes per point on each engine. Prints a Markdown table, writes bench/results/ingest.json.
+
+    python bench/ingest.py --points 1000000,10000000 [--engines duckdb,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import print_table, timer, write_results  # noqa: E402
+
+from warehouse import Warehouse  # noqa: E402
+from warehouse.backends.postgresql import points_copy_payload  # noqa: E402
+from warehouse.pgserver import LocalPostgres  # noqa: E402
+
+HOSTS, METRICS = 100, 10
+BATCH = 1_000_000
+
+
+def make_points(n: int, offset_days: int = 0, seed: int = 0) -> pd.DataFrame:
+    """n points over HOSTS × METRICS series every 10 s: random walks, like host metrics."""
+    series = HOSTS * METRICS
+    per = n // series
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2026-10-01", tz="UTC") + pd.Timedelta(days=offset_days)
+    ts = pd.date_range(start, periods=per, freq="10s")
+    values = np.cumsum(rng.normal(0, 1, (series, per)), axis=1).ravel() + 50
+    return pd.DataFrame({
+        "metric": np.repeat([f"cpu.usage_{i}" for i in range(METRICS)], HOSTS * per),
+        "host": np.tile(np.repeat([f"host_{h}" for h in range(HOSTS)], per), METRICS),
+        "ts": np.tile(ts, series),
+        "value": values,
+    })
+
+
+def batches(n: int):
+    for i, start in enumerate(range(0, n, BATCH)):
+        yield make_points(min(BATCH, n - start), offset_days=i * 2, seed=i)
+
+
+def points_bytes(wh: Warehouse, path: Path | None) -> int:
+    if path is not None:  # DuckDB: the file is the storage
+        with wh.engine.begin() as conn:
+            conn.execute(text("CHECKPOINT"))
+        return path.stat().st_size
+    with wh.engine.connect() as conn:
+        return conn.execute(text("SELECT sum(pg_total_relation_size(relid)) "
+                                 "FROM pg_partition_tree('points')")).scalar_one()
+
+
+def bench_engine(engine: str, n: int, url: str, path: Path | None) -> list[dict]:
+    rows = []
+    wh = Warehouse(url)
+    written = 0
+    elapsed = 0.0
+    for frame in batches(n):
+        with timer() as t:
+            written += wh.write_points(frame, label_columns=["host"]).written
+        elapsed += t()
+    assert written == n, (written, n)
+    size = points_bytes(wh, path)
+    rows.append({"engine": engine, "points": n, "path": "write_points (label columns)",
+                 "seconds": elapsed, "points_per_s": n / elapsed, "bytes_per_point": size / n})
+    replay = make_points(min(BATCH, n), seed=0)
+    with timer() as t:
+        again = wh.write_points(replay, label_columns=["host"])
+    assert again.written == 0
+    rows.append({"engine": engine, "points": len(replay), "path": "write_points replay (all dups)",
+                 "seconds": t(), "points_per_s": len(replay) / t()})
+    if n == BATCH:
+        dicts = make_points(BATCH, offset_days=100, seed=9)
+        dicts["labels"] = [{"host": h} for h in dicts.pop("host")]
+        with timer() as t:
+            wh.write_points(dicts)
+        rows.append({"engine": engine, "points": BATCH, "path": "write_points (labels dicts)",
+                     "seconds": t(), "points_per_s": BATCH / t()})
+    wh.close()
+    return rows
+
+
+def baseline_duckdb(n: int, folder: Path) -> list[dict]:
+    """(a) DuckDB INSERT of the same DataFrames (series ids precomputed), no validation or dedup."""
+    con = duckdb.connect(str(folder / "raw.duckdb"))
+    con.execute("CREATE TABLE points (ts TIMESTAMPTZ, series_id INTEGER, value DOUBLE, run_id UUID)")
+    elapsed = 0.0
+    for frame in batches(n):
+        ids = pd.factorize(frame["metric"] + "/" + frame["host"])[0].astype("i4")
+        raw = pd.DataFrame({"ts": frame["ts"], "series_id": ids, "value": frame["value"]})
+        with timer() as t:
+            con.execute("INSERT INTO points SELECT ts, series_id, value, NULL FROM raw")
+        elapsed += t()
+    con.execute("CHECKPOINT")
+    con.close()
+    size = (folder / "raw.duckdb").stat().st_size
+    return [{"engine": "duckdb", "points": n, "path": "baseline: raw INSERT of DataFrame",
+             "seconds": elapsed, "points_per_s": n / elapsed, "bytes_per_point": size / n}]
+
+
+def baseline_copy(n: int, url: str) -> list[dict]:
+    """(b) COPY BINARY of pre-encoded streams into the same partitioned points table."""
+    wh = Warehouse(url)
+    elapsed = 0.0
+    for frame in batches(n):
+        ids = pd.factorize(frame["metric"] + "/" + frame["host"])[0].astype("i4") + 1
+        batch = pd.DataFrame({"ts": frame["ts"], "series_id": ids, "value": frame["value"],
+                              "run_id": None})
+        ts_us = batch["ts"].to_numpy(dtype="datetime64[us]").view("i8")
+        with wh.engine.begin() as conn:
+            wh.backend.ensure_chunks(conn, "points", ts_us)
+        payload = points_copy_payload(batch)
+        with wh.engine.begin() as conn, timer() as t:
+            raw = conn.connection.driver_connection
+            with raw.cursor().copy("COPY points (ts, series_id, value, run_id) FROM STDIN "
+                                   "(FORMAT BINARY)") as copy:
+                copy.write(payload)
+        elapsed += t()
+    wh.close()
+    return [{"engine": "postgresql", "points": n, "path": "baseline: raw COPY BINARY",
+             "seconds": elapsed, "points_per_s": n / elapsed}]
+
+
+def baseline_naive(engine: str, url: str, rows: int) -> list[dict]:
+    """(c) One INSERT statement per row, as a first attempt would do it."""
+    wh = Warehouse(url)
+    frame = make_points(HOSTS * METRICS * max(rows // (HOSTS * METRICS), 1), offset_days=300)
+    with wh.engine.begin() as conn:
+        wh.backend.ensure_chunks(conn, "points",
+                                 frame["ts"].to_numpy(dtype="datetime64[us]").view("i8"))
+    ids = pd.factorize(frame["metric"] + "/" + frame["host"])[0] + 1
+    records = list(zip(frame["ts"], ids, frame["value"]))
+    with wh.engine.begin() as conn, timer() as t:
+        for ts, sid, value in records:
+            conn.execute(text("INSERT INTO points (ts, series_id, value) VALUES (:t, :s, :v)"),
+                         {"t": ts, "s": int(sid), "v": float(value)})
+    wh.close()
+    return [{"engine": engine, "points": len(records), "path": "baseline: naive row INSERTs",
+             "seconds": t(), "points_per_s": len(records) / t()}]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", default="1000000,10000000")
+    parser.add_argument("--engines", default="duckdb,postgresql")
+    parser.add_argument("--naive-rows", type=int, default=5000)
+    parser.add_argument("--pg-url", default=os.environ.get("WAREHOUSE_BENCH_PG_URL"))
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.points.split(",")]
+    engines = args.engines.split(",")
+    rows: list[dict] = []
+    pg = None
+    if "postgresql" in engines and not args.pg_url:
+        pg = LocalPostgres().start()
+    try:
+        for n in sizes:
+            for engine in engines:
+                with tempfile.TemporaryDirectory() as folder:
+                    folder = Path(folder)
+                    if engine == "duckdb":
+                        path = folder / "wh.duckdb"
+                        rows += bench_engine(engine, n, f"duckdb:///{path}", path)
+                        rows += baseline_duckdb(n, folder)
+                        if n == sizes[0]:
+                            rows += baseline_naive(engine, f"duckdb:///{folder / 'naive.duckdb'}",
+                                                   args.naive_rows)
+                    else:
+                        def fresh(name):
+                            if pg is not None:
+                                return pg.create_database(f"{name}_{n}_{int(time.time())}")
+                            return args.pg_url
+                        rows += bench_engine(engine, n, fresh("bench"), None)
+                        rows += baseline_copy(n, fresh("copy"))
+                        if n == sizes[0]:
+                            rows += baseline_naive(engine, fresh("naive"), args.naive_rows)
+                print(f"done: {engine} {n:,}", file=sys.stderr)
+    finally:
+        if pg is not None:
+            pg.stop()
+    # Ratio of each path to the raw baseline of its engine at the same size.
+    for row in rows:
+        base = next((r for r in rows if r["engine"] == row["engine"] and r["points"] == row["points"]
+                     and r["path"].startswith("baseline: raw")), None)
+        row["vs_raw"] = row["points_per_s"] / base["points_per_s"] if base else None
+    table = print_table(rows, ["engine", "points", "path", "seconds", "points_per_s",
+                               "vs_raw", "bytes_per_point"])
+    print(f"\nwrote {write_results('ingest', rows, {'markdown': table})}")
+
+
+if __name__ == "__main__":
+    main()

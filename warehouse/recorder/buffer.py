@@ -1,0 +1,324 @@
+"""The durable buffered writer: recording never slows or breaks the recipe.
+
+Hot path: :meth:`Buffer.add` appends one small tuple to a deque. A daemon thread drains it
+every ``interval`` seconds (sooner when ``flush_at`` items are waiting), builds DataFrames and
+writes runs, steps and points to the warehouse, each kind in its own transaction.
+
+When a write fails because the database is unreachable or locked (another process holds the
+DuckDB file), the records go to a *spill file* instead: NDJSON, one record per line with its
+``kind`` and a unique ``id``, appended and fsync'd per flush, under ``WAREHOUSE_SPILL_DIR``
+(default ``./.warehouse-spill``). Writes then back off (0.5 s doubling to ``retry_max``);
+spilled files are replayed as soon as a write succeeds again, when a recorder starts, and by
+``warehouse replay``. Replays are idempotent because every write is keyed (runs by run_id,
+steps by (run_id, step_id), points by (series, ts)).
+
+The deque is bounded: at ``capacity`` the caller spills synchronously to disk instead of
+growing memory. Each spill file is ``flock``-ed by the process writing it and only becomes
+replayable once that process closes it or dies, so a replay never races a live writer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from warehouse.config import database_url
+from warehouse.errors import ValidationError
+from warehouse.recorder.spill import (
+    KINDS,
+    REJECTED_SUFFIX,
+    SPILL_FILE_BYTES,
+    TIME_COLUMNS,
+    SpillWriter,
+    default_spill_dir,
+    is_unavailable,
+    replay_spill,
+    target_key,
+    to_record,
+)
+
+log = logging.getLogger("warehouse.recorder")
+
+_RESERVED = frozenset(("metric", "ts", "value", "run_id", "labels"))
+
+
+# -- items -> DataFrames (writer thread only) ---------------------------------------------
+def _times(values: list) -> pd.Series:
+    return pd.to_datetime(pd.Series(pd.array(values, dtype="Int64")), unit="us", utc=True)
+
+
+def rows_frame(rows: list[dict]) -> pd.DataFrame:
+    """Run or step rows (timestamps as µs since the epoch) as a frame for write_runs/steps."""
+    frame = pd.DataFrame.from_records(rows)
+    for name in TIME_COLUMNS:
+        if name in frame.columns:
+            frame[name] = _times(frame[name].tolist())
+    return frame
+
+
+def points_frame(points: list[tuple]) -> tuple[pd.DataFrame, list[str]]:
+    """Point items ``("points", metric, value, ts_us, run_id, labels)`` as a frame whose labels
+    are categorical columns (the writer's fast path; categories make per-row checks run per
+    distinct value) and the names of those columns."""
+    _, metrics, values, stamps, run_ids, labels = zip(*points)
+    codes_of: dict[tuple, int] = {}
+    codes = np.fromiter((codes_of.setdefault(lab, len(codes_of)) for lab in labels),
+                        dtype=np.int64, count=len(labels))
+    dicts = [dict(lab) for lab in codes_of]
+    ts = pd.DatetimeIndex(np.asarray(stamps, dtype="int64").view("datetime64[us]"))
+    frame = pd.DataFrame({
+        "metric": pd.Categorical(metrics),
+        "ts": ts.tz_localize("UTC"),
+        "value": np.asarray(values, dtype="float64"),
+        "run_id": pd.Categorical(run_ids),
+    })
+    keys = sorted({key for d in dicts for key in d})
+    if _RESERVED.intersection(keys):  # a label named like a column: use the dict form
+        frame["labels"] = [dicts[c] for c in codes]
+        return frame, []
+    for key in keys:
+        values_of = [d.get(key) for d in dicts]
+        categories = list(dict.fromkeys(v for v in values_of if v is not None))
+        position = {v: i for i, v in enumerate(categories)}
+        per_set = np.array([position.get(v, -1) for v in values_of], dtype=np.int64)
+        frame[key] = pd.Categorical.from_codes(per_set[codes], categories=categories)
+    return frame, keys
+
+
+# -- the buffer ---------------------------------------------------------------------------
+class WarehouseSink:
+    """Where a buffer writes: a given Warehouse, or one opened from a URL on first need (the
+    database may be unreachable when the recorder starts)."""
+
+    def __init__(self, wh=None, url: str | None = None):
+        self._wh = wh
+        self.owned = wh is None
+        self.url = wh.url if wh is not None else database_url(url)
+        self.target = target_key(self.url)
+
+    def get(self):
+        """The Warehouse, opening it if needed; raises if the database is unavailable."""
+        if self._wh is None:
+            from warehouse.core import Warehouse
+
+            self._wh = Warehouse(self.url)
+        return self._wh
+
+    def release(self) -> None:
+        """Let go of a single-writer database (the DuckDB file lock) that we opened ourselves,
+        so other processes can write between our runs; it is reopened on the next write."""
+        wh = self._wh
+        if self.owned and wh is not None and wh.backend.capabilities.single_writer:
+            wh.close()
+
+
+class Buffer:
+    """Bounded in-memory buffer with a background writer, spill files and replay.
+
+    ``capacity`` items at most are held; ``flush_at`` items wake the writer (default a
+    quarter of capacity); ``interval`` seconds between background flushes (None: no thread,
+    flushes happen when ``flush_at`` is reached or :meth:`flush` is called). ``tickers`` are
+    called on each wake-up of the writer thread (run heartbeats).
+    """
+
+    def __init__(self, sink: WarehouseSink, *, spill_dir=None, capacity: int = 100_000,
+                 flush_at: int | None = None, interval: float | None = 1.0,
+                 retry_max: float = 30.0, replay_on_start: bool = True):
+        if capacity < 1:
+            raise ValueError("capacity must be ≥ 1")
+        self.sink = sink
+        self.spill_dir = Path(spill_dir) if spill_dir is not None else default_spill_dir()
+        self.capacity = capacity
+        self.flush_at = min(flush_at or max(capacity // 4, 1), capacity)
+        self.interval = interval
+        self.retry_max = retry_max
+        self.tickers: list[Callable[[], None]] = []
+        self.stats = {"written": 0, "spilled": 0, "replayed": 0, "rejected": 0, "overflows": 0,
+                      "db_errors": 0, "lost": 0, "dropped_values": 0}
+        self.last_replay: dict | None = None
+        self._items: deque = deque()
+        self._write_lock = threading.Lock()
+        self._spill_lock = threading.Lock()
+        self._spill: SpillWriter | None = None
+        self._spilled = False  # own records on disk that are not in the database yet
+        self._replay_pending = replay_on_start
+        self._delay = 0.0
+        self._retry_at = 0.0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if interval:
+            self._thread = threading.Thread(target=self._loop, name="warehouse-recorder",
+                                            daemon=True)
+            self._thread.start()
+
+    def add(self, item: tuple) -> None:
+        """Queue one item (the hot path: one append and one length check)."""
+        items = self._items
+        items.append(item)
+        if len(items) >= self.flush_at:
+            self._threshold()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _threshold(self) -> None:
+        if len(self._items) >= self.capacity:
+            # Full: memory must not grow and the caller must not wait for the database, so
+            # the backlog goes to disk right here; it is replayed once writes succeed.
+            self.stats["overflows"] += 1
+            self._spill_items(self._drain())
+        elif self._thread is not None:
+            self._wake.set()
+        else:
+            self.flush(force=False)
+
+    def _drain(self) -> list[tuple]:
+        # popleft is atomic, so producers may keep appending while this runs.
+        items, pop = self._items, self._items.popleft
+        return [pop() for _ in range(len(items))]
+
+    def flush(self, *, force: bool = True) -> dict:
+        """Write what is buffered now (and replay spilled records if the database is back).
+        ``force`` tries the database even while backing off after a failure. Never raises;
+        returns a copy of :attr:`stats`."""
+        try:
+            with self._write_lock:
+                if self._replay_pending or self._spilled:
+                    self._replay(force)
+                items = self._drain()
+                if items:
+                    self._write(items, force)
+        except Exception:  # recording must never break the recipe
+            log.exception("recorder flush failed")
+        return dict(self.stats)
+
+    def _write(self, items: list[tuple], force: bool) -> None:
+        if not force and time.monotonic() < self._retry_at:
+            self._spill_items(items)
+            return
+        groups: dict[str, list] = {kind: [] for kind in KINDS}
+        for item in items:
+            groups[item[0]].append(item)
+        try:
+            wh = self.sink.get()
+        except Exception as exc:  # noqa: BLE001 - the database may be unreachable in any way
+            self._failed(exc)
+            self._spill_items(items)
+            return
+        for number, kind in enumerate(KINDS):
+            batch = groups[kind]
+            if not batch:
+                continue
+            try:
+                if kind == "points":
+                    frame, label_columns = points_frame(batch)
+                    wh.write_points(frame, label_columns=label_columns)
+                else:
+                    write = wh.write_runs if kind == "runs" else wh.write_steps
+                    write(rows_frame([item[1] for item in batch]))
+                self.stats["written"] += len(batch)
+            except ValidationError as exc:
+                log.error("recorder: %d %s records rejected and set aside: %s", len(batch),
+                          kind, exc)
+                self._set_aside(batch)
+            except Exception as exc:  # noqa: BLE001 - unreachable, locked, or anything else: spill
+                self._failed(exc)
+                self._spill_items([i for k in KINDS[number:] for i in groups[k]])
+                return
+        self._succeeded()
+
+    def _replay(self, force: bool) -> None:
+        if not force and time.monotonic() < self._retry_at:
+            return
+        with self._spill_lock:  # seal our own file so that the replay can take it
+            if self._spill is not None:
+                self._spill.close()
+                self._spill = None
+        try:
+            report = replay_spill(self.sink.get(), self.spill_dir)
+        except Exception as exc:  # noqa: BLE001 - recorded by _failed, retried later
+            self._failed(exc)
+            return
+        self.last_replay = report
+        self.stats["replayed"] += report["runs"] + report["steps"] + report["points"]
+        if report["failed"] and report["rejected"] < len(report["failed"]):
+            self._failed(RuntimeError(report["failed"][0]["error"]))
+            return
+        self._replay_pending = self._spilled = False
+        self._succeeded()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.stats["db_errors"] += 1
+        if self._delay == 0.0:  # log once per outage, not on every retry
+            kind = "unavailable" if is_unavailable(exc) else "failing"
+            log.warning("recorder: database %s (%s); spilling to %s", kind,
+                        str(exc).splitlines()[0][:300], self.spill_dir)
+        self._delay = min(max(self._delay * 2, 0.5), self.retry_max)
+        self._retry_at = time.monotonic() + self._delay
+
+    def _succeeded(self) -> None:
+        if self._delay:
+            log.info("recorder: database reachable again")
+        self._delay = self._retry_at = 0.0
+
+    def _spill_items(self, items: list[tuple]) -> None:
+        if not items:
+            return
+        with self._spill_lock:
+            try:
+                if self._spill is None or self._spill.bytes > SPILL_FILE_BYTES:
+                    if self._spill is not None:
+                        self._spill.close()
+                    self._spill = SpillWriter(self.spill_dir, self.sink.target)
+                self.stats["spilled"] += self._spill.append(items)
+                self._spilled = True
+            except OSError as exc:  # disk full, read-only: nothing durable is left to try
+                self.stats["lost"] += len(items)
+                log.error("recorder: could not spill %d records to %s: %s", len(items),
+                          self.spill_dir, exc)
+
+    def _set_aside(self, items: list[tuple]) -> None:
+        self.stats["rejected"] += len(items)
+        try:
+            self.spill_dir.mkdir(parents=True, exist_ok=True)
+            path = self.spill_dir / f"rejected-{os.getpid()}-{uuid.uuid4().hex[:8]}" \
+                                    f"{REJECTED_SUFFIX}"
+            lines = [json.dumps(to_record(i), default=str) for i in items]
+            path.write_text("\n".join(lines) + "\n")
+        except OSError as exc:
+            log.error("recorder: could not set rejected records aside: %s", exc)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            for tick in self.tickers:
+                try:
+                    tick()
+                except Exception:
+                    log.exception("recorder ticker failed")
+            self.flush(force=False)
+
+    def close(self) -> dict:
+        """Stop the writer thread, flush what is left, release the spill file."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+        stats = self.flush(force=False)
+        with self._spill_lock:
+            if self._spill is not None:
+                self._spill.close()
+                self._spill = None
+        return stats

@@ -1,0 +1,455 @@
+"""Recipe runs and their steps as context managers: what gets recorded, and when.
+
+A :class:`RecipeRun` writes a ``runs`` row when it starts (status ``running``) and again when
+it ends; every :class:`StepRun` does the same in ``step_runs``. Metrics become ``points``.
+Nothing here touches the database: rows are small dicts and tuples handed to the recorder's
+buffer (see ``buffer.py``), so the cost stays on the order of microseconds.
+
+Time: each run anchors the wall clock once at its start and measures everything after with
+``time.perf_counter_ns``, so ``started_at + duration_us = finished_at`` exactly, and clock
+steps (NTP) during a run do not produce negative durations.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Self
+
+from warehouse.config import MAX_ERROR_MESSAGE_LENGTH, MAX_NAME_LENGTH
+from warehouse.ingest.validate import NAME_PATTERN, label_problems
+from warehouse.recorder.resources import PROBE, Sampler, usage
+
+if TYPE_CHECKING:
+    from warehouse.recorder import Recorder
+
+HOST = socket.gethostname()
+TRACEBACK_FRAMES = 8  # the innermost frames are the ones that explain a failure
+TRACEBACK_CHARS = 4000
+
+_current_run: ContextVar[RecipeRun | None] = ContextVar("warehouse_run", default=None)
+_current_step: ContextVar[StepRun | None] = ContextVar("warehouse_step", default=None)
+_valid_names: set[str] = set()
+_perf_ns = time.perf_counter_ns
+
+
+def uuid7() -> uuid.UUID:
+    """A time-ordered UUID (RFC 9562 version 7): 48 bits of Unix ms, then 74 random bits.
+
+    Ids made later sort later, which keeps index inserts local (Python 3.11 has no uuid7)."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = ((ms & (2**48 - 1)) << 80) | (0x7 << 76) | (((rand >> 62) & 0xFFF) << 64) \
+        | (0b10 << 62) | (rand & (2**62 - 1))
+    return uuid.UUID(int=value)
+
+
+def check_name(value: str, what: str) -> str:
+    """Return ``value`` if it is a valid recipe/step/metric name, else raise ValueError.
+
+    Checked when the run, step or metric is created (cached), so that a bad name fails at the
+    line that wrote it instead of rejecting a whole batch later on the writer thread."""
+    if value in _valid_names:
+        return value
+    if not isinstance(value, str) or not value or len(value) > MAX_NAME_LENGTH \
+            or not NAME_PATTERN.match(value):
+        raise ValueError(f"{what} name {value!r:.80} is invalid: 1-{MAX_NAME_LENGTH} characters "
+                         f"matching {NAME_PATTERN.pattern}")
+    _valid_names.add(value)
+    return value
+
+
+def check_labels(labels: dict | None) -> tuple[tuple[str, str], ...]:
+    """Labels as a tuple of pairs, or ValueError saying what is wrong."""
+    if not labels:
+        return ()
+    problem = label_problems(labels)
+    if problem:
+        raise ValueError(f"labels {problem}")
+    return tuple(labels.items())
+
+
+def as_json_object(value: Any, what: str, *, strict: bool = True) -> dict | None:
+    """A JSON-safe copy of a dict (non-JSON values become text). With ``strict`` a value that
+    cannot be stored raises ValueError; otherwise it is replaced by its repr (at exit time a
+    recording problem must not replace the recipe's own outcome)."""
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, dict):
+            raise TypeError(f"must be a dict, got {type(value).__name__}")
+        return json.loads(json.dumps(value, default=str, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        if strict:
+            raise ValueError(f"{what} {exc}") from None
+        return {"unstorable": repr(value)[:1000]}
+
+
+def outcome(exc_type, exc, tb) -> tuple[str, str | None, str | None, str | None]:
+    """(status, error_type, error_message, short traceback) for a context exit."""
+    if exc_type is None:
+        return "succeeded", None, None, None
+    if issubclass(exc_type, SystemExit) and exc.code in (None, 0):
+        return "succeeded", None, None, None
+    status = "cancelled" if issubclass(exc_type, (KeyboardInterrupt, GeneratorExit)) or \
+        exc_type.__name__ == "CancelledError" else "failed"
+    module = exc_type.__module__
+    name = exc_type.__qualname__ if module == "builtins" else f"{module}.{exc_type.__qualname__}"
+    message = str(exc) or None
+    if message and len(message) > MAX_ERROR_MESSAGE_LENGTH:
+        message = message[:MAX_ERROR_MESSAGE_LENGTH - 1] + "…"
+    text = "".join(traceback.format_exception(exc_type, exc, tb, limit=-TRACEBACK_FRAMES))
+    return status, name, message, text[-TRACEBACK_CHARS:]
+
+
+class _Clock:
+    """Wall-clock µs anchored once, advanced by the monotonic perf counter."""
+
+    __slots__ = ("last", "perf0", "wall0")
+
+    def __init__(self) -> None:
+        self.perf0 = _perf_ns()
+        self.wall0 = time.time_ns() // 1000
+        self.last = 0
+
+    def at(self, perf_ns: int) -> int:
+        return self.wall0 + (perf_ns - self.perf0) // 1000
+
+    def point_ts(self) -> int:
+        # Points are keyed by (series, ts): two values of one series in the same µs would
+        # collapse into one, so each point of a run gets a strictly later µs than the last.
+        ts = self.wall0 + (_perf_ns() - self.perf0) // 1000
+        if ts <= self.last:
+            ts = self.last + 1
+        self.last = ts
+        return ts
+
+
+class _Metrics:
+    """``metric()`` shared by runs and steps."""
+
+    __slots__ = ()
+
+    def metric(self, name: str, value: float, **labels: str) -> None:
+        """Record ``value`` now in series ``name`` with this run's/step's labels (recipe,
+        step, host and custom ones) plus ``labels``; the point carries the run id.
+
+        A NaN or infinite value is dropped (counted in the recorder's ``stats``): data must not
+        break the recipe. A bad name or label raises ValueError, a non-number TypeError."""
+        run = self._run
+        if name not in _valid_names:
+            check_name(name, "metric")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"metric {name!r} value must be a number, got "
+                            f"{type(value).__name__}") from None
+        if value - value != 0.0:  # NaN or ±inf
+            run._recorder.buffer.stats["dropped_values"] += 1
+            return
+        lab = self._labels() if not labels else self._merge_labels(labels)
+        run._add(("points", name, value, run._clock.point_ts(), run.run_id, lab))
+
+    def _merge_labels(self, labels: dict) -> tuple:
+        key = tuple(labels.items())
+        cache = self._label_cache
+        merged = cache.get(key)
+        if merged is None:
+            check_labels(labels)
+            merged = tuple({**dict(self._labels()), **labels}.items())
+            if len(cache) > 1000:  # bound memory if label values have high cardinality
+                cache.clear()
+            cache[key] = merged
+        return merged
+
+
+class StepRun(_Metrics):
+    """One execution of a step inside a run; use as a context manager (see RecipeRun.step)."""
+
+    __slots__ = (
+        "_depends",
+        "_lab",
+        "_label_cache",
+        "_label_extra",
+        "_parent",
+        "_res0",
+        "_retry_on",
+        "_row",
+        "_run",
+        "_t0",
+        "_token",
+        "attempt",
+        "attributes",
+        "name",
+        "ordinal",
+        "parent_step_id",
+        "peak_sampled",
+        "status",
+        "step_id",
+    )
+
+    def __init__(self, run: RecipeRun, name: str, *, attempt: int = 1,
+                 parent: StepRun | None = None, labels: dict | None = None,
+                 attributes: dict | None = None, depends_on=None, retry_on=()):
+        if name not in _valid_names:
+            check_name(name, "step")
+        if attempt < 1:
+            raise ValueError("attempt must be ≥ 1")
+        self._run = run
+        self.name = name
+        self.attempt = int(attempt)
+        self._parent = parent
+        self._label_extra = check_labels(labels)
+        self.attributes = as_json_object(attributes, "attributes") or {}
+        self._depends = [d.step_id if isinstance(d, StepRun) else str(d)
+                         for d in depends_on] if depends_on else None
+        self._retry_on = retry_on
+        self._lab = None
+        self._label_cache: dict = {}
+        self.status: str | None = None
+        self.step_id = self.parent_step_id = None
+        self.peak_sampled = 0
+
+    def _labels(self) -> tuple:
+        if self._lab is None:  # built on first use: most steps record no metric
+            self._lab = tuple({**dict(self._run._labels()), "step": self.name,
+                               **dict(self._label_extra)}.items())
+        return self._lab
+
+    def __enter__(self) -> Self:
+        run = self._run
+        if run.status != "running":
+            raise RuntimeError("steps can only start inside a running recipe run")
+        self.ordinal = ordinal = next(run._ordinals)
+        self.step_id = f"{ordinal}:{self.name}"[:MAX_NAME_LENGTH]
+        parent = self._parent if self._parent is not None else _current_step.get()
+        self.parent_step_id = parent.step_id if parent is not None and parent._run is run \
+            else None
+        self._token = _current_step.set(self)
+        self._res0 = PROBE.snapshot() if run.resources else None
+        self._t0 = t0 = _perf_ns()
+        self.status = "running"
+        run._open_steps[ordinal] = self
+        self._row = row = {
+            "run_id": run.run_id, "step_id": self.step_id, "parent_step_id": self.parent_step_id,
+            "step": self.name, "ordinal": ordinal, "attempt": self.attempt,
+            "started_at": run._clock.at(t0), "status": "running", "host": HOST,
+            "depends_on": self._depends, "attributes": self.attributes or None,
+        }
+        run._add(("steps", row))
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        t1 = _perf_ns()
+        run = self._run
+        status, error_type, message, trace = outcome(exc_type, exc, tb)
+        row = dict(self._row)
+        row.update(finished_at=run._clock.at(t1), duration_us=(t1 - self._t0) // 1000,
+                   status=status, error_type=error_type, error_message=message)
+        if self._res0 is not None:
+            row.update(usage(self._res0, PROBE.snapshot(), self.peak_sampled))
+        if trace or self.attributes:
+            attributes = as_json_object(self.attributes, "attributes", strict=False) or {}
+            if trace:
+                attributes["traceback"] = trace
+            row["attributes"] = attributes
+        self.status = status
+        run._open_steps.pop(self.ordinal, None)
+        try:
+            _current_step.reset(self._token)
+        except ValueError:  # exited in another context (e.g. another asyncio task)
+            _current_step.set(self._parent)
+        run._add(("steps", row))
+        # Inside RecipeRun.retry(): a retryable failure is recorded, then swallowed so that
+        # the loop can start the next attempt.
+        return bool(exc is not None and self._retry_on and isinstance(exc, self._retry_on))
+
+
+class RecipeRun(_Metrics):
+    """One execution of a recipe. Create with ``recipe_run(wh, name, ...)``.
+
+    ``params`` (JSON object) and ``attributes`` go to the ``runs`` row; ``labels`` are added to
+    every metric of the run; ``resources`` records CPU/RSS/I/O per run and step;
+    ``sample_interval`` (seconds) samples ``process.cpu_percent``/``process.rss_bytes``.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_clock",
+        "_lab",
+        "_label_cache",
+        "_label_extra",
+        "_open_steps",
+        "_ordinals",
+        "_recorder",
+        "_res0",
+        "_row",
+        "_sampler",
+        "_t0",
+        "_token",
+        "attributes",
+        "last_beat_us",
+        "params",
+        "peak_sampled",
+        "recipe",
+        "resources",
+        "run_id",
+        "sample_interval",
+        "status",
+    )
+
+    def __init__(self, recorder: Recorder, recipe: str, *, params: dict | None = None,
+                 attributes: dict | None = None, labels: dict | None = None,
+                 run_id: str | uuid.UUID | None = None, resources: bool = True,
+                 sample_interval: float | None = None):
+        self._recorder = recorder
+        self.recipe = check_name(recipe, "recipe")
+        self.run_id = str(uuid.UUID(str(run_id))) if run_id is not None else str(uuid7())
+        self.params = as_json_object(params, "params") or {}
+        self.attributes = as_json_object(attributes, "attributes") or {}
+        self._label_extra = check_labels(labels)
+        self.resources = resources
+        self.sample_interval = sample_interval
+        self.status: str | None = None
+        self._lab = None
+        self._label_cache: dict = {}
+        self._open_steps: dict[int, StepRun] = {}
+        self._sampler: Sampler | None = None
+        self.peak_sampled = 0
+
+    @property
+    def _run(self) -> RecipeRun:
+        return self
+
+    def _labels(self) -> tuple:
+        if self._lab is None:
+            self._lab = tuple({"recipe": self.recipe, "host": HOST,
+                               **dict(self._label_extra)}.items())
+        return self._lab
+
+    def _add(self, item: tuple) -> None:
+        self._recorder.buffer.add(item)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def __enter__(self) -> Self:
+        if self.status is not None:
+            raise RuntimeError("a RecipeRun can be entered only once")
+        self._ordinals = itertools.count()
+        outer = _current_run.get()
+        if outer is not None:
+            self.attributes.setdefault("parent_run_id", outer.run_id)
+        self._res0 = PROBE.snapshot() if self.resources else None
+        self._clock = clock = _Clock()
+        self._t0 = clock.perf0
+        self.status = "running"
+        self.last_beat_us = clock.wall0
+        self._row = {
+            "run_id": self.run_id, "recipe": self.recipe, "started_at": clock.wall0,
+            "status": "running", "host": HOST, "params": self.params,
+            "attributes": dict(self.attributes) or None, "last_seen_at": clock.wall0,
+        }
+        self._add(("runs", self._row))
+        self._token = _current_run.set(self)
+        self._recorder._run_started(self)
+        if self.sample_interval:
+            self._sampler = Sampler(self.sample_interval, self._on_sample).start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        t1 = _perf_ns()
+        if self._sampler is not None:
+            self._sampler.stop()
+        status, error_type, message, trace = outcome(exc_type, exc, tb)
+        finished = self._clock.at(t1)
+        attributes = as_json_object(self.attributes, "attributes", strict=False) or {}
+        if trace:
+            attributes["traceback"] = trace
+        row = dict(self._row, finished_at=finished, duration_us=(t1 - self._t0) // 1000,
+                   status=status, error_type=error_type, error_message=message,
+                   attributes=attributes or None, last_seen_at=finished)
+        if self._res0 is not None:
+            row.update(usage(self._res0, PROBE.snapshot(), self.peak_sampled))
+        self.status = status
+        try:
+            _current_run.reset(self._token)
+        except ValueError:
+            _current_run.set(None)
+        self._add(("runs", row))
+        self._recorder._run_finished(self)
+        return False  # the recipe's exception, if any, propagates unchanged
+
+    # -- API ------------------------------------------------------------------------------
+    def step(self, name: str, *, attempt: int = 1, parent: StepRun | None = None,
+             labels: dict | None = None, attributes: dict | None = None,
+             depends_on=None) -> StepRun:
+        """A step of this run, to use in ``with``. ``attempt`` > 1 marks a retry; ``parent``
+        overrides the enclosing step (needed in threads that do not share the context);
+        ``depends_on`` lists steps (or step ids) that had to finish first."""
+        return StepRun(self, name, attempt=attempt, parent=parent, labels=labels,
+                       attributes=attributes, depends_on=depends_on)
+
+    def retry(self, name: str, *, attempts: int = 3,
+              retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+              wait: float = 0.0, backoff: float = 2.0, **step_options) -> Iterator[StepRun]:
+        """Attempts of one step, each recorded with its attempt number::
+
+            for attempt in run.retry("load", attempts=3):
+                with attempt:
+                    load()
+
+        A failure matching ``retry_on`` is recorded and the next attempt starts after ``wait``
+        seconds (times ``backoff`` each time); the last attempt's failure propagates."""
+        if attempts < 1:
+            raise ValueError("attempts must be ≥ 1")
+        retry_on = retry_on if isinstance(retry_on, tuple) else (retry_on,)
+        delay = wait
+        for number in range(1, attempts + 1):
+            step = StepRun(self, name, attempt=number,
+                           retry_on=retry_on if number < attempts else (), **step_options)
+            yield step
+            if step.status != "failed":
+                return
+            if delay > 0:
+                time.sleep(delay)
+                delay *= backoff
+
+    def flush(self) -> dict:
+        """Write everything recorded so far now (normally the buffer does it in the
+        background); returns the recorder's counters."""
+        return self._recorder.flush()
+
+    # -- background helpers (called from the recorder's and sampler's threads) ------------
+    def heartbeat_row(self, now_us: int) -> dict:
+        """The ``running`` row again with a fresh ``last_seen_at``."""
+        self.last_beat_us = now_us
+        return dict(self._row, last_seen_at=now_us)
+
+    def _on_sample(self, cpu_percent: float, rss: int) -> None:
+        self.peak_sampled = max(self.peak_sampled, rss)
+        labels = dict(self._labels())
+        steps = list(self._open_steps.values())
+        for step in steps:
+            step.peak_sampled = max(step.peak_sampled, rss)
+        if steps:  # the innermost (most recently started) open step is "where we are"
+            labels["step"] = max(steps, key=lambda s: s.ordinal).name
+        lab = tuple(labels.items())
+        ts = self._clock.point_ts()
+        self._add(("points", "process.cpu_percent", float(cpu_percent), ts, self.run_id, lab))
+        self._add(("points", "process.rss_bytes", float(rss), ts, self.run_id, lab))
+
+
+def current_run() -> RecipeRun | None:
+    """The innermost recipe run active in this context, or None."""
+    return _current_run.get()
+
+
+def current_step() -> StepRun | None:
+    """The innermost step active in this context, or None."""
+    return _current_step.get()
