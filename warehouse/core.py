@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from warehouse import migrate as migrations
 from warehouse.backends import backend_for
 from warehouse.config import database_url
-from warehouse.errors import UnknownNameError
+from warehouse.errors import UnknownNameError, WarehouseError
 from warehouse.ingest.writer import Writer, WriteResult
 from warehouse.query.points import query_points
 from warehouse.query.runs import query_runs, query_steps
@@ -34,14 +34,31 @@ class Warehouse:
         self.engine = _make_engine(self.url)
         self.backend = backend_for(self.engine)
         self._writer = Writer(self.engine, self.backend)
-        if migrate and self.revision() is None:
-            self.migrate()
+        if migrate:
+            self._migrate_if_needed()
 
     # -- schema ---------------------------------------------------------------------------
     def migrate(self, revision: str = "head") -> None:
         """Upgrade the schema (``warehouse init`` = ``alembic upgrade head``)."""
         with self.engine.begin() as conn:
             migrations.upgrade(conn, revision)
+
+    def head_revision(self) -> str:
+        """The newest schema revision this version of the code knows."""
+        return migrations.head_revision()
+
+    def _migrate_if_needed(self) -> None:
+        # A new database is always migrated. An embedded file is brought up to date too; a
+        # shared server is not changed behind its operator's back.
+        current, head = self.revision(), self.head_revision()
+        if current == head:
+            return
+        if current is None or self.backend.capabilities.single_writer:
+            self.migrate()
+            return
+        raise WarehouseError(
+            f"the database schema is at revision {current} but this code needs {head}: "
+            f"run `warehouse init` (alembic upgrade head)")
 
     def downgrade(self, revision: str = "base") -> None:
         """Downgrade the schema; ``base`` removes every warehouse table."""

@@ -6,7 +6,8 @@ What is injected (so the analytics can be checked against it):
 - ``etl-hourly``: hourly runs extract → transform → load (+ validate after transform);
   durations follow a daily cycle (busier during the working day) and a weekly one
   (lighter at weekends); ``transform`` slows by ``REGRESSION_PER_DAY`` every day;
-  ~3% of runs fail in ``load`` with a timeout; a few runs are 6× slower (outliers).
+  ~3% of runs fail in ``load`` with a timeout; three runs (at 40%, 65% and 85% of
+  the period) are 6× slower (outliers).
 - ``ml-train``: daily fetch → featurize → train → evaluate; train has heavy variance.
 - ``report-build``: every 4 hours, query-sales and query-stock in parallel, then render.
 - points: per run ``recipe.duration_ms``; per step ``step.duration_ms``; per host a
@@ -62,13 +63,15 @@ def generate(days: int = 30, *, end: pd.Timestamp | None = None, seed: int = 7) 
     outliers, failures = [], []
     for recipe, (period_h, plan) in RECIPES.items():
         starts = pd.date_range(start, end, freq=f"{period_h}h", inclusive="left")
+        outlier_at = {int(len(starts) * f) for f in (0.4, 0.65, 0.85)}
         for i, run_start in enumerate(starts):
             run_id = str(uuid.uuid5(_NAMESPACE, f"{seed}/{recipe}/{run_start.isoformat()}"))
             host = HOSTS[(i + len(recipe)) % len(HOSTS)]
             load = _cycle(run_start)
             age_days = (run_start - start) / pd.Timedelta(days=1)
-            outlier = recipe == "etl-hourly" and rng.random() < 0.004
-            fail_at = "load" if recipe == "etl-hourly" and rng.random() < 0.03 else None
+            outlier = recipe == "etl-hourly" and i in outlier_at
+            failing = recipe == "etl-hourly" and rng.random() < 0.03 and not outlier
+            fail_at = "load" if failing else None
             ends: dict[str, pd.Timestamp] = {}
             status = "succeeded"
             error = (None, None)

@@ -55,6 +55,17 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+def head_revision() -> str:
+    """The newest revision this code knows."""
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    here = Path(__file__).resolve().parent
+    folder = next(p for p in (here / "migrations", here.parent / "migrations") if p.is_dir())
+    config.set_main_option("script_location", str(folder))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
 def run_migration_sql(name: str) -> None:
     """Run ``sql/<dialect>/migrations/<name>.sql`` whole, inside the migration's transaction."""
     bind = op.get_bind()

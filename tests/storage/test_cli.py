@@ -35,7 +35,7 @@ def write_points_file(path, fmt, n=100):
 
 
 def test_init_ingest_query_sql_info(database_url, tmp_path):
-    assert "revision 0001" in run(database_url, "init").output
+    assert "revision" in run(database_url, "init").output
     for fmt in ("csv", "ndjson", "parquet"):
         write_points_file(tmp_path / f"p.{fmt}", fmt)
         out = run(database_url, "ingest", str(tmp_path / f"p.{fmt}")).output

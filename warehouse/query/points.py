@@ -92,7 +92,10 @@ def _grouping(series: pd.DataFrame, by: list[str] | None):
     if by is None or series.empty:
         return "series_id", "", None
     key_rows = [tuple(lab.get(name) for name in by) for lab in series["labels"]]
-    keys = pd.DataFrame(key_rows, columns=by).drop_duplicates().reset_index(drop=True)
+    # Groups are numbered in the order of their label values, so results come out in the
+    # same order whatever series ids the engine assigned.
+    keys = (pd.DataFrame(key_rows, columns=by).drop_duplicates()
+            .sort_values(by, na_position="last").reset_index(drop=True))
     keys["grp"] = np.arange(len(keys))
     code = {tuple(row[:-1]): row[-1] for row in keys.itertuples(index=False, name=None)}
     pairs = ", ".join(f"({sid}, {code[k]})" for sid, k in zip(series["series_id"], key_rows))
