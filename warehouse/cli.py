@@ -205,6 +205,40 @@ def maintain(ctx) -> None:
     console.print(_open(ctx).maintain())
 
 
+@main.group("import")
+def import_group() -> None:
+    """Import past executions (runs and steps) from trace files."""
+
+
+def _import(ctx: click.Context, kind: str, paths: tuple[str, ...]) -> None:
+    from warehouse.importers.loader import expand, import_files
+
+    wh = _open(ctx.find_root())
+    files = expand(paths, "*.json" if kind == "wfcommons" else "*")
+    with progress_bar() as bar:
+        task = bar.add_task(f"importing {kind}", total=len(files))
+        totals = import_files(wh, kind, files, progress=lambda _path: bar.advance(task))
+    console.print(f"{totals['files']} file(s): {totals['runs']} runs and {totals['steps']} steps "
+                  f"read; {totals['runs_written']} runs and {totals['steps_written']} steps "
+                  f"written or updated")
+
+
+@import_group.command("wfcommons")
+@click.argument("paths", nargs=-1, required=True)
+@click.pass_context
+def import_wfcommons(ctx, paths) -> None:
+    """WfCommons WfFormat JSON files (or folders of them), schema 1.4 and 1.5."""
+    _import(ctx, "wfcommons", paths)
+
+
+@import_group.command("runs")
+@click.argument("paths", nargs=-1, required=True)
+@click.pass_context
+def import_runs(ctx, paths) -> None:
+    """Generic CSV/NDJSON files of runs and steps (columns in docs/importers.md)."""
+    _import(ctx, "runs", paths)
+
+
 @main.command()
 @click.option("--days", default=30, show_default=True, help="Days of history to generate.")
 @click.option("--seed", default=7, show_default=True)

@@ -163,6 +163,18 @@ def parse_wfformat(path: str | os.PathLike[str], *,
     return build_frames([run], steps)
 
 
+# Pegasus and Makeflow name each task after its program plus an instance id
+# ("bwa_ID000003", "individuals_ID0000001"); the step is the program part.
+_TASK_INSTANCE_SUFFIX = re.compile(r"_(ID)?\d+$")
+
+
+def step_name(task_name: str) -> str:
+    """The step a task is an execution of: its name without a trailing ``_ID000123``, so
+    that step statistics group the executions of one program."""
+    stripped = _TASK_INSTANCE_SUFFIX.sub("", task_name)
+    return stripped or task_name
+
+
 def recipe_from_instance_name(name: str) -> str:
     """The recipe name for a WfFormat instance name: drop a ``.json`` ending, then trailing
     ``-``-separated counters, epoch seconds and compact timestamps (never the first token)."""
@@ -191,7 +203,7 @@ def _read_v15(chk: _Checker, root: dict[str, Any]) -> _Instance:
             chk.fail(f"{path}.id", f"task {_show(task_id)} has no entry in {ex_path}.tasks")
         name = chk.text(chk.get(item, "name", path), f"{path}.name")
         category = chk.opt_text(item, "category", path)
-        task = _Task(step_id=task_id, step=category or name, path=path,
+        task = _Task(step_id=task_id, step=category or step_name(name), path=path,
                      parents=chk.texts(chk.get(item, "parents", path), f"{path}.parents"),
                      children=chk.texts(chk.get(item, "children", path), f"{path}.children"))
         if category:
@@ -223,7 +235,7 @@ def _read_v14(chk: _Checker, root: dict[str, Any]) -> _Instance:
     for name, i in _index(chk, items, "$.workflow.tasks", "name").items():
         path, item = f"$.workflow.tasks[{i}]", items[i]
         category = chk.opt_text(item, "category", path)
-        task = _Task(step_id=name, step=category or name, path=path,
+        task = _Task(step_id=name, step=category or step_name(name), path=path,
                      parents=chk.texts(item.get("parents") or [], f"{path}.parents"),
                      children=chk.texts(item.get("children") or [], f"{path}.children"))
         task.attributes["type"] = chk.text(chk.get(item, "type", path), f"{path}.type")
