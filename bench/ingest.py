@@ -99,9 +99,10 @@ def baseline_duckdb(n: int, folder: Path) -> list[dict]:
     elapsed = 0.0
     for frame in batches(n):
         ids = pd.factorize(frame["metric"] + "/" + frame["host"])[0].astype("i4")
-        raw = pd.DataFrame({"ts": frame["ts"], "series_id": ids, "value": frame["value"]})
+        staged = pd.DataFrame({"ts": frame["ts"], "series_id": ids, "value": frame["value"]})
+        con.register("staged", staged)
         with timer() as t:
-            con.execute("INSERT INTO points SELECT ts, series_id, value, NULL FROM raw")
+            con.execute("INSERT INTO points SELECT ts, series_id, value, NULL FROM staged")
         elapsed += t()
     con.execute("CHECKPOINT")
     con.close()
@@ -177,7 +178,7 @@ def main() -> None:
                             rows += baseline_naive(engine, f"duckdb:///{folder / 'naive.duckdb'}",
                                                    args.naive_rows)
                     else:
-                        def fresh(name):
+                        def fresh(name, n=n):
                             if pg is not None:
                                 return pg.create_database(f"{name}_{n}_{int(time.time())}")
                             return args.pg_url

@@ -128,7 +128,7 @@ def generate(days: int = 30, *, end: pd.Timestamp | None = None, seed: int = 7) 
     minutes = pd.date_range(start, end, freq="1min", inclusive="left")
     hours = minutes.hour.to_numpy() + minutes.minute.to_numpy() / 60
     spikes = {}
-    for h, host in enumerate(HOSTS):
+    for host in HOSTS:
         cpu = 35 + 20 * np.sin((hours - 9) / 24 * 2 * np.pi) + rng.normal(0, 3, len(minutes))
         spike_at = int(rng.integers(len(minutes) // 3, len(minutes) - 60))
         cpu[spike_at: spike_at + 5] += 45

@@ -1,7 +1,7 @@
 """Schema migrations through Alembic — the only way the schema changes.
 
-Each revision runs one SQL file per dialect, ``sql/<dialect>/migrations/<rev>_<name>.{up,down}.sql``,
-so the DDL for each engine is plain SQL that a DBA can read.
+Each revision runs SQL files per dialect (``sql/<dialect>/migrations/<rev>_<name>.{up,down}.sql``,
+or named view files), so the DDL for each engine is plain SQL that a DBA can read.
 """
 
 from __future__ import annotations

@@ -22,8 +22,11 @@ def find_pg_bin() -> Path | None:
     """The folder with initdb/pg_ctl: ``PG_BIN``, else the newest /usr/lib/postgresql/*/bin."""
     if os.environ.get("PG_BIN"):
         return Path(os.environ["PG_BIN"])
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                        key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0)
+    def version(folder: str) -> int:
+        name = Path(folder).parent.name
+        return int(name) if name.isdigit() else 0
+
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version)
     for folder in reversed(candidates):
         if (Path(folder) / "initdb").exists():
             return Path(folder)

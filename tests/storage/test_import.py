@@ -39,7 +39,7 @@ def test_import_every_sample_twice(database_url):
     assert len(runs) == len(files)
     for path in files:
         tasks, runtime = expected(path)
-        run = runs[runs["attributes"].map(lambda a: a.get("source_file") == path.name)]
+        run = runs[runs["attributes"].map(lambda a, name=path.name: a.get("source_file") == name)]
         assert len(run) == 1, path.name
         steps = wh.steps(run["run_id"].iloc[0])
         assert len(steps) == tasks, path.name

@@ -97,7 +97,8 @@ class DuckDBBackend(Backend):
         interval = self.chunk_interval_us(conn, table)
         column = HYPERTABLES[table]
         frame = conn.execute(text(
-            f"SELECT {self.bucket_start(column, interval)} AS start_us, count(*) AS rows FROM {table} GROUP BY 1 ORDER BY 1"
+            f"SELECT {self.bucket_start(column, interval)} AS start_us, count(*) AS rows "
+            f"FROM {table} GROUP BY 1 ORDER BY 1"
         )).fetchall()
         return _chunk_frame(table, [(int(s), int(s) + interval, int(n)) for s, n in frame])
 
@@ -128,7 +129,8 @@ class DuckDBBackend(Backend):
         for table in ("recipes", "series", "points", "runs", "step_runs"):
             count = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
             blocks = conn.execute(text(
-                "SELECT count(DISTINCT block_id) FROM pragma_storage_info(:t) WHERE block_id >= 0"
+                "SELECT count(DISTINCT block_id) FROM pragma_storage_info(:t) "
+                "WHERE block_id >= 0"
             ), {"t": table}).scalar_one()
             rows.append((table, int(count), int(blocks) * _BLOCK_BYTES))
         return pd.DataFrame(rows, columns=["table", "rows", "bytes"])

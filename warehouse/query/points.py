@@ -107,7 +107,8 @@ def _fill_gaps(frame: pd.DataFrame, every_us: int, start, end, fill) -> pd.DataF
     """Add a row for every empty bucket between start and end (or the data's own range)."""
     filled = []
     for grp, part in frame.groupby("grp", sort=True):
-        lo = floor_to_bucket(epoch_us(start), every_us) if start is not None else part["bucket_us"].min()
+        lo = (floor_to_bucket(epoch_us(start), every_us) if start is not None
+              else part["bucket_us"].min())
         hi = epoch_us(end) - 1 if end is not None else part["bucket_us"].max()
         full = np.arange(lo, floor_to_bucket(hi, every_us) + every_us, every_us, dtype="i8")
         part = part.set_index("bucket_us").reindex(full)
