@@ -262,5 +262,13 @@ def demo(ctx, days, seed) -> None:
     demo_data.summarize(wh, data, console)
 
 
+def _register_areas() -> None:
+    from warehouse.analytics.cli import register as register_analytics
+
+    register_analytics(main)
+
+
+_register_areas()
+
 if __name__ == "__main__":
     main()

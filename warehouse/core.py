@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
 
 from warehouse import migrate as migrations
@@ -114,10 +114,12 @@ class Warehouse:
             return query_runs(conn, self.backend, recipe=recipe, start=start, end=end,
                               status=status, limit=limit)
 
-    def steps(self, run_id: str) -> pd.DataFrame:
-        """Step runs of one run, in start order."""
+    def steps(self, run_id: str | None = None, *, recipe: str | None = None, start=None,
+              end=None) -> pd.DataFrame:
+        """Step runs of one run in start order — or of every run of ``recipe`` that
+        started in [start, end)."""
         with self.engine.connect() as conn:
-            return query_steps(conn, self.backend, run_id)
+            return query_steps(conn, self.backend, run_id, recipe=recipe, start=start, end=end)
 
     def sql(self, sql: str, params: dict | None = None) -> pd.DataFrame:
         """Run one read-only statement with ``:name`` binds; writing statements are refused."""

@@ -185,6 +185,36 @@ def summarize(wh, data: DemoData, console) -> None:
     first, last = daily["value"].iloc[0], daily["value"].iloc[-1]
     console.print(f"etl-hourly/transform daily p50: {first / 1000:.1f} s on day 1 → "
                   f"{last / 1000:.1f} s on day {len(daily)} (injected: +{REGRESSION_PER_DAY:.0%}/day)")
+    report_findings(wh, data, console)
     info = wh.info()
     console.print(f"storage: {info['backend']} — " + ", ".join(
         f"{r.table} {r.rows:,} rows" for r in info["tables"].itertuples()))
+
+
+def report_findings(wh, data: DemoData, console) -> None:
+    """What the analytics find in the demo data, set against what was injected."""
+    from warehouse import analytics
+
+    start, end = data.truth["start"], data.truth["end"]
+    ranked = analytics.bottlenecks(wh, "etl-hourly", start, end)
+    console.print("[bold]bottlenecks[/bold] (etl-hourly): " + ranked["recommendation"].iloc[0])
+
+    durations = analytics.anomalies(wh, recipe="etl-hourly", start=start, end=end)
+    runs = wh.runs(recipe="etl-hourly", start=start, end=end).set_index("started_at")
+    flagged = set(runs.loc[runs.index.intersection(durations["ts"]), "run_id"])
+    hit = len(flagged & set(data.truth["outlier_runs"]))
+    console.print(f"[bold]anomalies[/bold] (etl-hourly run durations): {len(flagged)} runs "
+                  f"flagged, {hit} of the {len(data.truth['outlier_runs'])} injected 6× outliers")
+    cpu = analytics.anomalies(wh, metric="host.cpu_percent", start=start, end=end, every="5m",
+                              agg="max")
+    for host, spike in data.truth["cpu_spikes"].items():
+        near = cpu[(cpu["key"] == f"host={host}")
+                   & ((cpu["ts"] - spike).abs() <= pd.Timedelta("10min"))]
+        console.print(f"  host.cpu_percent {host}: injected spike at {spike:%Y-%m-%d %H:%M} — "
+                      f"{'found' if len(near) else 'missed'}")
+    ahead = analytics.forecast(wh, recipe="etl-hourly", start=start, end=end, every="1h",
+                               horizon=24)
+    console.print(f"[bold]forecast[/bold] etl-hourly duration, next 24 h: mean "
+                  f"{ahead['forecast'].mean():.0f} s, 95% interval "
+                  f"{ahead['lo_95'].min():.0f}–{ahead['hi_95'].max():.0f} s "
+                  f"({ahead['model'].iloc[0]})")

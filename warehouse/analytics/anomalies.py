@@ -1,24 +1,23 @@
 """Anomaly detection for metric series: a robust seasonal detector plus an IsolationForest.
 
-Pure functions over DataFrames (no database). The query layer fetches points and
-calls :func:`anomalies`; every series (``key``) is handled on its own.
-
-Pipeline per series (details and measured accuracy in ``docs/analytics.md``):
+Pure functions over DataFrames (no database): the query layer fetches points and
+calls :func:`anomalies`; each series (``key``) is handled on its own. Per series:
 
 1. regularise onto the median sampling step (missing samples become gaps);
 2. detect the season (daily / weekly / other ACF peak / none) from the ACF;
-3. seasonal component: STL (statsmodels) for series up to ``_STL_MAX_POINTS``,
-   otherwise a per-phase median profile (much faster, same robustness);
-4. level: centred rolling median of the deseasonalised series (edge preserving, so a
-   level shift does not smear into residuals);
-5. robust detector: residual / robust scale (1.4826 * MAD, "MADs"), threshold
-   raised automatically on heavy-tailed series; level shifts from medians of the
-   windows before/after each point;
-6. IsolationForest over engineered features, its score damped by robust evidence
-   so it cannot flag clean points on its own.
+3. seasonal component: STL (statsmodels) when the series and period are short enough,
+   else a per-phase median profile (faster and as robust);
+4. level: centred rolling median of the deseasonalised series (edge preserving, so
+   a level shift does not smear into the residuals);
+5. robust detector: residual / (1.4826 * MAD) ("MADs") against a threshold raised on
+   heavy-tailed series, plus level shifts from medians before/after each point;
+6. IsolationForest over engineered features, damped by the robust evidence.
+
+Method, tuning and measured accuracy/runtime: ``docs/analytics.md`` (Anomalies).
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,18 +27,24 @@ import pandas as pd
 _DAY_NS = 86_400 * 10**9
 _WEEK_NS = 7 * _DAY_NS
 _MIN_POINTS = 12
-_STL_MAX_POINTS = 50_000  # beyond this STL costs seconds: use the median profile
-_STL_SEASONAL = 15  # STL seasonal smoother (cycles), odd
-_NOSEASON_WINDOW = 49  # rolling-median level window (samples) when there is no season
-_ACF_MIN = 0.3  # autocorrelation at the seasonal lag needed to call a season
-_TAIL_MULT = 2.55  # times the 95th percentile of one side's residuals (Gaussian: 5.0)
-_TAIL_CAP = 3.0  # ... but the threshold is never raised above this * threshold
-_LEVEL_SHIFT_FRACTION = 0.6  # level-shift threshold = this * threshold (in MADs)
-_IF_CORROBORATION = 0.6  # IsolationForest needs |z| >= this * threshold to flag alone
-_IF_TREES = 50
-_IF_AUTO_THRESHOLD = 0.62
 _MAD_TO_SD = 1.4826
-_STL_CLIP = 1.0  # Huber-like clipping (MADs) of residuals before the (non-robust) STL
+_ACF_MIN = 0.3  # autocorrelation at the seasonal lag needed to call a season
+# STL costs ~5 us/point with jumps and grows with the period; past these limits the
+# per-phase median profile is used (it scored as well on the generated suite)
+_STL_MAX_POINTS, _STL_MAX_PERIOD = 50_000, 400
+_STL_SEASONAL = 15  # seasonal smoother span in cycles (odd): a stable season
+_STL_CLIP = 1.0  # Huber-like clipping (MADs) of the input of the non-robust STL ...
+_STL_INNER = 1  # ... which then needs one inner iteration (default 5: 5x the cost)
+_NOSEASON_WINDOW = 73  # level window (samples) without a season; else one period
+_TAIL_MULT = 2.55  # x 95th percentile of one side of |z| (= 5.0 for Gaussian noise)
+_TAIL_CAP = 3.0  # the tail rule never raises the threshold above 3 x threshold
+_LEVEL_SHIFT_FRACTION = 0.7  # level shift: jump >= 0.7 x threshold MADs
+_IF_CORROBORATION = 0.7  # forest score damped by min(1, |z| / (0.7 x threshold))
+_IF_TREES = 25  # sklearn spends ~0.8 ms of Python per tree: the main cost per series
+_IF_AUTO_THRESHOLD = 0.77  # isolation score cut-off for contamination="auto"
+# a fresh worker spends seconds importing sklearn/statsmodels: below this many points
+# one process is faster (measured: 100 x 10k took 6.4 s CPU in one process)
+_PARALLEL_MIN_POINTS = 3_000_000
 
 __all__ = ["anomalies", "detect_period"]
 
@@ -55,6 +60,7 @@ def anomalies(
     only_anomalies: bool = True,
     period: int | str | None = "auto",
     random_state: int = 0,
+    n_jobs: int | None = None,
 ) -> pd.DataFrame:
     """Flag anomalous points in one or several metric series.
 
@@ -67,8 +73,8 @@ def anomalies(
         IsolationForest cut-off: a float is the expected fraction of anomalies per
         series; "auto" uses a fixed isolation-score cut-off tuned on a varied suite.
     methods : sequence of {"robust", "isolation_forest"}
-        Detectors to combine. With both, the IsolationForest can flag a point only
-        when the robust residual is at least ``0.6 * threshold`` MADs.
+        Detectors to combine. With both, the IsolationForest score is damped by
+        ``min(1, |z| / (0.7 * threshold))``: the forest cannot flag clean points alone.
     threshold : float
         Robust z threshold in MADs (1.4826 * median absolute deviation). It is
         raised automatically on heavy-tailed series (see docs/analytics.md).
@@ -79,6 +85,9 @@ def anomalies(
         an int is a period in samples.
     random_state : int
         Seed of the IsolationForest, so results are reproducible.
+    n_jobs : int or None
+        Worker processes over series. None: one per CPU (at most 4) when there are
+        several series and at least 3M points, else 1. Results do not depend on it.
 
     Returns
     -------
@@ -105,17 +114,45 @@ def anomalies(
     data = df[["key", "ts", "value"] if has_key else ["ts", "value"]].copy()
     data["value"] = pd.to_numeric(data["value"], errors="coerce").astype("float64")
     data = data.sort_values(["key", "ts"] if has_key else ["ts"], kind="stable")
-    groups = data.groupby("key", sort=False, dropna=False) if has_key else [(None, data)]
-    parts = []
-    for _, part in groups:
-        t_ns = _to_ns(part["ts"])
-        res = _detect_series(t_ns, part["value"].to_numpy(), opts)
-        out = part.copy()
-        for c in ("expected", "score", "is_anomaly", "method", "kind", "reason"):
-            out[c] = res[c]
-        parts.append(out[out["is_anomaly"]] if only_anomalies else out)
-    result = pd.concat(parts, ignore_index=True)
-    return result[cols].reset_index(drop=True)
+    data = data.reset_index(drop=True)
+    t_ns, y = _to_ns(data["ts"]), data["value"].to_numpy()
+    if has_key:
+        spans = [(int(ix[0]), int(ix[-1]) + 1) for ix in
+                 data.groupby("key", sort=False, dropna=False).indices.values()]
+    else:
+        spans = [(0, len(data))]
+    jobs = _n_jobs(n_jobs, len(spans), len(data))
+    series = [(t_ns[a:b], y[a:b]) for a, b in spans]
+    if jobs > 1:
+        from joblib import Parallel, delayed
+
+        # one task per worker: shipping a series costs more than detecting it
+        chunks = [series[i::jobs] for i in range(jobs)]
+        done = Parallel(n_jobs=jobs)(delayed(_detect_batch)(c, opts) for c in chunks)
+        results = [None] * len(series)
+        for i, part in enumerate(done):
+            results[i::jobs] = part
+    else:
+        results = _detect_batch(series, opts)
+    for c in ("expected", "score", "is_anomaly", "method", "kind", "reason"):
+        data[c] = np.concatenate([r[c] for r in results])
+    if only_anomalies:
+        data = data[data["is_anomaly"]]
+    return data[cols].reset_index(drop=True)
+
+
+def _n_jobs(n_jobs: int | None, n_series: int, n_points: int) -> int:
+    """Worker processes: auto uses the CPUs only when the work pays for starting them."""
+    if n_jobs is None:
+        if n_series < 2 or n_points < _PARALLEL_MIN_POINTS:
+            return 1
+        n_jobs = min(os.cpu_count() or 1, 4)
+    return max(1, min(int(n_jobs), n_series))
+
+
+def _detect_batch(series: list[tuple[np.ndarray, np.ndarray]],
+                  opts: dict[str, Any]) -> list[dict[str, Any]]:
+    return [_detect_series(t, v, opts) for t, v in series]
 
 
 def detect_period(values: np.ndarray, step_ns: int | None = None) -> tuple[int, str]:
@@ -144,10 +181,11 @@ def detect_period(values: np.ndarray, step_ns: int | None = None) -> tuple[int, 
             if p >= 4 and n >= 3 * p and abs(p * step_ns - span) <= 0.02 * span:
                 found[name] = p
     if "weekly" in found:
-        pw, pd_ = found["weekly"], found["daily"]
+        pw = found["weekly"]
         # a daily season repeats weekly too: call it weekly only when, after removing
         # the weekly mean, a week ago predicts clearly better than a day ago
-        acf_w, acf_d = _acf_at(x, pw), _acf_at(x, pd_, window=pw)
+        acf_w = _acf_at(x, pw)
+        acf_d = _acf_at(x, found["daily"], window=pw) if "daily" in found else -1.0
         if acf_w >= _ACF_MIN and acf_w >= acf_d + 0.1:
             return pw, "weekly"
     if "daily" in found and _acf_at(x, found["daily"]) >= _ACF_MIN:
@@ -211,14 +249,18 @@ def _acf_peak(x: np.ndarray) -> int:
 
 
 def _robust_scale(r: np.ndarray) -> float:
-    """1.4826 * MAD, falling back to the mean absolute deviation when MAD is 0 (counts)."""
+    """1.4826 * MAD. When over half the points sit exactly on the baseline (MAD = 0),
+    departures that are common (>= 1%: sparse counts, bursts) set the scale by their
+    median size; rare ones are anomalies and the mean absolute deviation is used."""
     r = r[np.isfinite(r)]
     if len(r) == 0:
         return 1.0
-    med = np.median(r)
-    scale = _MAD_TO_SD * np.median(np.abs(r - med))
+    dev = np.abs(r - np.median(r))
+    scale = _MAD_TO_SD * np.median(dev)
     if scale <= 0:
-        scale = 1.2533 * np.mean(np.abs(r - med))
+        nonzero = dev[dev > 0]
+        common = len(nonzero) >= max(10, 0.01 * len(dev))
+        scale = _MAD_TO_SD * np.median(nonzero) if common else 1.2533 * np.mean(dev)
     return float(scale) if scale > 0 else 1e-9
 
 
@@ -261,7 +303,7 @@ def _seasonal(gi: np.ndarray, p: int, window: int) -> np.ndarray:
     detrended = gi - _rolling_median(gi, window)
     profile = pd.Series(detrended).groupby(phase).median().to_numpy()
     rough = profile[phase]
-    if m > _STL_MAX_POINTS:
+    if m > _STL_MAX_POINTS or p > _STL_MAX_PERIOD:
         return rough - np.median(profile)
     from statsmodels.tsa.seasonal import STL
 
@@ -275,7 +317,7 @@ def _seasonal(gi: np.ndarray, p: int, window: int) -> np.ndarray:
     low_pass = p + 1 + (p % 2)  # odd and > period, as STL requires
     fit = STL(clean, period=p, seasonal=_STL_SEASONAL, robust=False, seasonal_jump=1,
               trend=trend_len, trend_jump=max(1, trend_len // 10),
-              low_pass=low_pass, low_pass_jump=max(1, low_pass // 10)).fit()
+              low_pass=low_pass, low_pass_jump=max(1, low_pass // 10)).fit(inner_iter=_STL_INNER)
     return np.asarray(fit.seasonal)
 
 
@@ -296,28 +338,35 @@ def _level_shifts(s: np.ndarray, w: int, scale: float, k: float) -> tuple[np.nda
     idx = np.flatnonzero((jump > need) & local_max)
     if len(idx) > 1:  # a plateau of equal maxima: keep its first index
         idx = idx[np.r_[True, np.diff(idx) > w]]
-    return idx, left[idx], right[idx], jump[idx] / scale
+    # the jump statistic is flat near the change: place it at the split of the window
+    # around it that best fits the two levels (least absolute deviations)
+    refined = []
+    for i, lo, hi in zip(idx, left[idx], right[idx], strict=True):
+        a, b = max(i - w, 0), min(i + w, len(s))
+        seg = s[a:b]
+        cost_lo = np.concatenate([[0.0], np.cumsum(np.nan_to_num(np.abs(seg - lo)))])
+        cost_hi = np.concatenate([[0.0], np.cumsum(np.nan_to_num(np.abs(seg - hi)))])
+        refined.append(a + int(np.argmin(cost_lo + cost_hi[-1] - cost_hi)))
+    return np.asarray(refined, dtype="int64"), left[idx], right[idx], jump[idx] / scale
 
 
-def _if_scores(feats: np.ndarray, contamination: float | str, seed: int) -> tuple:
-    """IsolationForest anomaly scores in (0, 1) and the cut-off that means "flag"."""
+def _if_scores(feats: np.ndarray, rows: np.ndarray | None, contamination: float | str,
+               seed: int) -> tuple[np.ndarray, float]:
+    """IsolationForest scores in (0, 1) of ``rows`` (None = all) and the flag cut-off.
+
+    Trained on every point but each tree sees only ``max_samples`` of them, so the
+    cost is in scoring; with ``rows`` only candidate points are scored.
+    """
     from sklearn.ensemble import IsolationForest
 
-    n = len(feats)
-    forest = IsolationForest(n_estimators=_IF_TREES, max_samples=min(256, n),
+    forest = IsolationForest(n_estimators=_IF_TREES, max_samples=min(256, len(feats)),
                              random_state=seed).fit(feats)
-    raw = -forest.score_samples(feats)  # paper's s(x, n): ~0.5 normal, -> 1 isolated
+    sub = feats if rows is None else feats[rows]
+    raw = -forest.score_samples(sub) if len(sub) else np.zeros(0)
+    # -score_samples is the paper's s(x, n): ~0.5 for ordinary points, -> 1 if isolated
     if contamination == "auto":
-        cut = _IF_AUTO_THRESHOLD
-    else:
-        cut = float(np.quantile(raw, 1.0 - float(contamination)))
-    return raw, cut
-
-
-def _calibrate(stat: np.ndarray, cut: float) -> np.ndarray:
-    """Map a non-negative statistic to 0..1 with ``cut`` -> 0.5."""
-    stat = np.maximum(stat, 0.0)
-    return stat / (stat + cut) if cut > 0 else np.ones_like(stat)
+        return raw, _IF_AUTO_THRESHOLD
+    return raw, float(np.quantile(raw, 1.0 - float(contamination)))
 
 
 _FEATURES = ("value", "level", "spread", "deviation", "seasonal residual", "first difference")
@@ -325,12 +374,10 @@ _FEATURES = ("value", "level", "spread", "deviation", "seasonal residual", "firs
 
 def _detect_series(t_ns: np.ndarray, y: np.ndarray, opts: dict[str, Any]) -> dict[str, Any]:
     """Detect anomalies in one sorted series; arrays aligned with the input rows."""
-    n_all = len(y)
-    out: dict[str, Any] = {
-        "expected": np.full(n_all, np.nan), "score": np.zeros(n_all),
-        "is_anomaly": np.zeros(n_all, bool), "method": np.full(n_all, "", object),
-        "kind": np.full(n_all, "", object), "reason": np.full(n_all, "", object),
-    }
+    n = len(y)
+    out: dict[str, Any] = {"expected": np.full(n, np.nan), "score": np.zeros(n),
+                           "is_anomaly": np.zeros(n, bool)}
+    out.update({c: np.full(n, "", object) for c in ("method", "kind", "reason")})
     ok = np.flatnonzero(np.isfinite(y))
     if len(ok) < _MIN_POINTS:
         out["expected"][ok] = np.median(y[ok]) if len(ok) else np.nan
@@ -338,8 +385,8 @@ def _detect_series(t_ns: np.ndarray, y: np.ndarray, opts: dict[str, Any]) -> dic
     yv = y[ok]
     pos, m, step = _regularise(t_ns[ok])
     counts = np.bincount(pos, minlength=m)
-    grid = np.full(m, np.nan)
     filled = counts > 0
+    grid = np.full(m, np.nan)  # duplicates on one grid step are averaged
     grid[filled] = np.bincount(pos, weights=yv, minlength=m)[filled] / counts[filled]
     gi = np.interp(np.arange(m), np.flatnonzero(filled), grid[filled])
 
@@ -353,61 +400,69 @@ def _detect_series(t_ns: np.ndarray, y: np.ndarray, opts: dict[str, Any]) -> dic
     scale = _robust_scale(resid)
     z = resid / scale
     thr = opts["threshold"]
-    thr_up, thr_dn = _tail_threshold(z, thr), _tail_threshold(-z, thr)
-    thr_pt = np.where(z >= 0, thr_up, thr_dn)
-    score = np.zeros(len(yv))
-    methods_of = np.full(len(yv), "", object)
-    kind = np.where(z >= 0, "spike", "dip").astype(object)
-    reason = np.full(len(yv), "", object)
-
+    thr_pt = np.where(z >= 0, _tail_threshold(z, thr), _tail_threshold(-z, thr))
+    st = {"score": np.zeros(len(yv)), "method": np.full(len(yv), "", object),
+          "kind": np.where(z >= 0, "spike", "dip").astype(object),
+          "reason": np.full(len(yv), "", object)}
     if "robust" in opts["methods"]:
-        score = np.abs(z) / (np.abs(z) + thr_pt)
-        w = max(window // 2, 8)
-        idx, before, after, stat = _level_shifts(deseason, w, scale, _LEVEL_SHIFT_FRACTION * thr)
-        # map a grid index of a shift to the first observed point at or after it
-        pts = np.searchsorted(pos, idx)
-        keep = pts < len(pos)
-        for i, b, a, st in zip(pts[keep], before[keep], after[keep], stat[keep], strict=True):
-            s_ls = st / (st + _LEVEL_SHIFT_FRACTION * thr)
-            if s_ls > score[i]:
-                score[i], kind[i] = s_ls, "level_shift"
-                reason[i] = f"level shift: rolling median moved from {b:.4g} to {a:.4g}"
-        methods_of[score >= 0.5] = "robust"
-
+        st["score"] = np.abs(z) / (np.abs(z) + thr_pt)
+        idx, before, after, stat = _level_shifts(deseason, max(window // 2, 8), scale,
+                                                 _LEVEL_SHIFT_FRACTION * thr)
+        pts = np.searchsorted(pos, idx)  # first observed point at or after the change
+        for i, b, a, jump in zip(pts, before, after, stat, strict=True):
+            s_ls = jump / (jump + _LEVEL_SHIFT_FRACTION * thr)
+            if i < len(pos) and s_ls > st["score"][i]:
+                st["score"][i], st["kind"][i] = s_ls, "level_shift"
+                st["reason"][i] = f"level shift: rolling median moved from {b:.4g} to {a:.4g}"
+        st["method"][st["score"] >= 0.5] = "robust"
     if "isolation_forest" in opts["methods"] and len(yv) >= 32:
-        feats = _features(yv, pos, grid, level, seasonal, resid, scale, window)
-        raw, cut = _if_scores(feats, opts["contamination"], opts["random_state"])
-        s_if = 0.5 + 0.5 * (raw - cut) / max(1.0 - cut, 1e-9)
-        s_if = np.where(raw >= cut, s_if, 0.5 * raw / max(cut, 1e-9))
-        if "robust" in opts["methods"]:
-            # the forest alone flags many clean extremes: damp it by robust evidence
-            s_if = s_if * np.minimum(1.0, np.abs(z) / (_IF_CORROBORATION * thr_pt))
-        if_flag = s_if >= 0.5
-        both = if_flag & (methods_of == "robust")
-        methods_of[both] = "robust+isolation_forest"
-        only_if = if_flag & (methods_of == "")
-        methods_of[only_if] = "isolation_forest"
-        kind[only_if & (np.abs(z) < thr_pt)] = "pattern"
-        score = np.maximum(score, s_if)
-        for i in np.flatnonzero(only_if):
-            top = np.argsort(-np.abs(feats[i, 2:]))[:2] + 2
-            detail = ", ".join(f"{_FEATURES[j]} {feats[i, j]:+.1f} MADs" for j in top)
-            reason[i] = f"isolation forest: unusual combination (score {raw[i]:.2f}): {detail}"
+        feats = lambda: _features(yv, pos, grid, level, seasonal, resid, scale, window)  # noqa: E731
+        _forest_pass(st, feats, z, thr_pt, opts)
 
-    flagged = score >= 0.5
+    flagged = st["score"] >= 0.5
     season_txt = f"{season} season" if p else "no season"
     base = "seasonal baseline" if p else "rolling baseline"
-    for i in np.flatnonzero(flagged & (reason == "")):
+    for i in np.flatnonzero(flagged & (st["reason"] == "")):
         side = "above" if z[i] >= 0 else "below"
-        reason[i] = (f"value {yv[i]:.4g} is {abs(z[i]):.1f} MADs {side} the {base} "
-                     f"{expected[pos[i]]:.4g} ({season_txt})")
+        st["reason"][i] = (f"value {yv[i]:.4g} is {abs(z[i]):.1f} MADs {side} the {base} "
+                           f"{expected[pos[i]]:.4g} ({season_txt})")
     out["expected"][ok] = expected[pos]
-    out["score"][ok] = np.round(score, 4)
+    out["score"][ok] = np.round(st["score"], 4)
     out["is_anomaly"][ok] = flagged
-    out["method"][ok] = np.where(flagged, methods_of, "")
-    out["kind"][ok] = np.where(flagged, kind, "")
-    out["reason"][ok] = np.where(flagged, reason, "")
+    for c in ("method", "kind", "reason"):
+        out[c][ok] = np.where(flagged, st[c], "")
     return out
+
+
+def _forest_pass(st: dict[str, np.ndarray], make_features, z: np.ndarray, thr_pt: np.ndarray,
+                 opts: dict[str, Any]) -> None:
+    """Add IsolationForest evidence to the per-point state ``st`` in place."""
+    both = "robust" in opts["methods"]
+    rows = None
+    if both and opts["contamination"] == "auto":
+        # damped, the forest cannot reach 0.5 below half the corroboration level:
+        # score only those candidates (scoring is the bulk of the cost at 1M points)
+        rows = np.flatnonzero(np.abs(z) >= 0.5 * _IF_CORROBORATION * thr_pt)
+        if len(rows) == 0:
+            return
+    feats = make_features()
+    raw, cut = _if_scores(feats, rows, opts["contamination"], opts["random_state"])
+    rows = np.arange(len(z)) if rows is None else rows
+    s_if = np.where(raw >= cut, 0.5 + 0.5 * (raw - cut) / max(1.0 - cut, 1e-9),
+                    0.5 * raw / max(cut, 1e-9))  # cut -> 0.5, like the robust score
+    if both:  # alone, the forest flags many clean extremes
+        s_if = s_if * np.minimum(1.0, np.abs(z[rows]) / (_IF_CORROBORATION * thr_pt[rows]))
+    hit = rows[s_if >= 0.5]
+    st["method"][hit[st["method"][hit] == "robust"]] = "robust+isolation_forest"
+    only = hit[st["method"][hit] == ""]
+    st["method"][only] = "isolation_forest"
+    st["kind"][only[np.abs(z[only]) < thr_pt[only]]] = "pattern"
+    st["score"][rows] = np.maximum(st["score"][rows], s_if)
+    raw_of = dict(zip(rows.tolist(), raw.tolist(), strict=True))
+    for i in only:
+        top = np.argsort(-np.abs(feats[i, 2:]))[:2] + 2
+        detail = ", ".join(f"{_FEATURES[j]} {feats[i, j]:+.1f} MADs" for j in top)
+        st["reason"][i] = f"isolation forest: unusual combination (score {raw_of[i]:.2f}): {detail}"
 
 
 def _resolve_period(period: int | str | None, gi: np.ndarray, step: int | None) -> tuple:
@@ -425,16 +480,9 @@ def _resolve_period(period: int | str | None, gi: np.ndarray, step: int | None) 
 
 
 def _features(yv, pos, grid, level, seasonal, resid, scale, window) -> np.ndarray:
-    """IsolationForest features, in MADs of the residual so they are scale-free."""
+    """IsolationForest features (``_FEATURES``), in residual MADs so they are scale-free."""
     med = np.median(yv)
     spread = _MAD_TO_SD * _rolling_median(np.abs(grid - level - seasonal), window)
     diff = np.diff(grid, prepend=np.nan)
-    cols = [
-        (yv - med) / scale,
-        (level[pos] - med) / scale,
-        spread[pos] / scale,
-        (yv - level[pos]) / scale,
-        resid / scale,
-        np.nan_to_num(diff[pos] / scale),
-    ]
-    return np.nan_to_num(np.column_stack(cols), posinf=0.0, neginf=0.0)
+    cols = [yv - med, level[pos] - med, spread[pos], yv - level[pos], resid, diff[pos]]
+    return np.nan_to_num(np.column_stack(cols) / scale, nan=0.0, posinf=0.0, neginf=0.0)

@@ -62,8 +62,25 @@ def query_runs(conn: Connection, backend: Backend, *, recipe: str | None = None,
     return _tidy(backend.fetch_frame(conn, sql, params))
 
 
-def query_steps(conn: Connection, backend: Backend, run_id: str) -> pd.DataFrame:
-    """Steps of one run in start order."""
-    sql = (f"SELECT {', '.join(STEP_COLUMNS)} FROM step_runs WHERE run_id = :run_id "
-           f"ORDER BY started_at, ordinal, step_id")
-    return _tidy(backend.fetch_frame(conn, sql, {"run_id": str(run_id)}))
+def query_steps(conn: Connection, backend: Backend, run_id: str | None = None, *,
+                recipe: str | None = None, start=None, end=None) -> pd.DataFrame:
+    """Steps of one run, or of every run of ``recipe`` started in [start, end), in start
+    order (with the run's ``recipe`` column when selected by recipe)."""
+    columns = ", ".join(f"s.{c}" for c in STEP_COLUMNS)
+    if run_id is not None:
+        sql = (f"SELECT {columns} FROM step_runs AS s WHERE s.run_id = :run_id "
+               f"ORDER BY s.started_at, s.ordinal, s.step_id")
+        return _tidy(backend.fetch_frame(conn, sql, {"run_id": str(run_id)}))
+    if recipe is None:
+        raise ValueError("give a run_id or a recipe")
+    where, params = ["r.recipe = :recipe"], {"recipe": recipe}
+    if (start_ts := aware_timestamp(start, "start")) is not None:
+        where.append("r.started_at >= :start")
+        params["start"] = start_ts
+    if (end_ts := aware_timestamp(end, "end")) is not None:
+        where.append("r.started_at < :end")
+        params["end"] = end_ts
+    sql = (f"SELECT r.recipe, {columns} FROM step_runs AS s JOIN runs AS r "
+           f"ON r.run_id = s.run_id WHERE {' AND '.join(where)} "
+           f"ORDER BY s.run_id, s.started_at, s.ordinal, s.step_id")
+    return _tidy(backend.fetch_frame(conn, sql, params))
