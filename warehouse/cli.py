@@ -240,6 +240,37 @@ def import_runs(ctx, paths) -> None:
 
 
 @main.command()
+@click.option("--spill-dir", envvar="WAREHOUSE_SPILL_DIR", default=None,
+              help="Spill folder (default: WAREHOUSE_SPILL_DIR, else ./.warehouse-spill).")
+@click.option("--all-targets", is_flag=True,
+              help="Also replay records spilled for other databases into this one.")
+@click.pass_context
+def replay(ctx, spill_dir, all_targets) -> None:
+    """Write records that recorders spilled while the database was unreachable."""
+    from warehouse.recorder import replay_spill
+
+    report = replay_spill(_open(ctx), spill_dir, all_targets=all_targets)
+    console.print(report)
+    if report.get("failed"):
+        sys.exit(1)
+
+
+@main.command("stale")
+@click.option("--older-than", default="5m", show_default=True,
+              help="Silent for longer than this.")
+@FORMAT
+@click.pass_context
+def stale(ctx, older_than, fmt) -> None:
+    """Runs still marked running whose recorder has not been heard from (crashed or killed)."""
+    from warehouse.recorder import stale_runs
+
+    runs = stale_runs(_open(ctx), older_than)
+    if fmt == "table":
+        runs = runs[["run_id", "recipe", "host", "started_at", "last_seen_at", "silent_for"]]
+    show_frame(runs, fmt, title="stale runs")
+
+
+@main.command()
 @click.option("--days", default=30, show_default=True, help="Days of history to generate.")
 @click.option("--seed", default=7, show_default=True)
 @click.pass_context

@@ -91,6 +91,17 @@ class Warehouse:
         """Insert or update step runs (columns of ``step_runs``; see docs/data-model.md)."""
         return self._writer.write_steps(data)
 
+    def recipe_run(self, name: str, **options):
+        """Record one run of recipe ``name`` as a context manager (docs/recording.md).
+
+        >>> with wh.recipe_run("etl-daily", params={"day": "2026-11-25"}) as run:
+        ...     with run.step("extract"):
+        ...         ...
+        """
+        from warehouse.recorder import recipe_run
+
+        return recipe_run(self, name, **options)
+
     # -- query ----------------------------------------------------------------------------
     def points(self, metric: str, start=None, end=None, *, labels: dict | None = None,
                every=None, agg: str = "mean", by: list[str] | None = None,

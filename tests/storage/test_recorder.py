@@ -385,3 +385,32 @@ def test_killed_process_spill_is_replayed_exactly_once(wh, database_url, spill_d
     last_seen = runs.iloc[0]["last_seen_at"]
     stale = stale_runs(wh, "5m", now=last_seen + pd.Timedelta("6min"))
     assert stale["run_id"].tolist() == [run_id]
+
+
+_CHILD_DONE = textwrap.dedent("""
+    import sys
+    from warehouse.recorder import recipe_run
+
+    with recipe_run(None, "from-url") as run, run.step("only"):
+        pass
+    print("DONE", run.run_id, flush=True)
+    sys.stdin.read()  # still alive: a DuckDB file lock would still be held if not released
+""")
+
+
+def test_url_recorder_lets_go_of_the_database_between_runs(wh, database_url, spill_dir):
+    wh.close()  # one read-write process per DuckDB file: the child's turn
+    env = {**os.environ, "WAREHOUSE_URL": database_url, "WAREHOUSE_SPILL_DIR": str(spill_dir)}
+    child = subprocess.Popen([sys.executable, "-c", _CHILD_DONE], env=env, text=True,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        line = child.stdout.readline().split()
+        assert line and line[0] == "DONE"
+        runs = wh.runs()  # reopens the database while the child still lives
+        assert runs["run_id"].tolist() == [line[1]]
+        assert runs["status"].tolist() == ["succeeded"]
+    finally:
+        child.stdin.close()
+        child.wait(timeout=60)
+    assert child.returncode == 0
+    assert not list(spill_dir.glob("*.ndjson"))

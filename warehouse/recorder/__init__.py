@@ -50,8 +50,9 @@ class Recorder:
     ``spill_dir``: where records go while the database is unreachable (``WAREHOUSE_SPILL_DIR``
     or ``./.warehouse-spill``). ``capacity``/``flush_at``/``flush_interval``: see
     :class:`~warehouse.recorder.buffer.Buffer`. ``heartbeat``: how often a running run
-    refreshes ``runs.last_seen_at`` ('30s'). ``replay_on_start``: replay closed spill files
-    (of crashed or earlier processes) on the writer thread first.
+    refreshes ``runs.last_seen_at`` ('30s'; done by the writer thread). ``replay_on_start``:
+    replay closed spill files (of crashed or earlier processes) on the writer thread's first
+    pass (or at the first flush when there is no thread).
     """
 
     def __init__(self, wh=None, *, url: str | None = None, spill_dir=None,
@@ -64,7 +65,7 @@ class Recorder:
         self._lock = threading.Lock()
         self.buffer = Buffer(self.sink, spill_dir=spill_dir, capacity=capacity,
                              flush_at=flush_at, interval=flush_interval,
-                             replay_on_start=replay_on_start)
+                             replay_on_start=replay_on_start, idle=lambda: not self._active)
         self.buffer.tickers.append(self._beat)
         self.closed = False
         _live.add(self)
@@ -83,17 +84,11 @@ class Recorder:
         """Write everything buffered now, trying the database even while backing off."""
         return self.buffer.flush(force=True)
 
-    def replay(self) -> dict:
-        """Replay closed spill files now; returns :func:`replay_spill`'s report (or the last
-        one, when the database could not be reached)."""
-        self.buffer.flush(force=True)
-        return self.buffer.last_replay or {}
-
     def close(self) -> dict:
         """Flush, stop the writer thread and release the spill file; returns the stats."""
         self.closed = True
         stats = self.buffer.close()
-        self.sink.release()
+        self.buffer.release()
         _live.discard(self)
         return stats
 
@@ -106,11 +101,11 @@ class Recorder:
         with self._lock:
             self._active.pop(run.run_id, None)
             idle = not self._active
-        # Context exit flushes (without waiting out a backoff: if the database was just
-        # found down, the rows go straight to the spill file).
+        # Context exit flushes. It respects the backoff: if the database was just found down,
+        # the rows go straight to the spill file instead of waiting for another failure.
         self.buffer.flush(force=False)
         if idle:
-            self.sink.release()
+            self.buffer.release()
 
     def _beat(self) -> None:
         now = time.time_ns() // 1000
@@ -209,14 +204,29 @@ def step(name: str | Callable | None = None, *, attempts: int = 1,
 
     def decorate(fn: Callable) -> Callable:
         step_name = name or fn.__name__
-        if attempts > 1 and not inspect.iscoroutinefunction(fn):
+        if attempts > 1:
+            def attempts_of(run):
+                return run.retry(step_name, attempts=attempts, retry_on=retry_on, wait=wait,
+                                 backoff=backoff, **step_options)
+
+            if inspect.iscoroutinefunction(fn):
+                @functools.wraps(fn)
+                async def retrying_async(*args, **kwargs):
+                    run = current_run()
+                    if run is None:
+                        return await fn(*args, **kwargs)
+                    for attempt in attempts_of(run):
+                        with attempt:
+                            return await fn(*args, **kwargs)
+                    return None  # unreachable: the last attempt's failure propagates
+                return retrying_async
+
             @functools.wraps(fn)
             def retrying(*args, **kwargs):
                 run = current_run()
                 if run is None:
                     return fn(*args, **kwargs)
-                for attempt in run.retry(step_name, attempts=attempts, retry_on=retry_on,
-                                         wait=wait, backoff=backoff, **step_options):
+                for attempt in attempts_of(run):
                     with attempt:
                         return fn(*args, **kwargs)
                 return None  # unreachable: the last attempt's failure propagates

@@ -27,6 +27,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from warehouse.recorder.spill import (
     KINDS,
     REJECTED_SUFFIX,
     SPILL_FILE_BYTES,
+    SPILL_SUFFIX,
     TIME_COLUMNS,
     SpillWriter,
     default_spill_dir,
@@ -66,32 +68,42 @@ def rows_frame(rows: list[dict]) -> pd.DataFrame:
     return frame
 
 
+def _factorize(values) -> tuple[np.ndarray, np.ndarray]:
+    codes, uniques = pd.factorize(np.fromiter(values, dtype=object, count=len(values)))
+    return codes, np.asarray(uniques, dtype=object)
+
+
 def points_frame(points: list[tuple]) -> tuple[pd.DataFrame, list[str]]:
     """Point items ``("points", metric, value, ts_us, run_id, labels)`` as a frame whose labels
     are categorical columns (the writer's fast path; categories make per-row checks run per
     distinct value) and the names of those columns."""
-    _, metrics, values, stamps, run_ids, labels = zip(*points)
-    codes_of: dict[tuple, int] = {}
-    codes = np.fromiter((codes_of.setdefault(lab, len(codes_of)) for lab in labels),
-                        dtype=np.int64, count=len(labels))
-    dicts = [dict(lab) for lab in codes_of]
-    ts = pd.DatetimeIndex(np.asarray(stamps, dtype="int64").view("datetime64[us]"))
+    n = len(points)
+    metrics, values, stamps, run_ids, labels = (list(map(itemgetter(i), points))
+                                                for i in range(1, 6))
+    metric_codes, metric_names = _factorize(metrics)
+    run_codes, run_values = _factorize(run_ids)  # None becomes code -1, i.e. missing
+    # Label tuples are shared objects (one per step and label set): factorize by identity,
+    # which is cheap, then look at one tuple per distinct object.
+    lab_codes = pd.factorize(np.fromiter(map(id, labels), dtype=np.int64, count=n))[0]
+    first = np.unique(lab_codes, return_index=True)[1]  # codes number first appearances
+    dicts = [dict(labels[i]) for i in first]
+    ts = pd.DatetimeIndex(np.fromiter(stamps, dtype=np.int64, count=n).view("datetime64[us]"))
     frame = pd.DataFrame({
-        "metric": pd.Categorical(metrics),
+        "metric": pd.Categorical.from_codes(metric_codes, categories=metric_names),
         "ts": ts.tz_localize("UTC"),
-        "value": np.asarray(values, dtype="float64"),
-        "run_id": pd.Categorical(run_ids),
+        "value": np.fromiter(values, dtype=np.float64, count=n),
+        "run_id": pd.Categorical.from_codes(run_codes, categories=run_values),
     })
     keys = sorted({key for d in dicts for key in d})
     if _RESERVED.intersection(keys):  # a label named like a column: use the dict form
-        frame["labels"] = [dicts[c] for c in codes]
+        frame["labels"] = [dicts[c] for c in lab_codes]
         return frame, []
     for key in keys:
         values_of = [d.get(key) for d in dicts]
         categories = list(dict.fromkeys(v for v in values_of if v is not None))
         position = {v: i for i, v in enumerate(categories)}
         per_set = np.array([position.get(v, -1) for v in values_of], dtype=np.int64)
-        frame[key] = pd.Categorical.from_codes(per_set[codes], categories=categories)
+        frame[key] = pd.Categorical.from_codes(per_set[lab_codes], categories=categories)
     return frame, keys
 
 
@@ -128,12 +140,14 @@ class Buffer:
     ``capacity`` items at most are held; ``flush_at`` items wake the writer (default a
     quarter of capacity); ``interval`` seconds between background flushes (None: no thread,
     flushes happen when ``flush_at`` is reached or :meth:`flush` is called). ``tickers`` are
-    called on each wake-up of the writer thread (run heartbeats).
+    called on each wake-up of the writer thread (run heartbeats); ``idle()`` says whether the
+    sink may let go of the database after a replay (no run active).
     """
 
     def __init__(self, sink: WarehouseSink, *, spill_dir=None, capacity: int = 100_000,
                  flush_at: int | None = None, interval: float | None = 1.0,
-                 retry_max: float = 30.0, replay_on_start: bool = True):
+                 retry_max: float = 30.0, replay_on_start: bool = True,
+                 idle: Callable[[], bool] = lambda: False):
         if capacity < 1:
             raise ValueError("capacity must be ≥ 1")
         self.sink = sink
@@ -143,6 +157,7 @@ class Buffer:
         self.interval = interval
         self.retry_max = retry_max
         self.tickers: list[Callable[[], None]] = []
+        self.idle = idle  # True when no run is active: the sink may let go of the database
         self.stats = {"written": 0, "spilled": 0, "replayed": 0, "rejected": 0, "overflows": 0,
                       "db_errors": 0, "lost": 0, "dropped_values": 0}
         self.last_replay: dict | None = None
@@ -151,6 +166,7 @@ class Buffer:
         self._spill_lock = threading.Lock()
         self._spill: SpillWriter | None = None
         self._spilled = False  # own records on disk that are not in the database yet
+        self._spill_count = 0  # appends so far: tells a replay whether more came meanwhile
         self._replay_pending = replay_on_start
         self._delay = 0.0
         self._retry_at = 0.0
@@ -194,19 +210,24 @@ class Buffer:
         returns a copy of :attr:`stats`."""
         try:
             with self._write_lock:
-                if self._replay_pending or self._spilled:
-                    self._replay(force)
                 items = self._drain()
-                if items:
-                    self._write(items, force)
+                ok = self._write(items, force) if items else True
+                # Spilled records come after live ones, and only while the buffer is not
+                # filling up again: replay (JSON) is slower than the live path, so a writer
+                # that falls behind catches up with live data first. Order does not matter
+                # for correctness: writes are keyed and a terminal status always wins.
+                if ok and (self._replay_pending or self._spilled) and (
+                        force or len(self._items) < self.flush_at):
+                    self._replay(force)
         except Exception:  # recording must never break the recipe
             log.exception("recorder flush failed")
         return dict(self.stats)
 
-    def _write(self, items: list[tuple], force: bool) -> None:
+    def _write(self, items: list[tuple], force: bool) -> bool:
+        """Write items, spilling what cannot be written; False if the database failed."""
         if not force and time.monotonic() < self._retry_at:
             self._spill_items(items)
-            return
+            return False
         groups: dict[str, list] = {kind: [] for kind in KINDS}
         for item in items:
             groups[item[0]].append(item)
@@ -215,7 +236,7 @@ class Buffer:
         except Exception as exc:  # noqa: BLE001 - the database may be unreachable in any way
             self._failed(exc)
             self._spill_items(items)
-            return
+            return False
         for number, kind in enumerate(KINDS):
             batch = groups[kind]
             if not batch:
@@ -235,8 +256,9 @@ class Buffer:
             except Exception as exc:  # noqa: BLE001 - unreachable, locked, or anything else: spill
                 self._failed(exc)
                 self._spill_items([i for k in KINDS[number:] for i in groups[k]])
-                return
+                return False
         self._succeeded()
+        return True
 
     def _replay(self, force: bool) -> None:
         if not force and time.monotonic() < self._retry_at:
@@ -245,18 +267,28 @@ class Buffer:
             if self._spill is not None:
                 self._spill.close()
                 self._spill = None
-        try:
-            report = replay_spill(self.sink.get(), self.spill_dir)
-        except Exception as exc:  # noqa: BLE001 - recorded by _failed, retried later
-            self._failed(exc)
-            return
-        self.last_replay = report
-        self.stats["replayed"] += report["runs"] + report["steps"] + report["points"]
-        if report["failed"] and report["rejected"] < len(report["failed"]):
-            self._failed(RuntimeError(report["failed"][0]["error"]))
-            return
-        self._replay_pending = self._spilled = False
-        self._succeeded()
+            count = self._spill_count
+        if not any(self.spill_dir.glob(f"*{SPILL_SUFFIX}")):
+            report = None  # nothing to do: do not even open the database
+        else:
+            try:
+                report = replay_spill(self.sink.get(), self.spill_dir)
+            except Exception as exc:  # noqa: BLE001 - recorded by _failed, retried later
+                self._failed(exc)
+                return
+            self.last_replay = report
+            self.stats["replayed"] += report["runs"] + report["steps"] + report["points"]
+            if report["failed"] and report["rejected"] < len(report["failed"]):
+                self._failed(RuntimeError(report["failed"][0]["error"]))
+                return
+            if self.idle():
+                self.sink.release()
+        self._replay_pending = False
+        with self._spill_lock:  # an overflow spill during the replay is for the next one
+            if self._spill_count == count:
+                self._spilled = False
+        if report is not None:
+            self._succeeded()
 
     def _failed(self, exc: BaseException) -> None:
         self.stats["db_errors"] += 1
@@ -282,6 +314,7 @@ class Buffer:
                         self._spill.close()
                     self._spill = SpillWriter(self.spill_dir, self.sink.target)
                 self.stats["spilled"] += self._spill.append(items)
+                self._spill_count += 1
                 self._spilled = True
             except OSError as exc:  # disk full, read-only: nothing durable is left to try
                 self.stats["lost"] += len(items)
@@ -299,16 +332,22 @@ class Buffer:
         except OSError as exc:
             log.error("recorder: could not set rejected records aside: %s", exc)
 
+    def release(self) -> None:
+        """Let the sink release its database between runs; waits for a write in progress."""
+        with self._write_lock:
+            self.sink.release()
+
     def _loop(self) -> None:
+        # Work first, then wait: the first pass replays what earlier processes left behind.
         while not self._stop.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
             for tick in self.tickers:
                 try:
                     tick()
                 except Exception:
                     log.exception("recorder ticker failed")
             self.flush(force=False)
+            self._wake.wait(self.interval)
+            self._wake.clear()
 
     def close(self) -> dict:
         """Stop the writer thread, flush what is left, release the spill file."""

@@ -6,10 +6,14 @@ when a run or step starts and another when it ends; :func:`usage` turns the two 
 thread), as psutil reports them: a step that fans out to numpy or DuckDB threads is charged
 for that work, and so is anything running concurrently.
 
-On Linux the probe reads the same kernel sources psutil reads (``getrusage``,
-``/proc/self/statm``, ``/proc/self/io``) through descriptors kept open, because one psutil
-snapshot (``cpu_times`` + ``memory_info`` + ``io_counters``) costs ~100 µs here and a step
-must cost under 20 µs. Elsewhere it falls back to psutil.
+Cost matters here (a step must cost under 20 µs, and one psutil snapshot of
+``cpu_times`` + ``memory_info`` + ``io_counters`` costs ~100 µs), so on Linux the probe
+makes one ``getrusage`` call and one ``pread`` of ``/proc/self/statm`` on a descriptor kept
+open (~4 µs). ``getrusage`` carries the counters psutil reads from ``/proc/self/io``: the
+kernel fills ``ru_inblock``/``ru_oublock`` with ``read_bytes``/``write_bytes`` (minus
+cancelled writes) in 512-byte units (``kernel/sys.c``, ``task_io_get_inblock``). Bytes are
+those that reached the storage layer: reads served from the page cache count 0. Elsewhere
+the probe asks psutil for RSS and I/O.
 
 :class:`Sampler` is the optional background sampling of ``process.cpu_percent`` and
 ``process.rss_bytes`` (off by default).
@@ -33,66 +37,71 @@ SNAPSHOT_FIELDS = ("cpu_user_us", "cpu_system_us", "max_rss_bytes", "rss_bytes",
                    "read_bytes", "written_bytes")
 Snapshot = tuple[int, int, int, int, "int | None", "int | None"]
 
+_LINUX = sys.platform.startswith("linux")
 # ru_maxrss is in KiB on Linux and in bytes on macOS (getrusage(2) on each).
 _MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_getrusage = resource.getrusage
+_SELF = resource.RUSAGE_SELF
+_pread = os.pread
 
 
 class Probe:
-    """Cheap snapshots of this process's resource counters (~4 µs on Linux)."""
+    """Cheap snapshots of this process's resource counters."""
 
     def __init__(self) -> None:
         self._pid = -1
         self._statm: int | None = None
-        self._io: int | None = None
-        self._io_fields: tuple[int, int] | None = None
         self._psutil: psutil.Process | None = None
 
     def _open(self) -> None:
-        # Descriptors on /proc/self/... name the process that opened them, so they are
+        # A descriptor on /proc/self/statm names the process that opened it, so it is
         # reopened after a fork (checked by pid, see snapshot()).
-        for fd in (self._statm, self._io):
-            if fd is not None:
-                os.close(fd)
-        self._statm = self._io = self._io_fields = None
+        if self._statm is not None:
+            os.close(self._statm)
+            self._statm = None
         self._pid = os.getpid()
         self._psutil = psutil.Process()
-        try:
-            self._statm = os.open("/proc/self/statm", os.O_RDONLY)
-        except OSError:
-            pass
-        try:
-            self._io = os.open("/proc/self/io", os.O_RDONLY)
-            tokens = os.pread(self._io, 512, 0).split()
-            self._io_fields = (tokens.index(b"read_bytes:") + 1,
-                               tokens.index(b"write_bytes:") + 1)
-        except (OSError, ValueError):  # not Linux, or /proc/self/io hidden (some sandboxes)
-            if self._io is not None:
-                os.close(self._io)
-            self._io = None
+        if _LINUX:
+            try:
+                self._statm = os.open("/proc/self/statm", os.O_RDONLY)
+            except OSError:  # /proc not mounted: psutil will say why if it cannot either
+                self._statm = None
 
     def snapshot(self) -> Snapshot:
         """(cpu_user_us, cpu_system_us, max_rss_bytes, rss_bytes, read_bytes, written_bytes)."""
         if self._pid != os.getpid():
             self._open()
-        ru = resource.getrusage(resource.RUSAGE_SELF)
+        ru = _getrusage(_SELF)
         if self._statm is not None:
-            rss = int(os.pread(self._statm, 128, 0).split()[1]) * _PAGE_SIZE
-        else:
-            rss = self._psutil.memory_info().rss
+            return (int(ru.ru_utime * 1e6), int(ru.ru_stime * 1e6),
+                    ru.ru_maxrss * _MAXRSS_UNIT,
+                    int(_pread(self._statm, 128, 0).split()[1]) * _PAGE_SIZE,
+                    ru.ru_inblock * 512, ru.ru_oublock * 512)
         read = written = None
-        if self._io is not None:
-            tokens = os.pread(self._io, 512, 0).split()
-            read, written = int(tokens[self._io_fields[0]]), int(tokens[self._io_fields[1]])
-        else:
-            try:
-                io = self._psutil.io_counters()
-                read, written = io.read_bytes, io.write_bytes
-            except (AttributeError, psutil.Error):  # macOS has no per-process I/O counters
-                pass
+        try:
+            io = self._psutil.io_counters()
+            read, written = io.read_bytes, io.write_bytes
+        except (AttributeError, psutil.Error):  # macOS has no per-process I/O counters
+            pass
         return (int(ru.ru_utime * 1e6), int(ru.ru_stime * 1e6), ru.ru_maxrss * _MAXRSS_UNIT,
-                rss, read, written)
+                self._psutil.memory_info().rss, read, written)
 
+    def counters(self) -> Snapshot:
+        """A snapshot without the current RSS (0), i.e. one ``getrusage`` call on Linux: what
+        steps take at their start, and at their end when they were short (see
+        ``STEP_RSS_MIN_NS``)."""
+        if _LINUX and self._statm is not None and self._pid == os.getpid():
+            ru = _getrusage(_SELF)
+            return (int(ru.ru_utime * 1e6), int(ru.ru_stime * 1e6),
+                    ru.ru_maxrss * _MAXRSS_UNIT, 0, ru.ru_inblock * 512, ru.ru_oublock * 512)
+        return self.snapshot()
+
+
+#: Steps shorter than this do not read the current RSS at their end (a syscall costing a
+#: few µs, the biggest part of a short step's cost); their peak_rss_bytes is then only known
+#: when they raised the process high-water mark, else None.
+STEP_RSS_MIN_NS = 1_000_000
 
 #: One probe per process; snapshots are read-only so threads can share it.
 PROBE = Probe()
@@ -103,12 +112,13 @@ def usage(before: Snapshot, after: Snapshot, sampled_peak: int = 0) -> dict[str,
 
     Peak RSS: when the process high-water mark (``ru_maxrss``) rose during the interval, the
     new mark *is* the interval's peak. Otherwise the true peak is unknown (it lies below the
-    old mark), and the best lower bound is the largest RSS seen: at either end or sampled.
+    old mark), and the best lower bound is the largest RSS seen: at either end or sampled;
+    None when no RSS was read (steps shorter than ``STEP_RSS_MIN_NS`` skip the read).
     """
     if after[2] > before[2]:
         peak = after[2]
     else:
-        peak = max(before[3], after[3], sampled_peak)
+        peak = max(before[3], after[3], sampled_peak) or None
     return {
         "cpu_user_us": max(after[0] - before[0], 0),
         "cpu_system_us": max(after[1] - before[1], 0),

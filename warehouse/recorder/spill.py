@@ -11,12 +11,15 @@ that nobody holds, i.e. closed ones or those of a dead process.
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import socket
 import uuid
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from sqlalchemy.engine import make_url
@@ -29,8 +32,8 @@ KINDS = ("runs", "steps", "points")
 TIME_COLUMNS = ("started_at", "finished_at", "last_seen_at")
 SPILL_SUFFIX = ".ndjson"
 REJECTED_SUFFIX = ".rejected"
-SPILL_FILE_BYTES = 64 * 2**20  # a new file after this: bounds the memory a replay needs
-REPLAY_CHUNK = 200_000  # points per write when replaying
+SPILL_FILE_BYTES = 64 * 2**20  # then a new file, so that replays progress file by file
+REPLAY_CHUNK = 50_000  # records per write when replaying: bounds replay memory
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -58,8 +61,21 @@ def is_unavailable(exc: BaseException) -> bool:
                                                                       "ConnectionException")
 
 
+_last_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
+
+
 def _iso(us: int | None) -> str | None:
-    return None if us is None else (_EPOCH + timedelta(microseconds=us)).isoformat()
+    """µs since the epoch as ISO-8601 UTC text with µs; the formatted second is memoised
+    (one tuple, swapped atomically, so threads cannot mix two seconds)."""
+    global _last_second
+    if us is None:
+        return None
+    second, micro = divmod(us, 1_000_000)
+    last = _last_second
+    if last[0] != second:
+        last = _last_second = (second, (_EPOCH + timedelta(seconds=second))
+                               .strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{last[1]}.{micro:06d}+00:00"
 
 
 def to_record(item: tuple) -> dict:
@@ -101,12 +117,27 @@ class SpillWriter:
 
     def append(self, items: list[tuple]) -> int:
         """Append items as lines and fsync; returns the number of records written."""
-        lines = [json.dumps(self._header)] if self.records == 0 and self._seq == 0 else []
+        lines = [] if self._header is None else [json.dumps(self._header)]
+        label_json: dict[tuple, str] = {}
         for item in items:
-            record = to_record(item)
-            record["id"] = f"{self.token}-{self._seq}"
+            record_id = f"{self.token}-{self._seq}"
             self._seq += 1
-            lines.append(json.dumps(record, separators=(",", ":"), default=str))
+            if item[0] == "points":
+                # Formatted by hand: this runs on the recipe thread when the buffer is full.
+                # Metric names are checked names and run ids canonical UUIDs (no escaping);
+                # the repr of a finite float is valid JSON.
+                _, metric, value, ts, run_id, labels = item
+                lab = label_json.get(labels)
+                if lab is None:
+                    lab = label_json[labels] = json.dumps(dict(labels), separators=(",", ":"))
+                run = "null" if run_id is None else f'"{run_id}"'
+                lines.append(f'{{"kind":"points","id":"{record_id}","metric":"{metric}",'
+                             f'"value":{value!r},"ts":"{_iso(ts)}","run_id":{run},'
+                             f'"labels":{lab}}}')
+            else:
+                record = to_record(item)
+                record["id"] = record_id
+                lines.append(json.dumps(record, separators=(",", ":"), default=str))
         data = ("\n".join(lines) + "\n").encode()
         if self._torn:  # isolate what a failed earlier write may have left
             data = b"\n" + data
@@ -119,6 +150,7 @@ class SpillWriter:
             self._torn = True
             raise
         self._torn = False
+        self._header = None  # written and synced
         self.records += len(items)
         self.bytes += len(data)
         return len(items)
@@ -142,15 +174,16 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def read_spill(data: bytes) -> dict:
-    """Parse spill-file bytes: ``{"header", "records": {kind: [...]}, "torn", "bad",
-    "duplicates"}``. An unparseable *last* line is a write cut short by a crash ("torn": it was
-    never acknowledged, so nothing is lost); an unparseable line elsewhere is "bad"."""
-    lines = data.split(b"\n")
-    out = {"header": None, "records": {k: [] for k in KINDS}, "torn": 0, "bad": [],
-           "duplicates": 0}
+def parse_lines(lines: Iterable[str]) -> Iterator[tuple[str, Any]]:
+    """Classify spill-file lines (with their newlines) as they are read: yields
+    ``("header", dict)``, ``(kind, record)`` for runs/steps/points (``id`` removed),
+    ``("duplicate", id)``, ``("bad", line)`` or ``("torn", line)``.
+
+    An unparseable line without its newline can only be the last one: a write cut short by a
+    crash ("torn": never acknowledged, so nothing is lost). An unparseable line elsewhere is
+    damage ("bad")."""
     seen: set[str] = set()
-    for number, raw in enumerate(lines):
+    for raw in lines:
         if not raw.strip():
             continue
         try:
@@ -159,36 +192,90 @@ def read_spill(data: bytes) -> dict:
             if kind != "header" and kind not in KINDS:
                 raise ValueError(f"unknown kind {kind!r}")
         except (ValueError, KeyError, AttributeError, TypeError):
-            if number == len(lines) - 1:  # no newline after it: the write never completed
-                out["torn"] += 1
-            else:
-                out["bad"].append(raw)
+            yield ("bad" if raw.endswith("\n") else "torn"), raw
             continue
         if kind == "header":
-            out["header"] = record
+            yield kind, record
             continue
         record_id = record.pop("id", None)
         if record_id is not None:
             if record_id in seen:
-                out["duplicates"] += 1
+                yield "duplicate", record_id
                 continue
             seen.add(record_id)
-        out["records"][kind].append(record)
+        yield kind, record
+
+
+def read_spill(data: bytes) -> dict:
+    """Parse a whole spill file's bytes: ``{"header", "records": {kind: [...]}, "torn",
+    "bad" (lines, as text), "duplicates"}`` (see :func:`parse_lines`)."""
+    out = {"header": None, "records": {k: [] for k in KINDS}, "torn": 0, "bad": [],
+           "duplicates": 0}
+    # Text, not bytes: json.loads on bytes detects the encoding again for every line. A torn
+    # line may end inside a UTF-8 sequence, hence errors="replace".
+    for kind, value in parse_lines(io.StringIO(data.decode("utf-8", errors="replace"),
+                                               newline="\n")):
+        if kind == "header":
+            out["header"] = value
+        elif kind in KINDS:
+            out["records"][kind].append(value)
+        elif kind == "bad":
+            out["bad"].append(value)
+        else:
+            out["torn" if kind == "torn" else "duplicates"] += 1
     return out
 
 
-def _write_records(wh, kind: str, records: list[dict]) -> tuple[int, int]:
-    """Write parsed spill records of one kind; returns (written, skipped)."""
-    written = skipped = 0
+def _write(wh, kind: str, records: list[dict], report: dict) -> None:
     if kind == "points":
-        chunks = [records[i:i + REPLAY_CHUNK] for i in range(0, len(records), REPLAY_CHUNK)]
-        for chunk in chunks:
-            result = wh.write_points(pd.DataFrame.from_records(chunk))
-            written, skipped = written + result.written, skipped + result.skipped
-        return written, skipped
-    write = wh.write_runs if kind == "runs" else wh.write_steps
-    result = write(pd.DataFrame.from_records(records))
-    return result.written, result.skipped
+        frame, label_columns = _points_frame(records)
+        result = wh.write_points(frame, label_columns=label_columns)
+    else:
+        write = wh.write_runs if kind == "runs" else wh.write_steps
+        result = write(pd.DataFrame.from_records(records))
+    report[kind] += len(records)
+    report["written"] += result.written
+    report["skipped"] += result.skipped
+    records.clear()
+
+
+def _points_frame(records: list[dict]):
+    """Spill records back into buffer items, to reuse the writer's fast path."""
+    from warehouse.recorder.buffer import points_frame  # buffer imports this module
+
+    stamps = pd.to_datetime([r["ts"] for r in records], utc=True, format="ISO8601")
+    shared: dict[tuple, tuple] = {}  # one tuple per label set, as the recorder makes them
+    items = []
+    for record, ts in zip(records, stamps.as_unit("us").asi8.tolist(), strict=True):
+        labels = tuple((record.get("labels") or {}).items())
+        items.append(("points", record["metric"], record["value"], ts, record.get("run_id"),
+                      shared.setdefault(labels, labels)))
+    return points_frame(items)
+
+
+def _replay_file(wh, f, target: str | None, report: dict) -> list[str] | None:
+    """Stream one file into ``wh`` in chunks (memory stays bounded whatever the file's size);
+    returns its bad lines, or None when it belongs to another database."""
+    pending: dict[str, list[dict]] = {kind: [] for kind in KINDS}
+    bad: list[str] = []
+    checked = target is None
+    for kind, value in parse_lines(f):
+        if not checked and kind in ("header", *KINDS):
+            if kind != "header" or value.get("target") != target:
+                return None  # no header means no known target: only all_targets replays it
+            checked = True
+        if kind in pending:
+            pending[kind].append(value)
+            if len(pending[kind]) >= REPLAY_CHUNK:
+                _write(wh, kind, pending[kind], report)
+        elif kind == "bad":
+            bad.append(value)
+        elif kind == "torn":
+            report["torn_lines"] += 1
+    for kind in KINDS:
+        if pending[kind]:
+            _write(wh, kind, pending[kind], report)
+    return bad
 
 
 def replay_spill(wh, spill_dir: str | os.PathLike | None = None, *,
@@ -199,8 +286,9 @@ def replay_spill(wh, spill_dir: str | os.PathLike | None = None, *,
     database are left alone ("other_target") unless ``all_targets``. A file is removed only
     after all of its records are committed, so a crash mid-replay just replays it again,
     which changes nothing. Returns counts: files, runs, steps, points (records read),
-    written, skipped, torn_lines, bad_lines, busy, other_target, rejected, and ``failed``
-    (file and error for files that could not be written; they stay for the next replay).
+    written, skipped, torn_lines, bad_lines (set aside in ``*.rejected``), busy,
+    other_target, rejected (files whose records the warehouse refused, renamed
+    ``*.rejected``), and ``failed`` (file and error; such files stay for the next replay).
     """
     directory = Path(spill_dir) if spill_dir is not None else default_spill_dir()
     report = {"files": 0, "runs": 0, "steps": 0, "points": 0, "written": 0, "skipped": 0,
@@ -208,7 +296,7 @@ def replay_spill(wh, spill_dir: str | os.PathLike | None = None, *,
               "failed": []}
     if not directory.is_dir():
         return report
-    target = target_key(wh.url)
+    target = None if all_targets else target_key(wh.url)
     for path in sorted(directory.glob(f"*{SPILL_SUFFIX}")):
         try:
             fd = os.open(path, os.O_RDONLY)
@@ -225,30 +313,23 @@ def replay_spill(wh, spill_dir: str | os.PathLike | None = None, *,
                     continue
             except FileNotFoundError:
                 continue
-            with os.fdopen(os.dup(fd), "rb") as f:
-                parsed = read_spill(f.read())
-            header = parsed["header"] or {}
-            if not all_targets and header.get("target") != target:
-                report["other_target"] += 1
-                continue
             try:
-                for kind in KINDS:
-                    records = parsed["records"][kind]
-                    if records:
-                        written, skipped = _write_records(wh, kind, records)
-                        report[kind] += len(records)
-                        report["written"] += written
-                        report["skipped"] += skipped
+                with os.fdopen(os.dup(fd), encoding="utf-8", errors="replace",
+                               newline="\n") as f:
+                    bad = _replay_file(wh, f, target, report)
             except ValidationError as exc:
                 # Replaying it again would fail the same way: set it aside, keep going.
                 os.rename(path, path.with_suffix(REJECTED_SUFFIX))
                 report["rejected"] += 1
                 report["failed"].append({"file": str(path), "error": str(exc)[:500]})
                 continue
-            report["torn_lines"] += parsed["torn"]
-            report["bad_lines"] += len(parsed["bad"])
-            if parsed["bad"]:
-                path.with_suffix(REJECTED_SUFFIX).write_bytes(b"\n".join(parsed["bad"]) + b"\n")
+            if bad is None:
+                report["other_target"] += 1
+                continue
+            if bad:
+                report["bad_lines"] += len(bad)
+                path.with_suffix(REJECTED_SUFFIX).write_text("".join(
+                    line if line.endswith("\n") else line + "\n" for line in bad))
             os.unlink(path)  # only now: every record above is committed
             report["files"] += 1
         except Exception as exc:  # noqa: BLE001 - report it, leave the file for next time
