@@ -307,12 +307,12 @@ def _seasonal(gi: np.ndarray, p: int, window: int) -> np.ndarray:
         return rough - np.median(profile)
     from statsmodels.tsa.seasonal import STL
 
-    # STL is not robust here (robust=True is ~7x slower): winsorise gross outliers
-    # against the robust rough decomposition first so they cannot leak into the season.
+    # STL runs non-robust (robust=True is ~7x slower): Huber-clip the residuals of the
+    # robust rough decomposition first so outliers cannot leak into the season.
     resid = detrended - rough
     scale = _robust_scale(resid)
     clean = rough + np.clip(resid, -_STL_CLIP * scale, _STL_CLIP * scale)
-    trend_len = int(np.ceil(1.5 * p / (1 - 1.5 / 7)))
+    trend_len = int(np.ceil(1.5 * p / (1 - 1.5 / 7)))  # statsmodels' default span
     trend_len += trend_len % 2 == 0
     low_pass = p + 1 + (p % 2)  # odd and > period, as STL requires
     fit = STL(clean, period=p, seasonal=_STL_SEASONAL, robust=False, seasonal_jump=1,
