@@ -295,8 +295,10 @@ def demo(ctx, days, seed) -> None:
 
 def _register_areas() -> None:
     from warehouse.analytics.cli import register as register_analytics
+    from warehouse.jobs.cli import register as register_jobs
 
     register_analytics(main)
+    register_jobs(main)
 
 
 _register_areas()

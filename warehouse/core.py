@@ -170,6 +170,44 @@ class Warehouse:
         with self.engine.begin() as conn:
             return self.backend.maintain(conn, now)
 
+    # -- jobs (warehouse.jobs; docs/jobs.md) ----------------------------------------------
+    def run_job(self, name: str, **options) -> dict:
+        """Run one job now (refresh_rollups, archive, retention, maintain...), recorded in
+        ``job_runs``; one runner per job at a time."""
+        from warehouse import jobs
+
+        return jobs.run(self, name, **options)
+
+    def refresh_rollups(self, now=None) -> dict:
+        """Bring points_1m/1h/1d up to date (watermark and late-write invalidations)."""
+        return self.run_job("refresh_rollups", now=now)
+
+    def set_retention(self, table: str, keep, *, archive: bool = False,
+                      metric: str | None = None):
+        """Keep ``table`` (or one metric of points) for ``keep`` ('30d'); archive to Parquet
+        before dropping when ``archive``."""
+        from warehouse import jobs
+
+        return jobs.set_retention(self, table, keep, archive=archive, metric=metric)
+
+    def retention_policies(self) -> pd.DataFrame:
+        """The retention policies in force."""
+        from warehouse import jobs
+
+        return jobs.retention_policies(self)
+
+    def restore_archive(self, start, end, **options) -> dict:
+        """Bring archived points in [start, end) back into the hot tables (idempotent)."""
+        from warehouse import jobs
+
+        return jobs.restore(self, start, end, **options)
+
+    def job_runs(self, job: str | None = None, limit: int = 50) -> pd.DataFrame:
+        """Recent job runs: job, started/finished, status, rows affected, error."""
+        from warehouse import jobs
+
+        return jobs.job_runs(self, job, limit)
+
     def info(self) -> dict:
         """Backend, schema revision, and per table: rows, bytes and chunk count."""
         with self.engine.connect() as conn:

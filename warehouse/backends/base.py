@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Connection, Engine, text
 
 from warehouse.errors import UnknownNameError
@@ -32,6 +33,7 @@ class Capabilities:
     binary_copy: bool  # bulk load through COPY ... (FORMAT BINARY)
     advisory_locks: bool  # cross-process locks inside the database
     single_writer: bool  # only one process may open the database read-write
+    parquet_scan: bool = False  # SQL can read Parquet files (read_parquet)
 
 
 class Backend(ABC):
@@ -117,6 +119,36 @@ class Backend(ABC):
     def read_only_query(self, conn: Connection, sql: str, params: dict) -> pd.DataFrame:
         """Run one statement that must not write; raise ReadOnlyError if it would."""
 
+    # -- jobs (warehouse/jobs) -----------------------------------------------------------
+    def run_script(self, conn: Connection, sql: str, params: dict) -> list[tuple]:
+        """Run a job's SQL file with named parameters; return the rows of its last statement.
+
+        The default runs one statement with ``:name`` binds. An engine without stored
+        procedures overrides this to run a multi-statement script (see DuckDB).
+        """
+        return [tuple(row) for row in conn.execute(text(sql), params).fetchall()]
+
+    def fetch_points(self, conn: Connection, sql: str, params: dict) -> pa.Table:
+        """Rows of a query returning ``ts, series_id, value, run_id`` as an Arrow table with
+        :data:`POINTS_ARROW_SCHEMA` (run_id as text). Engines override this with a bulk path."""
+        frame = self.fetch_frame(conn, sql, params)
+        run_id = frame["run_id"].map(lambda v: None if v is None or v != v else str(v))
+        return pa.table({
+            "ts": pa.array(pd.to_datetime(frame["ts"], utc=True)).cast(pa.timestamp("us", "UTC")),
+            "series_id": pa.array(frame["series_id"].to_numpy(dtype="i4")),
+            "value": pa.array(frame["value"].to_numpy(dtype="f8")),
+            "run_id": pa.array(run_id.tolist(), pa.string()),
+        }, schema=POINTS_ARROW_SCHEMA)
+
+    def read_snapshot(self, conn: Connection) -> None:
+        """Make the transaction about to begin on ``conn`` read one snapshot throughout, so a
+        query made of several statements sees one state. Default: nothing to do."""
+        return None  # an engine whose transactions read one snapshot already (DuckDB)
+
+    def interrupt(self, conn: Connection) -> None:
+        """Cancel the statement running on ``conn`` (called from another thread on timeout)."""
+        return None  # without a way to cancel, jobs still stop at their next step
+
     # -- shared helpers -------------------------------------------------------------------
     def chunk_interval_us(self, conn: Connection, table: str) -> int:
         """The chunk interval of a hypertable in µs."""
@@ -139,6 +171,12 @@ class Backend(ABC):
             {"i": int(interval_us), "t": table},
         )
 
+
+#: Columns of points as the archive stores them (Parquet) and jobs move them (Arrow).
+POINTS_ARROW_SCHEMA = pa.schema([
+    ("ts", pa.timestamp("us", "UTC")), ("series_id", pa.int32()), ("value", pa.float64()),
+    ("run_id", pa.string()),
+])
 
 AGGREGATES = ("mean", "min", "max", "sum", "count", "last", "first", "p50", "p95", "p99")
 PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}

@@ -12,8 +12,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from warehouse.backends.base import AGGREGATES, Backend, floor_to_bucket
+from warehouse.backends.base import AGGREGATES, PERCENTILES, Backend, floor_to_bucket
 from warehouse.errors import UnknownNameError
+from warehouse.jobs.archive_read import archived_frame, archived_units, points_relation
+from warehouse.jobs.common import jobs_schema_present
+from warehouse.jobs.tiers import plan_tier, raw_overlaps, tier_sql
 from warehouse.query.runs import optional_text
 from warehouse.query.timeparse import aware_timestamp, epoch_us, interval_us
 
@@ -36,7 +39,13 @@ def select_series(conn: Connection, metric: str, labels: dict | None) -> pd.Data
 def query_points(conn: Connection, backend: Backend, metric: str, start=None, end=None, *,
                  labels: dict | None = None, every=None, agg: str = "mean",
                  by: list[str] | None = None, fill: str | float | None = None) -> pd.DataFrame:
-    """See :meth:`warehouse.Warehouse.points`."""
+    """See :meth:`warehouse.Warehouse.points`.
+
+    Bucketed queries that a rollup answers exactly read the rollup plus raw points for what
+    it lacks (warehouse/jobs/tiers.py). Archived ranges whose rows left the hot table are
+    read from their Parquet files: in SQL where the engine scans Parquet, else in Python.
+    """
+    backend.read_snapshot(conn)  # rollups, invalidations and raw points: one state
     if agg not in AGGREGATES:
         raise ValueError(f"unknown aggregate {agg!r}; choose one of {', '.join(AGGREGATES)}")
     if fill not in FILLS and not isinstance(fill, (int, float)):
@@ -59,19 +68,42 @@ def query_points(conn: Connection, backend: Backend, metric: str, start=None, en
         where.append("ts < :end")
         params["end"] = end_ts
     condition = " AND ".join(where)
+    series_ids = [int(s) for s in series["series_id"]]
+    schema = jobs_schema_present(conn, backend)  # rollups and archive exist (migration 0003)
+    archived = archived_units(conn, backend, metric, start_ts, end_ts, schema=schema) if ids else []
+    in_python = bool(archived) and not backend.capabilities.parquet_scan
+    source, source_params = points_relation(archived, series_ids) if not in_python else ("", {})
+    params.update(source_params)
 
     if every_us is None:
-        frame = backend.fetch_frame(conn, f"SELECT ts, series_id, value, run_id FROM points "
-                                          f"WHERE {condition} ORDER BY series_id, ts", params)
+        if in_python:
+            frame = _with_archive(conn, backend, archived, series_ids, condition, params,
+                                  start_ts, end_ts).sort_values(["series_id", "ts"])
+        else:
+            frame = backend.fetch_frame(conn, f"SELECT ts, series_id, value, run_id FROM "
+                                              f"{source} WHERE {condition} "
+                                              f"ORDER BY series_id, ts", params)
         frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
         frame["run_id"] = optional_text(frame["run_id"])
         return _attach_labels(frame, series)
 
     group, join, keys = _grouping(series, by)
-    sql = (f"SELECT {backend.bucket_start('ts', every_us)} AS bucket_us, {group} AS grp, "
-           f"{backend.aggregate(agg)} AS value FROM points {join} WHERE {condition} "
-           f"GROUP BY 1, 2 ORDER BY 2, 1")
-    frame = backend.fetch_frame(conn, sql, params)
+    plan = plan_tier(conn, backend, series_ids,
+                     epoch_us(start_ts) if start_ts is not None else None,
+                     epoch_us(end_ts) if end_ts is not None else None, every_us, agg,
+                     schema=schema)
+    if plan is not None and not raw_overlaps(plan, [(u.start_us, u.end_us) for u in archived]):
+        sql, tier_params = tier_sql(plan, backend, agg, every_us, series_ids, group, join)
+        frame = backend.fetch_frame(conn, sql, tier_params)
+    elif in_python:
+        rows = _with_archive(conn, backend, archived, series_ids, condition, params,
+                             start_ts, end_ts)
+        frame = _aggregate(rows, every_us, agg, series, keys, by)
+    else:
+        sql = (f"SELECT {backend.bucket_start('ts', every_us)} AS bucket_us, {group} AS grp, "
+               f"{backend.aggregate(agg)} AS value FROM {source} {join} WHERE {condition} "
+               f"GROUP BY 1, 2 ORDER BY 2, 1")
+        frame = backend.fetch_frame(conn, sql, params)
     frame["bucket_us"] = frame["bucket_us"].astype("int64")
     frame["value"] = frame["value"].astype("float64")
     if fill is not None:
@@ -85,6 +117,40 @@ def query_points(conn: Connection, backend: Backend, metric: str, start=None, en
     for name in by:
         frame[name] = frame["grp"].map(named[name])
     return frame[["ts", *by, "value"]].reset_index(drop=True)
+
+
+def _with_archive(conn: Connection, backend: Backend, archived, series_ids: list[int],
+                  condition: str, params: dict, start, end) -> pd.DataFrame:
+    """Raw rows from the hot table and from archive files (engines that cannot read Parquet
+    in SQL); a row restored into the hot table while its file is still listed counts once."""
+    hot = backend.fetch_frame(conn, f"SELECT ts, series_id, value, run_id FROM points "
+                                    f"WHERE {condition}", params)
+    hot["ts"] = pd.to_datetime(hot["ts"], utc=True)
+    cold = archived_frame(archived, series_ids, start, end)
+    frame = pd.concat([hot, cold], ignore_index=True)
+    return frame.drop_duplicates(["series_id", "ts"], keep="first").reset_index(drop=True)
+
+
+def _aggregate(rows: pd.DataFrame, every_us: int, agg: str, series: pd.DataFrame, keys,
+               by: list[str] | None) -> pd.DataFrame:
+    """bucket_us, grp, value computed in pandas with the SQL's semantics (percentiles are
+    percentile_cont: linear interpolation)."""
+    ts_us = rows["ts"].to_numpy(dtype="datetime64[us]").view("i8")
+    rows = rows.assign(bucket_us=floor_to_bucket(ts_us, every_us))
+    if by is None or series.empty:
+        rows["grp"] = rows["series_id"].astype("int64")
+    else:
+        code = {tuple(r[:-1]): r[-1] for r in keys.itertuples(index=False, name=None)}
+        grp_of = {sid: code[tuple(lab.get(n) for n in by)]
+                  for sid, lab in zip(series["series_id"], series["labels"])}
+        rows["grp"] = rows["series_id"].map(grp_of)
+    rows = rows.sort_values("ts", kind="stable")
+    grouped = rows.groupby(["grp", "bucket_us"], sort=True)["value"]
+    if agg in PERCENTILES:
+        values = grouped.quantile(PERCENTILES[agg], interpolation="linear")
+    else:
+        values = grouped.agg(agg)
+    return values.reset_index()[["bucket_us", "grp", "value"]]
 
 
 def _grouping(series: pd.DataFrame, by: list[str] | None):
@@ -134,5 +200,7 @@ def _attach_labels(frame: pd.DataFrame, series: pd.DataFrame) -> pd.DataFrame:
     frame["labels"] = frame["series_id"].map(labels)
     names = sorted({k for lab in labels.values() for k in lab} - _RESERVED)
     for name in names:
-        frame[name] = frame["labels"].map(lambda lab, n=name: lab.get(n) if lab else None)
+        # Mapped per series, not per row: one dict lookup table per label name.
+        per_series = pd.Series({sid: lab.get(name) for sid, lab in labels.items()}, dtype=object)
+        frame[name] = frame["series_id"].map(per_series)
     return frame

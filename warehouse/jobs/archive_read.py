@@ -1,0 +1,104 @@
+"""Reading archived points back: which files hold a query's range, the rows in them, the raw
+points relation that includes them on engines that scan Parquet in SQL, and DuckDB's
+``all_points`` view.
+
+Only units whose rows have left the hot table (``dropped_at`` set) are read from files: a
+unit that is archived but still hot is read from ``points``, so no row is read twice.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, text
+
+from warehouse.backends.base import Backend
+from warehouse.jobs.common import ARCHIVE_ENV, jobs_schema_present, ts_to_us
+from warehouse.jobs.parquet import read_points
+
+
+@dataclass(frozen=True)
+class ArchivedUnit:
+    """One archive file whose rows are no longer hot."""
+
+    path: Path
+    start_us: int
+    end_us: int
+    metric: str
+    rows: int
+    sha256: str
+
+
+def resolve(root: str, path: str) -> Path:
+    """The file of a manifest row: WAREHOUSE_ARCHIVE relocates the whole archive."""
+    return Path(os.environ.get(ARCHIVE_ENV) or root) / path
+
+
+def archived_units(conn: Connection, backend: Backend, metric: str | None = None,
+                   start=None, end=None, *, schema: bool | None = None) -> list[ArchivedUnit]:
+    """Dropped archive units of points that may hold ``metric`` (None: any) in [start, end).
+    ``schema``: whether the jobs schema exists, if the caller knows."""
+    if not (jobs_schema_present(conn, backend) if schema is None else schema):
+        return []
+    rows = conn.execute(text(backend.sql("jobs/archived_units")),
+                        {"metric": metric, "start": start, "end": end}).fetchall()
+    return [ArchivedUnit(resolve(r.root, r.path), ts_to_us(r.chunk_start), ts_to_us(r.chunk_end),
+                         r.metric, int(r.rows), r.sha256) for r in rows]
+
+
+def archived_frame(units: list[ArchivedUnit], series_ids: list[int], start=None,
+                   end=None) -> pd.DataFrame:
+    """Archived rows (ts, series_id, value, run_id) of some series in [start, end)."""
+    table = read_points([u.path for u in units], series_ids, start, end)
+    frame = table.to_pandas()
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    return frame
+
+
+def points_relation(units: list[ArchivedUnit], series_ids: list[int]) -> tuple[str, dict]:
+    """SQL for a relation ``points`` that adds archived rows to the hot table, for engines
+    with ``capabilities.parquet_scan``; the file list is a bind parameter."""
+    if not units:
+        return "points", {}
+    ids = ",".join(str(int(s)) for s in series_ids) or "NULL"
+    sql = ("(SELECT ts, series_id, value, run_id FROM points UNION ALL "
+           "SELECT ts, series_id, value, CAST(run_id AS UUID) AS run_id "
+           f"FROM read_parquet(:archive_files, hive_partitioning = false) "
+           f"WHERE series_id IN ({ids})) AS points")
+    return sql, {"archive_files": [str(u.path) for u in units]}
+
+
+def refresh_all_points_view(engine: Engine, backend: Backend) -> int:
+    """Re-create ``all_points`` over the hot table and every dropped archive file (engines
+    that scan Parquet; elsewhere the view is fixed by the migration). Returns files listed.
+
+    The files are listed rather than globbed: a glob would also match files of units that
+    are still hot (double counting) and of units being rewritten. Jobs running side by side
+    in one process would collide re-creating the view (a catalog write-write conflict), so
+    this is serialised per process and skipped when the file list has not changed.
+    """
+    if not backend.capabilities.parquet_scan:
+        return 0
+    with _VIEW_LOCK, engine.begin() as conn:
+        units = archived_units(conn, backend)
+        files = tuple(str(u.path) for u in units)
+        if _VIEW_FILES.get(engine) == files:
+            return len(files)
+        if not files:
+            conn.exec_driver_sql(backend.sql("jobs/all_points_view_hot"))
+        else:
+            # DDL takes no bind parameters, so the paths are rendered as quoted SQL literals
+            # (and the statement goes to the driver as is: a ':' in a path is not a bind).
+            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            conn.exec_driver_sql(backend.sql("jobs/all_points_view").replace("{files}", listed))
+    _VIEW_FILES[engine] = files
+    return len(files)
+
+
+_VIEW_LOCK = threading.Lock()
+_VIEW_FILES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
