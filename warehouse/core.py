@@ -42,6 +42,7 @@ class Warehouse:
         """Upgrade the schema (``warehouse init`` = ``alembic upgrade head``)."""
         with self.engine.begin() as conn:
             migrations.upgrade(conn, revision)
+        self.backend.schema_facts.clear()
 
     def head_revision(self) -> str:
         """The newest schema revision this version of the code knows."""
@@ -65,6 +66,7 @@ class Warehouse:
         with self.engine.begin() as conn:
             migrations.downgrade(conn, revision)
         self._writer.series.forget()
+        self.backend.schema_facts.clear()
 
     def revision(self) -> str | None:
         """The schema revision of the database (None before ``migrate``)."""
@@ -112,7 +114,8 @@ class Warehouse:
         ('1m', '1h', '1d', a timedelta): one row per series and bucket aggregated with
         ``agg`` (mean, min, max, sum, count, first, last, p50, p95, p99); ``by`` (label
         names) aggregates across series instead; ``fill`` (null, previous, linear, zero or a
-        number) adds the empty buckets. ``labels`` keeps series having all those labels.
+        number) adds the empty buckets. ``labels`` keeps series having all those labels; a
+        label's value may be a list (or set) of values, any of which matches.
         """
         with self.engine.connect() as conn:
             return query_points(conn, self.backend, metric, start, end, labels=labels,

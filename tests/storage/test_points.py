@@ -186,3 +186,11 @@ def test_run_id_and_arrow_and_records_inputs(wh):
     out = wh.points("rows")
     assert out["run_id"].tolist() == [run, None]
     assert out["series_id"].nunique() == 1
+
+
+def test_label_filter_accepts_a_set_of_values(wh):
+    wh.write_points(frame(9, hosts=("a", "b", "c")))
+    both = wh.points("cpu", labels={"host": ["a", "c"]})
+    assert set(both["host"]) == {"a", "c"} and len(both) == 6
+    grouped = wh.points("cpu", labels={"host": {"a", "b"}}, every="1h", agg="max", by=["host"])
+    assert grouped["host"].tolist() == ["a", "b"]

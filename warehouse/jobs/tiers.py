@@ -163,7 +163,7 @@ def tier_sql(plan: TierPlan, backend: Backend, agg: str, every_us: int, series_i
              "mean": "sum(value) / sum(n)"}.get(agg) or backend.aggregate(agg)
     sql = (f"SELECT {backend.bucket_start('ts', every_us)} AS bucket_us, {group} AS grp, "
            f"{merge} AS value FROM ({' UNION ALL '.join(parts)}) AS points {join} "
-           f"GROUP BY 1, 2 ORDER BY 2, 1")
+           f"GROUP BY {backend.bucket_key('ts', every_us)}, 2 ORDER BY 2, 1")
     return sql, params
 
 
