@@ -37,7 +37,9 @@ system-deps:
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
+## TSBS-style benchmark at small scale (100 hosts, 1 day; both engines, < 5 min), then ingest.
 bench: $(STAMP) system-deps
+	$(BIN)/python bench/tsbs/run.py --scale 100 --days 1
 	$(BIN)/python bench/ingest.py --points 1000000
 
 lint: $(STAMP)
