@@ -82,3 +82,20 @@ def test_views_tell_what_the_demo_injected(both):
     assert judged and set(judged) <= slow
     daily = duck.sql("SELECT sum(runs) AS n FROM recipe_daily_stats")["n"].iloc[0]
     assert daily == len(data.runs)
+
+
+def test_series_latest_follows_writes_and_ignores_late_older_points(database_url):
+    wh = Warehouse(database_url)
+    t0 = pd.Timestamp("2026-11-25T10:00:00Z")
+    wh.write_points(pd.DataFrame({"metric": "q", "labels": [{"h": "a"}, {"h": "a"}, {"h": "b"}],
+                                  "ts": [t0, t0 + pd.Timedelta("1min"), t0],
+                                  "value": [1.0, 2.0, 3.0]}))
+    # an older point arriving late does not move "latest" back; a newer one does
+    wh.write_points(pd.DataFrame({"metric": "q", "labels": [{"h": "a"}, {"h": "b"}],
+                                  "ts": [t0 - pd.Timedelta("1h"), t0 + pd.Timedelta("5min")],
+                                  "value": [9.0, 4.0]}))
+    latest = wh.sql("SELECT labels, ts, value FROM series_latest ORDER BY value")
+    assert latest["value"].tolist() == [2.0, 4.0]
+    assert pd.to_datetime(latest["ts"], utc=True).tolist() == [t0 + pd.Timedelta("1min"),
+                                                               t0 + pd.Timedelta("5min")]
+    wh.close()

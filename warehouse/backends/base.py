@@ -98,6 +98,26 @@ class Backend(ABC):
                      [{"metric": m, "labels": k, "labels_key": k}
                       for m, k in zip(frame["metric"], frame["labels_key"])])
 
+    def table_exists(self, conn: Connection, name: str) -> bool:
+        """Whether a warehouse table exists (remembered once true: schemas only grow while a
+        process runs, and :meth:`Warehouse.downgrade` clears ``schema_facts``)."""
+        key = f"table:{name}"
+        if self.schema_facts.get(key):
+            return True
+        present = conn.execute(text(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = :t"),
+            {"t": name}).scalar_one() > 0
+        if present:
+            self.schema_facts[key] = True
+        return present
+
+    def upsert_series_last(self, conn: Connection, latest: pd.DataFrame) -> None:
+        """Move ``series_last`` forward to the newest point per series of a batch (columns
+        series_id, ts, value; one row per series)."""
+        conn.execute(text(self.sql("ingest/upsert_series_last")),
+                     [{"series_id": int(s), "ts": t, "value": float(v)}
+                      for s, t, v in zip(latest["series_id"], latest["ts"], latest["value"])])
+
     @abstractmethod
     def upsert_rows(self, conn: Connection, table: str, frame: pd.DataFrame) -> int:
         """Insert or update ``runs`` or ``step_runs`` rows (JSON columns as text)."""

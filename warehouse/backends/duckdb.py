@@ -106,6 +106,14 @@ class DuckDBBackend(Backend):
         finally:
             raw.unregister("_stage_series")
 
+    def upsert_series_last(self, conn: Connection, latest: pd.DataFrame) -> None:
+        raw = _raw(conn)
+        raw.register("_stage_series_last", latest[["series_id", "ts", "value"]])
+        try:
+            conn.execute(text(self.sql("ingest/upsert_series_last")))
+        finally:
+            raw.unregister("_stage_series_last")
+
     def upsert_rows(self, conn: Connection, table: str, frame: pd.DataFrame) -> int:
         raw = _raw(conn)
         stage = f"_stage_{table}"

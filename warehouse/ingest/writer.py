@@ -72,6 +72,9 @@ class Writer:
                 # same transaction as the points (warehouse/jobs/invalidation.py).
                 before_points_write(conn, self.backend, frame["series_id"].to_numpy(), ts_us)
                 written = self.backend.insert_points(conn, frame)
+                # Older schemas (before migration 0004) have no series_last to maintain.
+                if written and self.backend.table_exists(conn, "series_last"):
+                    self.backend.upsert_series_last(conn, _newest_per_series(frame, ts_us))
         return WriteResult(received, written, received - written)
 
     def write_runs(self, data) -> WriteResult:
@@ -99,3 +102,9 @@ class Writer:
         if self.backend.capabilities.native_partitions:
             with self.engine.begin() as conn:
                 self.backend.ensure_chunks(conn, table, ts_us)
+
+
+def _newest_per_series(frame: pd.DataFrame, ts_us: np.ndarray) -> pd.DataFrame:
+    """The row with the latest ts of each series in the batch (for series_last)."""
+    rows = pd.Series(ts_us).groupby(frame["series_id"].to_numpy()).idxmax().to_numpy()
+    return frame.iloc[rows][["series_id", "ts", "value"]].reset_index(drop=True)
