@@ -86,3 +86,17 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "database_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.storage)
+
+
+def load_both_engines(postgres_server, tmp_path_factory, name: str, days: int, seed: int):
+    """The same demo data in a DuckDB file and a PostgreSQL database: (warehouses, data)."""
+    import pandas as pd
+
+    from warehouse import demo
+
+    data = demo.generate(days=days, end=pd.Timestamp("2026-11-20", tz="UTC"), seed=seed)
+    pair = [Warehouse(f"duckdb:///{tmp_path_factory.mktemp(name) / 'w.duckdb'}"),
+            Warehouse(postgres_server.create_database(f"wh_{name}"))]
+    for wh in pair:
+        demo.load(wh, data)
+    return pair, data

@@ -5,16 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from warehouse import Warehouse, demo
+from tests.conftest import load_both_engines
 
 
 @pytest.fixture(scope="module")
 def both(postgres_server, tmp_path_factory):
-    data = demo.generate(days=3, end=pd.Timestamp("2026-11-20", tz="UTC"), seed=11)
-    pair = [Warehouse(f"duckdb:///{tmp_path_factory.mktemp('x') / 'w.duckdb'}"),
-            Warehouse(postgres_server.create_database("wh_cross_engine"))]
-    for wh in pair:
-        demo.load(wh, data)
+    pair, _ = load_both_engines(postgres_server, tmp_path_factory, "cross_engine", days=3,
+                                seed=11)
     yield pair
     for wh in pair:
         wh.close()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from warehouse import Warehouse, demo
+from tests.conftest import load_both_engines
+from warehouse import Warehouse
 
 VIEWS = {
     "recipe_daily_stats": ["recipe", "day"],
@@ -20,11 +21,7 @@ VIEWS = {
 
 @pytest.fixture(scope="module")
 def both(postgres_server, tmp_path_factory):
-    data = demo.generate(days=8, end=pd.Timestamp("2026-11-20", tz="UTC"), seed=5)
-    pair = [Warehouse(f"duckdb:///{tmp_path_factory.mktemp('v') / 'w.duckdb'}"),
-            Warehouse(postgres_server.create_database("wh_views"))]
-    for wh in pair:
-        demo.load(wh, data)
+    pair, data = load_both_engines(postgres_server, tmp_path_factory, "views", days=8, seed=5)
     yield pair, data
     for wh in pair:
         wh.close()

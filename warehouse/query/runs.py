@@ -34,6 +34,16 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _started_between(where: list[str], params: dict, column: str, start, end) -> None:
+    """Add ``start <= column < end`` (each bound optional) to a WHERE list."""
+    if (start_ts := aware_timestamp(start, "start")) is not None:
+        where.append(f"{column} >= :start")
+        params["start"] = start_ts
+    if (end_ts := aware_timestamp(end, "end")) is not None:
+        where.append(f"{column} < :end")
+        params["end"] = end_ts
+
+
 def query_runs(conn: Connection, backend: Backend, *, recipe: str | None = None, start=None,
                end=None, status: str | None = None, limit: int | None = None) -> pd.DataFrame:
     """Runs that started in [start, end), newest last."""
@@ -46,12 +56,7 @@ def query_runs(conn: Connection, backend: Backend, *, recipe: str | None = None,
             raise ValueError(f"unknown status {status!r}; choose one of {', '.join(STATUSES)}")
         where.append("status = :status")
         params["status"] = status
-    if (start_ts := aware_timestamp(start, "start")) is not None:
-        where.append("started_at >= :start")
-        params["start"] = start_ts
-    if (end_ts := aware_timestamp(end, "end")) is not None:
-        where.append("started_at < :end")
-        params["end"] = end_ts
+    _started_between(where, params, "started_at", start, end)
     sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -74,12 +79,7 @@ def query_steps(conn: Connection, backend: Backend, run_id: str | None = None, *
     if recipe is None:
         raise ValueError("give a run_id or a recipe")
     where, params = ["r.recipe = :recipe"], {"recipe": recipe}
-    if (start_ts := aware_timestamp(start, "start")) is not None:
-        where.append("r.started_at >= :start")
-        params["start"] = start_ts
-    if (end_ts := aware_timestamp(end, "end")) is not None:
-        where.append("r.started_at < :end")
-        params["end"] = end_ts
+    _started_between(where, params, "r.started_at", start, end)
     sql = (f"SELECT r.recipe, {columns} FROM step_runs AS s JOIN runs AS r "
            f"ON r.run_id = s.run_id WHERE {' AND '.join(where)} "
            f"ORDER BY s.run_id, s.started_at, s.ordinal, s.step_id")
