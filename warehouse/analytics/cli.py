@@ -63,7 +63,8 @@ def register(main: click.Group) -> None:
             key = result["key"].iloc[0] if "key" in result else None
             part = history if key is None else history[history["key"] == key]
             shown = result if key is None else result[result["key"] == key]
-            console.print(f"chart: {plots.plot_forecast(part, shown, plot_path, selection.describe())}")
+            chart = plots.plot_forecast(part, shown, plot_path, selection.describe())
+            console.print(f"chart: {chart}")
 
     @main.command()
     @_select_options
@@ -80,7 +81,8 @@ def register(main: click.Group) -> None:
         show_frame(found, fmt, title=f"anomalies: {selection.describe()}")
         if plot_path:
             flagged = found[found["is_anomaly"]] if "is_anomaly" in found else found
-            console.print(f"chart: {plots.plot_anomalies(series, flagged, plot_path, selection.describe())}")
+            chart = plots.plot_anomalies(series, flagged, plot_path, selection.describe())
+            console.print(f"chart: {chart}")
 
     @main.command()
     @_select_options
@@ -95,7 +97,8 @@ def register(main: click.Group) -> None:
         show_frame(result, fmt, title=f"trend: {selection.describe()}")
         if plot_path:
             first = series[series["key"] == result["key"].iloc[0]] if "key" in result else series
-            console.print(f"chart: {plots.plot_trend(first, result.head(1), plot_path, selection.describe())}")
+            chart = plots.plot_trend(first, result.head(1), plot_path, selection.describe())
+            console.print(f"chart: {chart}")
 
     @main.command()
     @click.argument("recipe")
