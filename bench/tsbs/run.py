@@ -210,8 +210,10 @@ def main() -> None:
                         help="seconds of timed runs per query, once --min-runs are done")
     parser.add_argument("--slow", type=float, default=2.0,
                         help="seconds; a slower warehouse answer is timed on one instance, once")
-    parser.add_argument("--api", choices=("current", "proposed"), default="current",
-                        help="'proposed' uses API forms proposed in docs/tsbs.md (needs them)")
+    parser.add_argument("--api", choices=("current", "proposed"), default="proposed",
+                        help="'proposed' (default) filters hosts with a list-valued label, which "
+                             "the API now supports; 'current' reads every host and filters in "
+                             "pandas, for comparison")
     parser.add_argument("--rollups", action="store_true",
                         help="after the raw pass, run refresh_rollups and time the queries again")
     parser.add_argument("--pg-url", help="use this PostgreSQL server instead of a throwaway one")
