@@ -290,6 +290,9 @@ def demo(ctx, days, seed) -> None:
             written[kind] = writer(frame).written
             bar.advance(task)
     console.print(f"written: {written} (0 means it was already there)")
+    rollups = wh.refresh_rollups()
+    console.print(f"rollups refreshed: {rollups.rows:,} rows of points_1m/1h/1d "
+                  f"({rollups.status}; `warehouse jobs list` shows the schedule)")
     demo_data.summarize(wh, data, console)
 
 
