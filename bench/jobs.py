@@ -31,7 +31,6 @@ from warehouse import Warehouse, jobs  # noqa: E402
 from warehouse.backends.base import POINTS_ARROW_SCHEMA  # noqa: E402
 from warehouse.jobs.parquet import write_points_file  # noqa: E402
 from warehouse.pgserver import LocalPostgres  # noqa: E402
-from warehouse.query import points as points_module  # noqa: E402
 
 HOSTS, METRICS, DAYS = 40, 1, 30
 END = pd.Timestamp("2026-11-01", tz="UTC")
@@ -89,12 +88,8 @@ def query_seconds(wh, query, repeat: int = 5) -> tuple[float, float, object]:
 
 
 def raw_points(wh, *args, **kwargs):
-    original = points_module.plan_tier
-    points_module.plan_tier = lambda *a, **k: None
-    try:
-        return wh.points(*args, **kwargs)
-    finally:
-        points_module.plan_tier = original
+    """The same query answered from raw points only (no rollup tier)."""
+    return wh.points(*args, rollups=False, **kwargs)
 
 
 def bench_engine(engine: str, url: str, n: int, archive: Path) -> list[dict]:

@@ -107,7 +107,7 @@ class Warehouse:
     # -- query ----------------------------------------------------------------------------
     def points(self, metric: str, start=None, end=None, *, labels: dict | None = None,
                every=None, agg: str = "mean", by: list[str] | None = None,
-               fill=None) -> pd.DataFrame:
+               fill=None, rollups: bool = True) -> pd.DataFrame:
         """Points of ``metric`` in [start, end).
 
         Without ``every``: raw rows (ts, series_id, value, run_id, labels...). With ``every``
@@ -116,10 +116,12 @@ class Warehouse:
         names) aggregates across series instead; ``fill`` (null, previous, linear, zero or a
         number) adds the empty buckets. ``labels`` keeps series having all those labels; a
         label's value may be a list (or set) of values, any of which matches.
+        Buckets a rollup answers exactly are read from it (same answer as raw points);
+        ``rollups=False`` reads raw points only.
         """
         with self.engine.connect() as conn:
             return query_points(conn, self.backend, metric, start, end, labels=labels,
-                                every=every, agg=agg, by=by, fill=fill)
+                                every=every, agg=agg, by=by, fill=fill, rollups=rollups)
 
     def runs(self, *, recipe: str | None = None, start=None, end=None,
              status: str | None = None, limit: int | None = None) -> pd.DataFrame:

@@ -11,7 +11,6 @@ from sqlalchemy import text
 
 from warehouse import ValidationError, jobs
 from warehouse.jobs.parquet import file_sha256
-from warehouse.query import points as points_module
 
 NOW = pd.Timestamp("2026-11-12T00:00:00Z")
 DAYS = 10  # 2026-11-01 .. 11-10, one chunk a day; a 5-day policy at NOW covers 11-01..11-06
@@ -44,14 +43,9 @@ def said(result) -> str:
     return " ".join(filter(None, [result.error, *result.notes]))
 
 
-def raw_points(wh, *args, **kwargs) -> pd.DataFrame:
-    """The same query answered without rollups."""
-    original = points_module.plan_tier
-    points_module.plan_tier = lambda *a, **k: None
-    try:
-        return wh.points(*args, **kwargs)
-    finally:
-        points_module.plan_tier = original
+def raw_points(wh, *args, **kwargs):
+    """The same query answered from raw points only (no rollup tier)."""
+    return wh.points(*args, rollups=False, **kwargs)
 
 
 def hot_rows(wh, metric=None):

@@ -23,14 +23,9 @@ def frame(n=6000, start="2026-11-20", freq="37s", seed=0, hosts=("a", "b"), metr
                          "ts": ts, "value": rng.normal(50, 10, n)})
 
 
-def raw_points(wh, *args, **kwargs) -> pd.DataFrame:
+def raw_points(wh, *args, **kwargs):
     """The same query answered from raw points only (no rollup tier)."""
-    original = points_module.plan_tier
-    points_module.plan_tier = lambda *a, **k: None
-    try:
-        return wh.points(*args, **kwargs)
-    finally:
-        points_module.plan_tier = original
+    return wh.points(*args, rollups=False, **kwargs)
 
 
 def tier_used(wh, *args, **kwargs) -> str | None:

@@ -47,7 +47,8 @@ def select_series(conn: Connection, metric: str, labels: dict | None) -> pd.Data
 
 def query_points(conn: Connection, backend: Backend, metric: str, start=None, end=None, *,
                  labels: dict | None = None, every=None, agg: str = "mean",
-                 by: list[str] | None = None, fill: str | float | None = None) -> pd.DataFrame:
+                 by: list[str] | None = None, fill: str | float | None = None,
+                 rollups: bool = True) -> pd.DataFrame:
     """See :meth:`warehouse.Warehouse.points`.
 
     Bucketed queries that a rollup answers exactly read the rollup plus raw points for what
@@ -100,7 +101,7 @@ def query_points(conn: Connection, backend: Backend, metric: str, start=None, en
     plan = plan_tier(conn, backend, series_ids,
                      epoch_us(start_ts) if start_ts is not None else None,
                      epoch_us(end_ts) if end_ts is not None else None, every_us, agg,
-                     schema=schema)
+                     schema=schema) if rollups else None
     if plan is not None and not raw_overlaps(plan, [(u.start_us, u.end_us) for u in archived]):
         sql, tier_params = tier_sql(plan, backend, agg, every_us, series_ids, group, join)
         frame = backend.fetch_frame(conn, sql, tier_params)
