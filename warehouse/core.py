@@ -158,7 +158,7 @@ class Warehouse:
         cutoff = aware_timestamp(older_than, "older_than")
         with self.engine.begin() as conn:
             dropped = self.backend.drop_chunks(conn, table, cutoff)
-        if dropped and hasattr(self.backend, "reclaim_space"):
+        if dropped:
             with self.engine.begin() as conn:
                 self.backend.reclaim_space(conn)
         return dropped

@@ -139,6 +139,11 @@ class Backend(ABC):
     def maintain(self, conn: Connection, now: datetime) -> dict[str, int]:
         """Housekeeping: make chunks ahead of ``now``, move stray rows into chunks."""
 
+    def reclaim_space(self, conn: Connection) -> None:
+        """Give the space of deleted rows back, where the engine needs telling (default:
+        nothing — dropping a partition already frees it)."""
+        return None
+
     @abstractmethod
     def table_sizes(self, conn: Connection) -> pd.DataFrame:
         """Per warehouse table: table, rows, bytes."""

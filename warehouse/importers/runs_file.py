@@ -18,7 +18,7 @@ import os
 import uuid
 from collections import deque
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import pandas as pd
 
 from warehouse.config import MAX_ERROR_MESSAGE_LENGTH, MAX_NAME_LENGTH
 from warehouse.errors import WarehouseError
+from warehouse.query.timeparse import epoch_us
 
 
 class ImportFormatError(WarehouseError, ValueError):
@@ -72,12 +73,6 @@ STATUSES = ("running", "succeeded", "failed", "cancelled")
 # pandas 3 has a real string dtype ("str", missing = NaN); before 3, "str" would turn None
 # into the text "None", so older pandas keeps text as object columns.
 _TEXT_DTYPE = "str" if int(pd.__version__.split(".")[0]) >= 3 else "object"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def epoch_us(moment: datetime) -> int:
-    """Microseconds since the Unix epoch of a tz-aware datetime, computed exactly."""
-    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 def build_frames(runs: list[dict[str, Any]],

@@ -25,10 +25,10 @@ from warehouse.config import MAX_NAME_LENGTH
 from warehouse.importers.runs_file import (
     ImportFormatError,
     build_frames,
-    epoch_us,
     topological_order,
 )
 from warehouse.importers.runs_file import show_value as _show
+from warehouse.query.timeparse import epoch_us
 
 #: uuid5 namespace of imported WfFormat runs, itself
 #: uuid5(NAMESPACE_URL, "urn:recipe-analytics-warehouse:importers:wfformat").

@@ -141,7 +141,7 @@ def retention_job(ctx: JobContext) -> int:
             refused.append(f"{unit.chunk_name}[{unit.metric}]: {why}")
     if refused:
         ctx.note(f"retention kept {len(refused)} unit(s): " + "; ".join(refused[:10]))
-    if removed and hasattr(backend, "reclaim_space"):
+    if removed:
         with ctx.transaction(exclusive=True) as conn:
             backend.reclaim_space(conn)  # DuckDB: CHECKPOINT gives deleted ranges back
     refresh_all_points_view(wh.engine, backend)

@@ -52,9 +52,10 @@ def aware_timestamp(value, name: str) -> pd.Timestamp | None:
     return ts.tz_convert("UTC")
 
 
-_EPOCH = pd.Timestamp(0, tz="UTC")
+_EPOCH = pd.Timestamp(0, tz="UTC").as_unit("us")
 
 
 def epoch_us(ts: datetime | pd.Timestamp) -> int:
-    """µs since the Unix epoch of an aware timestamp (``Timestamp.value`` is always ns)."""
-    return (pd.Timestamp(ts) - _EPOCH) // pd.Timedelta(microseconds=1)
+    """µs since the Unix epoch of an aware timestamp, exact (``Timestamp.value`` is always
+    ns; working in µs keeps the whole datetime range, not just 1677–2262)."""
+    return (pd.Timestamp(ts).as_unit("us") - _EPOCH) // pd.Timedelta(microseconds=1)
