@@ -29,7 +29,7 @@ from common import print_table, timer, write_results  # noqa: E402
 
 from warehouse import Warehouse, jobs  # noqa: E402
 from warehouse.backends.base import POINTS_ARROW_SCHEMA  # noqa: E402
-from warehouse.jobs.parquet import write_points_file  # noqa: E402
+from warehouse.backends.parquet import write_points_file  # noqa: E402
 from warehouse.pgserver import LocalPostgres  # noqa: E402
 
 HOSTS, METRICS, DAYS = 40, 1, 30

@@ -5,18 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
 
 from warehouse import migrate as migrations
-from warehouse.backends import backend_for
+from warehouse.backends import open_backend
 from warehouse.config import database_url
 from warehouse.errors import UnknownNameError, WarehouseError
 from warehouse.ingest.writer import Writer, WriteResult
 from warehouse.query.points import query_points
 from warehouse.query.runs import query_runs, query_steps
-from warehouse.query.timeparse import aware_timestamp, interval_us
 from warehouse.schema import HYPERTABLES
+from warehouse.timeparse import aware_timestamp, interval_us
 
 
 class Warehouse:
@@ -31,8 +30,8 @@ class Warehouse:
 
     def __init__(self, url: str | None = None, *, migrate: bool = True):
         self.url = database_url(url)
-        self.engine = _make_engine(self.url)
-        self.backend = backend_for(self.engine)
+        self.backend = open_backend(self.url)
+        self.engine = self.backend.engine
         self._writer = Writer(self.engine, self.backend)
         if migrate:
             self._migrate_if_needed()
@@ -244,21 +243,6 @@ class Warehouse:
         if table not in HYPERTABLES:
             raise UnknownNameError(
                 f"unknown hypertable {table!r}; known: {', '.join(HYPERTABLES)}")
-
-
-def _make_engine(url: str):
-    engine = create_engine(url, pool_pre_ping=url.startswith("postgresql"))
-    if engine.dialect.name == "postgresql":
-        @event.listens_for(engine, "connect")
-        def _utc(dbapi_connection, _record):
-            # Timestamps come back in UTC whatever the server's TimeZone setting is.
-            dbapi_connection.execute("SET TIME ZONE 'UTC'")
-            dbapi_connection.commit()
-    elif engine.dialect.name == "duckdb":
-        @event.listens_for(engine, "connect")
-        def _utc_duckdb(dbapi_connection, _record):
-            dbapi_connection.execute("SET TimeZone = 'UTC'")
-    return engine
 
 
 __all__ = ["Warehouse"]

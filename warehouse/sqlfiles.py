@@ -21,11 +21,16 @@ def sql_root() -> Path:
 
 
 @cache
-def load_sql(dialect: str, name: str) -> str:
-    """Return the text of ``sql/<dialect>/<name>.sql`` (or the ``common`` one)."""
+def load_sql(folders: str | tuple[str, ...], name: str) -> str:
+    """Return the text of ``sql/<folder>/<name>.sql`` from the first folder that has it.
+
+    ``folders`` is a backend's folder chain (``("timescaledb", "postgresql", "common")``) or
+    a dialect name, which means ``(dialect, "common")``.
+    """
     root = sql_root()
-    for folder in (dialect, "common"):
+    chain = (folders, "common") if isinstance(folders, str) else folders
+    for folder in chain:
         path = root / folder / f"{name}.sql"
         if path.is_file():
             return path.read_text(encoding="utf-8")
-    raise UnknownNameError(f"no SQL file {name!r} for dialect {dialect!r} under {root}")
+    raise UnknownNameError(f"no SQL file {name!r} in {', '.join(chain)} under {root}")

@@ -1,4 +1,4 @@
-"""Analyst views (documented in docs/views.md), one SQL file per view and dialect.
+"""Analyst views (documented in docs/views.md), frozen as they were first created.
 
 Revision ID: 0002
 Revises: 0001
@@ -7,26 +7,17 @@ Create Date: 2026-11-26
 
 from __future__ import annotations
 
-from alembic import op
-
-from warehouse.migrate import execute_script
-from warehouse.sqlfiles import load_sql
+from warehouse.migrate import run_migration_sql
 
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-VIEWS = ("recipe_daily_stats", "step_stats", "run_timeline", "error_patterns",
-         "resource_usage", "slow_runs", "series_latest")
-
 
 def upgrade() -> None:
-    bind = op.get_bind()
-    for name in VIEWS:
-        execute_script(bind, load_sql(bind.dialect.name, f"views/{name}"))
+    run_migration_sql("0002_views.up")
 
 
 def downgrade() -> None:
-    for name in reversed(VIEWS):
-        op.execute(f"DROP VIEW IF EXISTS {name}")
+    run_migration_sql("0002_views.down")

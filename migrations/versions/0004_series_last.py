@@ -7,10 +7,7 @@ Create Date: 2026-11-26
 
 from __future__ import annotations
 
-from alembic import op
-
-from warehouse.migrate import execute_script, run_migration_sql
-from warehouse.sqlfiles import load_sql
+from warehouse.migrate import run_migration_sql
 
 revision = "0004"
 down_revision = "0003"
@@ -24,5 +21,3 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     run_migration_sql("0004_series_last.down")
-    bind = op.get_bind()
-    execute_script(bind, load_sql(bind.dialect.name, "views/series_latest"))

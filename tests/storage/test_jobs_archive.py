@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from warehouse import ValidationError, jobs
-from warehouse.jobs.parquet import file_sha256
+from warehouse.backends.parquet import file_sha256
 
 NOW = pd.Timestamp("2026-11-12T00:00:00Z")
 DAYS = 10  # 2026-11-01 .. 11-10, one chunk a day; a 5-day policy at NOW covers 11-01..11-06

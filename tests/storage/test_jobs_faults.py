@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 
 from warehouse import Warehouse, jobs
-from warehouse.jobs.archive_read import archived_units
-from warehouse.jobs.parquet import file_sha256, read_points
+from warehouse.backends.parquet import file_sha256, read_points
+from warehouse.query.archive_read import archived_units
 
 KILLS = int(os.environ.get("WAREHOUSE_FAULT_KILLS", "10"))
 NOW = pd.Timestamp("2026-11-20T00:00:00Z")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from warehouse.jobs.invalidation import MAX_RANGES, late_ranges
+from warehouse.ingest.invalidation import MAX_RANGES, late_ranges
 from warehouse.jobs.registry import Job, Schedule, get_job, jobs, register
 from warehouse.jobs.runner import JobTimeout, is_transient
 from warehouse.jobs.scheduler import next_due

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from warehouse.backends.base import Backend, Capabilities, backend_for
+from warehouse.backends.base import Backend, Capabilities, backend_for, open_backend
 
-__all__ = ["Backend", "Capabilities", "backend_for"]
+__all__ = ["Backend", "Capabilities", "backend_for", "open_backend"]

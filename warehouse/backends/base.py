@@ -7,6 +7,7 @@ backend: TimescaleDB will subclass PostgreSQL) and registers itself by its ``dia
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,10 +16,15 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from warehouse.errors import UnknownNameError
+from warehouse.errors import TerminalError, TransientError, UnknownNameError, WarehouseError
 from warehouse.sqlfiles import load_sql
+
+_WRITE_FENCES: dict[str, threading.RLock] = {}
+_WRITE_FENCES_GUARD = threading.Lock()
 
 # Chunks and time buckets are counted from a Monday, as TimescaleDB's time_bucket does, so
 # weekly buckets start on Mondays. The same origin is used by the SQL on every engine.
@@ -41,12 +47,62 @@ class Backend(ABC):
 
     dialect: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    #: Folders of ``sql/`` searched in order for a named SQL file; a variant engine
+    #: (TimescaleDB over PostgreSQL) puts its own folder in front of its parent's.
+    sql_folders: ClassVar[tuple[str, ...]]
     _registry: ClassVar[dict[str, type[Backend]]] = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "dialect" in cls.__dict__:
             Backend._registry[cls.dialect] = cls
+            if "sql_folders" not in cls.__dict__:
+                cls.sql_folders = (cls.dialect, "common")
+
+    # -- connecting -----------------------------------------------------------------------
+    @classmethod
+    def create_engine(cls, url: str) -> Engine:
+        """A SQLAlchemy engine for ``url`` with this backend's connect hooks installed."""
+        engine = create_engine(url, **cls.engine_options())
+        from sqlalchemy import event
+
+        event.listen(engine, "connect", cls.on_connect)
+        return engine
+
+    @classmethod
+    def engine_options(cls) -> dict:
+        """Keyword arguments for :func:`sqlalchemy.create_engine`."""
+        return {}
+
+    @staticmethod
+    def on_connect(dbapi_connection, _record) -> None:
+        """Run on every new driver connection (session settings such as the time zone)."""
+        return None
+
+    @property
+    def write_fence(self) -> threading.RLock:
+        """The lock every write to this database from this process holds. Jobs that change
+        points or rollups hold it too on a single-writer engine (DuckDB), where it is the
+        only fence between ingest and a job: no other process, and no row locks to take.
+        Keyed by database URL, so two Warehouse objects on one file share it."""
+        key = self.engine.url.render_as_string(hide_password=False)
+        with _WRITE_FENCES_GUARD:
+            return _WRITE_FENCES.setdefault(key, threading.RLock())
+
+    @classmethod
+    def is_transient(cls, exc: BaseException) -> bool:
+        """True for "database unreachable, restarting or locked" (worth retrying later), as
+        opposed to a bug or bad input that retrying will not fix."""
+        return isinstance(exc, (OperationalError, TransientError)) or (
+            isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+    @classmethod
+    def classify(cls, exc: BaseException) -> WarehouseError:
+        """The warehouse's own error for a driver error: transient (retry) or terminal."""
+        if isinstance(exc, WarehouseError):
+            return exc
+        kind = TransientError if cls.is_transient(exc) else TerminalError
+        return kind(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0])
 
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -57,7 +113,7 @@ class Backend(ABC):
     # -- SQL text -------------------------------------------------------------------------
     def sql(self, name: str) -> str:
         """The SQL file ``name`` for this engine (``sql/<dialect>/<name>.sql``)."""
-        return load_sql(self.dialect, name)
+        return load_sql(self.sql_folders, name)
 
     @abstractmethod
     def epoch_us(self, expression: str) -> str:
@@ -109,6 +165,16 @@ class Backend(ABC):
             {"t": name}).scalar_one() > 0
         if present:
             self.schema_facts[key] = True
+        return present
+
+    def jobs_schema_present(self, conn: Connection) -> bool:
+        """Whether migration 0003 (jobs, rollups, archive) has run; ingest and queries work
+        without it. Remembered once true: asked on every query (~0.8 ms a round trip)."""
+        if self.schema_facts.get("jobs_schema"):
+            return True
+        present = bool(conn.execute(text(self.sql("jobs/schema_present"))).scalar_one())
+        if present:
+            self.schema_facts["jobs_schema"] = True
         return present
 
     def upsert_series_last(self, conn: Connection, latest: pd.DataFrame) -> None:
@@ -220,16 +286,25 @@ def floor_to_bucket(ts_us: np.ndarray | int, every_us: int) -> np.ndarray | int:
     return BUCKET_ORIGIN_US + ((ts_us - BUCKET_ORIGIN_US) // every_us) * every_us
 
 
-def backend_for(engine: Engine) -> Backend:
-    """The backend registered for the engine's dialect."""
+def backend_class(name: str) -> type[Backend]:
+    """The backend registered under ``name`` (a SQLAlchemy dialect name such as 'duckdb')."""
     # Import the engine modules so they register themselves.
     from warehouse.backends import duckdb as _duckdb  # noqa: F401
     from warehouse.backends import postgresql as _postgresql  # noqa: F401
 
-    cls = Backend._registry.get(engine.dialect.name)
+    cls = Backend._registry.get(name)
     if cls is None:
         raise UnknownNameError(
-            f"no warehouse backend for {engine.dialect.name!r}; "
-            f"supported: {', '.join(sorted(Backend._registry))}"
-        )
-    return cls(engine)
+            f"no warehouse backend for {name!r}; supported: {', '.join(sorted(Backend._registry))}")
+    return cls
+
+
+def open_backend(url: str) -> Backend:
+    """The backend for a database URL, with its engine created by the backend itself."""
+    cls = backend_class(make_url(url).get_backend_name())
+    return cls(cls.create_engine(url))
+
+
+def backend_for(engine: Engine) -> Backend:
+    """The backend registered for an existing engine's dialect."""
+    return backend_class(engine.dialect.name)(engine)

@@ -25,8 +25,8 @@ from warehouse.backends.base import (
     floor_to_bucket,
 )
 from warehouse.errors import ReadOnlyError
-from warehouse.query.timeparse import epoch_us
 from warehouse.schema import HYPERTABLES
+from warehouse.timeparse import epoch_us
 
 # DuckDB's storage block size: https://duckdb.org/docs/internals/storage
 _BLOCK_BYTES = 262_144
@@ -43,6 +43,16 @@ class DuckDBBackend(Backend):
         native_partitions=False, binary_copy=False, advisory_locks=False, single_writer=True,
         parquet_scan=True,
     )
+
+    @staticmethod
+    def on_connect(dbapi_connection, _record) -> None:
+        # Timestamps come back in UTC whatever the machine's time zone is.
+        dbapi_connection.execute("SET TimeZone = 'UTC'")
+
+    @classmethod
+    def is_transient(cls, exc: BaseException) -> bool:
+        # Another process holds the file: "IO Error: Could not set lock on file ...".
+        return super().is_transient(exc) or "Could not set lock" in str(exc)
 
     def epoch_us(self, expression: str) -> str:
         return f"epoch_us({expression})"

@@ -118,6 +118,16 @@ class PostgreSQLBackend(Backend):
         native_partitions=True, binary_copy=True, advisory_locks=True, single_writer=False
     )
 
+    @classmethod
+    def engine_options(cls) -> dict:
+        return {"pool_pre_ping": True}  # a restarted server must not fail the next call
+
+    @staticmethod
+    def on_connect(dbapi_connection, _record) -> None:
+        # Timestamps come back in UTC whatever the server's TimeZone setting is.
+        dbapi_connection.execute("SET TIME ZONE 'UTC'")
+        dbapi_connection.commit()
+
     def __init__(self, engine):
         super().__init__(engine)
         self._chunk_cache: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}

@@ -26,7 +26,8 @@ import pandas as pd
 
 from warehouse.config import MAX_ERROR_MESSAGE_LENGTH, MAX_NAME_LENGTH
 from warehouse.errors import WarehouseError
-from warehouse.query.timeparse import epoch_us
+from warehouse.model import STATUSES
+from warehouse.timeparse import epoch_us
 
 
 class ImportFormatError(WarehouseError, ValueError):
@@ -68,7 +69,6 @@ STEP_COLUMNS: dict[str, str] = {
     "error_type": TEXT, "error_message": TEXT, "host": TEXT, "depends_on": LIST,
     "attributes": OBJECT, **_RESOURCES,
 }
-STATUSES = ("running", "succeeded", "failed", "cancelled")
 
 # pandas 3 has a real string dtype ("str", missing = NaN); before 3, "str" would turn None
 # into the text "None", so older pandas keeps text as object columns.

@@ -28,7 +28,7 @@ from warehouse.importers.runs_file import (
     topological_order,
 )
 from warehouse.importers.runs_file import show_value as _show
-from warehouse.query.timeparse import epoch_us
+from warehouse.timeparse import epoch_us
 
 #: uuid5 namespace of imported WfFormat runs, itself
 #: uuid5(NAMESPACE_URL, "urn:recipe-analytics-warehouse:importers:wfformat").

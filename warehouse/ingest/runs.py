@@ -16,9 +16,9 @@ from warehouse.ingest.validate import (
     to_utc_timestamps,
     to_uuid_strings,
 )
+from warehouse.model import STATUSES
 from warehouse.schema import RESOURCE_COLUMNS, RUN_COLUMNS, STEP_COLUMNS
 
-STATUSES = ("running", "succeeded", "failed", "cancelled")
 _TEXT_COLUMNS = ("error_type", "host")
 
 

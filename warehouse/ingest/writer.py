@@ -10,23 +10,10 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from warehouse.backends.base import Backend
+from warehouse.ingest.invalidation import before_points_write
 from warehouse.ingest.points import prepare_points
 from warehouse.ingest.runs import prepare_runs, prepare_steps
 from warehouse.ingest.series import SeriesRegistry
-from warehouse.jobs.invalidation import before_points_write
-
-_INGEST_LOCKS: dict[str, threading.RLock] = {}
-_INGEST_LOCKS_GUARD = threading.Lock()
-
-
-def ingest_lock(engine: Engine) -> threading.RLock:
-    """The lock every write to ``engine``'s database from this process holds. Jobs that
-    change points or rollups hold it too on a single-writer engine (DuckDB), where it is the
-    only fence between ingest and a job: there is no other process, and no row locks to
-    take. Keyed by database URL, so two Warehouse objects on one file share it."""
-    key = engine.url.render_as_string(hide_password=False)
-    with _INGEST_LOCKS_GUARD:
-        return _INGEST_LOCKS.setdefault(key, threading.RLock())
 
 
 @dataclass(frozen=True)
@@ -49,7 +36,7 @@ class Writer:
         # One writer at a time in this process: DuckDB has a single writer anyway, and the
         # anti-join de-duplication must not race with itself. On a single-writer engine the
         # lock is shared with the jobs (per database); elsewhere row locks fence them.
-        self._lock = (ingest_lock(engine) if backend.capabilities.single_writer
+        self._lock = (backend.write_fence if backend.capabilities.single_writer
                       else threading.Lock())
 
     def write_points(self, data, label_columns=()) -> WriteResult:

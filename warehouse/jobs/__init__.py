@@ -11,7 +11,7 @@ Public functions take a :class:`~warehouse.Warehouse` (see :mod:`warehouse.jobs.
 >>> jobs.run(wh, "refresh_rollups"); jobs.run(wh, "archive"); jobs.run(wh, "retention")
 >>> jobs.restore(wh, "2026-10-01T00:00:00Z", "2026-10-02T00:00:00Z")
 
-Attributes load lazily: ingest imports :mod:`warehouse.jobs.invalidation` on its hot path,
+Attributes load lazily: ingest imports :mod:`warehouse.ingest.invalidation` on its hot path,
 and the rest of the package imports ingest.
 """
 

@@ -25,18 +25,18 @@ import pandas as pd
 import pyarrow.compute as pc
 from sqlalchemy import text
 
-from warehouse.errors import WarehouseError
-from warehouse.jobs.archive_read import archived_units, refresh_all_points_view
-from warehouse.jobs.common import archive_root, ts_to_us
-from warehouse.jobs.parquet import (
+from warehouse.backends.parquet import (
     publish,
     read_points,
     sort_points,
     verify_file,
     write_points_file,
 )
+from warehouse.backends.paths import archive_root
+from warehouse.errors import WarehouseError
 from warehouse.jobs.retention import ALL, Unit, units
-from warehouse.query.timeparse import aware_timestamp, interval_us
+from warehouse.query.archive_read import archived_units, refresh_all_points_view
+from warehouse.timeparse import aware_timestamp, interval_us, ts_to_us
 
 if TYPE_CHECKING:
     from warehouse.core import Warehouse
@@ -135,7 +135,6 @@ def restore(wh: Warehouse, start, end, *, hold=DEFAULT_HOLD, now=None) -> dict:
     with wh.engine.connect() as conn:
         found = [u for u in archived_units(conn, backend, None, start_ts, end_ts)
                  if u.start_us < ts_to_us(end_ts) and u.end_us > ts_to_us(start_ts)]
-    from warehouse.ingest.writer import ingest_lock
 
     counts = {"units": 0, "rows_read": 0, "rows_inserted": 0}
     for unit in found:
@@ -146,7 +145,7 @@ def restore(wh: Warehouse, start, end, *, hold=DEFAULT_HOLD, now=None) -> dict:
         frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
         ts_us = frame["ts"].to_numpy(dtype="datetime64[us]").view("i8")
         # As in ingest: on a single-writer engine the process's ingest lock fences jobs.
-        fence = (ingest_lock(wh.engine) if backend.capabilities.single_writer
+        fence = (backend.write_fence if backend.capabilities.single_writer
                  else contextlib.nullcontext())
         with fence:
             if backend.capabilities.native_partitions:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from warehouse.errors import UnknownNameError
-from warehouse.query.timeparse import interval_us
+from warehouse.timeparse import interval_us
 
 
 @dataclass(frozen=True)

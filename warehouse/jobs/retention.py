@@ -22,9 +22,9 @@ from sqlalchemy import Connection, text
 
 from warehouse.backends.base import Backend
 from warehouse.errors import UnknownNameError
-from warehouse.jobs.archive_read import refresh_all_points_view
-from warehouse.query.timeparse import interval_us
+from warehouse.query.archive_read import refresh_all_points_view
 from warehouse.schema import HYPERTABLES
+from warehouse.timeparse import interval_us
 
 if TYPE_CHECKING:
     from warehouse.core import Warehouse

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from sqlalchemy import text
 
-from warehouse.jobs.common import DAY_US
+from warehouse.model import DAY_US
 
 if TYPE_CHECKING:
     from warehouse.core import Warehouse

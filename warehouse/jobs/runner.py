@@ -31,9 +31,8 @@ import pandas as pd
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import ProgrammingError
 
+from warehouse.backends.paths import database_file
 from warehouse.errors import TerminalError, TransientError, WarehouseError
-from warehouse.ingest.writer import ingest_lock
-from warehouse.jobs.common import database_file
 
 if TYPE_CHECKING:
     from warehouse.core import Warehouse
@@ -82,7 +81,7 @@ class JobContext:
         rollups; on a single-writer engine it then holds this process's ingest lock, the
         only fence between ingest and the job there (no other process, no row locks)."""
         backend = self.wh.backend
-        lock = (ingest_lock(self.wh.engine) if exclusive and backend.capabilities.single_writer
+        lock = (backend.write_fence if exclusive and backend.capabilities.single_writer
                 else nullcontext())
         with lock, self.wh.engine.begin() as conn:
             with self._guard:
@@ -262,7 +261,7 @@ def _wall() -> pd.Timestamp:
 def _now(now) -> pd.Timestamp:
     if now is None:
         return _wall()
-    from warehouse.query.timeparse import aware_timestamp
+    from warehouse.timeparse import aware_timestamp
 
     return aware_timestamp(now, "now")
 

@@ -14,11 +14,10 @@ from sqlalchemy import Connection, text
 
 from warehouse.backends.base import AGGREGATES, PERCENTILES, Backend, floor_to_bucket
 from warehouse.errors import UnknownNameError
-from warehouse.jobs.archive_read import archived_frame, archived_units, points_relation
-from warehouse.jobs.common import jobs_schema_present
-from warehouse.jobs.tiers import plan_tier, raw_overlaps, tier_sql
+from warehouse.query.archive_read import archived_frame, archived_units, points_relation
 from warehouse.query.runs import optional_text
-from warehouse.query.timeparse import aware_timestamp, epoch_us, interval_us
+from warehouse.query.tiers import plan_tier, raw_overlaps, tier_sql
+from warehouse.timeparse import aware_timestamp, epoch_us, interval_us
 
 FILLS = (None, "null", "previous", "linear", "zero")
 # Aggregates that merge from per-series partials: (partial columns, merge over them).
@@ -79,7 +78,7 @@ def query_points(conn: Connection, backend: Backend, metric: str, start=None, en
         params["end"] = end_ts
     condition = " AND ".join(where)
     series_ids = [int(s) for s in series["series_id"]]
-    schema = jobs_schema_present(conn, backend)  # rollups and archive exist (migration 0003)
+    schema = backend.jobs_schema_present(conn)  # rollups and archive exist (migration 0003)
     archived = archived_units(conn, backend, metric, start_ts, end_ts, schema=schema) if ids else []
     in_python = bool(archived) and not backend.capabilities.parquet_scan
     source, source_params = points_relation(archived, series_ids) if not in_python else ("", {})

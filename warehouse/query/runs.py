@@ -8,9 +8,9 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from warehouse.backends.base import Backend
-from warehouse.ingest.runs import STATUSES
-from warehouse.query.timeparse import aware_timestamp
+from warehouse.model import STATUSES
 from warehouse.schema import RUN_COLUMNS, STEP_COLUMNS
+from warehouse.timeparse import aware_timestamp
 
 _JSON = ("params", "attributes", "depends_on")
 _TIMES = ("started_at", "finished_at", "last_seen_at")

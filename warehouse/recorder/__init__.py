@@ -33,11 +33,11 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from warehouse.query.timeparse import interval_us
 from warehouse.recorder.buffer import Buffer, WarehouseSink
 from warehouse.recorder.run import RecipeRun, StepRun, current_run, current_step, uuid7
 from warehouse.recorder.spill import default_spill_dir, read_spill, replay_spill
 from warehouse.recorder.stale import stale_runs
+from warehouse.timeparse import interval_us
 
 
 class Recorder:

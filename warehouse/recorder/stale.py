@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from warehouse.query.timeparse import aware_timestamp, interval_us
 from warehouse.schema import RUN_COLUMNS
+from warehouse.timeparse import aware_timestamp, interval_us
 
 
 def stale_runs(wh, older_than="5m", *, now=None, recipe: str | None = None) -> pd.DataFrame:

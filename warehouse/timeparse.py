@@ -59,3 +59,16 @@ def epoch_us(ts: datetime | pd.Timestamp) -> int:
     """µs since the Unix epoch of an aware timestamp, exact (``Timestamp.value`` is always
     ns; working in µs keeps the whole datetime range, not just 1677–2262)."""
     return (pd.Timestamp(ts).as_unit("us") - _EPOCH) // pd.Timedelta(microseconds=1)
+
+
+def us_to_ts(us: int) -> pd.Timestamp:
+    """A UTC timestamp from µs since the Unix epoch."""
+    return pd.Timestamp(int(us), unit="us", tz="UTC")
+
+
+def ts_to_us(ts) -> int:
+    """µs since the Unix epoch of an aware timestamp (or a driver's datetime)."""
+    stamp = pd.Timestamp(ts)
+    if stamp.tzinfo is None:  # drivers hand back UTC; only the zone info can be missing
+        stamp = stamp.tz_localize("UTC")
+    return int(epoch_us(stamp))

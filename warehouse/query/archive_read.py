@@ -18,8 +18,9 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from warehouse.backends.base import Backend
-from warehouse.jobs.common import ARCHIVE_ENV, jobs_schema_present, ts_to_us
-from warehouse.jobs.parquet import read_points
+from warehouse.backends.parquet import read_points
+from warehouse.model import ARCHIVE_ENV
+from warehouse.timeparse import ts_to_us
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def archived_units(conn: Connection, backend: Backend, metric: str | None = None
                    start=None, end=None, *, schema: bool | None = None) -> list[ArchivedUnit]:
     """Dropped archive units of points that may hold ``metric`` (None: any) in [start, end).
     ``schema``: whether the jobs schema exists, if the caller knows."""
-    if not (jobs_schema_present(conn, backend) if schema is None else schema):
+    if not (backend.jobs_schema_present(conn) if schema is None else schema):
         return []
     rows = conn.execute(text(backend.sql("jobs/archived_units")),
                         {"metric": metric, "start": start, "end": end}).fetchall()

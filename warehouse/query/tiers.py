@@ -2,7 +2,7 @@
 that merges materialised buckets with raw points so the answer equals raw aggregation.
 
 A query ``every=E, agg=A`` over [start, end) can use tier T (width W) when A is one of
-:data:`~warehouse.jobs.common.ROLLUP_AGGREGATES` and E is a multiple of W: every output
+:data:`~warehouse.model.ROLLUP_AGGREGATES` and E is a multiple of W: every output
 bucket is then a union of whole tier buckets. The coarsest such tier is used. Its rows
 answer the aligned part [ceil_W(start), min(floor_W(end), watermark)), minus the tier
 buckets overlapping pending invalidations; raw points answer the rest (the unaligned
@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, text
 
 from warehouse.backends.base import Backend, floor_to_bucket
-from warehouse.jobs.common import ROLLUP_AGGREGATES, TIERS, jobs_schema_present, ts_to_us, us_to_ts
+from warehouse.model import ROLLUP_AGGREGATES, TIERS
+from warehouse.timeparse import ts_to_us, us_to_ts
 
 #: More stale ranges than this and they are coarsened (any superset of the stale buckets is
 #: exact, as long as both sides use the same set), so the SQL stays small.
@@ -45,7 +46,7 @@ def plan_tier(conn: Connection, backend: Backend, series_ids: list[int], start_u
     if agg not in ROLLUP_AGGREGATES or not series_ids:
         return None
     tier = next(((t, w) for t, w in TIERS if every_us % w == 0), None)
-    if tier is None or not (jobs_schema_present(conn, backend) if schema is None else schema):
+    if tier is None or not (backend.jobs_schema_present(conn) if schema is None else schema):
         return None
     table, width = tier
     watermark, pending = conn.execute(text(

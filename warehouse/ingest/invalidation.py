@@ -19,7 +19,8 @@ from sqlalchemy import Connection, text
 
 from warehouse.backends.base import Backend, floor_to_bucket
 from warehouse.errors import FieldProblem, ValidationError
-from warehouse.jobs.common import MINUTE_US, jobs_schema_present, ts_to_us, us_to_ts
+from warehouse.model import MINUTE_US
+from warehouse.timeparse import ts_to_us, us_to_ts
 
 #: Beyond this many ranges per batch, each series' ranges are merged into one (a superset:
 #: the refresh recomputes a little more, never less) to keep the insert small.
@@ -33,7 +34,7 @@ def before_points_write(conn: Connection, backend: Backend, series_id: np.ndarra
     Raises :class:`ValidationError` for points in archived-and-dropped units. Returns the
     number of invalidation ranges recorded.
     """
-    if len(ts_us) == 0 or not jobs_schema_present(conn, backend):
+    if len(ts_us) == 0 or not backend.jobs_schema_present(conn):
         return 0
     lo, hi = us_to_ts(ts_us.min()), us_to_ts(ts_us.max())
     units = conn.execute(text(backend.sql("jobs/lock_manifest_for_write")),

@@ -1,0 +1,1 @@
+"""`warehouse serve`: the HTTP API, web pages and WebSocket pushes over one Warehouse."""
