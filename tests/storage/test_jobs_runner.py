@@ -108,7 +108,8 @@ def test_a_failing_job_never_stops_the_others(wh):
     runs = {r.job: (r.status, r.attempts) for r in jobs.run_due(wh)}
     # Side by side, the jobs do not trip over each other (no retry was needed).
     assert runs == {"refresh_rollups": ("succeeded", 1), "archive": ("succeeded", 1),
-                    "retention": ("succeeded", 1), "always_fails": ("failed", 1)}
+                    "retention": ("succeeded", 1), "maintain": ("succeeded", 1),
+                    "always_fails": ("failed", 1)}
     assert jobs.due_jobs(wh) == []  # each ran: none is due again yet
 
 
@@ -118,12 +119,12 @@ def test_scheduler_runs_due_jobs_and_stops_cleanly(wh):
     thread = threading.Thread(target=scheduler.run, kwargs={"install_signals": False})
     thread.start()
     deadline = time.monotonic() + 30
-    while len(seen) < 3 and time.monotonic() < deadline:
+    while len(seen) < 4 and time.monotonic() < deadline:
         time.sleep(0.1)
     scheduler.stop()
     thread.join(timeout=30)
     assert not thread.is_alive()
-    assert sorted(r.job for r in seen) == ["archive", "refresh_rollups", "retention"]
+    assert sorted(r.job for r in seen) == ["archive", "maintain", "refresh_rollups", "retention"]
     assert "running" not in set(jobs.job_runs(wh)["status"])
 
 
@@ -136,7 +137,7 @@ def test_scheduler_process_stops_on_sigterm(database_url, tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out = ""
     deadline = time.monotonic() + 60
-    while out.count("succeeded") < 3 and time.monotonic() < deadline:
+    while out.count("succeeded") < 4 and time.monotonic() < deadline:
         out += proc.stdout.readline()
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=30)
@@ -164,11 +165,11 @@ def test_cli_jobs_retention_archive(database_url, tmp_path, monkeypatch):
                                                        "30d", "--archive")
     assert "points,*,30d" in cli("retention", "list", "--format", "csv")
     assert "refresh_rollups" in cli("jobs", "list", "--format", "csv")
-    for job in ("refresh_rollups", "archive", "retention"):
+    for job in ("refresh_rollups", "archive", "retention", "maintain"):
         assert f"{job}: succeeded" in cli("jobs", "run", job)
     assert "no job is due" in cli("jobs", "run-due")
     history = cli("jobs", "history", "--format", "csv")
-    assert history.count("succeeded") == 3
+    assert history.count("succeeded") == 4
     assert "points_1d" in cli("jobs", "rollups", "--format", "csv")
     assert cli("archive", "list", "--format", "csv").count("points/date=") == 3
     assert "4320 rows inserted" in cli("archive", "restore", "--from", "2026-10-01T00:00:00Z",

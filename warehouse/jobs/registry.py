@@ -107,28 +107,36 @@ def get_job(name: str) -> Job:
     return found
 
 
+#: Every area's jobs, in one list: (name, "module:function" of the body, schedule, flags,
+#: description). Bodies are imported when a job runs, so the registry stays cheap to import;
+#: a new area (alerts, dashboards) adds its jobs here.
+JOB_LIST = (
+    ("refresh_rollups", "warehouse.jobs.rollups:refresh_rollups_job", "* * * * *",
+     {"sql_only": True, "timeout": 1800.0},
+     "Roll points up into points_1m/1h/1d from the watermark and invalidated ranges"),
+    ("archive", "warehouse.jobs.archive:archive_job", "10 * * * *", {},
+     "Write chunks past an archive policy to Parquet, record and verify them"),
+    ("retention", "warehouse.jobs.retention:retention_job", "20 * * * *", {"sql_only": True},
+     "Drop chunks past their policy (archived and verified ones only, if archiving)"),
+    ("maintain", "warehouse.jobs.maintenance:maintain_job", "0 * * * *", {},
+     "Create chunks ahead of time; move stray rows out of default partitions"),
+)
+
+
+def _lazy_body(target: str) -> Callable:
+    module, function = target.split(":")
+
+    def body(ctx):
+        import importlib
+
+        return getattr(importlib.import_module(module), function)(ctx)
+
+    body.__qualname__ = target
+    return body
+
+
 def _builtins() -> None:
     if "refresh_rollups" in _JOBS:
         return
-
-    # Bodies are imported when run, so the registry stays cheap to import.
-    def refresh(ctx):
-        from warehouse.jobs.rollups import refresh_rollups_job
-        return refresh_rollups_job(ctx)
-
-    def archive(ctx):
-        from warehouse.jobs.archive import archive_job
-        return archive_job(ctx)
-
-    def retention(ctx):
-        from warehouse.jobs.retention import retention_job
-        return retention_job(ctx)
-
-    register(Job("refresh_rollups", refresh, "* * * * *",
-                 "Roll points up into points_1m/1h/1d from the watermark and invalidated ranges",
-                 sql_only=True, timeout=1800.0))
-    register(Job("archive", archive, "10 * * * *",
-                 "Write chunks past an archive policy to Parquet, record and verify them"))
-    register(Job("retention", retention, "20 * * * *",
-                 "Drop chunks past their policy (archived and verified ones only, if archiving)",
-                 sql_only=True))
+    for name, target, schedule, flags, description in JOB_LIST:
+        register(Job(name, _lazy_body(target), schedule, description, **flags))
