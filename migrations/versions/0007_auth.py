@@ -7,6 +7,8 @@ Create Date: 2026-11-30
 
 from __future__ import annotations
 
+from warehouse.migrate import run_migration_sql
+
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
@@ -14,8 +16,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass  # placeholder: filled in with sql/<dialect>/migrations/0007_auth.up.sql
+    run_migration_sql("0007_auth.up")
 
 
 def downgrade() -> None:
-    pass
+    run_migration_sql("0007_auth.down")
