@@ -40,6 +40,7 @@ class Capabilities:
     advisory_locks: bool  # cross-process locks inside the database
     single_writer: bool  # only one process may open the database read-write
     parquet_scan: bool = False  # SQL can read Parquet files (read_parquet)
+    change_notify: bool = False  # other processes can be told of committed writes (NOTIFY)
 
 
 class Backend(ABC):
@@ -238,6 +239,17 @@ class Backend(ABC):
             "value": pa.array(frame["value"].to_numpy(dtype="f8")),
             "run_id": pa.array(run_id.tolist(), pa.string()),
         }, schema=POINTS_ARROW_SCHEMA)
+
+    # -- change notification (warehouse/changes.py) --------------------------------------
+    def notify_change(self, conn: Connection, payload: str) -> None:
+        """Tell other processes, when the transaction on ``conn`` commits, that it changed
+        what ``payload`` (a :meth:`Change.to_json`) says. Default: no way to, nothing done."""
+        return None
+
+    def listen_changes(self, on_payload, stop: threading.Event) -> None:
+        """Call ``on_payload(text)`` for each change other processes notify, until ``stop``
+        is set (blocks; run it in a thread). Only where ``capabilities.change_notify``."""
+        raise NotImplementedError(f"{self.dialect} cannot notify other processes of changes")
 
     def read_snapshot(self, conn: Connection) -> None:
         """Make the transaction about to begin on ``conn`` read one snapshot throughout, so a

@@ -115,7 +115,8 @@ def _in_key_order(batch: pd.DataFrame) -> pd.DataFrame:
 class PostgreSQLBackend(Backend):
     dialect = "postgresql"
     capabilities = Capabilities(
-        native_partitions=True, binary_copy=True, advisory_locks=True, single_writer=False
+        native_partitions=True, binary_copy=True, advisory_locks=True, single_writer=False,
+        change_notify=True,
     )
 
     @classmethod
@@ -176,6 +177,37 @@ class PostgreSQLBackend(Backend):
 
     def interrupt(self, conn: Connection) -> None:
         _raw(conn).cancel_safe()
+
+    # -- change notification ---------------------------------------------------------------
+    def notify_change(self, conn: Connection, payload: str) -> None:
+        # NOTIFY is transactional: delivered at commit, dropped on rollback.
+        # https://www.postgresql.org/docs/15/sql-notify.html
+        conn.execute(text(self.sql("changes/notify")), {"payload": payload})
+
+    def listen_changes(self, on_payload, stop) -> None:
+        # A connection of its own, outside the pool: it sits in LISTEN for the process's life.
+        # Reconnects after a lost connection (changes sent meanwhile are missed: a listener
+        # that needs every change re-reads the tables after a gap).
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                raw = self.engine.raw_connection()
+                raw.detach()
+                conn = raw.driver_connection
+                try:
+                    conn.rollback()  # pre-ping may have opened a transaction
+                    conn.autocommit = True
+                    conn.execute(self.sql("changes/listen"))
+                    delay = 0.5
+                    while not stop.is_set():
+                        for notice in conn.notifies(timeout=0.5):
+                            on_payload(notice.payload)
+                finally:
+                    conn.close()
+            except Exception:  # noqa: BLE001 - unreachable server: wait and listen again
+                if stop.wait(delay):
+                    return
+                delay = min(delay * 2, 10.0)
 
     # -- ingest ---------------------------------------------------------------------------
     def insert_points(self, conn: Connection, batch: pd.DataFrame) -> int:

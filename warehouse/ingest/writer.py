@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 
 from warehouse.backends.base import Backend
+from warehouse.changes import Change, ChangeFeed, distinct
 from warehouse.ingest.invalidation import before_points_write
 from warehouse.ingest.points import prepare_points
 from warehouse.ingest.runs import prepare_runs, prepare_steps
@@ -29,9 +30,11 @@ class WriteResult:
 class Writer:
     """Validates and writes points, runs and steps through a backend."""
 
-    def __init__(self, engine: Engine, backend: Backend):
+    def __init__(self, engine: Engine, backend: Backend, changes: ChangeFeed | None = None):
         self.engine = engine
         self.backend = backend
+        # Each committed write is published here (and NOTIFYed where the engine can).
+        self.changes = changes
         self.series = SeriesRegistry(engine, backend)
         # One writer at a time in this process: DuckDB has a single writer anyway, and the
         # anti-join de-duplication must not race with itself. On a single-writer engine the
@@ -62,6 +65,11 @@ class Writer:
                 # Older schemas (before migration 0004) have no series_last to maintain.
                 if written and self.backend.table_exists(conn, "series_last"):
                     self.backend.upsert_series_last(conn, _newest_per_series(frame, ts_us))
+                change = self._announce(conn, written, lambda: Change(
+                    "points", rows=written, series_ids=tuple(int(i) for i in np.unique(ids)),
+                    metrics=distinct(batch.series["metric"]), start=frame["ts"].min(),
+                    end=frame["ts"].max()))
+        self._publish(change)
         return WriteResult(received, written, received - written)
 
     def write_runs(self, data) -> WriteResult:
@@ -82,7 +90,29 @@ class Writer:
                     conn.execute(text(self.backend.sql("ingest/insert_recipe")),
                                  [{"recipe": r} for r in recipes])
                 written = self.backend.upsert_rows(conn, table, frame)
+                change = self._announce(conn, written, lambda: Change(
+                    "runs" if table == "runs" else "steps", rows=written,
+                    start=frame["started_at"].min(), end=frame["started_at"].max(),
+                    run_ids=distinct(frame["run_id"]), statuses=distinct(frame["status"]),
+                    recipes=distinct(frame["recipe"]) if "recipe" in frame else ()))
+        self._publish(change)
         return WriteResult(len(frame), written, len(frame) - written)
+
+    def _announce(self, conn, written: int, make) -> Change | None:
+        """The change record of a write about to commit, NOTIFYed to other processes in the
+        same transaction (so they hear of it only if it commits). None if nothing changed."""
+        if not written or (self.changes is None and not self.backend.capabilities.change_notify):
+            return None
+        change = make()
+        if self.changes is not None:
+            change = replace(change, origin=self.changes.origin)
+        self.backend.notify_change(conn, change.to_json())
+        return change
+
+    def _publish(self, change: Change | None) -> None:
+        # After the commit: subscribers must never see a change that was rolled back.
+        if change is not None and self.changes is not None:
+            self.changes.publish(change)
 
     def _ensure_chunks(self, table: str, ts_us: np.ndarray) -> None:
         # Its own transaction: chunk DDL commits quickly and is harmless if the data fails.

@@ -1,0 +1,160 @@
+"""Read routes: points, runs, steps, read-only SQL, the documented views, info."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from warehouse.errors import UnknownNameError, WarehouseError
+from warehouse.server.auth import require
+from warehouse.server.deps import TABLE_RESPONSES, settings, split_list, table_response, warehouse
+from warehouse.server.wire import frame_to_json
+
+router = APIRouter(tags=["read"], dependencies=[Depends(require("read"))])
+
+#: The analyst views of docs/views.md (a test keeps the two in step).
+VIEWS = {
+    "recipe_daily_stats": "runs, success rate and duration percentiles per recipe and UTC day",
+    "step_stats": "executions, failures and duration percentiles per recipe and step",
+    "run_timeline": "each run's steps with offsets from the run's start",
+    "error_patterns": "errors grouped by type and normalised message",
+    "resource_usage": "CPU, memory and I/O per recipe and step",
+    "slow_runs": "finished runs slower than their recipe's trailing p95",
+    "series_latest": "the last point of every series",
+}
+_TIME_HELP = "ISO-8601 with a zone, or relative ('now-7d')"
+
+
+def _labels(text: str | None) -> dict | None:
+    if not text:
+        return None
+    try:
+        labels = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"labels must be a JSON object, e.g. {{\"recipe\": \"etl\"}}: {exc}") from None
+    if not isinstance(labels, dict):
+        raise ValueError("labels must be a JSON object, e.g. {\"recipe\": \"etl\"}")
+    return labels
+
+
+def _fill(text: str | None):
+    if text is None or text in ("null", "previous", "linear", "zero"):
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"fill must be null, previous, linear, zero or a number, not {text!r}") from None
+
+
+@router.get("/points", summary="Query points of one metric", responses=TABLE_RESPONSES)
+def points(request: Request,
+           metric: str = Query(..., min_length=1, description="metric name"),
+           start: str | None = Query(None, description=_TIME_HELP),
+           end: str | None = Query(None, description=_TIME_HELP),
+           labels: str | None = Query(None, description='JSON object, e.g. {"recipe": "etl"}; '
+                                                         "a list value matches any of its values"),
+           every: str | None = Query(None, description="bucket width: 1m, 1h, 1d ..."),
+           agg: str = Query("mean", description="mean, min, max, sum, count, first, last, "
+                                                "p50, p95, p99"),
+           by: str | None = Query(None, description="comma-separated label names to group by"),
+           fill: str | None = Query(None, description="null, previous, linear, zero or a number"),
+           rollups: bool = Query(True, description="false: read raw points only")):
+    """Points in [start, end): raw rows, or one row per bucket with ``every``."""
+    frame = warehouse(request).points(metric, start, end, labels=_labels(labels), every=every,
+                                      agg=agg, by=split_list(by), fill=_fill(fill),
+                                      rollups=rollups)
+    return table_response(request, frame)
+
+
+@router.get("/runs", summary="Query runs", responses=TABLE_RESPONSES)
+def runs(request: Request, recipe: str | None = None,
+         start: str | None = Query(None, description=_TIME_HELP),
+         end: str | None = Query(None, description=_TIME_HELP),
+         status: str | None = None, limit: int | None = Query(None, ge=1, le=1_000_000)):
+    """Runs that started in [start, end), optionally of one recipe and status."""
+    return table_response(request, warehouse(request).runs(
+        recipe=recipe, start=start, end=end, status=status, limit=limit))
+
+
+@router.get("/steps", summary="Query step runs", responses=TABLE_RESPONSES)
+def steps(request: Request, run_id: str | None = None, recipe: str | None = None,
+          start: str | None = Query(None, description=_TIME_HELP),
+          end: str | None = Query(None, description=_TIME_HELP)):
+    """Steps of one run (``run_id``), or of every run of ``recipe`` started in [start, end)."""
+    return table_response(request, warehouse(request).steps(run_id, recipe=recipe, start=start,
+                                                            end=end))
+
+
+class SqlRequest(BaseModel):
+    """One read-only statement with ``:name`` binds."""
+
+    sql: str = Field(..., min_length=1, max_length=100_000)
+    params: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+
+def run_read_only(wh, sql: str, params: dict, timeout: float, max_rows: int):
+    """``wh.sql`` with a statement timeout (the backend cancels it) and a row cap."""
+    with wh.engine.connect() as conn:
+        timer = threading.Timer(timeout, wh.backend.interrupt, [conn])
+        timer.start()
+        try:
+            frame = wh.backend.read_only_query(conn, sql, params)
+        except WarehouseError:
+            raise
+        except Exception as exc:  # the driver's error for the caller's SQL: bad input
+            if timer.finished.is_set():
+                raise WarehouseError(f"statement cancelled after {timeout:g} s (the server's "
+                                     "statement timeout)") from None
+            if wh.backend.is_transient(exc):
+                raise
+            message = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise WarehouseError(f"SQL error: {message}") from None
+        finally:
+            timer.cancel()
+            conn.rollback()
+    if len(frame) > max_rows:
+        raise WarehouseError(f"the result has {len(frame)} rows, more than the server's cap of "
+                             f"{max_rows}: add a LIMIT or aggregate")
+    return frame
+
+
+@router.post("/sql", summary="Run one read-only SQL statement", responses=TABLE_RESPONSES)
+def sql(request: Request, query: SqlRequest):
+    """Run one statement that does not write (403 problem if it would), with ``:name`` binds
+    from ``params``; cancelled after the server's timeout, refused past its row cap."""
+    limits = settings(request)
+    frame = run_read_only(warehouse(request), query.sql, query.params, limits.sql_timeout,
+                          limits.sql_max_rows)
+    return table_response(request, frame)
+
+
+@router.get("/views", summary="The documented analyst views")
+def views() -> list[dict]:
+    """Name and description of each view (docs/views.md)."""
+    return [{"name": name, "description": text} for name, text in VIEWS.items()]
+
+
+@router.get("/views/{name}", summary="Read a documented view", responses=TABLE_RESPONSES)
+def read_view(request: Request, name: str = Path(..., description="a view of GET /views"),
+              limit: int = Query(1000, ge=1, description="rows at most")):
+    """The first ``limit`` rows of a documented view."""
+    if name not in VIEWS:
+        raise UnknownNameError(f"unknown view {name!r}; known: {', '.join(VIEWS)}")
+    limit = min(limit, settings(request).view_max_rows)
+    # The name was checked against the fixed list above; the limit is a bind.
+    frame = warehouse(request).sql(f'SELECT * FROM "{name}" LIMIT :limit', {"limit": limit})
+    return table_response(request, frame)
+
+
+@router.get("/info", summary="Backend, schema revision and table sizes")
+def info(request: Request) -> dict:
+    """Backend, schema revision, URL (password hidden) and per table rows, bytes, chunks."""
+    details = warehouse(request).info()
+    details["tables"] = json.loads(frame_to_json(details["tables"]))
+    details["change_subscribers"] = request.app.state.changes.subscribers
+    return details
+
+

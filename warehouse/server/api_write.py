@@ -1,0 +1,67 @@
+"""Write routes: points, runs and steps. Each request is one all-or-nothing batch."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from warehouse.server.auth import require
+from warehouse.server.bodies import body_doc, read_rows
+from warehouse.server.deps import settings, split_list, warehouse
+
+router = APIRouter(tags=["write"])
+
+_TIME = {"type": "string", "description": "ISO-8601 with a zone, e.g. 2026-11-01T00:00:00Z"}
+POINT_RECORD = {"type": "object", "required": ["metric", "ts", "value"], "properties": {
+    "metric": {"type": "string"}, "ts": _TIME, "value": {"type": "number"},
+    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+    "run_id": {"type": "string", "format": "uuid"}}}
+RUN_RECORD = {"type": "object", "required": ["run_id", "recipe", "started_at", "status"],
+              "properties": {"run_id": {"type": "string", "format": "uuid"},
+                             "recipe": {"type": "string"}, "started_at": _TIME,
+                             "finished_at": _TIME, "status": {"type": "string"}},
+              "additionalProperties": True}
+STEP_RECORD = {"type": "object", "required": ["run_id", "step_id", "step", "started_at", "status"],
+               "properties": {"run_id": {"type": "string", "format": "uuid"},
+                              "step_id": {"type": "string", "format": "uuid"},
+                              "step": {"type": "string"}, "started_at": _TIME,
+                              "status": {"type": "string"}},
+               "additionalProperties": True}
+WRITE_RESULT = {"received": 0, "written": 0, "skipped": 0}
+
+
+def _result(result) -> dict:
+    return {"received": result.received, "written": result.written, "skipped": result.skipped}
+
+
+@router.post("/points", summary="Write points (JSON, NDJSON or Arrow IPC)",
+             openapi_extra=body_doc(POINT_RECORD), dependencies=[Depends(require("write"))],
+             responses={200: {"content": {"application/json": {"example": WRITE_RESULT}}}})
+async def write_points(
+    request: Request,
+    label_columns: str | None = Query(
+        None, description="comma-separated columns that are labels (instead of a 'labels' "
+                          "object per row; the fast path for big Arrow batches)"),
+) -> dict:
+    """Write a batch of points: all or nothing; points already stored are skipped."""
+    wh, limits = warehouse(request), settings(request)
+    rows = await read_rows(request, "points batch", limits.max_json_body_bytes)
+    result = await run_in_threadpool(wh.write_points, rows,
+                                     label_columns=split_list(label_columns) or ())
+    return _result(result)
+
+
+@router.post("/runs", summary="Write runs (insert or update)", openapi_extra=body_doc(RUN_RECORD),
+             dependencies=[Depends(require("write"))])
+async def write_runs(request: Request) -> dict:
+    """Insert or update runs (columns of the ``runs`` table): all or nothing."""
+    rows = await read_rows(request, "runs batch", settings(request).max_json_body_bytes)
+    return _result(await run_in_threadpool(warehouse(request).write_runs, rows))
+
+
+@router.post("/steps", summary="Write step runs (insert or update)",
+             openapi_extra=body_doc(STEP_RECORD), dependencies=[Depends(require("write"))])
+async def write_steps(request: Request) -> dict:
+    """Insert or update step runs (columns of ``step_runs``): all or nothing."""
+    rows = await read_rows(request, "steps batch", settings(request).max_json_body_bytes)
+    return _result(await run_in_threadpool(warehouse(request).write_steps, rows))
