@@ -1,37 +1,188 @@
-"""Who is asking: users, roles, API tokens and browser sessions (issue 11).
+"""Who is asking: users, roles, API tokens and browser sessions (issue 11; docs/security.md).
 
 CONTRACT used by the HTTP API modules (keep these names stable):
 
 - ``ROLES``: ``("viewer", "editor", "admin")``; ``SCOPES``: ``("read", "write", "admin")``.
   viewer -> read; editor -> read, write; admin -> read, write, admin.
-- ``Principal``: the authenticated caller (``name``, ``role``, ``scopes``).
+- ``Principal``: the authenticated caller (``name``, ``role``, ``scopes``, ``via``).
 - ``require(scope)``: a FastAPI dependency factory. ``Depends(require("read"))`` returns the
   ``Principal`` or raises ``HTTPException`` 401 (no/expired/revoked credentials) or 403
-  (authenticated but lacking the scope). Routes never check roles any other way.
-- ``auth_router()``: an ``APIRouter`` with the login/logout/session routes, mounted by the app.
+  (authenticated but lacking the scope, or a cookie-authenticated change without its CSRF
+  token). Routes never check roles any other way.
+- ``auth_router()``: an ``APIRouter`` with ``/api/v1/auth/...``: login, logout, whoami, and
+  the users and tokens routes the CLI uses against a served warehouse.
 
-SKELETON: until the auth work lands, every caller is an anonymous admin.
+A request is authenticated by ``Authorization: Bearer <token>`` or else by the session
+cookie. The warehouse is ``app.state.warehouse``; ``app.state.listen_host`` (set by
+``warehouse serve``) is the address served on, else each connection's local address counts.
+Open mode: while no user exists, a caller reaching a loopback address without credentials
+is an anonymous admin (and :func:`serving_allowed` refuses any other address).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 from dataclasses import dataclass, field
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
-ROLES = ("viewer", "editor", "admin")
-SCOPES = ("read", "write", "admin")
-ROLE_SCOPES = {"viewer": frozenset({"read"}), "editor": frozenset({"read", "write"}),
-               "admin": frozenset({"read", "write", "admin"})}
+from warehouse import accounts
+from warehouse.accounts.roles import ROLE_SCOPES, ROLES, SCOPES
+from warehouse.accounts.sessions import csrf_matches
+
+log = logging.getLogger("warehouse.server.auth")
+
+__all__ = ["CSRF_COOKIE", "CSRF_FIELD", "CSRF_HEADER", "ROLES", "ROLE_SCOPES", "SCOPES",
+           "SESSION_COOKIE", "AuthState", "Principal", "auth_router", "auth_state",
+           "is_loopback", "require", "required_scope", "serving_allowed"]
+
+SESSION_COOKIE = "wh_session"  # HttpOnly: page scripts never see the session id
+CSRF_COOKIE = "wh_csrf"  # readable by the page's scripts, which echo it in CSRF_HEADER
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"  # the same token in a form field, for plain HTML forms
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A request that came through a proxy is not "local" whatever address it arrived on.
+_FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller."""
+    """The authenticated caller. ``via``: ``token``, ``session`` or ``open`` (no users yet,
+    loopback)."""
 
     name: str
     role: str
     scopes: frozenset[str] = field(default_factory=frozenset)
+    via: str = "token"
+
+
+ANONYMOUS_ADMIN = Principal("anonymous", "admin", ROLE_SCOPES["admin"], via="open")
+
+
+class AuthState:
+    """The authentication state of one app: its warehouse, the failed-login limiter, and
+    whether any user exists (remembered once true: open mode never comes back while the
+    server runs, even if every user is removed)."""
+
+    def __init__(self, wh, listen_host: str | None = None,
+                 limiter: accounts.LoginLimiter | None = None):
+        self.wh = wh
+        self.listen_host = listen_host
+        self.limiter = limiter or accounts.LoginLimiter()
+        self._users_exist = False
+
+    def users_exist(self) -> bool:
+        """Whether any user exists (a query until the answer is yes)."""
+        if not self._users_exist:
+            self._users_exist = accounts.user_count(self.wh) > 0
+        return self._users_exist
+
+    def is_local(self, request: Request) -> bool:
+        """Whether ``request`` reached a loopback address directly (not through a proxy)."""
+        if any(request.headers.get(name) for name in _FORWARDING_HEADERS):
+            return False
+        server = request.scope.get("server") or (None, None)
+        return is_loopback(self.listen_host or server[0])
+
+
+def auth_state(request: Request) -> AuthState:
+    """The app's :class:`AuthState`, made on first use from ``app.state``."""
+    state = request.app.state
+    auth = getattr(state, "auth", None)
+    if auth is None:
+        auth = state.auth = AuthState(state.warehouse, getattr(state, "listen_host", None))
+    return auth
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` is a loopback address (127.0.0.0/8, ::1) or ``localhost``."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def serving_allowed(wh, host: str) -> str | None:
+    """Why serving ``wh`` on ``host`` must be refused, or None if it may go ahead.
+
+    Without any user, only a loopback address may be served (open mode: every local caller
+    is an anonymous admin; this logs a warning saying so).
+    """
+    if accounts.user_count(wh) > 0:
+        return None
+    if is_loopback(host):
+        log.warning("open mode: no users exist, so every caller on %s is an anonymous admin; "
+                    "add one with `warehouse users add NAME --role admin` to require logins",
+                    host)
+        return None
+    return (f"refusing to serve on {host}: no users exist, so anyone who can reach it would be "
+            f"an anonymous admin. Add a user first (`warehouse users add NAME --role admin`) "
+            f"or serve on 127.0.0.1")
+
+
+# -- authenticating a request ----------------------------------------------------------------
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": 'Bearer realm="warehouse"'})
+
+
+def _authenticate(auth: AuthState, request: Request) -> Principal:
+    """The caller by bearer token, else session cookie, else open mode; 401 otherwise.
+    Blocking (database reads): run in the threadpool."""
+    header = request.headers.get("authorization")
+    if header is not None:
+        kind, _, token = header.partition(" ")
+        if kind.lower() != "bearer" or not token.strip():
+            raise _unauthorized("the Authorization header must be 'Bearer <token>'")
+        try:
+            who = accounts.authenticate_token(auth.wh, token.strip())
+        except accounts.CredentialsError as exc:
+            raise _unauthorized(exc.reason) from None
+        return Principal(who.name, who.role, who.scopes, via="token")
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id:
+        try:
+            who = accounts.session_identity(auth.wh, session_id)
+        except accounts.CredentialsError as exc:
+            raise _unauthorized(f"{exc.reason}: log in again") from None
+        return Principal(who.name, who.role, who.scopes, via="session")
+    if auth.is_local(request) and not auth.users_exist():
+        return ANONYMOUS_ADMIN
+    raise _unauthorized("authentication required: an API token (Authorization: Bearer ...) "
+                        "or a session (POST /api/v1/auth/login)")
+
+
+async def _check_csrf(request: Request) -> None:
+    """A state-changing request authenticated by cookie must carry the session's CSRF token
+    (header, or form field): a cross-site page can make the browser send the cookie but
+    cannot read the token."""
+    presented = request.headers.get(CSRF_HEADER)
+    content_type = request.headers.get("content-type", "")
+    if not presented and content_type.startswith(("application/x-www-form-urlencoded",
+                                                  "multipart/form-data")):
+        form = await request.form()  # cached by Starlette: the route reads the same form
+        value = form.get(CSRF_FIELD)
+        presented = value if isinstance(value, str) else None
+    if not csrf_matches(request.cookies.get(SESSION_COOKIE, ""), presented):
+        raise HTTPException(403, f"CSRF token missing or wrong: send the {CSRF_HEADER} header "
+                                 f"(or the {CSRF_FIELD} form field) given at login")
+
+
+async def authenticate(request: Request) -> Principal:
+    """The caller of ``request`` (401 if nobody; 403 for a cookie change without CSRF)."""
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    principal = await run_in_threadpool(_authenticate, auth_state(request), request)
+    if principal.via == "session" and request.method not in SAFE_METHODS:
+        await _check_csrf(request)
+    request.state.principal = principal
+    return principal
 
 
 def require(scope: str):
@@ -39,12 +190,36 @@ def require(scope: str):
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
-    def dependency(request: Request) -> Principal:
-        return Principal("anonymous", "admin", ROLE_SCOPES["admin"])
+    async def dependency(request: Request) -> Principal:
+        principal = await authenticate(request)
+        if scope not in principal.scopes:
+            raise HTTPException(403, f"{principal.name!r} ({principal.role}, via "
+                                     f"{principal.via}) lacks the {scope!r} scope this needs")
+        return principal
 
+    dependency.required_scope = scope  # read by required_scope() (permission tests, docs)
+    dependency.__name__ = f"require_{scope}"
     return dependency
 
 
+def required_scope(route) -> str | None:
+    """The scope a route requires (the strongest ``require`` among its dependencies), or None
+    for a public route."""
+    found: list[str] = []
+    stack = [getattr(route, "dependant", None)]
+    while stack:
+        dependant = stack.pop()
+        if dependant is None:
+            continue
+        scope = getattr(dependant.call, "required_scope", None)
+        if scope:
+            found.append(scope)
+        stack.extend(dependant.dependencies)
+    return max(found, key=SCOPES.index) if found else None
+
+
 def auth_router() -> APIRouter:
-    """Login, logout and session routes."""
-    return APIRouter()
+    """Login, logout, whoami, and the users and tokens routes (``/api/v1/auth/...``)."""
+    from warehouse.server.auth_routes import router
+
+    return router()
