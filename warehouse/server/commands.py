@@ -1,16 +1,58 @@
-"""CLI commands of the server area (registered in the CLI's command list).
-
-SKELETON: ``serve`` is filled in by the server work (issue 11).
-"""
+"""CLI commands of the server area (registered in the CLI's command list): ``serve``."""
 
 from __future__ import annotations
 
 import click
 
+from warehouse.cli.options import command_url, database_command
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
-def serve(host: str, port: int) -> None:
-    """Serve the HTTP API, dashboard and live updates (owns an embedded database file)."""
-    raise click.ClickException("warehouse serve is not built yet")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on.")
+@click.option("--max-body-mb", default=512, show_default=True, type=click.IntRange(min=1),
+              help="Largest request body (one write batch) in MiB.")
+@click.option("--sql-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds a read-only SQL statement may run.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@database_command
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, max_body_mb: int, sql_timeout: float,
+          log_level: str) -> None:
+    """Serve the HTTP API, dashboard and live updates (owns an embedded database file).
+
+    Other processes reach it with Warehouse("http://HOST:PORT") or WAREHOUSE_URL. Stops
+    gracefully on SIGTERM or Ctrl-C: requests in flight finish, the database is closed.
+    """
+    import uvicorn
+    from sqlalchemy.engine import make_url
+
+    from warehouse.config import database_url
+    from warehouse.core import Warehouse
+    from warehouse.server import auth
+    from warehouse.server.app import ServerSettings, create_app
+
+    url = database_url(command_url(ctx))
+    if url.split("://", 1)[0].lower() in ("http", "https"):
+        raise click.UsageError("warehouse serve serves a database: give its URL (duckdb:///... "
+                               "or postgresql://...), not another server's")
+    wh = Warehouse(url)
+    try:
+        refusal = auth.serving_allowed(wh, host)
+    except Exception:
+        wh.close()
+        raise
+    if refusal:
+        wh.close()
+        raise click.ClickException(refusal)
+    settings = ServerSettings(max_body_bytes=max_body_mb * 1024 * 1024, sql_timeout=sql_timeout)
+    app = create_app(wh, settings=settings, close_on_shutdown=True, listen_host=host)
+    shown = make_url(url).render_as_string(hide_password=True)
+    click.echo(f"serving {shown} on http://{host}:{port} (API docs: /api/v1/docs)", err=True)
+    # uvicorn handles SIGINT/SIGTERM: stops accepting, lets requests finish, then runs the
+    # app's shutdown, which closes the Warehouse (and releases the DuckDB file).
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
+                            timeout_graceful_shutdown=15, server_header=False)
+    uvicorn.Server(config).run()

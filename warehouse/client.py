@@ -1,0 +1,350 @@
+"""A served warehouse over HTTP, with the methods of :class:`~warehouse.Warehouse`.
+
+>>> wh = Warehouse("http://127.0.0.1:8000", token="...")   # a RemoteWarehouse
+>>> wh.write_points(frame)          # an Arrow IPC body: one all-or-nothing batch
+>>> with wh.recipe_run("etl") as run: ...                  # the recorder works unchanged
+
+``WAREHOUSE_URL=http://...`` (and ``WAREHOUSE_TOKEN``) does the same for ``Warehouse()``.
+Errors come back as the same exceptions a direct connection raises: ValidationError (with
+its problems), ReadOnlyError, UnknownNameError; an unreachable or restarting server raises
+:class:`~warehouse.errors.TransientError`, so the recorder spills and replays as it does
+when a database is down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import httpx
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy.engine import make_url
+
+from warehouse.backends.base import Capabilities
+from warehouse.errors import (
+    FieldProblem,
+    ReadOnlyError,
+    TerminalError,
+    TransientError,
+    UnknownNameError,
+    ValidationError,
+    WarehouseError,
+)
+from warehouse.server.wire import (
+    ARROW,
+    NDJSON,
+    arrow_to_frame,
+    frame_to_arrow,
+)
+
+if TYPE_CHECKING:  # imported lazily: the client should not load ingest to connect
+    from warehouse.ingest.writer import WriteResult
+
+API = "/api/v1"
+
+
+class RemoteRequestError(WarehouseError, ValueError):
+    """The server refused a request as bad (400): an unknown aggregate, a malformed interval,
+    a SQL error. A ValueError, as the same mistake is through a direct connection."""
+
+
+class AccessDenied(WarehouseError, PermissionError):
+    """No credentials, expired or revoked ones (401), or too little scope (403)."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class _RemoteBackend:
+    """What callers ask of ``wh.backend`` that makes sense over HTTP: its capabilities (a
+    served warehouse is shared by many clients, whatever engine the server uses)."""
+
+    dialect: str = "http"
+    capabilities: Capabilities = Capabilities(
+        native_partitions=False, binary_copy=False, advisory_locks=False, single_writer=False)
+
+    @staticmethod
+    def is_transient(exc: BaseException) -> bool:
+        return isinstance(exc, TransientError)
+
+
+def _plain(value):
+    """A JSON-able query/bind value: times as ISO-8601, numpy scalars as Python ones."""
+    if isinstance(value, (datetime, date, pd.Timestamp)):
+        return value.isoformat()
+    if isinstance(value, (timedelta, pd.Timedelta)):
+        return f"{int(pd.Timedelta(value).total_seconds() * 1_000_000)}us"
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _labels_as_text(column: pd.Series) -> pd.Series:
+    """A ``labels`` column of dicts as JSON text (one dumps per distinct label set)."""
+    cache: dict = {}
+
+    def encode(value):
+        if not isinstance(value, dict):
+            return value
+        try:
+            key = tuple(value.items())
+            if key not in cache:
+                cache[key] = json.dumps(value, sort_keys=True)
+            return cache[key]
+        except TypeError:  # unhashable values: the server names the problem
+            return json.dumps(value, sort_keys=True, default=str)
+
+    return column.map(encode).astype(object)
+
+
+class RemoteWarehouse:
+    """The :class:`~warehouse.Warehouse` API against ``warehouse serve`` at ``url``.
+
+    ``token``: an API token (default ``WAREHOUSE_TOKEN``). ``timeout``: seconds to wait for
+    an answer (jobs and big batches may take a while). Other keyword arguments of
+    :class:`Warehouse` (``migrate``, ``create``) are accepted and ignored: the server owns
+    its database and its schema.
+    """
+
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 300.0,
+                 transport: httpx.BaseTransport | None = None, **_ignored):
+        self.url = url.rstrip("/")
+        self.backend = _RemoteBackend()
+        self.changes = None  # subscribe on the server (app.state.changes), not here
+        token = token if token is not None else os.environ.get("WAREHOUSE_TOKEN")
+        headers = {"User-Agent": "warehouse-client/1"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(base_url=self.url + API, headers=headers, transport=transport,
+                                  timeout=httpx.Timeout(timeout, connect=10.0))
+
+    # -- transport ------------------------------------------------------------------------
+    def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:  # refused, reset, timed out: try again later
+            raise TransientError(f"warehouse server at {self.url} unreachable: "
+                                 f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 400:
+            raise self._error(response)
+        return response
+
+    def _error(self, response: httpx.Response) -> Exception:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        status = response.status_code
+        kind = str(body.get("type", "")).rsplit("/", 1)[-1]
+        detail = str(body.get("detail") or body.get("title") or response.reason_phrase)
+        if kind in ("validation", "request-validation"):
+            problems = [FieldProblem(p.get("row"), str(p.get("field")), str(p.get("message")))
+                        for p in body.get("errors") or [] if isinstance(p, dict)]
+            return ValidationError(body.get("what") or "request", problems, body.get("count"))
+        if kind == "read-only":
+            return ReadOnlyError(detail)
+        if kind == "unknown-name":
+            return UnknownNameError(detail)
+        if status in (401, 403):
+            return AccessDenied(detail, status)
+        if status in (502, 503, 504):
+            return TransientError(detail)
+        if status == 400:
+            return RemoteRequestError(detail)
+        if status >= 500:
+            return TerminalError(f"server error {status}: {detail}")
+        return WarehouseError(f"{status} {detail}")
+
+    def _frame(self, method: str, path: str, **kwargs) -> pd.DataFrame:
+        response = self._request(method, path, headers={"Accept": ARROW}, **kwargs)
+        return arrow_to_frame(response.content)
+
+    @staticmethod
+    def _params(**params) -> dict:
+        return {k: _plain(v) for k, v in params.items() if v is not None}
+
+    # -- ingest ---------------------------------------------------------------------------
+    def _write(self, path: str, data, label_columns=()) -> WriteResult:
+        from warehouse.ingest.points import as_frame
+        from warehouse.ingest.writer import WriteResult
+
+        if isinstance(data, (pa.Table, pa.RecordBatch)):
+            data = as_frame(data)
+        frame = as_frame(data) if not isinstance(data, pd.DataFrame) else data
+        if "labels" in frame.columns and frame["labels"].dtype == object:
+            frame = frame.assign(labels=_labels_as_text(frame["labels"]))
+        params = {"label_columns": ",".join(label_columns)} if label_columns else {}
+        try:
+            body, kind = frame_to_arrow(frame, preserve_index=None), ARROW
+        except (pa.ArrowException, TypeError, ValueError):
+            # Values Arrow cannot type (a text in a number column...): send JSON lines, so
+            # the server names the bad row and field as a direct write would.
+            body = frame.reset_index(drop=True).to_json(
+                orient="records", lines=True, date_format="iso", date_unit="us",
+                default_handler=str).encode()
+            kind = NDJSON
+        result = self._request("POST", path, content=body, params=params,
+                               headers={"Content-Type": kind}).json()
+        return WriteResult(int(result["received"]), int(result["written"]),
+                           int(result["skipped"]))
+
+    def write_points(self, data, *, label_columns=()) -> WriteResult:
+        """Write points (one all-or-nothing batch); see :meth:`Warehouse.write_points`."""
+        return self._write("/points", data, label_columns)
+
+    def write_runs(self, data) -> WriteResult:
+        """Insert or update runs; see :meth:`Warehouse.write_runs`."""
+        return self._write("/runs", data)
+
+    def write_steps(self, data) -> WriteResult:
+        """Insert or update step runs; see :meth:`Warehouse.write_steps`."""
+        return self._write("/steps", data)
+
+    def recipe_run(self, name: str, **options):
+        """Record one run of recipe ``name`` over HTTP (docs/recording.md)."""
+        from warehouse.recorder import recipe_run
+
+        return recipe_run(self, name, **options)
+
+    # -- query ----------------------------------------------------------------------------
+    def points(self, metric: str, start=None, end=None, *, labels: dict | None = None,
+               every=None, agg: str = "mean", by: list[str] | None = None, fill=None,
+               rollups: bool = True) -> pd.DataFrame:
+        """Points of ``metric`` in [start, end); see :meth:`Warehouse.points`."""
+        if isinstance(labels, dict):
+            labels = {k: sorted(v) if isinstance(v, (set, frozenset)) else v
+                      for k, v in labels.items()}
+        if isinstance(by, str):
+            by = [by]
+        params = self._params(metric=metric, start=start, end=end, every=every, agg=agg,
+                              fill=fill, by=",".join(by) if by else None,
+                              labels=json.dumps(labels) if labels else None)
+        params["rollups"] = "true" if rollups else "false"
+        return self._frame("GET", "/points", params=params)
+
+    def runs(self, *, recipe: str | None = None, start=None, end=None,
+             status: str | None = None, limit: int | None = None) -> pd.DataFrame:
+        """Runs that started in [start, end); see :meth:`Warehouse.runs`."""
+        return self._frame("GET", "/runs", params=self._params(
+            recipe=recipe, start=start, end=end, status=status, limit=limit))
+
+    def steps(self, run_id: str | None = None, *, recipe: str | None = None, start=None,
+              end=None) -> pd.DataFrame:
+        """Step runs of one run, or of a recipe's runs; see :meth:`Warehouse.steps`."""
+        return self._frame("GET", "/steps", params=self._params(
+            run_id=run_id, recipe=recipe, start=start, end=end))
+
+    def sql(self, sql: str, params: dict | None = None) -> pd.DataFrame:
+        """Run one read-only statement with ``:name`` binds (refused if it would write)."""
+        binds = {k: _plain(v) for k, v in (params or {}).items()}
+        return self._frame("POST", "/sql", json={"sql": sql, "params": binds})
+
+    def views(self) -> pd.DataFrame:
+        """The documented analyst views: name, description."""
+        return pd.DataFrame(self._request("GET", "/views").json())
+
+    def view(self, name: str, limit: int = 1000) -> pd.DataFrame:
+        """The first ``limit`` rows of a documented view."""
+        return self._frame("GET", f"/views/{name}", params={"limit": int(limit)})
+
+    # -- chunks and housekeeping ---------------------------------------------------------
+    def show_chunks(self, table: str = "points") -> pd.DataFrame:
+        """Chunks of a hypertable: chunk_name, range_start, range_end, rows."""
+        return self._frame("GET", "/chunks", params={"table": table})
+
+    def drop_chunks(self, table: str, older_than, **options) -> list[str]:
+        """Drop whole chunks of ``table`` that end at or before ``older_than``."""
+        params = self._params(table=table, older_than=older_than, **options)
+        return list(self._request("DELETE", "/chunks", params=params).json()["dropped"])
+
+    def run_job(self, name: str, **options):
+        """Run one job now on the server; returns its JobRun."""
+        from warehouse.jobs.runner import JobRun
+
+        body = {k: _plain(v) for k, v in options.items() if v is not None}
+        result = self._request("POST", f"/jobs/{name}/run", json=body or None).json()
+        return JobRun(**result)
+
+    def refresh_rollups(self, now=None):
+        """Bring points_1m/1h/1d up to date on the server."""
+        return self.run_job("refresh_rollups", now=now)
+
+    def job_runs(self, job: str | None = None, limit: int = 50) -> pd.DataFrame:
+        """Recent job runs, newest first."""
+        return self._frame("GET", "/jobs/runs", params=self._params(job=job, limit=limit))
+
+    def jobs(self) -> pd.DataFrame:
+        """Registered jobs and when they are next due."""
+        return self._frame("GET", "/jobs")
+
+    def set_retention(self, table: str, keep, *, archive: bool = False,
+                      metric: str | None = None):
+        """Keep ``table`` (or one metric of points) for ``keep``."""
+        return self._request("PUT", "/retention", json={
+            "table": table, "keep": _plain(keep), "archive": archive, "metric": metric}).json()
+
+    def remove_retention(self, table: str, metric: str | None = None) -> bool:
+        """Remove a retention policy; returns whether one existed."""
+        return bool(self._request("DELETE", "/retention", params=self._params(
+            table=table, metric=metric)).json()["removed"])
+
+    def retention_policies(self) -> pd.DataFrame:
+        """The retention policies in force."""
+        return self._frame("GET", "/retention")
+
+    def info(self) -> dict:
+        """Backend, schema revision, and per table: rows, bytes and chunk count."""
+        details = self._request("GET", "/info").json()
+        tables = pd.DataFrame(details.get("tables") or [])
+        if "chunks" in tables.columns:
+            tables["chunks"] = tables["chunks"].astype("Int64")
+        details["tables"] = tables
+        return details
+
+    def revision(self) -> str | None:
+        """The server database's schema revision."""
+        return self.info()["revision"]
+
+    def ready(self) -> bool:
+        """Whether the server answers and its database does."""
+        try:
+            response = self._http.get(self.url + "/readyz")
+        except httpx.TransportError:
+            return False
+        return response.status_code == 200
+
+    def migrate(self, revision: str = "head") -> None:
+        """The server migrates its own database when it opens it; nothing to do here."""
+        return None
+
+    def close(self) -> None:
+        """Close the HTTP connections (the server and its database stay up)."""
+        self._http.close()
+
+    def __enter__(self) -> RemoteWarehouse:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __getattr__(self, name: str):
+        # Methods that only make sense next to the database (downgrade, maintain, ...).
+        if not name.startswith("_"):
+            from warehouse.core import Warehouse
+
+            if callable(getattr(Warehouse, name, None)):
+                raise AttributeError(f"Warehouse.{name} is not available over HTTP; run it "
+                                     f"where the server runs")
+        raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        return f"RemoteWarehouse({make_url(self.url).render_as_string(hide_password=True)!r})"
