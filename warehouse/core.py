@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 
 from warehouse import migrate as migrations
 from warehouse.backends import open_backend
+from warehouse.changes import ChangeFeed
 from warehouse.config import database_url
 from warehouse.errors import UnknownNameError, WarehouseError
 from warehouse.ingest.writer import Writer, WriteResult
@@ -28,11 +29,24 @@ class Warehouse:
     Opening a database that has no schema yet migrates it to the latest revision.
     """
 
+    def __new__(cls, url: str | None = None, *args, **kwargs):
+        # An http(s):// URL (argument or WAREHOUSE_URL) is a served warehouse: the same
+        # methods, over HTTP (warehouse/client.py). RemoteWarehouse is not a subclass, so
+        # Python does not run Warehouse.__init__ on it.
+        resolved = database_url(url)
+        if cls is Warehouse and resolved.split("://", 1)[0].lower() in ("http", "https"):
+            from warehouse.client import RemoteWarehouse
+
+            return RemoteWarehouse(resolved, *args, **kwargs)
+        return super().__new__(cls)
+
     def __init__(self, url: str | None = None, *, migrate: bool = True):
         self.url = database_url(url)
         self.backend = open_backend(self.url)
         self.engine = self.backend.engine
-        self._writer = Writer(self.engine, self.backend)
+        #: Every committed write through this object, as a :class:`~warehouse.changes.Change`.
+        self.changes = ChangeFeed()
+        self._writer = Writer(self.engine, self.backend, self.changes)
         if migrate:
             self._migrate_if_needed()
 
