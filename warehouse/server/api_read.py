@@ -8,10 +8,10 @@ import threading
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from warehouse.client.wire import frame_to_json
 from warehouse.errors import UnknownNameError, WarehouseError
 from warehouse.server.auth import require
 from warehouse.server.deps import TABLE_RESPONSES, settings, split_list, table_response, warehouse
-from warehouse.server.wire import frame_to_json
 
 router = APIRouter(tags=["read"], dependencies=[Depends(require("read"))])
 

@@ -11,9 +11,9 @@ import json
 import pyarrow as pa
 from fastapi import Request
 
+from warehouse.client.wire import ARROW, JSON, NDJSON, arrow_to_table
 from warehouse.errors import FieldProblem, ValidationError
 from warehouse.server.problems import BodyTooLarge, UnsupportedMediaType
-from warehouse.server.wire import ARROW, JSON, NDJSON, arrow_to_table
 
 NDJSON_TYPES = (NDJSON, "application/jsonl", "application/x-jsonlines", "application/ndjson")
 BODY_TYPES = (JSON, *NDJSON_TYPES, ARROW)

@@ -6,7 +6,7 @@ import pandas as pd
 from fastapi import Request
 from starlette.responses import Response
 
-from warehouse.server.wire import ARROW, JSON, frame_to_arrow, frame_to_json, wants_arrow
+from warehouse.client.wire import ARROW, JSON, frame_to_arrow, frame_to_json, wants_arrow
 
 #: OpenAPI ``responses`` of a route answering a table (JSON records or Arrow).
 TABLE_RESPONSES = {200: {"description": "Rows as a JSON array of records, or an Arrow IPC "

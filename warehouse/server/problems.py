@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from warehouse.client.wire import PROBLEM
 from warehouse.errors import (
     ReadOnlyError,
     TransientError,
@@ -26,7 +27,6 @@ from warehouse.errors import (
     ValidationError,
     WarehouseError,
 )
-from warehouse.server.wire import PROBLEM
 
 log = logging.getLogger("warehouse.server")
 TYPE_BASE = "https://recipe-warehouse.dev/problems/"  # documented in docs/server.md

@@ -26,6 +26,12 @@ import pyarrow as pa
 from sqlalchemy.engine import make_url
 
 from warehouse.backends.base import Capabilities
+from warehouse.client.wire import (
+    ARROW,
+    NDJSON,
+    arrow_to_frame,
+    frame_to_arrow,
+)
 from warehouse.errors import (
     FieldProblem,
     ReadOnlyError,
@@ -34,12 +40,6 @@ from warehouse.errors import (
     UnknownNameError,
     ValidationError,
     WarehouseError,
-)
-from warehouse.server.wire import (
-    ARROW,
-    NDJSON,
-    arrow_to_frame,
-    frame_to_arrow,
 )
 
 if TYPE_CHECKING:  # imported lazily: the client should not load ingest to connect
