@@ -1,0 +1,70 @@
+"""Fixtures of the server tests: the app in-process (TestClient) and a real uvicorn server
+in a thread with a RemoteWarehouse pointed at it — on DuckDB and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import warnings
+
+import pytest
+import uvicorn
+
+from warehouse.client import RemoteWarehouse
+from warehouse.server.app import ServerSettings, create_app
+
+with warnings.catch_warnings():  # starlette's notice about httpx; the client still works
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ThreadServer:
+    """uvicorn serving ``app`` on a free loopback port in a background thread."""
+
+    def __init__(self, app):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ThreadServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
+@pytest.fixture
+def app(wh):
+    """The API app over the test's warehouse (small limits, so they can be tested)."""
+    return create_app(wh, settings=ServerSettings(max_body_bytes=2_000_000,
+                                                  max_json_body_bytes=1_000_000))
+
+
+@pytest.fixture
+def client(app):
+    """An in-process client; 127.0.0.1 so the open (no users yet) mode applies."""
+    with TestClient(app, base_url="http://127.0.0.1") as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def remote(wh):
+    """(direct Warehouse, RemoteWarehouse) — the second through a real uvicorn server."""
+    with ThreadServer(create_app(wh)) as server, RemoteWarehouse(server.url) as remote_wh:
+        yield wh, remote_wh
