@@ -53,12 +53,17 @@ def backtest(source, horizon: int = 24, *, folds: int = 3,
 
 
 def anomalies(source, *, selection: Selection | None = None, only_anomalies: bool = True,
-              **select) -> pd.DataFrame:
-    """Anomalous points (IsolationForest + robust STL/MAD) with a score and a reason."""
+              mode: str = "retrospective", **select) -> pd.DataFrame:
+    """Anomalous points with a 0..1 score, a flag and a reason.
+
+    ``mode="retrospective"`` (default): robust STL/MAD + IsolationForest over the whole
+    history (looks both ways). ``mode="streaming"``: each point scored from the points
+    before it only, as alerts see it (:class:`warehouse.analytics.streaming.StreamingDetector`).
+    """
     detect = {k: select.pop(k) for k in ("contamination", "methods", "threshold", "period")
               if k in select}
     return _anomalies.anomalies(_frame(source, selection, select),
-                                only_anomalies=only_anomalies, **detect)
+                                only_anomalies=only_anomalies, mode=mode, **detect)
 
 
 def trends(source, *, selection: Selection | None = None, alpha: float = 0.05,

@@ -61,8 +61,15 @@ def anomalies(
     period: int | str | None = "auto",
     random_state: int = 0,
     n_jobs: int | None = None,
+    mode: str = "retrospective",
 ) -> pd.DataFrame:
     """Flag anomalous points in one or several metric series.
+
+    ``mode="retrospective"`` (default) analyses history and may look both ways
+    (centred windows, STL, IsolationForest). ``mode="streaming"`` scores each point
+    from the points before it only (:mod:`warehouse.analytics.streaming`, the
+    detector alerts use); there ``threshold`` is the score threshold (default 0.5)
+    and ``contamination``, ``methods``, ``random_state`` and ``n_jobs`` do not apply.
 
     Parameters
     ----------
@@ -98,6 +105,14 @@ def anomalies(
         ``kind`` ("spike", "dip", "level_shift" or "pattern") and ``reason``.
         Sorted by key and ts.
     """
+    if mode == "streaming":
+        from warehouse.analytics.streaming import DEFAULT_THRESHOLD, stream_frame
+
+        thr = DEFAULT_THRESHOLD if threshold == 5.0 else float(threshold)
+        return stream_frame(df, threshold=thr, only_anomalies=only_anomalies,
+                            period=period)
+    if mode != "retrospective":
+        raise ValueError(f"mode must be 'retrospective' or 'streaming', got {mode!r}")
     unknown = set(methods) - {"robust", "isolation_forest"}
     if unknown or not methods:
         raise ValueError(f"unknown or empty methods: {sorted(unknown) or methods!r}")
@@ -264,6 +279,18 @@ def _robust_scale(r: np.ndarray) -> float:
     return float(scale) if scale > 0 else 1e-9
 
 
+def _quantum(y: np.ndarray) -> float:
+    """Grid step of quantised data: the smallest change between consecutive values,
+    when changes of that size are common (>= 1%; else 0: continuous data, or a flat
+    series with a rare spike, has no grid)."""
+    d = np.abs(np.diff(y[np.isfinite(y)]))
+    d = d[d > 0]
+    if len(d) == 0:
+        return 0.0
+    q = float(d.min())
+    return q if np.count_nonzero(d <= q * (1 + 1e-9)) >= max(10, 0.01 * len(y)) else 0.0
+
+
 def _tail_threshold(z: np.ndarray, thr: float) -> float:
     """Threshold for the positive side of the residuals, raised on heavy-tailed noise.
 
@@ -397,7 +424,9 @@ def _detect_series(t_ns: np.ndarray, y: np.ndarray, opts: dict[str, Any]) -> dic
     level = _rolling_median(deseason, window)
     expected = level + seasonal
     resid = yv - expected[pos]
-    scale = _robust_scale(resid)
+    # floored by the data's grid step: on quantised series (values on a 0.066 grid)
+    # the MAD of residuals collapses and ordinary noise became "22.9 MADs" away
+    scale = max(_robust_scale(resid), _quantum(yv))
     z = resid / scale
     thr = opts["threshold"]
     thr_pt = np.where(z >= 0, _tail_threshold(z, thr), _tail_threshold(-z, thr))
