@@ -70,7 +70,7 @@ class AuthState:
                  limiter: accounts.LoginLimiter | None = None):
         self.wh = wh
         self.listen_host = listen_host
-        self.limiter = limiter or accounts.LoginLimiter()
+        self.limiter = limiter if limiter is not None else accounts.LoginLimiter()
         self._users_exist = False
 
     def users_exist(self) -> bool:

@@ -19,7 +19,6 @@ from starlette.concurrency import run_in_threadpool
 
 from warehouse import accounts
 from warehouse.accounts.sessions import SESSION_LIFETIME
-from warehouse.errors import UnknownNameError
 from warehouse.server.auth import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -201,7 +200,7 @@ def router() -> APIRouter:
         owner = await run_in_threadpool(accounts.token_owner, wh, token_id)
         if owner != principal.name and "admin" not in principal.scopes:
             # The same answer as for no such token: ids of others' tokens are not confirmed.
-            raise UnknownNameError(f"no token with id {token_id!r}")
+            raise HTTPException(404, f"no token with id {token_id!r}")
         await run_in_threadpool(accounts.revoke_token, wh, token_id)
         return Response(status_code=204)
 
