@@ -55,3 +55,21 @@ class TransientError(WarehouseError):
 
 class TerminalError(WarehouseError):
     """A failure that retrying will not fix."""
+
+
+class RetentionPolicyError(WarehouseError):
+    """Chunks were to be dropped that a retention policy says must be archived (and the
+    archive verified) first. ``table``, ``chunks`` (their names; ``chunk[metric]`` for one
+    metric's rows) and ``reasons`` (name -> why) say which and why; ``force`` overrides."""
+
+    def __init__(self, table: str, chunks: list[str], reasons: dict[str, str] | None = None):
+        self.table = table
+        self.chunks = list(chunks)
+        self.reasons = dict(reasons or {})
+        shown = ", ".join(f"{c} ({self.reasons[c]})" if c in self.reasons else c
+                          for c in self.chunks[:20])
+        more = f" and {len(self.chunks) - 20} more" if len(self.chunks) > 20 else ""
+        super().__init__(
+            f"refused to drop {len(self.chunks)} chunk(s) of {table} that its archive policy "
+            f"requires archived first: {shown}{more}. Run the archive job first "
+            f"(`warehouse jobs run archive`), or force the drop (their rows are then lost)")

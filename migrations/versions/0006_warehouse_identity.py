@@ -1,4 +1,5 @@
-"""A warehouse identity that archives carry (issue 9).
+"""A warehouse identity that archives carry (issue 9): table warehouse_identity (one row:
+warehouse_id, created_at) and archive_manifest.warehouse_id.
 
 Revision ID: 0006
 Revises: 0005
@@ -7,6 +8,8 @@ Create Date: 2026-11-30
 
 from __future__ import annotations
 
+from warehouse.migrate import run_migration_sql
+
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
@@ -14,8 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass  # placeholder: filled in with sql/<dialect>/migrations/0006_warehouse_identity.up.sql
+    run_migration_sql("0006_warehouse_identity.up")
 
 
 def downgrade() -> None:
-    pass
+    run_migration_sql("0006_warehouse_identity.down")

@@ -70,7 +70,9 @@ def test_archive_then_retention_then_restore(wh, archive_dir):
     assert len(manifest) == 6 and manifest["verified"].all() and manifest["rows"].sum() == 6 * 288
     for entry in manifest.itertuples():
         path = archive_dir / entry.path
-        assert entry.path.startswith(f"points/date={entry.chunk_start:%Y-%m-%d}/")
+        # <warehouse_id>/points/date=.../<chunk>.<sha256 prefix>.parquet, owned by this warehouse
+        assert entry.path == (f"{entry.warehouse_id}/points/date={entry.chunk_start:%Y-%m-%d}/"
+                              f"{entry.chunk_name}.{entry.sha256[:16]}.parquet")
         assert file_sha256(path) == entry.sha256 and path.stat().st_size == entry.bytes
     assert run(wh, "archive").rows == 0  # unchanged units are not written again
 

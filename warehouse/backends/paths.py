@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 from warehouse.backends.base import Backend
@@ -25,3 +26,10 @@ def archive_root(engine, backend: Backend, root: str | os.PathLike | None = None
         return Path(chosen).resolve()
     db_file = database_file(engine, backend)
     return (db_file.parent if db_file else Path.cwd()) / "archive"
+
+
+def warehouse_archive_folder(warehouse_id: str | uuid.UUID) -> str:
+    """The folder, relative to the archive root, that holds one warehouse's files: its
+    identity (``warehouse_identity.warehouse_id``). Two warehouses sharing a root never share
+    a file name. Parsed as a UUID, so a tampered value cannot point outside the root."""
+    return str(uuid.UUID(str(warehouse_id)))

@@ -14,7 +14,6 @@ rows of a chunk range — is one SQL statement set in one transaction
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -22,6 +21,7 @@ from sqlalchemy import Connection, text
 
 from warehouse.backends.base import Backend
 from warehouse.errors import UnknownNameError
+from warehouse.jobs.chunk_policy import ALL, Unit, retention_plan
 from warehouse.query.archive_read import refresh_all_points_view
 from warehouse.schema import HYPERTABLES
 from warehouse.timeparse import interval_us
@@ -30,22 +30,8 @@ if TYPE_CHECKING:
     from warehouse.core import Warehouse
     from warehouse.jobs.runner import JobContext
 
-ALL = "*"
 #: Tables whose chunks can be archived to Parquet (runs and step_runs: retention only, so far).
 ARCHIVABLE = ("points",)
-
-
-@dataclass(frozen=True)
-class Unit:
-    """What retention removes at once: a chunk of a table, or one metric's rows of it."""
-
-    table: str
-    chunk_name: str
-    start: pd.Timestamp
-    end: pd.Timestamp
-    metric: str
-    archive: bool
-    rows: int | None = None  # of the whole chunk, when known
 
 
 def set_policy(wh: Warehouse, table: str, keep, *, archive: bool = False,
@@ -120,18 +106,20 @@ def units(conn: Connection, backend: Backend, now: pd.Timestamp, *,
 
 
 def retention_job(ctx: JobContext) -> int:
-    """Remove every unit past its policy that may go; returns rows removed. Units refused
-    by the SQL guard are listed in the run's notes (job_runs.error) and retried next run."""
+    """Remove every unit past its policy that may go; returns rows removed. Which may go is
+    decided by :func:`~warehouse.jobs.chunk_policy.retention_plan` (the rule
+    ``drop_chunks`` obeys too) and checked again by the SQL guard under locks; refused units
+    are listed in the run's notes (job_runs.error) and retried next run."""
     wh, backend = ctx.wh, ctx.wh.backend
     with wh.engine.connect() as conn:
-        todo = units(conn, backend, ctx.now)
+        todo, reasons = retention_plan(conn, backend, ctx.now)
     script = backend.sql("jobs/retention_drop")
     removed = 0
-    refused: list[str] = []
+    refused = [f"{name}: {why}" for name, why in reasons.items()]
     for unit in todo:
         ctx.check()
-        if unit.rows == 0 and not backend.capabilities.native_partitions:
-            continue  # an empty range of one table: nothing to delete
+        if unit.rows == 0 and (unit.metric != ALL or not backend.capabilities.native_partitions):
+            continue  # nothing to delete (an empty partition is still dropped, below)
         with ctx.transaction(exclusive=True) as conn:
             [(gone, why)] = backend.run_script(conn, script, {
                 "table": unit.table, "start": unit.start, "end": unit.end,

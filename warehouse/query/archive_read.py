@@ -56,9 +56,27 @@ def archived_frame(units: list[ArchivedUnit], series_ids: list[int], start=None,
                    end=None) -> pd.DataFrame:
     """Archived rows (ts, series_id, value, run_id) of some series in [start, end)."""
     table = read_points([u.path for u in units], series_ids, start, end)
-    frame = table.to_pandas()
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-    return frame
+    return typed_points(table.to_pandas())
+
+
+def typed_points(frame: pd.DataFrame) -> pd.DataFrame:
+    """Point rows with fixed dtypes: ts UTC datetime, series_id int64, value float64, run_id
+    object. A driver returns object columns for an empty result; concatenated with archived
+    rows they would make ``value`` object, which pandas cannot take a quantile of."""
+    return frame.assign(ts=pd.to_datetime(frame["ts"], utc=True),
+                        series_id=frame["series_id"].astype("int64"),
+                        value=frame["value"].astype("float64"),
+                        run_id=frame["run_id"].astype(object))
+
+
+def with_archived_rows(hot: pd.DataFrame, units: list[ArchivedUnit], series_ids: list[int],
+                       start=None, end=None) -> pd.DataFrame:
+    """Hot rows (ts, series_id, value, run_id) plus the archived rows of ``units`` in
+    [start, end), typed (:func:`typed_points`); a row restored into the hot table while its
+    file is still listed counts once (the hot copy)."""
+    frame = pd.concat([typed_points(hot), archived_frame(units, series_ids, start, end)],
+                      ignore_index=True)
+    return frame.drop_duplicates(["series_id", "ts"], keep="first").reset_index(drop=True)
 
 
 def points_relation(units: list[ArchivedUnit], series_ids: list[int]) -> tuple[str, dict]:

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, text
 
 from warehouse.backends.base import AGGREGATES, PERCENTILES, Backend, floor_to_bucket
 from warehouse.errors import UnknownNameError
-from warehouse.query.archive_read import archived_frame, archived_units, points_relation
+from warehouse.query.archive_read import archived_units, points_relation, with_archived_rows
 from warehouse.query.runs import optional_text
 from warehouse.query.tiers import plan_tier, raw_overlaps, tier_sql
 from warehouse.timeparse import aware_timestamp, epoch_us, interval_us
@@ -145,10 +145,7 @@ def _with_archive(conn: Connection, backend: Backend, archived, series_ids: list
     in SQL); a row restored into the hot table while its file is still listed counts once."""
     hot = backend.fetch_frame(conn, f"SELECT ts, series_id, value, run_id FROM points "
                                     f"WHERE {condition}", params)
-    hot["ts"] = pd.to_datetime(hot["ts"], utc=True)
-    cold = archived_frame(archived, series_ids, start, end)
-    frame = pd.concat([hot, cold], ignore_index=True)
-    return frame.drop_duplicates(["series_id", "ts"], keep="first").reset_index(drop=True)
+    return with_archived_rows(hot, archived, series_ids, start, end)
 
 
 def _aggregate(rows: pd.DataFrame, every_us: int, agg: str, series: pd.DataFrame, keys,
