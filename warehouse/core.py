@@ -165,16 +165,23 @@ class Warehouse:
         with self.engine.connect() as conn:
             return self.backend.show_chunks(conn, table)
 
-    def drop_chunks(self, table: str, older_than) -> list[str]:
-        """Drop whole chunks of ``table`` that end at or before ``older_than``."""
+    def drop_chunks(self, table: str, older_than, *, force: bool = False,
+                    dry_run: bool = False) -> list[str]:
+        """Drop whole chunks of ``table`` that end at or before ``older_than``; returns their
+        names.
+
+        Under an "archive before drop" policy a chunk goes only once its archive is verified
+        and counts its rows: otherwise :class:`~warehouse.errors.RetentionPolicyError` names
+        the unarchived chunks and nothing is dropped. ``force=True`` drops them anyway (their
+        rows are lost); ``dry_run=True`` returns what would be dropped and drops nothing.
+        """
+        from warehouse.jobs.chunk_policy import drop_chunks
+
         self._check_hypertable(table)
         cutoff = aware_timestamp(older_than, "older_than")
-        with self.engine.begin() as conn:
-            dropped = self.backend.drop_chunks(conn, table, cutoff)
-        if dropped:
-            with self.engine.begin() as conn:
-                self.backend.reclaim_space(conn)
-        return dropped
+        if cutoff is None:
+            raise ValueError("drop_chunks needs older_than (a time or e.g. 'now-90d')")
+        return drop_chunks(self, table, cutoff, force=force, dry_run=dry_run)
 
     def set_chunk_interval(self, table: str, interval) -> None:
         """Interval of chunks made from now on for ``table`` ('1d', '7d', a timedelta)."""
