@@ -11,12 +11,12 @@ from __future__ import annotations
 import warnings
 from datetime import datetime
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 from sqlalchemy import Connection, text
 
+from warehouse.backends import readonly_duckdb
 from warehouse.backends.base import (
     PERCENTILES,
     POINTS_ARROW_SCHEMA,
@@ -24,7 +24,7 @@ from warehouse.backends.base import (
     Capabilities,
     floor_to_bucket,
 )
-from warehouse.errors import ReadOnlyError
+from warehouse.backends.readonly import ReadOnlyLimits
 from warehouse.schema import HYPERTABLES
 from warehouse.timeparse import epoch_us
 
@@ -180,18 +180,13 @@ class DuckDBBackend(Backend):
             rows.append((table, int(count), int(blocks) * _BLOCK_BYTES))
         return pd.DataFrame(rows, columns=["table", "rows", "bytes"])
 
-    def read_only_query(self, conn: Connection, sql: str, params: dict) -> pd.DataFrame:
-        # Parse what DuckDB will actually see (binds rendered the driver's way).
-        statements = duckdb.extract_statements(str(text(sql).compile(dialect=conn.dialect)))
-        if len(statements) != 1:
-            raise ReadOnlyError(f"expected exactly one statement, got {len(statements)}")
-        kind = statements[0].type
-        if kind not in (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN):
-            raise ReadOnlyError(
-                f"only SELECT (and EXPLAIN) may run here; got a {kind.name} statement"
-            )
-        result = conn.execute(text(sql), params)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    def read_only_query(self, conn: Connection, sql: str, params: dict, *,
+                        limits: ReadOnlyLimits | None = None) -> pd.DataFrame:
+        """One analyst statement, checked by DuckDB's parser and run in a read-only
+        transaction on a connection of its own (warehouse/backends/readonly_duckdb.py).
+        Raises ReadOnlyError (QueryTimeoutError, ResultTooLargeError) on refusal."""
+        return readonly_duckdb.read_only_query(
+            self.sql, conn, sql, params, limits or ReadOnlyLimits.from_env())
 
 
 def _plain(value):

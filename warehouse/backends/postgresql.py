@@ -21,6 +21,7 @@ import psycopg
 import pyarrow as pa
 from sqlalchemy import Connection, text
 
+from warehouse.backends import readonly_postgresql
 from warehouse.backends.base import (
     PERCENTILES,
     POINTS_ARROW_SCHEMA,
@@ -28,7 +29,7 @@ from warehouse.backends.base import (
     Capabilities,
     floor_to_bucket,
 )
-from warehouse.errors import ReadOnlyError
+from warehouse.backends.readonly import ReadOnlyLimits
 from warehouse.schema import HYPERTABLES
 
 # PostgreSQL's binary timestamps count µs from 2000-01-01 UTC:
@@ -316,14 +317,16 @@ class PostgreSQLBackend(Backend):
             rows.append((table, int(count), int(size)))
         return pd.DataFrame(rows, columns=["table", "rows", "bytes"])
 
-    def read_only_query(self, conn: Connection, sql: str, params: dict) -> pd.DataFrame:
-        conn.execute(text("SET TRANSACTION READ ONLY"))
-        try:
-            result = conn.execute(text(sql), params)
-        except Exception as exc:  # translated: the driver's error is kept as the cause
-            if isinstance(getattr(exc, "orig", None), psycopg.errors.ReadOnlySqlTransaction):
-                raise ReadOnlyError(f"this statement would write: {exc.orig}") from exc
-            raise
-        if not result.returns_rows:
-            return pd.DataFrame()
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    def read_only_query(self, conn: Connection, sql: str, params: dict, *,
+                        limits: ReadOnlyLimits | None = None) -> pd.DataFrame:
+        """One analyst statement, checked by the server's parser and run read-only as this
+        database's reader role (warehouse/backends/readonly_postgresql.py). Raises
+        ReadOnlyError (QueryTimeoutError, ResultTooLargeError) on refusal."""
+        return readonly_postgresql.read_only_query(
+            self, conn, sql, params, limits or ReadOnlyLimits.from_env())
+
+    def grant_analyst(self, conn: Connection, role_name: str, timeout_s: float = 60.0) -> None:
+        """`warehouse grant analyst ROLE`: SELECT on the documented views and tables only,
+        read-only sessions and a statement timeout by default (the role is made NOLOGIN if
+        it does not exist). Runs in ``conn``'s transaction."""
+        readonly_postgresql.grant_analyst(self, conn, role_name, timeout_s)

@@ -1,0 +1,244 @@
+"""Analyst SQL on DuckDB, read-only by construction.
+
+Why not a locked-down connection: DuckDB's ``enable_external_access``, ``lock_configuration``,
+``allowed_directories`` and ``autoload_known_extensions`` are GLOBAL settings (of the database
+instance, measured with ``duckdb_settings()`` on DuckDB 2.0.1), and once external access is
+off it cannot be turned back on; the warehouse's own ingest (Arrow scans) and archive reader
+(``read_parquet``) need it on. A second, locked-down ``duckdb.connect(path, read_only=True,
+config=...)`` in the same process is refused ("Can't open a connection to same database file
+with a different configuration than existing connections"). So the statement itself is
+checked by DuckDB's parser, and run where it cannot write:
+
+1. ``extract_statements``: exactly one statement, of type SELECT (so no COPY, EXPORT, SET,
+   RESET, PRAGMA, LOAD, INSTALL, ATTACH, DETACH, CHECKPOINT, EXPLAIN [ANALYZE], DML, DDL).
+2. ``json_serialize_sql`` parse tree, walked with fail-closed rules: query nodes are SELECT,
+   set operations or recursive CTEs (a DELETE/INSERT/UPDATE inside WITH is refused); a table
+   reference is a subquery, join, VALUES, or a relation that is an analyst relation, a system
+   catalog view or a CTE in scope — a quoted path ('/etc/passwd', 'x.csv') is not a relation,
+   so DuckDB's file replacement scans are never reached; table functions are the in-memory
+   generators only (range, generate_series, unnest, json_each, json_tree) — no read_csv,
+   read_text, read_blob, glob, read_parquet/parquet_scan, query(), checkpoint();
+   functions must be loaded (an unknown name would autoload an extension) and not have
+   effects (nextval, setval, setseed, write_log, sleep_ms).
+3. It runs on a fresh connection to the same database (``duplicate()``: no registered
+   Python objects) inside ``BEGIN TRANSACTION READ ONLY`` — a write of any kind fails there
+   — interrupted by a timer at the time limit, fetching at most the row cap + 1 rows, then
+   rolled back.
+
+Views are the warehouse's own (analysts cannot create any), so a view is not looked into:
+``all_points`` reads the archive's Parquet files the warehouse listed in it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+
+import duckdb
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from warehouse.backends.readonly import (
+    ANALYST_RELATIONS,
+    ReadOnlyLimits,
+    sql_error,
+    strip_statement,
+)
+from warehouse.errors import ReadOnlyError
+
+_QUERY_NODES = {"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE"}
+_TABLE_REFS = {"BASE_TABLE", "JOIN", "SUBQUERY", "TABLE_FUNCTION", "EXPRESSION_LIST", "EMPTY",
+               "EMPTY_FROM", "PIVOT", "SHOW_REF"}
+_OTHER_TYPED = {"ORDER_DEFAULT", "ASCENDING", "DESCENDING", "INVALID"}  # ORDER BY entries
+_TABLE_FUNCTIONS = {"range", "generate_series", "unnest", "json_each", "json_tree"}
+_EFFECT_FUNCTIONS = {"nextval", "currval", "setval", "setseed", "write_log", "sleep_ms"}
+_SYSTEM_SCHEMAS = {"information_schema", "pg_catalog"}
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")
+
+
+def read_only_query(sql_file, conn: Connection, sql: str, params: dict,
+                    limits: ReadOnlyLimits) -> pd.DataFrame:
+    """Check and run one analyst statement (see the module docstring). ``sql_file(name)``
+    loads this engine's SQL files; ``:name`` binds take their values from ``params``."""
+    statement, values = _bind(conn, strip_statement(sql), params)
+    # A connection of its own: the caller's may hold registered Python objects (ingest's
+    # staging tables), and this one is interrupted at the time limit.
+    cursor = conn.connection.driver_connection.duplicate()
+    try:
+        _check_statement_kind(statement)
+        _check_tree(cursor, conn, sql_file, statement)
+        return _run(cursor, sql_file, statement, values, limits)
+    finally:
+        cursor.close()
+
+
+def _bind(conn: Connection, sql: str, params: dict) -> tuple[str, list]:
+    """``:name`` binds as DuckDB's numbered parameters, and their values in order."""
+    compiled = text(sql).compile(dialect=conn.dialect)
+    values = []
+    for name in compiled.positiontup or ():
+        if name not in params:
+            raise sql_error(f"no value given for the bind parameter :{name}")
+        values.append(_plain(params[name]))
+    return str(compiled), values
+
+
+def _check_statement_kind(statement: str) -> None:
+    try:
+        statements = duckdb.extract_statements(statement)
+    except duckdb.Error as exc:
+        raise sql_error(str(exc)) from None
+    if len(statements) != 1:
+        raise ReadOnlyError(f"exactly one statement may run here; got {len(statements)}")
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        raise ReadOnlyError(f"only a SELECT statement may run here; got {kind.name}")
+
+
+def _check_tree(cursor, conn: Connection, sql_file, statement: str) -> None:
+    query, values = _bind(conn, sql_file("readonly/serialize"), {"statement": statement})
+    tree = json.loads(cursor.execute(query, values).fetchone()[0])
+    if tree.get("error"):
+        raise ReadOnlyError(f"not a plain query: {tree.get('error_message', 'unknown')}")
+    relations = {}
+    for database, schema, name in cursor.execute(sql_file("readonly/relations")).fetchall():
+        relations.setdefault(name.lower(), set()).add((database.lower(), schema.lower()))
+    functions = {row[0] for row in cursor.execute(sql_file("readonly/functions")).fetchall()}
+    _TreeCheck(relations, functions).walk(tree["statements"], frozenset())
+
+
+class _TreeCheck:
+    """Walks a ``json_serialize_sql`` tree; raises ReadOnlyError at the first thing not allowed."""
+
+    def __init__(self, relations: dict[str, set[tuple[str, str]]], functions: set[str]):
+        self.relations = relations
+        self.functions = functions
+
+    def walk(self, node, ctes: frozenset) -> None:
+        if isinstance(node, list):
+            for item in node:
+                self.walk(item, ctes)
+            return
+        if not isinstance(node, dict):
+            return
+        if "class" in node:  # an expression
+            self._expression(node)
+        elif isinstance(node.get("type"), str):
+            kind = node["type"]
+            if kind in _QUERY_NODES:
+                self._query_node(node, ctes)
+                return
+            if kind.endswith("_NODE"):
+                raise ReadOnlyError(f"only queries may run here; found a {_words(kind)}")
+            if kind in _TABLE_REFS:
+                self._table_ref(node, ctes)
+                if kind == "TABLE_FUNCTION":  # its arguments were walked: the name is no
+                    node = {k: v for k, v in node.items() if k != "function"}  # scalar
+            elif not (kind.endswith("_MODIFIER") or kind in _OTHER_TYPED):
+                raise ReadOnlyError(f"unsupported construct in read-only SQL: {_words(kind)}")
+        for key, value in node.items():
+            if key != "cte_map":
+                self.walk(value, ctes)
+
+    def _query_node(self, node: dict, ctes: frozenset) -> None:
+        # A CTE is visible to the query that defines it and to the CTEs after it (and to
+        # itself only when recursive); a name DuckDB would not bind to the CTE must pass the
+        # relation check, so scopes here are never wider than DuckDB's.
+        entries = (node.get("cte_map") or {}).get("map") or []
+        inner = ctes
+        for entry in entries:
+            name = str(entry.get("key", "")).lower()
+            body = (entry.get("value") or {}).get("query_node") or {}
+            recursive = isinstance(body, dict) and body.get("type") == "RECURSIVE_CTE_NODE"
+            self.walk(body, inner | {name} if recursive else inner)
+            inner = inner | {name}
+        for key, value in node.items():
+            if key not in ("cte_map", "type"):
+                self.walk(value, inner)
+
+    def _table_ref(self, node: dict, ctes: frozenset) -> None:
+        kind = node["type"]
+        if kind == "TABLE_FUNCTION":
+            function = node.get("function") or {}
+            name = str(function.get("function_name", "")).lower()
+            if name not in _TABLE_FUNCTIONS or function.get("schema") or function.get("catalog"):
+                raise ReadOnlyError(
+                    f"table function {name}() is not available in read-only SQL (it reads "
+                    f"files, runs SQL text or changes state); allowed: "
+                    f"{', '.join(sorted(_TABLE_FUNCTIONS))}")
+            self.walk(function.get("arguments"), ctes)
+        elif kind in ("BASE_TABLE", "SHOW_REF") and node.get("table_name"):
+            self._relation(node, ctes)
+
+    def _relation(self, node: dict, ctes: frozenset) -> None:
+        name = str(node.get("table_name", ""))
+        schema = str(node.get("schema_name") or "").lower()
+        database = str(node.get("catalog_name") or "").lower()
+        if not _PLAIN_NAME.match(name):
+            raise ReadOnlyError(
+                f"{name!r} is not a warehouse relation (files cannot be read from SQL here)")
+        key = name.lower()
+        if not schema and not database and key in ctes:
+            return
+        places = {(d, s) for d, s in self.relations.get(key, set())
+                  if (not database or d == database) and (not schema or s == schema)}
+        system = any(s in _SYSTEM_SCHEMAS or d == "system" for d, s in places)
+        if places and (system or key in ANALYST_RELATIONS):
+            return
+        raise ReadOnlyError(
+            f"relation {name!r} is not available to read-only SQL; use the documented views "
+            f"and tables (docs/views.md)")
+
+    def _expression(self, node: dict) -> None:
+        if node.get("class") not in ("FUNCTION", "WINDOW"):
+            return
+        name = str(node.get("function_name", "")).lower()
+        if name in _EFFECT_FUNCTIONS:
+            raise ReadOnlyError(f"function {name}() changes state; not allowed in read-only SQL")
+        if node["class"] == "FUNCTION" and name not in self.functions:
+            raise ReadOnlyError(
+                f"unknown function {name}() (extensions are not loaded by read-only SQL)")
+
+
+def _run(cursor, sql_file, statement: str, values: list, limits: ReadOnlyLimits):
+    cursor.execute(sql_file("readonly/begin"))
+    timer = threading.Timer(limits.timeout_s, cursor.interrupt)
+    timer.start()
+    try:
+        result = cursor.execute(statement, values)
+        columns = [d[0] for d in result.description or ()]
+        rows = result.fetchmany(limits.max_rows + 1)
+    except duckdb.InterruptException:
+        raise limits.timed_out() from None
+    except duckdb.TransactionException as exc:
+        raise ReadOnlyError(f"read-only SQL cannot write: {_first_line(exc)}") from None
+    except duckdb.PermissionException as exc:
+        raise ReadOnlyError(f"not allowed in read-only SQL: {_first_line(exc)}") from None
+    except duckdb.Error as exc:
+        if not timer.is_alive():  # interrupted while DuckDB raised something else
+            raise limits.timed_out() from None
+        raise sql_error(str(exc)) from None
+    finally:
+        timer.cancel()
+        try:
+            cursor.rollback()
+        except duckdb.Error:
+            pass  # nothing to roll back: the transaction ended with an error
+    if len(rows) > limits.max_rows:
+        raise limits.too_many_rows()
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _words(kind: str) -> str:
+    return kind.lower().replace("_", " ")
+
+
+def _plain(value):
+    """A parameter DuckDB binds as-is: pandas Timestamps as datetimes."""
+    return value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
+
