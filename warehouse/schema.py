@@ -85,5 +85,11 @@ step_runs = Table(
 
 RUN_COLUMNS = tuple(c.name for c in runs.columns)
 STEP_COLUMNS = tuple(c.name for c in step_runs.columns)
+#: The timestamps the warehouse stores, in µs since the Unix epoch: what Python's datetime
+#: holds (0001-01-01 to 9999-12-31T23:59:59.999999 UTC), well inside both engines' ranges.
+#: Ingest refuses others; chunks at either edge are clamped to it (a chunk holding
+#: 9999-12-31 would otherwise end in year 10000, which no Python client can read back).
+TS_MIN_US = -62_135_596_800_000_000
+TS_MAX_US = 253_402_300_799_999_999
 #: Tables partitioned on time, with their time column (the ``hypertables`` table says the same).
 HYPERTABLES = {"points": "ts", "runs": "started_at", "step_runs": "started_at"}

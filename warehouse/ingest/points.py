@@ -17,7 +17,10 @@ import pandas as pd
 import pyarrow as pa
 
 from warehouse.config import MAX_NAME_LENGTH
+from warehouse.errors import FieldProblem, ValidationError
 from warehouse.ingest.validate import (
+    LABEL_KEY_PATTERN,
+    MAX_LABELS_BYTES,
     Problems,
     check_columns,
     check_names,
@@ -41,19 +44,49 @@ class PointsBatch:
     received: int
 
 
-def as_frame(data) -> pd.DataFrame:
-    """A DataFrame view of any accepted input."""
+def as_frame(data, what: str = "points batch") -> pd.DataFrame:
+    """A DataFrame view of any accepted input; any other shape is a ValidationError (a list
+    element that is not a record names its position)."""
+    def refuse(row, message: str):
+        return ValidationError(what, [FieldProblem(row, "(record)", message)])
+
     if isinstance(data, pd.DataFrame):
-        return data
-    if isinstance(data, (pa.Table, pa.RecordBatch)):
-        return data.to_pandas(maps_as_pydicts="strict")
-    if isinstance(data, dict):
+        frame = data
+    elif isinstance(data, (pa.Table, pa.RecordBatch)):
+        frame = data.to_pandas(maps_as_pydicts="strict")
+    elif isinstance(data, dict):
+        try:
+            frame = _frame_of(data)
+        except (ValueError, TypeError) as exc:
+            raise refuse(None, f"a dict must map column names to equal-length columns: "
+                               f"{exc}") from None
+    elif isinstance(data, Iterable) and not isinstance(data, (str, bytes, bytearray)):
+        records = list(data)
+        for position, record in enumerate(records):
+            if not isinstance(record, dict):
+                raise refuse(position, f"must be a record (a dict of column to value), got "
+                                       f"{type(record).__name__}")
+        frame = _frame_of(records) if records else pd.DataFrame()
+    else:
+        raise refuse(None, f"expected a pandas DataFrame, a pyarrow Table or a list of "
+                           f"records, got {type(data).__name__}")
+    columns = list(frame.columns)
+    odd = [c for c in columns if not isinstance(c, str)]
+    if odd:
+        raise refuse(None, f"column names must be text, got {odd[0]!r:.40}")
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise refuse(None, f"column(s) given more than once: {', '.join(repeated)}")
+    return frame
+
+
+def _frame_of(data) -> pd.DataFrame:
+    try:
         return pd.DataFrame(data)
-    if isinstance(data, Iterable) and not isinstance(data, (str, bytes)):
-        return pd.DataFrame.from_records(list(data))
-    raise TypeError(
-        f"expected a pandas DataFrame, a pyarrow Table or a list of records, got {type(data).__name__}"
-    )
+    except UnicodeEncodeError:
+        # pandas stores text as Arrow (UTF-8), which cannot hold a lone surrogate; keep
+        # Python objects so validation can name the row and field instead of crashing.
+        return pd.DataFrame(data, dtype=object)
 
 
 def unique_index(frame: pd.DataFrame) -> pd.DataFrame:
@@ -95,11 +128,12 @@ def _label_keys_from_dicts(column: pd.Series, problems: Problems):
         except (KeyError, TypeError, AttributeError):
             pass
         parsed, message = _parse_labels(value)
+        key = canonical_labels(parsed) if not message else "{}"
+        message = message or _labels_size_problem(key)
         if message:
             bad.setdefault(message, []).append(column.index[i])
             keys[i] = "{}"
             continue
-        key = canonical_labels(parsed)
         keys[i] = key
         try:
             cache[cache_key] = key
@@ -125,7 +159,13 @@ def _label_keys_from_columns(frame: pd.DataFrame, names: Sequence[str], problems
             column_codes = column.cat.codes.to_numpy().astype("i8") + 1
             width = len(column.cat.categories) + 1
         else:
-            column_codes, uniques = pd.factorize(column, use_na_sentinel=False)
+            try:
+                column_codes, uniques = pd.factorize(column, use_na_sentinel=False)
+            except TypeError:  # unhashable values (lists, dicts): not label text
+                problems.add(frame.index[column.map(lambda v: not isinstance(
+                    v, (str, int, float, type(None)))).to_numpy(dtype=bool)], "labels",
+                    f"label column {name!r} must hold text")
+                return np.zeros(len(frame), dtype="i8"), np.array(["{}"], dtype=object)
             width = max(len(uniques), 1)
         if cardinality * width >= 2**62:
             combined, seen = pd.factorize(combined)
@@ -135,14 +175,44 @@ def _label_keys_from_columns(frame: pd.DataFrame, names: Sequence[str], problems
     codes, _ = pd.factorize(combined)
     firsts = pd.Series(codes).drop_duplicates().index  # first row of each code, code order
     keys = []
-    for position, values in zip(firsts, frame[list(names)].iloc[firsts].itertuples(
-            index=False, name=None)):
-        labels = {n: v for n, v in zip(names, values) if v is not None and v == v}
+    for values in frame[list(names)].iloc[firsts].itertuples(index=False, name=None):
+        labels = {n: v for n, v in zip(names, values) if not pd.api.types.is_scalar(v)
+                  or not pd.isna(v)}
         message = label_problems(labels)
+        key = canonical_labels(labels) if not message else "{}"
+        message = message or _labels_size_problem(key)
         if message:
-            problems.add([frame.index[position]], "labels", message)
-        keys.append(canonical_labels(labels))
+            # Every row with this combination shares the problem: name them all.
+            problems.add(frame.index[codes == len(keys)], "labels", message)
+        keys.append(key)
     return codes, np.array(keys, dtype=object)
+
+
+def _labels_size_problem(key: str) -> str | None:
+    size = len(key.encode("utf-8"))
+    if size > MAX_LABELS_BYTES:
+        return f"labels take {size} bytes as JSON; the limit is {MAX_LABELS_BYTES}"
+    return None
+
+
+def _check_label_columns(frame: pd.DataFrame, names: list[str], problems: Problems) -> None:
+    """``label_columns`` must name existing, distinct columns that are valid label names."""
+    seen = set()
+    for name in names:
+        if not isinstance(name, str) or not LABEL_KEY_PATTERN.match(name):
+            problems.items.append(FieldProblem(None, "label_columns", (
+                f"{name!r:.40} is not a valid label name ({LABEL_KEY_PATTERN.pattern})")))
+        elif name in (*REQUIRED, *OPTIONAL):
+            problems.items.append(FieldProblem(None, "label_columns", (
+                f"{name!r} is a points column, not a label")))
+        elif name not in frame.columns:
+            problems.items.append(FieldProblem(None, "label_columns", (
+                f"names column {name!r}, which the data does not have; columns: "
+                f"{', '.join(map(str, frame.columns))}")))
+        elif name in seen:
+            problems.items.append(FieldProblem(None, "label_columns", (
+                f"{name!r} is named twice")))
+        seen.add(name)
 
 
 def _may_have_duplicates(codes: np.ndarray, ts: pd.Series) -> bool:
@@ -170,7 +240,9 @@ def prepare_points(data, label_columns: Sequence[str] = ()) -> PointsBatch:
     """
     frame = as_frame(data)
     problems = Problems("points batch")
-    label_columns = list(label_columns)
+    # A single name is one label column, not a sequence of one-letter names.
+    label_columns = [label_columns] if isinstance(label_columns, str) else list(label_columns)
+    _check_label_columns(frame, label_columns, problems)
     check_columns(frame, REQUIRED, (*OPTIONAL, *label_columns), problems)
     if label_columns and "labels" in frame.columns:
         problems.add([None], "labels", "give labels either as a 'labels' column or as "

@@ -11,6 +11,7 @@ from warehouse.ingest.validate import (
     Problems,
     check_columns,
     check_names,
+    check_text,
     to_json_text,
     to_optional_ints,
     to_utc_timestamps,
@@ -33,8 +34,8 @@ def _common(frame: pd.DataFrame, problems: Problems) -> dict[str, pd.Series]:
     problems.add_where(late, frame.index, "finished_at", "is before started_at")
 
     status = frame["status"]
-    problems.add_where(~status.isin(STATUSES).to_numpy(), frame.index, "status",
-                       f"must be one of {', '.join(STATUSES)}")
+    known = status.map(lambda v: isinstance(v, str) and v in STATUSES).to_numpy(dtype=bool)
+    problems.add_where(~known, frame.index, "status", f"must be one of {', '.join(STATUSES)}")
     out["status"] = status.astype(object)
 
     for name in ("duration_us", *RESOURCE_COLUMNS):
@@ -46,16 +47,17 @@ def _common(frame: pd.DataFrame, problems: Problems) -> dict[str, pd.Series]:
 
     for name in _TEXT_COLUMNS:
         column = frame.get(name, pd.Series(None, index=frame.index, dtype=object))
-        bad = column.notna() & ~column.map(lambda v: isinstance(v, str))
-        problems.add_where(bad.to_numpy(), frame.index, name, "must be text")
+        check_text(column, name, problems)
         out[name] = column.astype(object).where(column.notna(), None)
     message = frame.get("error_message", pd.Series(None, index=frame.index, dtype=object))
-    problems.add_where((message.notna() & ~message.map(lambda v: isinstance(v, str))).to_numpy(),
-                       frame.index, "error_message", "must be text")
+    check_text(message, "error_message", problems)
     # Long messages (stack dumps) are cut rather than refused: the run still gets recorded.
-    out["error_message"] = message.map(
-        lambda v: v if not isinstance(v, str) or len(v) <= MAX_ERROR_MESSAGE_LENGTH
-        else v[: MAX_ERROR_MESSAGE_LENGTH - 1] + "…").astype(object)
+    # Built as objects: pandas would store text as Arrow, which cannot even hold the bad
+    # values reported above.
+    out["error_message"] = pd.Series(
+        [v if not isinstance(v, str) or len(v) <= MAX_ERROR_MESSAGE_LENGTH
+         else v[: MAX_ERROR_MESSAGE_LENGTH - 1] + "…" for v in message.to_numpy(dtype=object)],
+        index=frame.index, dtype=object)
     out["attributes"] = to_json_text(
         frame.get("attributes", pd.Series(None, index=frame.index, dtype=object)),
         "attributes", problems, kind=dict)
@@ -73,7 +75,7 @@ def _finish(columns: dict[str, pd.Series], order: tuple[str, ...], keys: list[st
 
 def prepare_runs(data) -> pd.DataFrame:
     """Validated ``runs`` rows; raise ValidationError naming each bad row and field."""
-    frame = unique_index(as_frame(data))
+    frame = unique_index(as_frame(data, "runs batch"))
     problems = Problems("runs batch")
     check_columns(frame, ("run_id", "recipe", "started_at", "status"), RUN_COLUMNS, problems)
     problems.raise_if_any()
@@ -92,7 +94,7 @@ def prepare_runs(data) -> pd.DataFrame:
 
 def prepare_steps(data) -> pd.DataFrame:
     """Validated ``step_runs`` rows; raise ValidationError naming each bad row and field."""
-    frame = unique_index(as_frame(data))
+    frame = unique_index(as_frame(data, "steps batch"))
     problems = Problems("steps batch")
     check_columns(frame, ("run_id", "step_id", "step", "started_at", "status"), STEP_COLUMNS,
                   problems)
@@ -102,7 +104,9 @@ def prepare_steps(data) -> pd.DataFrame:
     columns["step"] = frame["step"].astype(object)
     for name in ("step_id", "parent_step_id"):
         column = frame.get(name, pd.Series(None, index=frame.index, dtype=object))
-        column = column.map(lambda v: str(v) if isinstance(v, (int, np.integer)) else v)
+        column = pd.Series([str(v) if isinstance(v, (int, np.integer)) else v
+                            for v in column.to_numpy(dtype=object)], index=frame.index,
+                           dtype=object)
         check_names(column, name, problems, required=name == "step_id")
         columns[name] = column.astype(object).where(column.notna(), None)
     columns["attempt"] = to_optional_ints(

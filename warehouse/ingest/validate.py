@@ -4,8 +4,15 @@ and, on failure, reports the first bad row, the field, what was wrong and how ma
 Rules (documented in docs/ingest.md):
 - names (metric, recipe, step, label keys) match ``NAME_PATTERN`` and are at most
   ``MAX_NAME_LENGTH`` (label keys ``MAX_LABEL_KEY_LENGTH``) characters;
-- timestamps are timezone-aware (datetime values, or ISO-8601 strings with an offset);
-- numbers are finite (no NaN, no ±inf).
+- timestamps are timezone-aware (datetime values, or ISO-8601 strings with an offset) and
+  within ``TS_MIN``..``TS_MAX`` (years 1 to 9999, what every engine and Python can hold);
+- numbers are real and finite (no complex, NaN, ±inf or booleans);
+- every text — names, label keys and values, run and step text columns, error messages and
+  every string inside params/attributes JSON — is valid UTF-8 without NUL characters
+  (PostgreSQL refuses both; a lone surrogate cannot even be encoded), see :func:`text_problem`.
+
+The small checks (:func:`text_problem`, :func:`check_text`, :func:`json_problem`) are public
+so other entry points (the recorder) can refuse the same values before buffering them.
 """
 
 from __future__ import annotations
@@ -20,11 +27,19 @@ import pandas as pd
 
 from warehouse.config import MAX_LABEL_KEY_LENGTH, MAX_NAME_LENGTH
 from warehouse.errors import FieldProblem, ValidationError
+from warehouse.schema import TS_MAX_US, TS_MIN_US
 
 # Letters, digits and a few separators; no quotes, spaces or semicolons, so a name is safe
 # to show in any UI or file name. SQL never sees a name outside a bind parameter anyway.
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/@+-]*$")
-LABEL_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Patterns end in \Z, not $: "$" also matches before a trailing newline ("cpu\n").
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/@+-]*\Z")
+LABEL_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+#: The canonical JSON of one label set, in UTF-8 bytes. It is part of the unique key of
+#: ``series``; PostgreSQL refuses B-tree entries over ~2,700 bytes ("index row size exceeds
+#: maximum", https://www.postgresql.org/docs/15/btree-implementation.html), so refuse first.
+MAX_LABELS_BYTES = 2048
+#: Nesting depth of params/attributes/depends_on JSON (deeper is refused, not recursed into).
+MAX_JSON_DEPTH = 64
 _OFFSET_PATTERN = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)$", re.IGNORECASE)
 
 
@@ -71,31 +86,113 @@ def check_columns(frame: pd.DataFrame, required: Iterable[str], allowed: Iterabl
             f"unknown column(s); allowed: {', '.join(sorted(allowed))}"))
 
 
+def text_problem(value, *, max_length: int | None = None) -> str | None:
+    """What is wrong with one text value, or None: not a str, a NUL character, a lone
+    surrogate (invalid UTF-8, e.g. from bytes decoded with ``surrogateescape``), or longer
+    than ``max_length`` characters."""
+    if not isinstance(value, str):
+        return f"must be text, got {type(value).__name__}"
+    if "\x00" in value:
+        return (f"contains a NUL character (\\x00) at position {value.index(chr(0))}, which "
+                f"the databases cannot store")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (f"is not valid UTF-8: lone surrogate {value[exc.start]!r} at position "
+                f"{exc.start}")
+    if max_length is not None and len(value) > max_length:
+        return f"is {len(value)} characters long; the limit is {max_length}"
+    return None
+
+
+def json_problem(value, depth: int = 0) -> str | None:
+    """What is wrong with a JSON-able value (dict/list tree), or None: every key and string
+    must pass :func:`text_problem`, numbers must be finite and real, depth at most
+    ``MAX_JSON_DEPTH``."""
+    if depth > MAX_JSON_DEPTH:
+        return f"is nested deeper than {MAX_JSON_DEPTH} levels"
+    if isinstance(value, str):
+        return text_problem(value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            message = (text_problem(key) if isinstance(key, str) else None) or \
+                json_problem(item, depth + 1)
+            if message:
+                return f"{str(key)[:40]!r}: {message}" if isinstance(key, str) else message
+        return None
+    if isinstance(value, (list, tuple, np.ndarray)):
+        for position, item in enumerate(value):
+            message = json_problem(item, depth + 1)
+            if message:
+                return f"[{position}]: {message}"
+        return None
+    if isinstance(value, (complex, np.complexfloating)):
+        return f"holds a complex number {value!r}, not a JSON value"
+    return None
+
+
+def _distinct_problems(column: pd.Series, judge) -> dict[str, list]:
+    """Rows grouped by what ``judge(value)`` says is wrong with them. Each distinct value is
+    judged once (a hash pass, no Python step per row), which keeps this cheap on
+    million-row batches; unhashable values (lists, dicts) are judged row by row."""
+    try:
+        uniques = column.unique()
+    except TypeError:
+        bad: dict[str, list] = {}
+        for row, value in zip(column.index, column.to_numpy(dtype=object)):
+            if message := judge(value):
+                bad.setdefault(message, []).append(row)
+        return bad
+    bad_values: dict[str, list] = {}
+    for value in uniques:
+        if message := judge(value):
+            bad_values.setdefault(message, []).append(value)
+    return {message: list(column.index[column.isin(values).to_numpy(dtype=bool)])
+            for message, values in bad_values.items()}
+
+
+def check_text(column: pd.Series, field: str, problems: Problems, *, required: bool = False,
+               max_length: int | None = None) -> None:
+    """Every present value of ``column`` must be text the databases can store
+    (:func:`text_problem`); with ``required``, missing values are problems too."""
+    present = ~column.isna().to_numpy(dtype=bool)
+    if required:
+        problems.add_where(~present, column.index, field, "is missing")
+    for message, rows in _distinct_problems(
+            column[present], lambda v: text_problem(v, max_length=max_length)).items():
+        problems.add(rows, field, message)
+
+
 def check_names(column: pd.Series, field: str, problems: Problems, *, required: bool = True,
                 max_length: int = MAX_NAME_LENGTH, pattern: re.Pattern = NAME_PATTERN) -> None:
     """Names must be strings matching ``pattern`` and at most ``max_length`` characters."""
-    missing = column.isna().to_numpy()
+    missing = column.isna().to_numpy(dtype=bool)
     if required:
         problems.add_where(missing, column.index, field, "is missing")
-    values = column[~missing]
-    if values.empty:
-        return
-    # Checking each distinct value once keeps this cheap on million-row batches.
-    uniques = values.unique()
-    bad = {}
-    for value in uniques:
+
+    def judge(value) -> str | None:
         if not isinstance(value, str):
-            bad[value] = f"must be a string, got {type(value).__name__} {value!r:.40}"
-        elif not value:
-            bad[value] = "must not be empty"
-        elif len(value) > max_length:
-            bad[value] = f"is {len(value)} characters long; the limit is {max_length}"
-        elif not pattern.match(value):
-            bad[value] = (f"{value!r:.60} has characters that are not allowed "
-                          f"(pattern {pattern.pattern})")
-    for value, message in bad.items():
-        problems.add_where(values.map(lambda v, b=value: v is b or v == b).to_numpy(),
-                           values.index, field, message)
+            return f"must be a string, got {type(value).__name__} {_shown(value)}"
+        if not value:
+            return "must not be empty"
+        if len(value) > max_length:
+            return f"is {len(value)} characters long; the limit is {max_length}"
+        if not pattern.match(value):
+            return (f"{_shown(value, 60)} has characters that are not allowed "
+                    f"(pattern {pattern.pattern})")
+        return None
+
+    for message, rows in _distinct_problems(column[~missing], judge).items():
+        problems.add(rows, field, message)
+
+
+def _shown(value, width: int = 40) -> str:
+    """A short, printable repr for messages (reprs escape NUL, surrogates and newlines)."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a hostile __repr__ must not hide the real problem
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def to_utc_timestamps(column: pd.Series, field: str, problems: Problems,
@@ -118,7 +215,10 @@ def to_utc_timestamps(column: pd.Series, field: str, problems: Problems,
             if isinstance(v, str):
                 naive[i] = not _OFFSET_PATTERN.search(v.strip())
             elif hasattr(v, "tzinfo"):
-                naive[i] = v.tzinfo is None or v.tzinfo.utcoffset(v) is None
+                try:
+                    naive[i] = v.tzinfo is None or v.tzinfo.utcoffset(v) is None
+                except Exception:  # noqa: BLE001 - a broken tzinfo is a bad value, not a crash
+                    wrong[i] = True
             else:
                 wrong[i] = True
         problems.add_where(wrong, index, field, "must be a timestamp (datetime or ISO-8601 text)")
@@ -137,26 +237,45 @@ def to_utc_timestamps(column: pd.Series, field: str, problems: Problems,
     result = result.dt.as_unit("us")
     if required:
         problems.add_where(column.isna().to_numpy(), index, field, "is missing")
+    us = result.to_numpy(dtype="datetime64[us]").view("i8")
+    present = ~np.isnat(result.to_numpy(dtype="datetime64[us]"))
+    problems.add_where(present & ((us < TS_MIN_US) | (us > TS_MAX_US)), index, field,
+                       "is outside the range the warehouse stores "
+                       "(0001-01-01 to 9999-12-31T23:59:59.999999 UTC)")
     return result
 
 
 def to_finite_floats(column: pd.Series, field: str, problems: Problems) -> np.ndarray:
-    """Finite float64 values; text, booleans, NaN and ±inf are rejected."""
+    """Finite float64 values; text, booleans, complex numbers, NaN and ±inf are rejected."""
     index = column.index
     if pd.api.types.is_bool_dtype(column.dtype):
         problems.add(index, field, "must be a number, got booleans")
+        return np.zeros(len(column))
+    if pd.api.types.is_complex_dtype(column.dtype):
+        # Casting would keep the real part silently: 1+2j must not be stored as 1.0.
+        problems.add(index, field, "must be a real number, got complex numbers")
         return np.zeros(len(column))
     if pd.api.types.is_numeric_dtype(column.dtype):
         values = column.to_numpy(dtype="f8", na_value=np.nan)
         wrong = np.zeros(len(values), dtype=bool)
     else:
         objects = column.to_numpy(dtype=object)
-        numeric = np.array([isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
-                            for v in objects], dtype=bool)
-        wrong = ~numeric & ~pd.isna(column).to_numpy()
-        problems.add_where(wrong, index, field, "must be a number")
+        complex_ = np.array([isinstance(v, (complex, np.complexfloating)) for v in objects],
+                            dtype=bool)
+        numeric = np.array([isinstance(v, (int, float, np.integer, np.floating))
+                            and not isinstance(v, bool) for v in objects], dtype=bool)
         values = np.full(len(objects), np.nan)
-        values[numeric] = objects[numeric].astype("f8")
+        try:
+            values[numeric] = objects[numeric].astype("f8")
+        except OverflowError:  # a Python int beyond float range
+            for i in np.flatnonzero(numeric):
+                try:
+                    values[i] = float(objects[i])
+                except OverflowError:
+                    values[i] = np.inf
+        wrong = ~numeric & ~pd.isna(column).to_numpy()
+        problems.add_where(complex_, index, field, "must be a real number, got a complex number")
+        problems.add_where(wrong & ~complex_, index, field, "must be a number")
     problems.add_where(np.isnan(values) & ~wrong, index, field, "is missing or NaN")
     problems.add_where(np.isinf(values), index, field, "is infinite")
     return values
@@ -164,8 +283,21 @@ def to_finite_floats(column: pd.Series, field: str, problems: Problems) -> np.nd
 
 def to_optional_ints(column: pd.Series, field: str, problems: Problems,
                      *, minimum: int | None = 0) -> pd.Series:
-    """Nullable Int64; fractional, non-finite or out-of-range values are rejected."""
+    """Nullable Int64; fractional, non-finite, complex, boolean or out-of-range values are
+    rejected."""
     index = column.index
+    if pd.api.types.is_complex_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
+        problems.add_where(column.notna().to_numpy(), index, field,
+                           f"must be an integer, got {column.dtype}")
+        return pd.Series(pd.NA, index=index, dtype="Int64")
+    if column.dtype == object:
+        # Only plain numbers and numeric text go on to to_numeric (which would accept
+        # booleans and complex numbers, and raise on containers).
+        plain = column.map(lambda v: isinstance(v, (int, float, str, np.integer, np.floating))
+                           and not isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+        problems.add_where(~plain & column.notna().to_numpy(), index, field,
+                           "must be an integer")
+        column = column.where(plain, other=None)
     numeric = pd.to_numeric(column, errors="coerce")
     not_number = numeric.isna() & column.notna()
     problems.add_where(not_number.to_numpy(), index, field, "must be an integer")
@@ -203,6 +335,7 @@ def to_json_text(column: pd.Series, field: str, problems: Problems, *, kind: typ
     """JSON text of dicts (or lists); JSON text input is parsed to check it."""
     out = []
     bad = np.zeros(len(column), dtype=bool)
+    texts: dict[str, list] = {}
     for i, value in enumerate(column.to_numpy(dtype=object)):
         if value is None or (isinstance(value, float) and np.isnan(value)):
             out.append(None)
@@ -221,12 +354,23 @@ def to_json_text(column: pd.Series, field: str, problems: Problems, *, kind: typ
             out.append(None)
             continue
         try:
-            out.append(json.dumps(value, sort_keys=True, allow_nan=False, default=str))
-        except (ValueError, TypeError):
+            # Checked as given, then as it will be stored (default=str makes text of objects).
+            message = json_problem(value)
+            dumped = json.dumps(value, sort_keys=True, allow_nan=False, default=str)
+            message = message or json_problem(json.loads(dumped))
+        except (ValueError, TypeError, RecursionError):
             bad[i] = True
             out.append(None)
+            continue
+        if message:
+            texts.setdefault(message, []).append(column.index[i])
+            out.append(None)
+            continue
+        out.append(dumped)
     problems.add_where(bad, column.index, field,
                        f"must be a JSON {'object' if kind is dict else 'array'} of finite values")
+    for message, rows in texts.items():
+        problems.add(rows, field, message)
     return pd.Series(out, index=column.index, dtype=object)
 
 
@@ -240,7 +384,7 @@ def label_problems(labels: dict) -> str | None:
         return f"has {len(labels)} labels; the limit is {MAX_LABELS_PER_SERIES}"
     for key, value in labels.items():
         if not isinstance(key, str) or not LABEL_KEY_PATTERN.match(key):
-            return f"label name {key!r:.40} must match {LABEL_KEY_PATTERN.pattern}"
+            return f"label name {_shown(key)} must match {LABEL_KEY_PATTERN.pattern}"
         if len(key) > MAX_LABEL_KEY_LENGTH:
             return f"label name {key[:20]!r}… is longer than {MAX_LABEL_KEY_LENGTH} characters"
         if key == "run_id":
@@ -248,6 +392,8 @@ def label_problems(labels: dict) -> str | None:
                    "pass run_id as a column instead"
         if not isinstance(value, str):
             return f"label {key!r} must be a string, got {type(value).__name__}"
+        if message := text_problem(value):
+            return f"label {key!r} {message}"
         if len(value) > MAX_NAME_LENGTH:
             return f"label {key!r} is {len(value)} characters long; the limit is {MAX_NAME_LENGTH}"
         if not value:
