@@ -36,7 +36,7 @@ log = logging.getLogger("warehouse.server.auth")
 
 __all__ = ["CSRF_COOKIE", "CSRF_FIELD", "CSRF_HEADER", "ROLES", "ROLE_SCOPES", "SCOPES",
            "SESSION_COOKIE", "AuthState", "Principal", "auth_router", "auth_state",
-           "is_loopback", "require", "required_scope", "serving_allowed"]
+           "is_loopback", "require", "required_scope", "route_scopes", "serving_allowed"]
 
 SESSION_COOKIE = "wh_session"  # HttpOnly: page scripts never see the session id
 CSRF_COOKIE = "wh_csrf"  # readable by the page's scripts, which echo it in CSRF_HEADER
@@ -216,6 +216,24 @@ def required_scope(route) -> str | None:
             found.append(scope)
         stack.extend(dependant.dependencies)
     return max(found, key=SCOPES.index) if found else None
+
+
+def route_scopes(app) -> list[tuple[str, str, str | None]]:
+    """``(method, path, scope)`` of every API route of ``app`` (scope None: public), for the
+    permission tests and the docs. Reads included routers too (FastAPI >= 0.16x keeps them
+    nested; older versions flatten them into ``app.routes``)."""
+    from fastapi import routing
+
+    iterate = getattr(routing, "iter_route_contexts", None)
+    routes = list(iterate(app.routes)) if iterate else list(app.routes)
+    found = []
+    for route in routes:
+        original = getattr(route, "original_route", route)
+        if not isinstance(original, routing.APIRoute):
+            continue  # the OpenAPI document and docs page: public by design
+        for method in sorted(route.methods or ()):
+            found.append((method, route.path, required_scope(route)))
+    return found
 
 
 def auth_router() -> APIRouter:
