@@ -104,6 +104,18 @@ def _labels_as_text(column: pd.Series) -> pd.Series:
     return column.map(encode).astype(object)
 
 
+def _times_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Object columns holding datetimes as ISO-8601 text, so the server judges each value
+    (Arrow would coerce a mix of naive and aware times to one kind, hiding the naive ones)."""
+    changed = {}
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype == object and column.map(lambda v: isinstance(v, datetime)).any():
+            changed[name] = column.map(
+                lambda v: v.isoformat() if isinstance(v, datetime) else v).astype(object)
+    return frame.assign(**changed) if changed else frame
+
+
 class RemoteWarehouse:
     """The :class:`~warehouse.Warehouse` API against ``warehouse serve`` at ``url``.
 
@@ -182,6 +194,7 @@ class RemoteWarehouse:
         frame = as_frame(data) if not isinstance(data, pd.DataFrame) else data
         if "labels" in frame.columns and frame["labels"].dtype == object:
             frame = frame.assign(labels=_labels_as_text(frame["labels"]))
+        frame = _times_as_text(frame)
         params = {"label_columns": ",".join(label_columns)} if label_columns else {}
         try:
             body, kind = frame_to_arrow(frame, preserve_index=None), ARROW
@@ -226,7 +239,7 @@ class RemoteWarehouse:
         if isinstance(by, str):
             by = [by]
         params = self._params(metric=metric, start=start, end=end, every=every, agg=agg,
-                              fill=fill, by=",".join(by) if by else None,
+                              fill=fill, by=",".join(by) if by is not None else None,
                               labels=json.dumps(labels) if labels else None)
         params["rollups"] = "true" if rollups else "false"
         return self._frame("GET", "/points", params=params)

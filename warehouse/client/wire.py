@@ -75,6 +75,15 @@ def arrow_to_frame(body: bytes) -> pd.DataFrame:
     table = arrow_to_table(body)
     json_columns = json.loads((table.schema.metadata or {}).get(_JSON_COLUMNS, b"[]"))
     frame = table.to_pandas()
+    # Text columns that left as object dtype (None for missing) come back that way, not as
+    # pandas' string dtype (NaN for missing): the same frame a direct query returns.
+    meta = table.schema.pandas_metadata or {}
+    for column in meta.get("columns", ()):
+        name = column.get("name")
+        if column.get("numpy_type") == "object" and name in frame.columns \
+                and frame[name].dtype != object:
+            values = frame[name].astype(object)
+            frame[name] = values.where(values.notna(), None)
     for name in json_columns:
         if name in frame.columns:
             frame[name] = frame[name].map(

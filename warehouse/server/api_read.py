@@ -59,12 +59,13 @@ def points(request: Request,
            every: str | None = Query(None, description="bucket width: 1m, 1h, 1d ..."),
            agg: str = Query("mean", description="mean, min, max, sum, count, first, last, "
                                                 "p50, p95, p99"),
-           by: str | None = Query(None, description="comma-separated label names to group by"),
+           by: str | None = Query(None, description="comma-separated label names to group by; "
+                                                    "empty: one series across all"),
            fill: str | None = Query(None, description="null, previous, linear, zero or a number"),
            rollups: bool = Query(True, description="false: read raw points only")):
     """Points in [start, end): raw rows, or one row per bucket with ``every``."""
     frame = warehouse(request).points(metric, start, end, labels=_labels(labels), every=every,
-                                      agg=agg, by=split_list(by), fill=_fill(fill),
+                                      agg=agg, by=[] if by == "" else split_list(by), fill=_fill(fill),
                                       rollups=rollups)
     return table_response(request, frame)
 

@@ -1,0 +1,59 @@
+"""Same answers through ``warehouse serve`` as through a direct connection: storage tests of
+points, runs and the recorder run again with ``wh`` a RemoteWarehouse talking to a real
+uvicorn server (in a thread) over a fresh DuckDB file or PostgreSQL database.
+
+The tests are the storage suite's own functions, imported unchanged; only ``wh`` differs.
+Left out: tests that reach under the facade (``wh.engine``, ``maintain``,
+``set_chunk_interval``) or stop the database itself (the recorder's outage tests: the
+server's own outage is tests/server/test_serve.py's kill -9 test).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.server.conftest import ThreadServer
+from tests.storage.test_points import (  # noqa: F401 - collected here with the remote wh
+    test_any_timestamp_lands_in_a_chunk,
+    test_bad_row_rejects_the_whole_batch,
+    test_bucketed_aggregates_match_pandas,
+    test_chunks_follow_the_interval_and_drop_whole_chunks,
+    test_duplicates_inside_one_batch_keep_the_last,
+    test_group_by_labels_and_gap_filling,
+    test_label_filter_accepts_a_set_of_values,
+    test_query_errors_are_clear,
+    test_replaying_a_batch_changes_nothing,
+    test_roundtrip_keeps_microseconds_and_values,
+    test_run_id_and_arrow_and_records_inputs,
+    test_weekly_buckets_start_on_monday_even_before_the_origin,
+)
+from tests.storage.test_recorder import (  # noqa: F401
+    spill_dir,
+    test_exception_is_recorded_and_reraised_unchanged,
+    test_metrics_land_in_points_with_run_id_and_labels,
+    test_nested_steps_have_parent_step_id,
+    test_retries_are_attempts_of_the_same_step,
+    test_three_line_example_records_run_steps_and_metrics,
+)
+from tests.storage.test_runs import (  # noqa: F401
+    test_bad_runs_are_rejected_whole,
+    test_replaying_runs_and_steps_changes_nothing,
+    test_run_lifecycle_running_then_finished,
+)
+from warehouse import Warehouse
+from warehouse.client import RemoteWarehouse
+from warehouse.server.app import create_app
+
+
+@pytest.fixture
+def wh(database_url):
+    """A RemoteWarehouse in front of a fresh warehouse served by uvicorn on a free port."""
+    direct = Warehouse(database_url)
+    try:
+        with ThreadServer(create_app(direct)) as server:
+            remote = Warehouse(server.url)  # the facade's own dispatch on http://
+            assert isinstance(remote, RemoteWarehouse)
+            with remote:
+                yield remote
+    finally:
+        direct.close()
