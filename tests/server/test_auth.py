@@ -349,3 +349,36 @@ def test_cli_users_and_tokens(wh):
         with pytest.raises(accounts.CredentialsError, match="revoked"):
             accounts.authenticate_token(again, token)
         assert list(accounts.list_users(again)["name"]) == ["ann"]
+
+
+def test_cli_through_a_served_warehouse(wh, monkeypatch):
+    """With an http:// URL the commands go through /api/v1/auth with WAREHOUSE_TOKEN."""
+    import httpx
+
+    from warehouse.server.auth_commands import tokens, users
+
+    accounts.add_user(wh, "root", "admin", PASSWORD)
+    app = small_app(wh)
+    monkeypatch.setattr(httpx, "Client", lambda base_url, headers, timeout: TestClient(
+        app, base_url=base_url, headers=headers))
+    url = "http://warehouse.test:8000"
+    monkeypatch.setenv("WAREHOUSE_TOKEN", "wht_not-a-token")
+    refused = CliRunner().invoke(users, ["list", "--url", url])
+    assert refused.exit_code != 0 and "401" in str(refused.exception)
+    monkeypatch.setenv("WAREHOUSE_TOKEN", accounts.create_token(wh, "root", "admin").token)
+    assert run_cli(users, ["add", "ann", "--role", "viewer", "--password-stdin"], url,
+                   PASSWORD + "\n").exit_code == 0
+    created = CliRunner().invoke(tokens, ["create", "--user", "ann", "--scope", "read",
+                                          "--url", url])
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip().splitlines()[0]
+    assert accounts.authenticate_token(wh, token).name == "ann"
+    listed = run_cli(tokens, ["list", "--user", "ann", "--format", "json"], url)
+    assert '"ann"' in listed.output and token not in listed.output
+    token_id = accounts.authenticate_token(wh, token).token_id
+    assert run_cli(tokens, ["revoke", token_id], url).exit_code == 0
+    assert run_cli(users, ["passwd", "ann", "--password-stdin"], url,
+                   "a new password\n").exit_code == 0
+    assert accounts.check_login(wh, "ann", "a new password") is not None
+    assert run_cli(users, ["remove", "ann"], url).exit_code == 0
+    assert list(accounts.list_users(wh)["name"]) == ["root"]
