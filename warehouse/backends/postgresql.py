@@ -30,7 +30,7 @@ from warehouse.backends.base import (
     floor_to_bucket,
 )
 from warehouse.backends.readonly import ReadOnlyLimits
-from warehouse.schema import HYPERTABLES
+from warehouse.schema import HYPERTABLES, TS_MAX_US, TS_MIN_US
 
 # PostgreSQL's binary timestamps count µs from 2000-01-01 UTC:
 # https://www.postgresql.org/docs/15/sql-copy.html (binary format) and timestamp.c
@@ -38,7 +38,18 @@ _PG_EPOCH_US = 946_684_800_000_000
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _COPY_TRAILER = b"\xff\xff"
 _CHUNK_CACHE_SECONDS = 60.0
+# Chunks made per transaction. Each new partition holds ~6-8 locks until commit (the table,
+# its index and TOAST, the parent, the default partition); one transaction making every chunk
+# of a batch spanning years ran out of the shared lock table ("out of shared memory", sized
+# max_locks_per_transaction x max_connections: 64 x 100 by default,
+# https://www.postgresql.org/docs/15/runtime-config-locks.html).
+CHUNKS_PER_TRANSACTION = 50
 _NIL_UUID = "00000000-0000-0000-0000-000000000000"
+
+
+def _clamped_ts(us: int) -> pd.Timestamp:
+    """A chunk bound (µs) as a UTC timestamp inside the range the warehouse stores."""
+    return pd.Timestamp(min(max(int(us), TS_MIN_US), TS_MAX_US), unit="us", tz="UTC")
 
 
 def _raw(conn: Connection) -> psycopg.Connection:
@@ -193,8 +204,8 @@ class PostgreSQLBackend(Backend):
         while not stop.is_set():
             try:
                 raw = self.engine.raw_connection()
-                raw.detach()
                 conn = raw.driver_connection
+                raw.detach()  # the pool forgets it: closed here, never handed out again
                 try:
                     conn.rollback()  # pre-ping may have opened a transaction
                     conn.autocommit = True
@@ -265,6 +276,10 @@ class PostgreSQLBackend(Backend):
         return ts_us[~covered]
 
     def ensure_chunks(self, conn: Connection, table: str, ts_us: np.ndarray) -> None:
+        """Create the missing chunks for ``ts_us``. ``conn`` is only read: chunks are made in
+        short transactions of their own, at most CHUNKS_PER_TRANSACTION each, so a batch
+        spanning thousands of days cannot exhaust the lock table. Call it before the data
+        transaction; chunks made for a batch that then fails are harmless."""
         if len(ts_us) == 0:
             return
         interval = self.chunk_interval_us(conn, table)
@@ -273,19 +288,28 @@ class PostgreSQLBackend(Backend):
         probes = np.unique(frame.groupby("bucket")["ts"].agg(["min", "max"]).to_numpy().ravel())
         if not len(self._uncovered(conn, table, probes, refresh=False)):
             return
-        for ts in self._uncovered(conn, table, probes, refresh=True):
-            conn.execute(text("SELECT wh_ensure_chunk(:t, :ts)"),
-                         {"t": table, "ts": pd.Timestamp(int(ts), unit="us", tz="UTC")})
-        self._chunk_cache.pop(table, None)
+        missing = self._uncovered(conn, table, probes, refresh=True)
+        try:
+            for first in range(0, len(missing), CHUNKS_PER_TRANSACTION):
+                with self.engine.begin() as own:
+                    for ts in missing[first:first + CHUNKS_PER_TRANSACTION]:
+                        own.execute(text("SELECT wh_ensure_chunk(:t, :ts)"), {
+                            "t": table, "ts": pd.Timestamp(int(ts), unit="us", tz="UTC")})
+        finally:
+            self._chunk_cache.pop(table, None)
 
     def show_chunks(self, conn: Connection, table: str) -> pd.DataFrame:
         self.chunk_interval_us(conn, table)  # raises for an unknown table
-        rows = conn.execute(text("SELECT * FROM wh_show_chunks(:t)"), {"t": table}).fetchall()
+        # Bounds as µs: a chunk holding 9999-12-31 ends in year 10000, which no Python
+        # datetime holds; shown clamped to the range the warehouse stores.
+        rows = conn.execute(text(
+            "SELECT chunk_name, wh_epoch_us(range_start), wh_epoch_us(range_end) "
+            "FROM wh_show_chunks(:t)"), {"t": table}).fetchall()
         counts = [
             conn.execute(text(f'SELECT count(*) FROM "{name}"')).scalar_one() for name, _, _ in rows
         ]
         return pd.DataFrame(
-            [(n, pd.Timestamp(s), pd.Timestamp(e), int(c)) for (n, s, e), c in zip(rows, counts)],
+            [(n, _clamped_ts(s), _clamped_ts(e), int(c)) for (n, s, e), c in zip(rows, counts)],
             columns=["chunk_name", "range_start", "range_end", "rows"],
         )
 
