@@ -82,7 +82,7 @@ def test_interval_coverage_on_a_known_ets_process() -> None:
         future = y[n:]
         inside80.append(np.mean((future >= fc["lo_80"]) & (future <= fc["hi_80"])))
         inside95.append(np.mean((future >= fc["lo_95"]) & (future <= fc["hi_95"])))
-        assert fc["model"].iloc[0].endswith("[24]")
+        assert "[24" in fc["model"].iloc[0]  # a daily-seasonal model, chosen by validation
     assert 0.85 <= np.mean(inside95) <= 0.99
     assert 0.68 <= np.mean(inside80) <= 0.92
 

@@ -39,6 +39,7 @@ _SEASON_THRESHOLD = 0.2  # adjusted share of detrended variance the season must 
 _NESTED_GAIN = 0.05  # weekly must explain this much more than daily to be chosen
 _MAX_GAP = 6  # samples; longer gaps cut the history (see _regularise)
 _SEASONS = ("daily", "weekly")
+_MAX_SMEAN = 7  # seasonal-mean candidate averages up to this many cycles
 
 
 def detect_seasonality(values: pd.Series | pd.DataFrame, *,
@@ -75,7 +76,7 @@ def detect_seasonality(values: pd.Series | pd.DataFrame, *,
 def forecast(df: pd.DataFrame | pd.Series, horizon: int, *,
              freq: str | pd.Timedelta | None = None, season: str | int = "auto",
              levels: Sequence[float] = (0.8, 0.95), nonnegative: bool | None = None,
-             max_points: int = _MAX_FIT_POINTS) -> pd.DataFrame:
+             max_points: int = _MAX_FIT_POINTS, select: bool = True) -> pd.DataFrame:
     """Forecast one series ``horizon`` steps ahead with prediction intervals.
 
     Parameters
@@ -97,6 +98,11 @@ def forecast(df: pd.DataFrame | pd.Series, horizon: int, *,
     max_points : int
         Only the last ``max_points`` samples are fitted (speed), or more to hold 24
         cycles of a seasonal ETS (3 for STL).
+    select : bool
+        With a season and enough history, choose among the model, seasonal naive,
+        seasonal means and MSTL (daily + weekly) by rolling-origin validation on the
+        series, with intervals calibrated from the validation errors
+        (:mod:`warehouse.analytics.forecast_select`). False: the model alone.
 
     Returns
     -------
@@ -109,7 +115,8 @@ def forecast(df: pd.DataFrame | pd.Series, horizon: int, *,
         raise ValueError(f"horizon must be >= 1, got {horizon}")
     y, step = _regularise(_to_series(df), pd.Timedelta(freq) if freq is not None else None)
     values = y.to_numpy()
-    mean, bounds, model, _ = _predict(values, horizon, step, season, levels, max_points)
+    mean, bounds, model, _ = _predict(values, horizon, step, season, levels, max_points,
+                                      select)
     if nonnegative if nonnegative is not None else bool(np.nanmin(values) >= 0):
         mean = np.maximum(mean, 0.0)
         bounds = {k: np.maximum(v, 0.0) for k, v in bounds.items()}
@@ -182,7 +189,7 @@ def _forecast_batch(items: list[tuple[Hashable, Any]], horizon: int,
 def backtest(df: pd.DataFrame | pd.Series, horizon: int, *, folds: int = 3,
              freq: str | pd.Timedelta | None = None, season: str | int = "auto",
              levels: Sequence[float] = (0.8, 0.95),
-             max_points: int = _MAX_FIT_POINTS) -> pd.DataFrame:
+             max_points: int = _MAX_FIT_POINTS, select: bool = True) -> pd.DataFrame:
     """Rolling-origin evaluation of :func:`forecast` against a seasonal-naive baseline.
 
     The regularised series is cut at ``folds`` origins so that the test windows are
@@ -197,7 +204,7 @@ def backtest(df: pd.DataFrame | pd.Series, horizon: int, *, folds: int = 3,
         Test-window length in steps.
     folds : int
         Number of origins.
-    freq, season, levels, max_points
+    freq, season, levels, max_points, select
         As for :func:`forecast`.
 
     Returns
@@ -220,7 +227,7 @@ def backtest(df: pd.DataFrame | pd.Series, horizon: int, *, folds: int = 3,
         end = len(x) - (folds - fold + 1) * horizon
         train, test = x[:end], x[end:end + horizon]
         mean, bounds, model, period = _predict(train, horizon, step, season, levels,
-                                               max_points)
+                                               max_points, select)
         m = period if period and len(train) > period else 1
         naive_mean, naive_bounds = _seasonal_naive(train, horizon, m, levels)
         scale = float(np.mean(np.abs(train[m:] - train[:-m]))) if len(train) > m else 0.0
@@ -266,7 +273,7 @@ def _seasonal_naive(train: np.ndarray, horizon: int, m: int,
 
 
 def _predict(y: np.ndarray, horizon: int, step: pd.Timedelta, season: str | int,
-             levels: Sequence[float], max_points: int
+             levels: Sequence[float], max_points: int, select: bool = True
              ) -> tuple[np.ndarray, dict[str, np.ndarray], str, int | None]:
     """Forecast a regular gap-free array: (mean, bounds, model name, season period)."""
     n = len(y)
@@ -284,6 +291,33 @@ def _predict(y: np.ndarray, horizon: int, step: pd.Timedelta, season: str | int,
     # detection sees up to 12 weeks: over fewer than ~4 cycles a random walk passes for
     # a season in ~10% of cases (1% at 5 cycles), and the cost is O(n)
     period = _resolve_season(y[-max(max_points, 12 * (_WEEK // step)):], step, season)
+    # without a detected season the naive candidates still use the daily cycle: the
+    # forecast must not lose to "same time yesterday" whatever the detector said
+    day = _DAY / step
+    cycle = period or (int(round(day)) if season == "auto" and day >= 2
+                       and abs(day - round(day)) < 1e-9 else None)
+    if select and cycle:
+        week = _WEEK / step
+        week = int(round(week)) if abs(week - round(week)) < 1e-9 and week > cycle else None
+        folds = min(4, max(2, -(-100 // horizon)))  # >= ~100 validation errors
+        recent = y[-max(max_points, 4 * (week or 0) + folds * horizon,
+                        (_MAX_SMEAN + 1) * cycle + folds * horizon):]
+        if len(recent) >= folds * horizon + max(2 * cycle, 10 + 2 * (cycle // 2)):
+            from warehouse.analytics import forecast_select as fs
+
+            cands = fs.candidates(len(recent) - folds * horizon, horizon, cycle, week,
+                                  lambda t, h: _fit(t, h, period, max_points),
+                                  lambda t, h: _fit(t, h, None, max_points))
+            with _one_blas_thread():
+                mean, bounds, name = fs.choose(recent, horizon, cands, folds, levels)
+            return mean, bounds, name, period
+    mean, var, name = _fit(y, horizon, period, max_points)
+    return mean, _bounds(mean, var, levels), name, period
+
+
+def _fit(y: np.ndarray, horizon: int, period: int | None, max_points: int
+         ) -> tuple[np.ndarray, np.ndarray, str]:
+    """ETS (season as state) or STL+ETS on a recent window: (mean, variance, name)."""
     # an ETS season state is updated once a cycle, so it needs many cycles to settle
     # (period 168: 12 -> 24 weeks cut the MAE by 4% and lifted 95% coverage .92 -> .94);
     # STL smooths over 7 cycles, so 3 are enough there
@@ -298,7 +332,7 @@ def _predict(y: np.ndarray, horizon: int, step: pd.Timedelta, season: str | int,
                 mean, var, name = _stl_ets(window, horizon, period)
         else:
             mean, var, name = _ets(window, horizon, None)
-    return mean, _bounds(mean, var, levels), name, period
+    return mean, var, name
 
 
 @functools.cache

@@ -1,0 +1,113 @@
+"""Forecast backtest on real series: every non-artificial NAB series, horizon one day.
+
+Run from the repository root (reads ../shared, as benchmarks may)::
+
+    python bench/forecast_real.py [--nab-dir DIR] [--folds 3] [--quick]
+
+For each series (regularised onto its median step, as ``forecast`` does) the last
+``folds`` days are cut into back-to-back test windows of one day; each fold calls
+``warehouse.analytics.forecast.forecast`` on everything before its origin, the way a
+user would, and compares it with the daily seasonal-naive forecast (the value one day
+earlier) on the same window. Reports per series MASE (MAE / in-sample MAE of the daily
+seasonal-naive forecast on the training part), sMAPE, the 95% interval coverage, and
+the ratio of MASE to seasonal-naive MASE. Prints the table and the goal checks and
+writes ``bench/results/forecast_real.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import print_table, write_results  # noqa: E402
+from warehouse.analytics.forecast import _regularise, _to_series, forecast  # noqa: E402
+
+NAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
+
+
+def _smape(actual: np.ndarray, fc: np.ndarray) -> float:
+    err, d = np.abs(actual - fc), np.abs(actual) + np.abs(fc)
+    return 200 * float(np.mean(np.divide(err, d, out=np.zeros_like(err), where=d > 0)))
+
+
+def backtest_series(df: pd.DataFrame, folds: int) -> dict:
+    y, step = _regularise(_to_series(df.rename(columns={"timestamp": "ts"})), None)
+    day = int(round(pd.Timedelta("1D") / step))
+    x = y.to_numpy()
+    rows, models = [], []
+    t0 = time.perf_counter()
+    for f in range(folds, 0, -1):
+        end = len(x) - f * day
+        train, test = y.iloc[:end], x[end:end + day]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fc = forecast(pd.DataFrame({"ts": train.index, "value": train.to_numpy()}), day)
+        naive = train.to_numpy()[end - day + np.arange(day) % day]
+        tr = train.to_numpy()
+        scale = float(np.mean(np.abs(tr[day:] - tr[:-day])))
+        err, nerr = np.abs(test - fc["forecast"].to_numpy()), np.abs(test - naive)
+        rows.append({"mase": err.mean() / scale, "snaive_mase": nerr.mean() / scale,
+                     "smape": _smape(test, fc["forecast"].to_numpy()),
+                     "snaive_smape": _smape(test, naive),
+                     "coverage_95": float(np.mean((test >= fc["lo_95"]) & (test <= fc["hi_95"]))),
+                     "coverage_80": float(np.mean((test >= fc["lo_80"]) & (test <= fc["hi_80"])))})
+        models.append(fc["model"].iloc[0])
+    out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    out["ratio"] = out["mase"] / out["snaive_mase"]
+    out.update(step=str(step), horizon=day, n=len(x), models=", ".join(models),
+               seconds=round(time.perf_counter() - t0, 2))
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nab-dir", default=str(NAB))
+    ap.add_argument("--folds", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="first two series of each category")
+    args = ap.parse_args(argv)
+    paths = sorted(p for p in Path(args.nab_dir, "data").glob("real*/*.csv"))
+    if args.quick:
+        paths = [p for c in sorted({p.parent for p in paths})
+                 for p in sorted(q for q in paths if q.parent == c)[:2]]
+    rows = []
+    for path in paths:
+        df = pd.read_csv(path, parse_dates=["timestamp"])
+        r = backtest_series(df, args.folds)
+        r["series"] = f"{path.parent.name}/{path.name}"
+        rows.append(r)
+        print(f"{r['series']:<45} MASE {r['mase']:.3f} vs snaive {r['snaive_mase']:.3f} "
+              f"(x{r['ratio']:.3f})  cov95 {r['coverage_95']:.2f}  [{r['models']}] "
+              f"{r['seconds']}s", flush=True)
+    ratios = np.array([r["ratio"] for r in rows])
+    cov = np.array([r["coverage_95"] for r in rows])
+    summary = {
+        "series": len(rows),
+        "geomean_mase_ratio": float(np.exp(np.mean(np.log(ratios)))),
+        "worst_ratio": float(ratios.max()),
+        "share_coverage_90_98": float(np.mean((cov >= 0.90) & (cov <= 0.98))),
+        "median_coverage_95": float(np.median(cov)),
+        "goals": {"geomean_mase_ratio <= 0.85": None, "worst_ratio <= 1.05": None,
+                  "share_coverage_90_98 >= 0.8": None},
+    }
+    summary["goals"] = {"geomean_mase_ratio <= 0.85": summary["geomean_mase_ratio"] <= 0.85,
+                        "worst_ratio <= 1.05": summary["worst_ratio"] <= 1.05,
+                        "share_coverage_90_98 >= 0.8": summary["share_coverage_90_98"] >= 0.8}
+    print()
+    print_table(rows, ["series", "step", "n", "mase", "snaive_mase", "ratio", "smape",
+                       "snaive_smape", "coverage_80", "coverage_95", "models"])
+    print()
+    for k, v in summary.items():
+        print(f"{k}: {v}")
+    path = write_results("forecast_real", rows, {"summary": summary, "folds": args.folds})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
