@@ -86,8 +86,9 @@ class ReadOnlyLimits:
                 raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
 
         timeout = number(TIMEOUT_ENV, float, cls.timeout_s)
+        # A lock wait gives up well before the statement's own limit, so it says why.
         return cls(timeout_s=timeout, max_rows=number(MAX_ROWS_ENV, int, cls.max_rows),
-                   lock_timeout_s=min(cls.lock_timeout_s, timeout))
+                   lock_timeout_s=min(cls.lock_timeout_s, timeout / 2))
 
     def too_many_rows(self) -> ResultTooLargeError:
         return ResultTooLargeError(
@@ -127,6 +128,3 @@ def sql_error(message: str) -> TerminalError:
     first = re.sub(r"^ERROR:\s*", "", first)
     return TerminalError(f"SQL error: {first}")
 
-
-def missing_bind(name: str) -> ReadOnlyError:
-    return ReadOnlyError(f"no value given for the bind parameter :{name}")

@@ -32,6 +32,7 @@ import psycopg
 from psycopg import pq
 from psycopg import sql as pgsql
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 from warehouse.backends.readonly import (
     ANALYST_RELATIONS,
@@ -39,7 +40,7 @@ from warehouse.backends.readonly import (
     sql_error,
     strip_statement,
 )
-from warehouse.errors import ReadOnlyError
+from warehouse.errors import ReadOnlyError, TerminalError
 
 _READY = "readonly_role"  # key in backend.schema_facts (cleared by migrate/downgrade)
 
@@ -103,10 +104,15 @@ def grant_analyst(backend, conn: Connection, role_name: str, timeout_s: float = 
         raise ValueError("a role name is 1-63 characters without NUL")
     if role_name.lower().startswith("pg_"):
         raise ValueError(f"{role_name!r}: names starting with pg_ are reserved by PostgreSQL")
-    _settings(backend, conn, {"wh.analyst_role": role_name,
-                              "wh.readonly_relations": ",".join(ANALYST_RELATIONS),
-                              "wh.analyst_timeout": f"{int(timeout_s * 1000)}ms"})
-    conn.execute(text(backend.sql("readonly/grant_analyst")))
+    try:
+        _settings(backend, conn, {"wh.analyst_role": role_name,
+                                  "wh.readonly_relations": ",".join(ANALYST_RELATIONS),
+                                  "wh.analyst_timeout": f"{int(timeout_s * 1000)}ms"})
+        conn.execute(text(backend.sql("readonly/grant_analyst")))
+    except DBAPIError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise TerminalError(f"cannot grant analyst access to {role_name!r}: {reason}") \
+            from None
 
 
 def _settings(backend, conn: Connection, values: dict[str, str]) -> None:
@@ -116,12 +122,13 @@ def _settings(backend, conn: Connection, values: dict[str, str]) -> None:
 
 def _bind(raw: psycopg.Connection, conn: Connection, sql: str, params: dict) -> str:
     """The statement with its ``:name`` binds rendered as literals by psycopg."""
-    query = str(text(sql).compile(dialect=conn.dialect))
+    compiled = text(sql).compile(dialect=conn.dialect)
+    for name in compiled.binds:
+        if name not in params:
+            raise sql_error(f"no value given for the bind parameter :{name}")
     try:
-        return psycopg.ClientCursor(raw).mogrify(query, params)
-    except KeyError as exc:
-        raise sql_error(f"no value given for the bind parameter :{exc.args[0]}") from None
-    except (psycopg.ProgrammingError, TypeError, ValueError) as exc:
+        return psycopg.ClientCursor(raw).mogrify(str(compiled), params)
+    except (psycopg.ProgrammingError, TypeError, ValueError, KeyError) as exc:
         raise sql_error(f"bad bind parameters: {exc}") from None
 
 
@@ -146,8 +153,8 @@ def _run(backend, raw: psycopg.Connection, conn: Connection, role: str, statemen
             "lock_timeout": f"{max(1, int(limits.lock_timeout_s * 1000))}ms",
             "idle_timeout": f"{max(1, int((limits.timeout_s + 5) * 1000))}ms",
             "role": role})
-        _parse(raw, statement)
-        described = _parse(raw, _wrap(backend, statement, "*", limits), wrapper=True)
+        _parse(raw, statement, limits)
+        described = _parse(raw, _wrap(backend, statement, "*", limits), limits, wrapper=True)
         names = [described.fname(i).decode() for i in range(described.nfields)]
         if not names:
             raise ReadOnlyError("the query returns no columns")
@@ -172,7 +179,7 @@ def _run(backend, raw: psycopg.Connection, conn: Connection, role: str, statemen
         raise limits.timed_out() from None
     except psycopg.errors.LockNotAvailable:
         raise limits.lock_waited() from None
-    except psycopg.errors.ReadOnlySqlTransaction as exc:
+    except (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.ActiveSqlTransaction) as exc:
         raise ReadOnlyError(f"read-only SQL cannot write: {exc.diag.message_primary}") from None
     except psycopg.errors.InsufficientPrivilege as exc:
         if _granted_relation(exc):
@@ -222,7 +229,7 @@ def _granted_relation(exc: psycopg.Error) -> bool:
     return any(message.endswith(f" {name}") for name in ANALYST_RELATIONS)
 
 
-def _parse(raw: psycopg.Connection, query: str, wrapper: bool = False):
+def _parse(raw: psycopg.Connection, query: str, limits: ReadOnlyLimits, wrapper: bool = False):
     """Parse ``query`` as the unnamed prepared statement, without running it; for the
     wrapper, describe it too. Parse takes exactly one statement (extended query protocol)."""
     result = raw.pgconn.prepare(b"", query.encode())
@@ -234,6 +241,12 @@ def _parse(raw: psycopg.Connection, query: str, wrapper: bool = False):
     message = (result.error_field(pq.DiagnosticField.MESSAGE_PRIMARY) or b"").decode()
     if "multiple commands" in message:
         raise ReadOnlyError("exactly one statement may run here; got several")
+    if state == "57014":
+        raise limits.timed_out()
+    if state == "55P03":
+        raise limits.lock_waited()
+    if state.startswith("25"):  # invalid transaction state: read-only transaction
+        raise ReadOnlyError(f"read-only SQL cannot write: {message}")
     if wrapper and state != "42501":  # it parses alone, but not as a subquery: not a query
         detail = "" if state == "42601" else f" ({message})"
         raise ReadOnlyError("only a query (SELECT, VALUES, TABLE or WITH ... SELECT) may run "
