@@ -26,6 +26,8 @@ def serve(ctx: click.Context, host: str, port: int, max_body_mb: int, sql_timeou
     Other processes reach it with Warehouse("http://HOST:PORT") or WAREHOUSE_URL. Stops
     gracefully on SIGTERM or Ctrl-C: requests in flight finish, the database is closed.
     """
+    import logging
+
     import uvicorn
     from sqlalchemy.engine import make_url
 
@@ -34,6 +36,9 @@ def serve(ctx: click.Context, host: str, port: int, max_body_mb: int, sql_timeou
     from warehouse.server import auth
     from warehouse.server.app import ServerSettings, create_app
 
+    # The warehouse's own log lines (shutdown, listener, internal errors — passwords masked)
+    # go where uvicorn's go, at the same level.
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)-9s %(name)s: %(message)s")
     url = database_url(command_url(ctx))
     if url.split("://", 1)[0].lower() in ("http", "https"):
         raise click.UsageError("warehouse serve serves a database: give its URL (duckdb:///... "
