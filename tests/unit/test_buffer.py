@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import threading
 from dataclasses import dataclass
 
 import pandas as pd
@@ -10,12 +13,25 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from warehouse.errors import FieldProblem, ValidationError
-from warehouse.recorder import Recorder
+from warehouse.recorder import Recorder, safety
+from warehouse.recorder import buffer as buffer_module
 from warehouse.recorder.buffer import Buffer, WarehouseSink, points_frame, rows_frame
+from warehouse.recorder.replay import replay_spill
+from warehouse.recorder.resources import PROBE, Probe
 from warehouse.recorder.run import outcome, uuid7
-from warehouse.recorder.spill import SpillWriter, read_spill, replay_spill
+from warehouse.recorder.spill import (
+    SpillWriter,
+    is_transient,
+    match_key,
+    read_spill,
+    target_key,
+)
 
 URL = "duckdb:////nonexistent/fake.duckdb"
+
+
+class Boom(Exception):
+    pass
 
 
 @dataclass
@@ -32,6 +48,7 @@ class FakeWarehouse:
         self.url = url
         self.down = False
         self.invalid = False
+        self.refused_metric = "refused"  # points of this metric fail validation, like a bad name
         self.calls = 0
         self.runs: dict = {}
         self.steps: dict = {}
@@ -62,6 +79,10 @@ class FakeWarehouse:
 
     def write_points(self, frame, label_columns=()):
         self._check()
+        refused = frame["metric"].astype(str) == self.refused_metric
+        if refused.any():
+            row = int(refused.to_numpy().nonzero()[0][0])
+            raise ValidationError("points batch", [FieldProblem(row, "metric", "is refused")])
         written = 0
         for row in frame.to_dict("records"):
             labels = row.get("labels") or {k: row[k] for k in label_columns if pd.notna(row[k])}
@@ -145,6 +166,23 @@ def test_invalid_batch_is_set_aside_not_spilled(fake, tmp_path):
     stats = buffer.flush()
     assert stats["rejected"] == 1 and stats["spilled"] == 0
     assert len(list(tmp_path.glob("*.rejected"))) == 1
+
+
+def test_live_batch_with_one_refused_record_writes_the_others(fake, tmp_path):
+    buffer = make_buffer(fake, tmp_path)
+    for i in range(100):
+        buffer.add(point(i) if i != 37 else ("points", "refused", 1.0, 1, None, ()))
+    stats = buffer.flush()
+    assert stats["written"] == 99 and stats["rejected"] == 1 and len(fake.points) == 99
+    assert fake.calls < 20  # halving, not one write per record
+    [quarantine] = tmp_path.glob("*.rejected")
+    lines = [json.loads(line) for line in quarantine.read_text().splitlines()]
+    assert [line["kind"] for line in lines] == ["header", "points"]
+    assert lines[1]["metric"] == "refused" and "is refused" in lines[1]["_error"]
+    fake.refused_metric = None  # fixed: the quarantined record is re-tried and written
+    report = replay_spill(fake, tmp_path, rejected=True)
+    assert report["rejected"] == 0 and report["points"] == 1 and len(fake.points) == 100
+    assert not list(tmp_path.glob("*.rejected"))
 
 
 def test_spill_file_format(tmp_path):
@@ -250,3 +288,173 @@ def test_outcome_classifies_exits():
     assert outcome(SystemExit, SystemExit(0), None)[0] == "succeeded"
     status, kind, message, _ = outcome(ValueError, ValueError("x" * 5000), None)
     assert (status, kind, len(message)) == ("failed", "ValueError", 4000)
+
+
+# -- the recorder never breaks the recipe ------------------------------------------------------
+@pytest.fixture
+def fresh_warnings(monkeypatch):
+    """Each test sees the first warning of each kind of recorder failure again."""
+    monkeypatch.setattr(safety, "_reported", set())
+    monkeypatch.setattr(safety, "failure_counts", {})
+
+
+def test_probe_opened_by_many_threads_at_once_never_fails():
+    for _ in range(5):
+        probe = Probe()  # fresh: the first snapshots open /proc/self/statm and psutil
+        start = threading.Barrier(32)
+        errors = []
+
+        def snap(probe=probe, start=start, errors=errors):
+            start.wait()
+            try:
+                for _ in range(50):
+                    assert len(probe.snapshot()) == 6 and len(probe.counters()) == 6
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+        threads = [threading.Thread(target=snap) for _ in range(32)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        # as after a fork: another pid owns the state, every thread reopens it once
+        probe._state = (-1, None, None)
+        assert probe.snapshot()[0] >= 0
+
+
+def test_own_failures_are_logged_once_and_never_reach_the_recipe(fake, tmp_path, monkeypatch,
+                                                                  caplog, fresh_warnings):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("probe broke")
+
+    monkeypatch.setattr(PROBE, "snapshot", broken)
+    monkeypatch.setattr(PROBE, "counters", broken)
+    fake.write_steps = broken  # a writer bug (not an outage)
+    rec = Recorder(fake, spill_dir=tmp_path, flush_interval=None, replay_on_start=False)
+    error = Boom("the recipe's own")
+    for _ in range(3):
+        with pytest.raises(Boom) as raised, rec.recipe_run("unit") as run, run.step("s"):
+            raise error
+        assert raised.value is error  # the same object, not a recorder error
+    with rec.recipe_run("unit") as run, run.step("s") as step:
+        step.metric("m", 1)
+    stats = rec.close()
+    # the broken writer made the recorder spill (and back off): nothing lost, nothing raised
+    assert stats["spilled"] > 0 and stats["lost"] == 0 and stats["db_errors"] >= 1
+    spilled = {"runs": [], "steps": [], "points": []}
+    for path in tmp_path.glob("*.ndjson"):
+        for kind, records in read_spill(path.read_bytes())["records"].items():
+            spilled[kind] += records
+    runs = [r for r in [*fake.runs.values(), *spilled["runs"]] if r["status"] != "running"]
+    assert sorted(r["status"] for r in runs) == ["failed"] * 3 + ["succeeded"]
+    assert all(r.get("cpu_user_us") is None or pd.isna(r["cpu_user_us"]) for r in runs)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"
+                and "resource probe" in r.getMessage()]
+    assert len(warnings) == 1  # one per kind, not one per call
+    assert safety.failure_counts["the resource probe"] >= 8
+
+
+def test_failing_spill_disk_counts_lost_records_without_raising(fake, tmp_path, monkeypatch,
+                                                                  fresh_warnings):
+    def no_disk(*_args, **_kwargs):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(buffer_module, "SpillWriter", no_disk)
+    buffer = make_buffer(fake, tmp_path, capacity=10, flush_at=10)
+    fake.down = True
+    for i in range(25):
+        buffer.add(point(i))  # overflows spill on this thread, and fail
+    assert buffer.flush()["lost"] == 25
+
+
+def test_text_the_recorder_produces_is_cleaned_and_cut():
+    odd = type("OddError", (Exception,), {"__module__": "mod\x00ule\udcff"})
+    status, kind, message, trace = outcome(odd, odd("a\x00b\udcffc" + "x" * 5000), None)
+    assert status == "failed" and kind == "mod\ufffdule\ufffd.OddError"
+    assert message.startswith("a\ufffdb\ufffdc") and len(message) == 4000
+    assert "\x00" not in trace and "\udcff" not in trace
+
+    class Unprintable(Exception):
+        def __str__(self):
+            raise RuntimeError("no")
+
+    assert outcome(Unprintable, Unprintable(), None)[2].endswith("str() failed>")
+
+
+def test_attributes_changed_during_a_run_are_cleaned_not_refused(fake, tmp_path):
+    rec = Recorder(fake, spill_dir=tmp_path, flush_interval=None, replay_on_start=False)
+    with rec.recipe_run("unit") as run, run.step("s") as step:
+        run.attributes["note"] = "bad\x00byte"
+        run.attributes["k\udcff"] = ["x\udc80"]
+        step.attributes["huge"] = "y" * (safety.MAX_JSON_CHARS + 10)
+    rec.close()
+    [row] = fake.runs.values()
+    assert row["attributes"] == {"note": "bad\ufffdbyte", "k\ufffd": ["x\ufffd"]}
+    [step_row_] = fake.steps.values()
+    assert list(step_row_["attributes"]) == ["truncated"]
+    assert not list(tmp_path.glob("*"))
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "a\udcffb"])
+def test_unstorable_text_the_user_passes_is_refused_where_it_is_written(fake, tmp_path, bad):
+    rec = Recorder(fake, spill_dir=tmp_path, flush_interval=None, replay_on_start=False)
+    calls = [
+        lambda: rec.recipe_run(f"r{bad}"),
+        lambda: rec.recipe_run("r", labels={"env": bad}),
+        lambda: rec.recipe_run("r", params={"p": bad}),
+        lambda: rec.recipe_run("r", params={bad: 1}),
+        lambda: rec.recipe_run("r", params={"deep": [{"x": bad}]}),
+        lambda: rec.recipe_run("r", attributes={"a": bad}),
+        lambda: rec.recipe_run("r", params={"big": "z" * safety.MAX_JSON_CHARS}),
+    ]
+    with rec.recipe_run("unit") as run, run.step("s") as step:
+        before = len(rec.buffer)
+        calls += [
+            lambda: run.step(f"s{bad}"),
+            lambda: run.step("s", labels={"t": bad}),
+            lambda: run.step("s", attributes={"a": bad}),
+            lambda: run.step("s", depends_on=[f"0:s{bad}"]),
+            lambda: step.metric(f"m{bad}", 1),
+            lambda: step.metric("m", 1, table=bad),
+            lambda: run.metric("m", 1, table=bad),
+        ]
+        for call in calls:
+            with pytest.raises(ValueError):
+                call()
+        assert len(rec.buffer) == before  # nothing was buffered
+    with pytest.raises(ValidationError, match="NUL|UTF-8"):
+        rec.recipe_run("r", labels={"env": bad})
+    rec.close()
+
+
+def test_spill_targets_match_without_query_options_or_password():
+    pg = "postgresql+psycopg://u:secret@db.example:5432/wh"
+    assert match_key(pg) == match_key(pg + "?connect_timeout=5&sslmode=require")
+    assert match_key(target_key(pg + "?connect_timeout=5")) == match_key(pg)
+    assert "secret" not in target_key(pg) and "secret" not in match_key(pg)
+    assert match_key(pg) != match_key("postgresql+psycopg://u@db.example:5432/other")
+    assert match_key("duckdb:///w.duckdb") == match_key(f"duckdb:///{os.getcwd()}/w.duckdb?x=y")
+    assert match_key("duckdb:///w.duckdb") != match_key("duckdb:////elsewhere/w.duckdb")
+
+
+def test_transient_errors_are_the_engines_call():
+    lock = RuntimeError('IO Error: Could not set lock on file "w.duckdb"')
+    assert is_transient(lock, "duckdb:///w.duckdb")
+    assert not is_transient(lock, "postgresql+psycopg://h/db")
+    assert is_transient(OperationalError("connect", {}, Exception("down")), "http://remote:1")
+    assert not is_transient(ValidationError("x", []), "duckdb:///w.duckdb")
+
+
+def test_spill_and_quarantine_files_are_private(fake, tmp_path):
+    folder = tmp_path / "spill"
+    writer = SpillWriter(folder, "duckdb:///x.duckdb")
+    writer.append([point(1)])
+    writer.close()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(writer.path.stat().st_mode) == 0o600
+    buffer = make_buffer(fake, folder)
+    buffer.add(("points", "refused", 1.0, 1, None, ()))
+    buffer.flush()
+    [quarantine] = folder.glob("*.rejected")
+    assert stat.S_IMODE(quarantine.stat().st_mode) == 0o600

@@ -34,8 +34,9 @@ from collections.abc import Callable
 from typing import Any
 
 from warehouse.recorder.buffer import Buffer, WarehouseSink
+from warehouse.recorder.replay import replay_spill
 from warehouse.recorder.run import RecipeRun, StepRun, current_run, current_step, uuid7
-from warehouse.recorder.spill import default_spill_dir, read_spill, replay_spill
+from warehouse.recorder.spill import default_spill_dir, read_spill
 from warehouse.recorder.stale import stale_runs
 from warehouse.timeparse import interval_us
 
@@ -103,7 +104,7 @@ class Recorder:
             idle = not self._active
         # Context exit flushes. It respects the backoff: if the database was just found down,
         # the rows go straight to the spill file instead of waiting for another failure.
-        self.buffer.flush(force=False)
+        self.buffer.flush(force=False, shared=True)
         if idle:
             self.buffer.release()
 

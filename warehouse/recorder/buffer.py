@@ -19,7 +19,6 @@ replayable once that process closes it or dies, so a replay never races a live w
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -34,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from warehouse.config import database_url
-from warehouse.errors import ValidationError
+from warehouse.recorder.replay import Quarantine, is_bad_record, replay_spill, write_bisecting
+from warehouse.recorder.safety import internal_failure
 from warehouse.recorder.spill import (
     KINDS,
     REJECTED_SUFFIX,
@@ -43,8 +43,7 @@ from warehouse.recorder.spill import (
     TIME_COLUMNS,
     SpillWriter,
     default_spill_dir,
-    is_unavailable,
-    replay_spill,
+    is_transient,
     target_key,
     to_record,
 )
@@ -163,6 +162,11 @@ class Buffer:
         self.last_replay: dict | None = None
         self._items: deque = deque()
         self._write_lock = threading.Lock()
+        # Group commit: a flush that starts after a caller's request carries its records,
+        # so callers waiting at run ends share one write instead of queueing one each.
+        self._ticket_lock = threading.Lock()
+        self._tickets = 0  # requests issued
+        self._flushed = 0  # every request up to this one is written (or spilled)
         self._spill_lock = threading.Lock()
         self._spill: SpillWriter | None = None
         self._spilled = False  # own records on disk that are not in the database yet
@@ -173,17 +177,25 @@ class Buffer:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._quarantine: Quarantine | None = None
         if interval:
-            self._thread = threading.Thread(target=self._loop, name="warehouse-recorder",
-                                            daemon=True)
-            self._thread.start()
+            try:
+                thread = threading.Thread(target=self._loop, name="warehouse-recorder",
+                                          daemon=True)
+                thread.start()
+                self._thread = thread
+            except Exception as exc:  # noqa: BLE001 - no thread: flushes happen inline
+                internal_failure("starting the recorder's writer thread", exc)
 
     def add(self, item: tuple) -> None:
-        """Queue one item (the hot path: one append and one length check)."""
+        """Queue one item (the hot path: one append and one length check). Never raises."""
         items = self._items
         items.append(item)
         if len(items) >= self.flush_at:
-            self._threshold()
+            try:
+                self._threshold()
+            except Exception as exc:  # noqa: BLE001 - recording must not break the recipe
+                internal_failure("the recorder's buffer", exc)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -200,16 +212,33 @@ class Buffer:
             self.flush(force=False)
 
     def _drain(self) -> list[tuple]:
-        # popleft is atomic, so producers may keep appending while this runs.
+        # popleft is atomic, so producers may keep appending while this runs; another
+        # thread may drain at the same time (an overflow on two recipe threads), so the
+        # deque can run dry before len() items were taken.
         items, pop = self._items, self._items.popleft
-        return [pop() for _ in range(len(items))]
+        out = []
+        try:
+            for _ in range(len(items)):
+                out.append(pop())
+        except IndexError:
+            pass
+        return out
 
-    def flush(self, *, force: bool = True) -> dict:
+    def flush(self, *, force: bool = True, shared: bool = False) -> dict:
         """Write what is buffered now (and replay spilled records if the database is back).
-        ``force`` tries the database even while backing off after a failure. Never raises;
+        ``force`` tries the database even while backing off after a failure. With ``shared``
+        (a run's end) a flush by another thread that started after this call counts as this
+        one: threads ending runs together wait for one write, not one each. Never raises;
         returns a copy of :attr:`stats`."""
         try:
+            with self._ticket_lock:
+                self._tickets += 1
+                ticket = self._tickets
             with self._write_lock:
+                if shared and self._flushed >= ticket:
+                    return dict(self.stats)
+                with self._ticket_lock:  # every request so far pushed its items already
+                    covered = self._tickets
                 items = self._drain()
                 ok = self._write(items, force) if items else True
                 # Spilled records come after live ones, and only while the buffer is not
@@ -219,8 +248,9 @@ class Buffer:
                 if ok and (self._replay_pending or self._spilled) and (
                         force or len(self._items) < self.flush_at):
                     self._replay(force)
-        except Exception:  # recording must never break the recipe
-            log.exception("recorder flush failed")
+                self._flushed = covered
+        except Exception as exc:  # noqa: BLE001 - recording must never break the recipe
+            internal_failure("the recorder's flush", exc)
         return dict(self.stats)
 
     def _write(self, items: list[tuple], force: bool) -> bool:
@@ -237,28 +267,31 @@ class Buffer:
             self._failed(exc)
             self._spill_items(items)
             return False
+        url = self.sink.url
         for number, kind in enumerate(KINDS):
             batch = groups[kind]
             if not batch:
                 continue
             try:
-                if kind == "points":
-                    frame, label_columns = points_frame(batch)
-                    wh.write_points(frame, label_columns=label_columns)
-                else:
-                    write = wh.write_runs if kind == "runs" else wh.write_steps
-                    write(rows_frame([item[1] for item in batch]))
-                self.stats["written"] += len(batch)
-            except ValidationError as exc:
-                log.error("recorder: %d %s records rejected and set aside: %s", len(batch),
-                          kind, exc)
-                self._set_aside(batch)
+                # Records the warehouse refuses are found by halving the batch and set aside
+                # one by one; the others are written (see replay.write_bisecting).
+                write_bisecting(lambda part, k=kind: self._write_kind(wh, k, part), batch,
+                                self._set_aside, lambda exc: is_bad_record(exc, url))
             except Exception as exc:  # noqa: BLE001 - unreachable, locked, or anything else: spill
                 self._failed(exc)
                 self._spill_items([i for k in KINDS[number:] for i in groups[k]])
                 return False
         self._succeeded()
         return True
+
+    def _write_kind(self, wh, kind: str, items: list[tuple]) -> None:
+        if kind == "points":
+            frame, label_columns = points_frame(items)
+            wh.write_points(frame, label_columns=label_columns)
+        else:
+            write = wh.write_runs if kind == "runs" else wh.write_steps
+            write(rows_frame([item[1] for item in items]))
+        self.stats["written"] += len(items)
 
     def _replay(self, force: bool) -> None:
         if not force and time.monotonic() < self._retry_at:
@@ -277,8 +310,10 @@ class Buffer:
                 self._failed(exc)
                 return
             self.last_replay = report
-            self.stats["replayed"] += report["runs"] + report["steps"] + report["points"]
-            if report["failed"] and report["rejected"] < len(report["failed"]):
+            self.stats["replayed"] += (report["runs"] + report["steps"] + report["points"]
+                                       - report["rejected"])
+            self.stats["rejected"] += report["rejected"]
+            if report["failed"]:
                 self._failed(RuntimeError(report["failed"][0]["error"]))
                 return
             if self.idle():
@@ -293,7 +328,7 @@ class Buffer:
     def _failed(self, exc: BaseException) -> None:
         self.stats["db_errors"] += 1
         if self._delay == 0.0:  # log once per outage, not on every retry
-            kind = "unavailable" if is_unavailable(exc) else "failing"
+            kind = "unavailable" if is_transient(exc, self.sink.url) else "failing"
             log.warning("recorder: database %s (%s); spilling to %s", kind,
                         str(exc).splitlines()[0][:300], self.spill_dir)
         self._delay = min(max(self._delay * 2, 0.5), self.retry_max)
@@ -316,21 +351,30 @@ class Buffer:
                 self.stats["spilled"] += self._spill.append(items)
                 self._spill_count += 1
                 self._spilled = True
-            except OSError as exc:  # disk full, read-only: nothing durable is left to try
+            except Exception as exc:  # noqa: BLE001 - disk full, read-only...: nothing durable left
                 self.stats["lost"] += len(items)
                 log.error("recorder: could not spill %d records to %s: %s", len(items),
                           self.spill_dir, exc)
 
-    def _set_aside(self, items: list[tuple]) -> None:
-        self.stats["rejected"] += len(items)
+    def _set_aside(self, item: tuple, exc: BaseException) -> None:
+        """Quarantine one record the warehouse refused (``rejected-<pid>-<token>.rejected``,
+        the format of replay's quarantine files: ``replay_spill(..., rejected=True)`` re-tries
+        them)."""
+        self.stats["rejected"] += 1
+        internal_failure("writing a record the warehouse refuses", exc)
         try:
-            self.spill_dir.mkdir(parents=True, exist_ok=True)
-            path = self.spill_dir / f"rejected-{os.getpid()}-{uuid.uuid4().hex[:8]}" \
-                                    f"{REJECTED_SUFFIX}"
-            lines = [json.dumps(to_record(i), default=str) for i in items]
-            path.write_text("\n".join(lines) + "\n")
-        except OSError as exc:
-            log.error("recorder: could not set rejected records aside: %s", exc)
+            if self._quarantine is None:
+                path = self.spill_dir / f"rejected-{os.getpid()}-{uuid.uuid4().hex[:12]}" \
+                                        f"{REJECTED_SUFFIX}"
+                self._quarantine = Quarantine(path, {
+                    "target": self.sink.target, "pid": os.getpid(),
+                    "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+            record = to_record(item)
+            self._quarantine.add(record.pop("kind"), record, exc)
+            self._quarantine.close()  # durable now; reopened (appending) on the next one
+        except Exception as failure:  # noqa: BLE001
+            self.stats["lost"] += 1
+            log.error("recorder: could not set a rejected record aside: %s", failure)
 
     def release(self) -> None:
         """Let the sink release its database between runs; waits for a write in progress."""

@@ -47,51 +47,70 @@ _pread = os.pread
 
 
 class Probe:
-    """Cheap snapshots of this process's resource counters."""
+    """Cheap snapshots of this process's resource counters; safe to share between threads.
+
+    The open handles live in one tuple ``(pid, statm_fd, psutil.Process)`` that is built
+    whole and then published by a single assignment, so a thread never sees half of it (the
+    race that raised AttributeError when threads started runs at once). Opening is
+    serialised by a lock; the fast path takes no lock.
+    """
 
     def __init__(self) -> None:
-        self._pid = -1
-        self._statm: int | None = None
-        self._psutil: psutil.Process | None = None
+        self._state: tuple[int, int | None, psutil.Process | None] = (-1, None, None)
+        self._lock = threading.Lock()
 
-    def _open(self) -> None:
+    def _opened(self) -> tuple[int, int | None, psutil.Process | None]:
         # A descriptor on /proc/self/statm names the process that opened it, so it is
         # reopened after a fork (checked by pid, see snapshot()).
-        if self._statm is not None:
-            os.close(self._statm)
-            self._statm = None
-        self._pid = os.getpid()
-        self._psutil = psutil.Process()
-        if _LINUX:
-            try:
-                self._statm = os.open("/proc/self/statm", os.O_RDONLY)
-            except OSError:  # /proc not mounted: psutil will say why if it cannot either
-                self._statm = None
+        with self._lock:
+            state = self._state
+            pid = os.getpid()
+            if state[0] == pid:  # another thread opened it while we waited
+                return state
+            statm = None
+            if _LINUX:
+                try:
+                    statm = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+                except OSError:  # /proc not mounted: psutil will say why if it cannot either
+                    statm = None
+            self._state = fresh = (pid, statm, psutil.Process())
+            # The old descriptor is the parent's, inherited by fork: only this (child)
+            # process's threads could hold it, and they all reopen through this lock.
+            if state[1] is not None:
+                try:
+                    os.close(state[1])
+                except OSError:
+                    pass
+            return fresh
 
     def snapshot(self) -> Snapshot:
         """(cpu_user_us, cpu_system_us, max_rss_bytes, rss_bytes, read_bytes, written_bytes)."""
-        if self._pid != os.getpid():
-            self._open()
+        state = self._state
+        if state[0] != os.getpid():
+            state = self._opened()
         ru = _getrusage(_SELF)
-        if self._statm is not None:
+        statm = state[1]
+        if statm is not None:
             return (int(ru.ru_utime * 1e6), int(ru.ru_stime * 1e6),
                     ru.ru_maxrss * _MAXRSS_UNIT,
-                    int(_pread(self._statm, 128, 0).split()[1]) * _PAGE_SIZE,
+                    int(_pread(statm, 128, 0).split()[1]) * _PAGE_SIZE,
                     ru.ru_inblock * 512, ru.ru_oublock * 512)
+        process = state[2]
         read = written = None
         try:
-            io = self._psutil.io_counters()
+            io = process.io_counters()
             read, written = io.read_bytes, io.write_bytes
         except (AttributeError, psutil.Error):  # macOS has no per-process I/O counters
             pass
         return (int(ru.ru_utime * 1e6), int(ru.ru_stime * 1e6), ru.ru_maxrss * _MAXRSS_UNIT,
-                self._psutil.memory_info().rss, read, written)
+                process.memory_info().rss, read, written)
 
     def counters(self) -> Snapshot:
         """A snapshot without the current RSS (0), i.e. one ``getrusage`` call on Linux: what
         steps take at their start, and at their end when they were short (see
         ``STEP_RSS_MIN_NS``)."""
-        if _LINUX and self._statm is not None and self._pid == os.getpid():
+        state = self._state
+        if _LINUX and state[1] is not None and state[0] == os.getpid():
             ru = _getrusage(_SELF)
             return (int(ru.ru_utime * 1e6), int(ru.ru_stime * 1e6),
                     ru.ru_maxrss * _MAXRSS_UNIT, 0, ru.ru_inblock * 512, ru.ru_oublock * 512)
@@ -103,7 +122,7 @@ class Probe:
 #: when they raised the process high-water mark, else None.
 STEP_RSS_MIN_NS = 1_000_000
 
-#: One probe per process; snapshots are read-only so threads can share it.
+#: One probe per process, shared by every thread (see Probe).
 PROBE = Probe()
 
 

@@ -13,30 +13,33 @@ steps (NTP) during a run do not produce negative durations.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import socket
 import time
-import traceback
 import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
-from warehouse.config import MAX_ERROR_MESSAGE_LENGTH, MAX_NAME_LENGTH
-from warehouse.ingest.validate import NAME_PATTERN, label_problems
+from warehouse.config import MAX_NAME_LENGTH
+from warehouse.recorder.fields import (
+    _valid_names,
+    as_json_object,
+    check_labels,
+    check_name,
+    outcome,
+    status_of,
+)
 from warehouse.recorder.resources import PROBE, STEP_RSS_MIN_NS, Sampler, usage
+from warehouse.recorder.safety import MAX_STEP_ID_LENGTH, check_text, internal_failure
 
 if TYPE_CHECKING:
     from warehouse.recorder import Recorder
 
 HOST = socket.gethostname()
-TRACEBACK_FRAMES = 8  # the innermost frames are the ones that explain a failure
-TRACEBACK_CHARS = 4000
 
 _current_run: ContextVar[RecipeRun | None] = ContextVar("warehouse_run", default=None)
 _current_step: ContextVar[StepRun | None] = ContextVar("warehouse_step", default=None)
-_valid_names: set[str] = set()
 _perf_ns = time.perf_counter_ns
 
 
@@ -49,64 +52,6 @@ def uuid7() -> uuid.UUID:
     value = ((ms & (2**48 - 1)) << 80) | (0x7 << 76) | (((rand >> 62) & 0xFFF) << 64) \
         | (0b10 << 62) | (rand & (2**62 - 1))
     return uuid.UUID(int=value)
-
-
-def check_name(value: str, what: str) -> str:
-    """Return ``value`` if it is a valid recipe/step/metric name, else raise ValueError.
-
-    Checked when the run, step or metric is created (cached), so that a bad name fails at the
-    line that wrote it instead of rejecting a whole batch later on the writer thread."""
-    if value in _valid_names:
-        return value
-    if not isinstance(value, str) or not value or len(value) > MAX_NAME_LENGTH \
-            or not NAME_PATTERN.match(value):
-        raise ValueError(f"{what} name {value!r:.80} is invalid: 1-{MAX_NAME_LENGTH} characters "
-                         f"matching {NAME_PATTERN.pattern}")
-    _valid_names.add(value)
-    return value
-
-
-def check_labels(labels: dict | None) -> tuple[tuple[str, str], ...]:
-    """Labels as a tuple of pairs, or ValueError saying what is wrong."""
-    if not labels:
-        return ()
-    problem = label_problems(labels)
-    if problem:
-        raise ValueError(f"labels {problem}")
-    return tuple(labels.items())
-
-
-def as_json_object(value: Any, what: str, *, strict: bool = True) -> dict | None:
-    """A JSON-safe copy of a dict (non-JSON values become text). With ``strict`` a value that
-    cannot be stored raises ValueError; otherwise it is replaced by its repr (at exit time a
-    recording problem must not replace the recipe's own outcome)."""
-    if value is None:
-        return None
-    try:
-        if not isinstance(value, dict):
-            raise TypeError(f"must be a dict, got {type(value).__name__}")
-        return json.loads(json.dumps(value, default=str, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        if strict:
-            raise ValueError(f"{what} {exc}") from None
-        return {"unstorable": repr(value)[:1000]}
-
-
-def outcome(exc_type, exc, tb) -> tuple[str, str | None, str | None, str | None]:
-    """(status, error_type, error_message, short traceback) for a context exit."""
-    if exc_type is None:
-        return "succeeded", None, None, None
-    if issubclass(exc_type, SystemExit) and exc.code in (None, 0):
-        return "succeeded", None, None, None
-    status = "cancelled" if issubclass(exc_type, (KeyboardInterrupt, GeneratorExit)) or \
-        exc_type.__name__ == "CancelledError" else "failed"
-    module = exc_type.__module__
-    name = exc_type.__qualname__ if module == "builtins" else f"{module}.{exc_type.__qualname__}"
-    message = str(exc) or None
-    if message and len(message) > MAX_ERROR_MESSAGE_LENGTH:
-        message = message[:MAX_ERROR_MESSAGE_LENGTH - 1] + "…"
-    text = "".join(traceback.format_exception(exc_type, exc, tb, limit=-TRACEBACK_FRAMES))
-    return status, name, message, text[-TRACEBACK_CHARS:]
 
 
 class _Clock:
@@ -201,7 +146,8 @@ class StepRun(_Metrics):
         self._parent = parent
         self._label_extra = check_labels(labels) if labels else ()
         self.attributes = as_json_object(attributes, "attributes") if attributes else {}
-        self._depends = [d.step_id if isinstance(d, StepRun) else str(d)
+        self._depends = [d.step_id if isinstance(d, StepRun) else
+                         check_text(str(d), "step", "depends_on", MAX_STEP_ID_LENGTH)
                          for d in depends_on] if depends_on else None
         self._retry_on = retry_on
         self._lab = None
@@ -225,7 +171,13 @@ class StepRun(_Metrics):
         self.parent_step_id = parent_id = parent.step_id if parent is not None \
             and parent._run is run else None
         self._token = _current_step.set(self)
-        self._res0 = PROBE.counters() if run.resources else None
+        res0 = None
+        if run.resources:
+            try:
+                res0 = PROBE.counters()
+            except Exception as exc:  # noqa: BLE001 - the recipe goes on without resources
+                internal_failure("the resource probe", exc)
+        self._res0 = res0
         self._t0 = t0 = _perf_ns()
         self.status = "running"
         run._open_steps[ordinal] = self
@@ -236,18 +188,43 @@ class StepRun(_Metrics):
             "started_at": clock.wall0 + (t0 - clock.perf0) // 1000, "status": "running",
             "host": HOST, "depends_on": self._depends, "attributes": self.attributes or None,
         }
-        run._push(("steps", row))
+        try:
+            run._push(("steps", row))
+        except Exception as exc:  # noqa: BLE001 - recording must not break the recipe
+            internal_failure("recording a step start", exc)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         t1 = _perf_ns()
         run = self._run
+        try:
+            row = self._final_row(exc_type, exc, tb, t1)
+            status = row["status"]
+        except Exception as failure:  # noqa: BLE001 - never replace the recipe's outcome
+            internal_failure("recording a step end", failure)
+            status = status_of(exc_type, exc)
+            row = None
+        self.status = status
+        run._open_steps.pop(self.ordinal, None)
+        try:
+            _current_step.reset(self._token)
+        except ValueError:  # exited in another context (e.g. another asyncio task)
+            _current_step.set(self._parent)
+        if row is not None:
+            try:
+                run._push(("steps", row))
+            except Exception as failure:  # noqa: BLE001
+                internal_failure("recording a step end", failure)
+        # Inside RecipeRun.retry(): a retryable failure is recorded, then swallowed so that
+        # the loop can start the next attempt.
+        return exc is not None and bool(self._retry_on) and isinstance(exc, self._retry_on)
+
+    def _final_row(self, exc_type, exc, tb, t1: int) -> dict:
+        clock = self._run._clock
         row = self._row
-        clock = run._clock
         if exc_type is None:
-            status = "succeeded"
             row = {**row, "finished_at": clock.wall0 + (t1 - clock.perf0) // 1000,
-                   "duration_us": (t1 - self._t0) // 1000, "status": status}
+                   "duration_us": (t1 - self._t0) // 1000, "status": "succeeded"}
             if self.attributes:
                 row["attributes"] = as_json_object(self.attributes, "attributes", strict=False)
         else:
@@ -260,18 +237,13 @@ class StepRun(_Metrics):
                    "error_type": error_type, "error_message": message,
                    "attributes": attributes or None}
         if self._res0 is not None:
-            after = PROBE.snapshot() if t1 - self._t0 >= STEP_RSS_MIN_NS else PROBE.counters()
-            row.update(usage(self._res0, after, self.peak_sampled))
-        self.status = status
-        del run._open_steps[self.ordinal]
-        try:
-            _current_step.reset(self._token)
-        except ValueError:  # exited in another context (e.g. another asyncio task)
-            _current_step.set(self._parent)
-        run._push(("steps", row))
-        # Inside RecipeRun.retry(): a retryable failure is recorded, then swallowed so that
-        # the loop can start the next attempt.
-        return exc is not None and bool(self._retry_on) and isinstance(exc, self._retry_on)
+            try:
+                after = PROBE.snapshot() if t1 - self._t0 >= STEP_RSS_MIN_NS \
+                    else PROBE.counters()
+                row.update(usage(self._res0, after, self.peak_sampled))
+            except Exception as failure:  # noqa: BLE001 - the row goes without resources
+                internal_failure("the resource probe", failure)
+        return row
 
 
 class RecipeRun(_Metrics):
@@ -322,7 +294,12 @@ class RecipeRun(_Metrics):
         outer = _current_run.get()
         if outer is not None:
             self.attributes.setdefault("parent_run_id", outer.run_id)
-        self._res0 = PROBE.snapshot() if self.resources else None
+        self._res0 = None
+        if self.resources:
+            try:
+                self._res0 = PROBE.snapshot()
+            except Exception as exc:  # noqa: BLE001 - the recipe goes on without resources
+                internal_failure("the resource probe", exc)
         self._clock = clock = _Clock()
         self._t0 = clock.perf0
         self.status = "running"
@@ -332,17 +309,48 @@ class RecipeRun(_Metrics):
             "status": "running", "host": HOST, "params": self.params,
             "attributes": dict(self.attributes) or None, "last_seen_at": clock.wall0,
         }
-        self._push(("runs", self._row))
         self._token = _current_run.set(self)
-        self._recorder._run_started(self)
+        try:
+            self._push(("runs", self._row))
+            self._recorder._run_started(self)
+        except Exception as exc:  # noqa: BLE001 - recording must not break the recipe
+            internal_failure("recording a run start", exc)
         if self.sample_interval:
-            self._sampler = Sampler(self.sample_interval, self._on_sample).start()
+            try:
+                self._sampler = Sampler(self.sample_interval, self._on_sample).start()
+            except Exception as exc:  # noqa: BLE001
+                internal_failure("starting the resource sampler", exc)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         t1 = _perf_ns()
-        if self._sampler is not None:
-            self._sampler.stop()
+        try:
+            if self._sampler is not None:
+                self._sampler.stop()
+            row = self._final_row(exc_type, exc, tb, t1)
+            status = row["status"]
+        except Exception as failure:  # noqa: BLE001 - never replace the recipe's outcome
+            internal_failure("recording a run end", failure)
+            status = status_of(exc_type, exc)
+            finished = self._clock.at(t1)
+            row = dict(self._row, finished_at=finished, duration_us=(t1 - self._t0) // 1000,
+                       status=status, last_seen_at=finished)
+        self.status = status
+        try:
+            _current_run.reset(self._token)
+        except ValueError:
+            _current_run.set(None)
+        try:
+            self._push(("runs", row))
+        except Exception as failure:  # noqa: BLE001
+            internal_failure("recording a run end", failure)
+        try:
+            self._recorder._run_finished(self)
+        except Exception as failure:  # noqa: BLE001
+            internal_failure("flushing at a run end", failure)
+        return False  # the recipe's exception, if any, propagates unchanged
+
+    def _final_row(self, exc_type, exc, tb, t1: int) -> dict:
         status, error_type, message, trace = outcome(exc_type, exc, tb)
         finished = self._clock.at(t1)
         attributes = as_json_object(self.attributes, "attributes", strict=False) or {}
@@ -352,15 +360,11 @@ class RecipeRun(_Metrics):
                    status=status, error_type=error_type, error_message=message,
                    attributes=attributes or None, last_seen_at=finished)
         if self._res0 is not None:
-            row.update(usage(self._res0, PROBE.snapshot(), self.peak_sampled))
-        self.status = status
-        try:
-            _current_run.reset(self._token)
-        except ValueError:
-            _current_run.set(None)
-        self._push(("runs", row))
-        self._recorder._run_finished(self)
-        return False  # the recipe's exception, if any, propagates unchanged
+            try:
+                row.update(usage(self._res0, PROBE.snapshot(), self.peak_sampled))
+            except Exception as failure:  # noqa: BLE001 - the row goes without resources
+                internal_failure("the resource probe", failure)
+        return row
 
     # -- API ------------------------------------------------------------------------------
     def step(self, name: str, *, attempt: int = 1, parent: StepRun | None = None,

@@ -1,11 +1,15 @@
-"""Spill files: where records go while the database is unreachable, and their replay.
+"""Spill files: where records go while the database is unreachable (replayed by replay.py).
 
 Format: NDJSON, one JSON object per line. The first line is a header
 (``{"kind": "header", "target": <database URL without password>, "host", "pid", ...}``);
 every other line is one record with ``kind`` (runs, steps or points), a unique ``id`` and the
 columns (timestamps as ISO-8601 text in UTC). A file is appended to by one process only,
 fsync'd per flush, and ``flock``-ed by that process while open: a replay takes only files
-that nobody holds, i.e. closed ones or those of a dead process.
+that nobody holds, i.e. closed ones or those of a dead process. Files are created 0600 in
+folders created 0700: records carry parameters and error messages.
+
+Engine facts (is this error transient, is this URL an embedded file) come from the backend
+classes, never from the error text or the dialect's name here.
 """
 
 from __future__ import annotations
@@ -21,12 +25,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.engine import URL, make_url
 
+from warehouse.backends.base import Backend, backend_class
 from warehouse.config import database_url
-from warehouse.errors import ValidationError
+from warehouse.errors import WarehouseError
 
 KINDS = ("runs", "steps", "points")
 TIME_COLUMNS = ("started_at", "finished_at", "last_seen_at")
@@ -34,6 +37,8 @@ SPILL_SUFFIX = ".ndjson"
 REJECTED_SUFFIX = ".rejected"
 SPILL_FILE_BYTES = 64 * 2**20  # then a new file, so that replays progress file by file
 REPLAY_CHUNK = 50_000  # records per write when replaying: bounds replay memory
+FILE_MODE = 0o600
+DIR_MODE = 0o700
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -42,23 +47,62 @@ def default_spill_dir() -> Path:
     return Path(os.environ.get("WAREHOUSE_SPILL_DIR") or ".warehouse-spill")
 
 
-def target_key(url: str | None) -> str:
-    """Identity of a database for spill headers: URL without password, DuckDB paths absolute
-    (a relative path means another file from another working directory)."""
-    u = make_url(database_url(url))
-    if u.get_backend_name() == "duckdb" and u.database and u.database != ":memory:":
+def make_spill_dir(directory: Path) -> None:
+    """Create the spill folder (0700) if needed. An existing folder is left as it is: it
+    may be shared (``/tmp``), and only its owner should change its mode."""
+    directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+
+
+def backend_of(url: str | None) -> type[Backend]:
+    """The backend class of a database URL (the generic :class:`Backend` for URLs no
+    backend claims, such as a remote ``http://`` warehouse)."""
+    try:
+        return backend_class(make_url(database_url(url)).get_backend_name())
+    except (WarehouseError, ValueError, ImportError, AttributeError):
+        return Backend
+
+
+def is_transient(exc: BaseException, url: str | None = None) -> bool:
+    """True for "database unreachable or locked" (worth retrying later), as opposed to bad
+    records or a bug: the engine of ``url`` decides (``Backend.is_transient``)."""
+    try:
+        return backend_of(url).is_transient(exc)
+    except Exception:  # noqa: BLE001 - asking must never fail the caller
+        return False
+
+
+def _parsed(url: str | None) -> URL | None:
+    try:
+        u = make_url(database_url(url))
+    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy understands
+        return None
+    capabilities = getattr(backend_of(url), "capabilities", None)  # None: no backend
+    if capabilities is not None and capabilities.single_writer and u.database \
+            and u.database != ":memory:":
+        # A relative path means another file from another working directory.
         u = u.set(database=os.path.abspath(u.database))
+    return u
+
+
+def target_key(url: str | None) -> str:
+    """Identity of a database for spill headers: the URL without password, an embedded
+    file's path made absolute."""
+    u = _parsed(url)
+    if u is None:
+        return str(url or "").split("@")[-1]  # never the password; still names the host
     return u.render_as_string(hide_password=True)
 
 
-def is_unavailable(exc: BaseException) -> bool:
-    """True for "database unreachable or locked" (worth retrying later), as opposed to a bug."""
-    if isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError)
-                                             and exc.connection_invalidated):
-        return True
-    # DuckDB's lock error, raw or wrapped: "IO Error: Could not set lock on file ...".
-    return "Could not set lock" in str(exc) or type(exc).__name__ in ("IOException",
-                                                                      "ConnectionException")
+def match_key(target: str | None) -> str | None:
+    """What must be equal for a spill file to belong to a database: ``target_key`` without
+    the password and without query options (``?connect_timeout=5`` changes how we connect,
+    not where). Works on URLs and on spill headers' targets alike."""
+    if not target:
+        return None
+    u = _parsed(target)
+    if u is None:
+        return target
+    return u.set(password=None, query={}).render_as_string(hide_password=True)
 
 
 _last_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
@@ -95,18 +139,19 @@ class SpillWriter:
     """One append-only spill file, locked by this process until :meth:`close`."""
 
     def __init__(self, directory: Path, target: str):
-        directory.mkdir(parents=True, exist_ok=True)
+        make_spill_dir(directory)
         self.token = uuid.uuid4().hex[:12]
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         name = f"spill-{stamp}-{os.getpid()}-{self.token}"
         temporary = directory / f"{name}.tmp"
-        self._fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        self._fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
+                           | os.O_CLOEXEC, FILE_MODE)
         # Locked before it gets the name replays look for: a replay can never see this file
         # half-written by a live process. The kernel drops the lock if the process dies.
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         self.path = directory / f"{name}{SPILL_SUFFIX}"
         os.rename(temporary, self.path)
-        _fsync_dir(directory)
+        fsync_dir(directory)
         self.records = 0
         self.bytes = 0
         self._seq = 0
@@ -165,7 +210,8 @@ class SpillWriter:
         self._fd = -1
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a folder's entries durable (after a create or rename in it)."""
     # The file's directory entry must be durable too, or a crash could lose the whole file.
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -224,119 +270,3 @@ def read_spill(data: bytes) -> dict:
         else:
             out["torn" if kind == "torn" else "duplicates"] += 1
     return out
-
-
-def _write(wh, kind: str, records: list[dict], report: dict) -> None:
-    if kind == "points":
-        frame, label_columns = _points_frame(records)
-        result = wh.write_points(frame, label_columns=label_columns)
-    else:
-        write = wh.write_runs if kind == "runs" else wh.write_steps
-        result = write(pd.DataFrame.from_records(records))
-    report[kind] += len(records)
-    report["written"] += result.written
-    report["skipped"] += result.skipped
-    records.clear()
-
-
-def _points_frame(records: list[dict]):
-    """Spill records back into buffer items, to reuse the writer's fast path."""
-    from warehouse.recorder.buffer import points_frame  # buffer imports this module
-
-    stamps = pd.to_datetime([r["ts"] for r in records], utc=True, format="ISO8601")
-    shared: dict[tuple, tuple] = {}  # one tuple per label set, as the recorder makes them
-    items = []
-    for record, ts in zip(records, stamps.as_unit("us").asi8.tolist(), strict=True):
-        labels = tuple((record.get("labels") or {}).items())
-        items.append(("points", record["metric"], record["value"], ts, record.get("run_id"),
-                      shared.setdefault(labels, labels)))
-    return points_frame(items)
-
-
-def _replay_file(wh, f, target: str | None, report: dict) -> list[str] | None:
-    """Stream one file into ``wh`` in chunks (memory stays bounded whatever the file's size);
-    returns its bad lines, or None when it belongs to another database."""
-    pending: dict[str, list[dict]] = {kind: [] for kind in KINDS}
-    bad: list[str] = []
-    checked = target is None
-    for kind, value in parse_lines(f):
-        if not checked and kind in ("header", *KINDS):
-            if kind != "header" or value.get("target") != target:
-                return None  # no header means no known target: only all_targets replays it
-            checked = True
-        if kind in pending:
-            pending[kind].append(value)
-            if len(pending[kind]) >= REPLAY_CHUNK:
-                _write(wh, kind, pending[kind], report)
-        elif kind == "bad":
-            bad.append(value)
-        elif kind == "torn":
-            report["torn_lines"] += 1
-    for kind in KINDS:
-        if pending[kind]:
-            _write(wh, kind, pending[kind], report)
-    return bad
-
-
-def replay_spill(wh, spill_dir: str | os.PathLike | None = None, *,
-                 all_targets: bool = False) -> dict:
-    """Write every closed spill file in ``spill_dir`` to ``wh``, then remove it.
-
-    Files still locked by a live process are left alone ("busy"); files spilled for another
-    database are left alone ("other_target") unless ``all_targets``. A file is removed only
-    after all of its records are committed, so a crash mid-replay just replays it again,
-    which changes nothing. Returns counts: files, runs, steps, points (records read),
-    written, skipped, torn_lines, bad_lines (set aside in ``*.rejected``), busy,
-    other_target, rejected (files whose records the warehouse refused, renamed
-    ``*.rejected``), and ``failed`` (file and error; such files stay for the next replay).
-    """
-    directory = Path(spill_dir) if spill_dir is not None else default_spill_dir()
-    report = {"files": 0, "runs": 0, "steps": 0, "points": 0, "written": 0, "skipped": 0,
-              "torn_lines": 0, "bad_lines": 0, "busy": 0, "other_target": 0, "rejected": 0,
-              "failed": []}
-    if not directory.is_dir():
-        return report
-    target = None if all_targets else target_key(wh.url)
-    for path in sorted(directory.glob(f"*{SPILL_SUFFIX}")):
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:  # replayed by someone else meanwhile
-            continue
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                report["busy"] += 1
-                continue
-            try:  # the name may now belong to nothing (replayed and removed meanwhile)
-                if os.stat(path).st_ino != os.fstat(fd).st_ino:
-                    continue
-            except FileNotFoundError:
-                continue
-            try:
-                with os.fdopen(os.dup(fd), encoding="utf-8", errors="replace",
-                               newline="\n") as f:
-                    bad = _replay_file(wh, f, target, report)
-            except ValidationError as exc:
-                # Replaying it again would fail the same way: set it aside, keep going.
-                os.rename(path, path.with_suffix(REJECTED_SUFFIX))
-                report["rejected"] += 1
-                report["failed"].append({"file": str(path), "error": str(exc)[:500]})
-                continue
-            if bad is None:
-                report["other_target"] += 1
-                continue
-            if bad:
-                report["bad_lines"] += len(bad)
-                path.with_suffix(REJECTED_SUFFIX).write_text("".join(
-                    line if line.endswith("\n") else line + "\n" for line in bad))
-            os.unlink(path)  # only now: every record above is committed
-            report["files"] += 1
-        except Exception as exc:  # noqa: BLE001 - report it, leave the file for next time
-            report["failed"].append({"file": str(path), "error": f"{type(exc).__name__}: "
-                                                                 f"{str(exc)[:500]}"})
-            if is_unavailable(exc):
-                break  # the database is down: the other files would fail the same way
-        finally:
-            os.close(fd)
-    return report
