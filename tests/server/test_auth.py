@@ -382,3 +382,19 @@ def test_cli_through_a_served_warehouse(wh, monkeypatch):
     assert accounts.check_login(wh, "ann", "a new password") is not None
     assert run_cli(users, ["remove", "ann"], url).exit_code == 0
     assert list(accounts.list_users(wh)["name"]) == ["root"]
+
+
+def test_revocation_by_another_process_is_seen_after_the_cache_ttl(wh, monkeypatch):
+    """Another process revoking straight in the database (simulated by SQL here) is seen
+    once the in-process memory of the lookup is older than cache.TTL."""
+    from warehouse.accounts import cache
+
+    accounts.add_user(wh, "ann", "viewer", PASSWORD)
+    made = accounts.create_token(wh, "ann", "read")
+    assert accounts.authenticate_token(wh, made.token).name == "ann"  # now remembered
+    with wh.engine.begin() as conn:
+        conn.execute(text("UPDATE api_tokens SET revoked_at = :now WHERE token_id = :id"),
+                     {"now": datetime.now(UTC), "id": made.token_id})
+    monkeypatch.setattr(cache, "TTL", 0.0)
+    with pytest.raises(accounts.CredentialsError, match="revoked"):
+        accounts.authenticate_token(wh, made.token)

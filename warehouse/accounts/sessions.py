@@ -12,6 +12,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from warehouse.accounts import cache
 from warehouse.accounts.hashing import digest, new_secret
 from warehouse.accounts.roles import ROLE_SCOPES, CredentialsError, Identity
 from warehouse.accounts.store import HasDatabase, aware, run, utcnow
@@ -48,11 +49,16 @@ def session_identity(wh: HasDatabase, session_id: str, now: datetime | None = No
     now = now or utcnow()
     if not isinstance(session_id, str) or not 20 <= len(session_id) <= 100:
         raise CredentialsError("invalid session")
-    with wh.engine.connect() as conn:
-        row = run(conn, wh.backend, "session_get",
-                  {"session_hash": digest(session_id)}).mappings().first()
-    if row is None or row["role"] is None:
-        raise CredentialsError("invalid session")
+    session_hash = digest(session_id)
+    row = cache.get(str(wh.engine.url), "session", session_hash)
+    if row is None:
+        with wh.engine.connect() as conn:
+            found = run(conn, wh.backend, "session_get",
+                        {"session_hash": session_hash}).mappings().first()
+        if found is None or found["role"] is None:
+            raise CredentialsError("invalid session")
+        row = dict(found)
+        cache.put(str(wh.engine.url), "session", session_hash, row)
     expires_at, last_seen = aware(row["expires_at"]), aware(row["last_seen_at"])
     if expires_at <= now or now - last_seen >= IDLE_TIMEOUT:
         close_session(wh, session_id)
@@ -61,7 +67,8 @@ def session_identity(wh: HasDatabase, session_id: str, now: datetime | None = No
         try:  # best effort, as for tokens: a timestamp must not fail the request
             with wh.engine.begin() as conn:
                 run(conn, wh.backend, "session_touch",
-                    {"session_hash": digest(session_id), "now": now})
+                    {"session_hash": session_hash, "now": now})
+            row["last_seen_at"] = now
         except Exception:  # noqa: BLE001
             pass
     return Identity(row["user_name"], row["role"], ROLE_SCOPES[row["role"]], via="session",
@@ -72,6 +79,7 @@ def close_session(wh: HasDatabase, session_id: str) -> None:
     """End a session (logout). Unknown ids are ignored."""
     with wh.engine.begin() as conn:
         run(conn, wh.backend, "session_delete", {"session_hash": digest(session_id)})
+    cache.forget_all()
 
 
 def csrf_token_for(session_id: str) -> str:

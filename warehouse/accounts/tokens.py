@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from warehouse.accounts import cache
 from warehouse.accounts.hashing import TOKEN_PREFIX, digest, new_secret
 from warehouse.accounts.roles import ROLE_SCOPES, SCOPES, CredentialsError, Identity, scopes_of
 from warehouse.accounts.store import HasDatabase, aware, run, utcnow
@@ -80,10 +81,16 @@ def authenticate_token(wh: HasDatabase, token: str, now: datetime | None = None)
     now = now or utcnow()
     if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise CredentialsError("invalid token")
-    with wh.engine.connect() as conn:
-        row = run(conn, wh.backend, "token_by_hash", {"token_hash": digest(token)}).mappings().first()
-    if row is None or row["role"] is None:
-        raise CredentialsError("invalid token")
+    token_hash = digest(token)
+    row = cache.get(str(wh.engine.url), "token", token_hash)
+    if row is None:
+        with wh.engine.connect() as conn:
+            found = run(conn, wh.backend, "token_by_hash",
+                        {"token_hash": token_hash}).mappings().first()
+        if found is None or found["role"] is None:
+            raise CredentialsError("invalid token")
+        row = dict(found)
+        cache.put(str(wh.engine.url), "token", token_hash, row)
     if row["revoked_at"] is not None:
         raise CredentialsError("token revoked")
     expires_at = aware(row["expires_at"])
@@ -92,6 +99,7 @@ def authenticate_token(wh: HasDatabase, token: str, now: datetime | None = None)
     last_used = aware(row["last_used_at"])
     if last_used is None or now - last_used >= TOUCH_EVERY:
         _touch(wh, row["token_id"], now)
+        row["last_used_at"] = now  # the remembered row too, or it would touch on every call
     return Identity(row["user_name"], row["role"],
                     scopes_of(row["scope"]) & ROLE_SCOPES[row["role"]],
                     via="token", token_id=row["token_id"], expires_at=expires_at)
@@ -119,8 +127,10 @@ def revoke_token(wh: HasDatabase, token_id: str, now: datetime | None = None) ->
     with wh.engine.begin() as conn:
         if run(conn, wh.backend, "token_get", {"token_id": token_id}).first() is None:
             raise UnknownNameError(f"no token with id {token_id!r}")
-        return run(conn, wh.backend, "token_revoke",
-                   {"token_id": token_id, "now": now or utcnow()}).rowcount > 0
+        revoked = run(conn, wh.backend, "token_revoke",
+                      {"token_id": token_id, "now": now or utcnow()}).rowcount > 0
+    cache.forget_all()
+    return revoked
 
 
 def _touch(wh: HasDatabase, token_id: str, now: datetime) -> None:

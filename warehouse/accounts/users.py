@@ -7,6 +7,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy.exc import IntegrityError
 
+from warehouse.accounts import cache
 from warehouse.accounts.hashing import (
     check_user_name,
     hash_password,
@@ -51,6 +52,7 @@ def remove_user(wh: HasDatabase, name: str) -> None:
         run(conn, wh.backend, "tokens_delete_user", {"user_name": name})
         run(conn, wh.backend, "sessions_delete_user", {"user_name": name})
         run(conn, wh.backend, "user_delete", {"name": name})
+    cache.forget_all()
 
 
 def set_password(wh: HasDatabase, name: str, password: str, now: datetime | None = None) -> None:
@@ -62,6 +64,7 @@ def set_password(wh: HasDatabase, name: str, password: str, now: datetime | None
         run(conn, wh.backend, "user_set_password",
             {"name": name, "password_hash": password_hash, "now": now or utcnow()})
         run(conn, wh.backend, "sessions_delete_user", {"user_name": name})
+    cache.forget_all()
 
 
 def user_count(wh: HasDatabase) -> int:
