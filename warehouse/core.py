@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 
 from warehouse import migrate as migrations
 from warehouse.backends import open_backend
+from warehouse.backends.paths import database_file
 from warehouse.changes import ChangeFeed
 from warehouse.config import database_url
 from warehouse.errors import UnknownNameError, WarehouseError
@@ -40,10 +41,15 @@ class Warehouse:
             return RemoteWarehouse(resolved, *args, **kwargs)
         return super().__new__(cls)
 
-    def __init__(self, url: str | None = None, *, migrate: bool = True):
+    def __init__(self, url: str | None = None, *, migrate: bool = True, create: bool = True):
+        """``create=False`` (read commands) refuses to make a new warehouse: a missing
+        embedded file, or a database without the warehouse schema, raises
+        :class:`~warehouse.errors.WarehouseError` and nothing is created."""
         self.url = database_url(url)
         self.backend = open_backend(self.url)
         self.engine = self.backend.engine
+        if not create:
+            self._require_existing()
         #: Every committed write through this object, as a :class:`~warehouse.changes.Change`.
         self.changes = ChangeFeed()
         self._writer = Writer(self.engine, self.backend, self.changes)
@@ -73,6 +79,16 @@ class Warehouse:
         raise WarehouseError(
             f"the database schema is at revision {current} but this code needs {head}: "
             f"run `warehouse init` (alembic upgrade head)")
+
+    def _require_existing(self) -> None:
+        # Checked before connecting: connecting to an embedded file creates it.
+        db_file = database_file(self.engine, self.backend)
+        shown = db_file if db_file is not None else make_url(self.url).render_as_string(
+            hide_password=True)
+        missing = (db_file is not None and not db_file.is_file()) or self.revision() is None
+        if missing:
+            self.engine.dispose()
+            raise WarehouseError(f"no warehouse at {shown} (run `warehouse init` to create one)")
 
     def downgrade(self, revision: str = "base") -> None:
         """Downgrade the schema; ``base`` removes every warehouse table."""

@@ -23,16 +23,19 @@ def loaded(database_url):
     return database_url, data
 
 
-def cli(url, *args):
-    result = CliRunner().invoke(main, ["--url", url, *args], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
+def cli(url, *args, result=False):
+    """stdout of ``warehouse ARGS... --url URL`` (notes such as "chart: ..." go to stderr)."""
+    outcome = CliRunner().invoke(main, [*args, "--url", url], catch_exceptions=False)
+    assert outcome.exit_code == 0, outcome.output
+    return outcome if result else outcome.stdout
 
 
 def test_bottlenecks_rank_the_regressing_step_first(loaded, tmp_path):
     url, _ = loaded
-    rows = json.loads(cli(url, "bottlenecks", "etl-hourly", "--format", "json",
-                          "--plot", str(tmp_path / "b.png")).split("\nchart:")[0])
+    outcome = cli(url, "bottlenecks", "etl-hourly", "--format", "json",
+                  "--plot", str(tmp_path / "b.png"), result=True)
+    rows = json.loads(outcome.stdout)
+    assert outcome.stderr.strip() == f"chart: {tmp_path / 'b.png'}"
     assert rows[0]["step"] == "transform" and rows[0]["getting_slower"] is True
     # Every step follows the demo's daily/weekly load cycle; only transform regresses.
     others = [r["slope_pct_per_day"] for r in rows[1:]]

@@ -12,8 +12,11 @@ README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def commands(group: click.Group, prefix: str = "warehouse"):
-    for name, command in group.commands.items():
+    """Every command path, the lazily registered ones included."""
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
         yield f"{prefix} {name}"
+        command = group.get_command(ctx, name)
         if isinstance(command, click.Group):
             yield from commands(command, f"{prefix} {name}")
 

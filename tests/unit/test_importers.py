@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from pathlib import Path
@@ -16,19 +15,20 @@ from warehouse.importers import ImportFormatError, parse_runs_file, parse_wfform
 from warehouse.importers.runs_file import RUN_COLUMNS, STEP_COLUMNS
 from warehouse.importers.wfcommons import recipe_from_instance_name
 
-SHARED_DATA = Path(os.environ.get("WAREHOUSE_SHARED_DATA")
-                   or Path(__file__).resolve().parents[3] / "shared" / "data")
-SAMPLES = sorted((SHARED_DATA / "wfcommons").glob("*.json"))
-NO_SAMPLES = (f"no WfCommons samples in {SHARED_DATA / 'wfcommons'} "
-              "(set WAREHOUSE_SHARED_DATA to the shared data folder)")
-needs_samples = pytest.mark.skipif(not SAMPLES, reason=NO_SAMPLES)
+# Small real traces kept in the repository (tests/data/wfcommons/README.md: source, licence).
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "wfcommons"
+SAMPLES = sorted(SAMPLE_DIR.glob("*.json"))
 RUN_ID = "6f1c2a8e-0b7d-4c1e-9a57-3d2f0e9b1c11"
 
 
+def test_the_samples_live_in_the_repository() -> None:
+    # A fresh clone tests as much as this machine: no sample is fetched or skipped.
+    assert len(SAMPLES) == 6 and (SAMPLE_DIR / "LICENSE").is_file()
+
+
 def sample(name: str) -> Path:
-    path = SHARED_DATA / "wfcommons" / name
-    if not path.exists():
-        pytest.skip(NO_SAMPLES)
+    path = SAMPLE_DIR / name
+    assert path.is_file(), f"{path}: a test sample is missing from the repository"
     return path
 
 
@@ -57,8 +57,8 @@ def check_frames(runs: pd.DataFrame, steps: pd.DataFrame) -> None:
 # --- WfCommons samples ------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
-    "path", SAMPLES or [pytest.param(None, marks=pytest.mark.skip(reason=NO_SAMPLES))],
-    ids=lambda p: p.name if p else "none")
+    "path", SAMPLES,
+    ids=lambda p: p.name)
 def test_sample_parses_faithfully(path: Path) -> None:
     doc = json.loads(path.read_text())
     spec = {t["id"]: t for t in doc["workflow"]["specification"]["tasks"]}
@@ -94,7 +94,6 @@ def test_sample_parses_faithfully(path: Path) -> None:
     assert list(ordered["ordinal"]) == list(range(len(steps)))
 
 
-@needs_samples
 def test_parsing_twice_gives_the_same_ids() -> None:
     first = [parse_wfformat(path)[0]["run_id"].iloc[0] for path in SAMPLES]
     second = [parse_wfformat(path)[0]["run_id"].iloc[0] for path in SAMPLES]
@@ -102,7 +101,6 @@ def test_parsing_twice_gives_the_same_ids() -> None:
     assert len(set(first)) == len(SAMPLES)
 
 
-@needs_samples
 def test_all_samples_import_quickly() -> None:
     started = time.perf_counter()
     for path in SAMPLES:

@@ -1,12 +1,12 @@
-"""``python -m warehouse.jobs ...``: the warehouse CLI with the job commands registered,
-whether or not warehouse/cli.py registers them itself (used by the fault tests)."""
+"""``python -m warehouse.jobs ...``: the ``warehouse`` command (kept for the job fault
+tests, which start it as a subprocess; ``python -m warehouse.cli`` is the same).
+
+Run by module name so that the jobs area does not import the CLI (docs/architecture.md).
+"""
 
 from __future__ import annotations
 
-from warehouse.cli import main
-from warehouse.jobs.cli import register
-
-register(main)
+import runpy
 
 if __name__ == "__main__":
-    main()
+    runpy.run_module("warehouse.cli", run_name="__main__", alter_sys=True)
