@@ -39,7 +39,8 @@ _SEASON_THRESHOLD = 0.2  # adjusted share of detrended variance the season must 
 _NESTED_GAIN = 0.05  # weekly must explain this much more than daily to be chosen
 _MAX_GAP = 6  # samples; longer gaps cut the history (see _regularise)
 _SEASONS = ("daily", "weekly")
-_MAX_SMEAN = 7  # seasonal-mean candidate averages up to this many cycles
+_MAX_SMEAN = 7  # seasonal median/mean candidates use up to this many cycles
+_INTERVAL_FOLDS = 7  # validation windows the interval quantiles are taken from (at most)
 
 
 def detect_seasonality(values: pd.Series | pd.DataFrame, *,
@@ -291,25 +292,27 @@ def _predict(y: np.ndarray, horizon: int, step: pd.Timedelta, season: str | int,
     # detection sees up to 12 weeks: over fewer than ~4 cycles a random walk passes for
     # a season in ~10% of cases (1% at 5 cycles), and the cost is O(n)
     period = _resolve_season(y[-max(max_points, 12 * (_WEEK // step)):], step, season)
-    # without a detected season the naive candidates still use the daily cycle: the
-    # forecast must not lose to "same time yesterday" whatever the detector said
+    # without a detected season (or with a weekly one too long for the history) the
+    # naive candidates use the daily cycle: the forecast must not lose to "same time
+    # yesterday" whatever the detector said
     day = _DAY / step
-    cycle = period or (int(round(day)) if season == "auto" and day >= 2
-                       and abs(day - round(day)) < 1e-9 else None)
-    if select and cycle:
+    daily = int(round(day)) if day >= 2 and abs(day - round(day)) < 1e-9 else None
+    folds = min(6, max(3, -(-150 // horizon)))  # >= ~150 validation errors
+    for cycle in dict.fromkeys([period, daily if season == "auto" else None]):
+        if not (select and cycle):
+            continue
         week = _WEEK / step
         week = int(round(week)) if abs(week - round(week)) < 1e-9 and week > cycle else None
-        folds = min(4, max(2, -(-100 // horizon)))  # >= ~100 validation errors
-        recent = y[-max(max_points, 4 * (week or 0) + folds * horizon,
-                        (_MAX_SMEAN + 1) * cycle + folds * horizon):]
+        recent = y[-max(max_points, 3 * (week or 0) + _INTERVAL_FOLDS * horizon,
+                        (_MAX_SMEAN + 1) * cycle + _INTERVAL_FOLDS * horizon):]
         if len(recent) >= folds * horizon + max(2 * cycle, 10 + 2 * (cycle // 2)):
             from warehouse.analytics import forecast_select as fs
 
             cands = fs.candidates(len(recent) - folds * horizon, horizon, cycle, week,
-                                  lambda t, h: _fit(t, h, period, max_points),
-                                  lambda t, h: _fit(t, h, None, max_points))
+                                  lambda t, h: _fit(t, h, period, max_points))
             with _one_blas_thread():
-                mean, bounds, name = fs.choose(recent, horizon, cands, folds, levels)
+                mean, bounds, name = fs.choose(recent, horizon, cands, folds, levels,
+                                               interval_folds=_INTERVAL_FOLDS)
             return mean, bounds, name, period
     mean, var, name = _fit(y, horizon, period, max_points)
     return mean, _bounds(mean, var, levels), name, period
