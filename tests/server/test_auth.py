@@ -398,3 +398,15 @@ def test_revocation_by_another_process_is_seen_after_the_cache_ttl(wh, monkeypat
     monkeypatch.setattr(cache, "TTL", 0.0)
     with pytest.raises(accounts.CredentialsError, match="revoked"):
         accounts.authenticate_token(wh, made.token)
+
+
+@pytest.mark.parametrize("table", ["users", "api_tokens", "web_sessions"])
+def test_read_only_sql_cannot_read_the_credentials_tables(wh, table):
+    """A viewer may run read-only SQL; password hashes and digests stay out of its reach."""
+    from warehouse.errors import ReadOnlyError
+
+    accounts.add_user(wh, "ann", "viewer", PASSWORD)
+    with pytest.raises(ReadOnlyError):
+        wh.sql(f"SELECT * FROM {table}")
+    with pytest.raises(ReadOnlyError):
+        wh.sql(f"SELECT count(*) AS n FROM recipes WHERE EXISTS (SELECT 1 FROM {table})")
