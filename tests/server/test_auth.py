@@ -357,11 +357,15 @@ def test_cli_through_a_served_warehouse(wh, monkeypatch):
 
     from warehouse.server.auth_commands import tokens, users
 
-    accounts.add_user(wh, "root", "admin", PASSWORD)
-    app = small_app(wh)
+    app = small_app(wh, listen_host="127.0.0.1")
     monkeypatch.setattr(httpx, "Client", lambda base_url, headers, timeout: TestClient(
         app, base_url=base_url, headers=headers))
-    url = "http://warehouse.test:8000"
+    url = "http://127.0.0.1:8000"
+    # The first user of a served DuckDB file (which no other process may open) is added
+    # through the server, by a local caller in open mode.
+    monkeypatch.delenv("WAREHOUSE_TOKEN", raising=False)
+    assert run_cli(users, ["add", "root", "--role", "admin", "--password-stdin"], url,
+                   PASSWORD + "\n").exit_code == 0
     monkeypatch.setenv("WAREHOUSE_TOKEN", "wht_not-a-token")
     refused = CliRunner().invoke(users, ["list", "--url", url])
     assert refused.exit_code != 0 and "401" in str(refused.exception)
@@ -410,3 +414,21 @@ def test_read_only_sql_cannot_read_the_credentials_tables(wh, table):
         wh.sql(f"SELECT * FROM {table}")
     with pytest.raises(ReadOnlyError):
         wh.sql(f"SELECT count(*) AS n FROM recipes WHERE EXISTS (SELECT 1 FROM {table})")
+
+
+def test_grant_analyst(wh):
+    """PostgreSQL: the role reads the analyst tables, never the credentials; DuckDB: a clear
+    refusal (it has no roles)."""
+    from warehouse.server.auth_commands import grant
+
+    result = CliRunner().invoke(grant, ["analyst", "grafana_reader", "--url", wh.url])
+    if not hasattr(wh.backend, "grant_analyst"):
+        assert result.exit_code != 0 and "PostgreSQL" in result.output
+        return
+    assert result.exit_code == 0, result.output
+    with wh.engine.connect() as conn:
+        may = {table: conn.execute(text("SELECT has_table_privilege('grafana_reader', :t, "
+                                        "'SELECT')"), {"t": table}).scalar_one()
+               for table in ("runs", "points", "users", "api_tokens", "web_sessions")}
+    assert may == {"runs": True, "points": True, "users": False, "api_tokens": False,
+                   "web_sessions": False}
