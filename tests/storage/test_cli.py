@@ -149,6 +149,7 @@ def json_commands(tmp_path: Path) -> list[list[str]]:
         ["ingest", str(points)], ["import", "runs", str(runs_file)],
         ["import", "wfcommons", str(wf / "helloworld-chain-5-chameleon.json")],
         ["replay", "--spill-dir", str(tmp_path / "spill")],
+        ["replay", "--spill-dir", str(tmp_path / "spill"), "--rejected"],
         ["stale", "--older-than", "1m"],
         ["jobs", "list"], ["jobs", "run", "refresh_rollups"], ["jobs", "run-due"],
         ["jobs", "history"], ["jobs", "rollups"],

@@ -6,14 +6,8 @@ from pathlib import Path
 
 import click
 
-from warehouse.cli.options import (
-    accepts,
-    call_with,
-    database_command,
-    format_option,
-    open_warehouse,
-)
-from warehouse.cli.output import note, progress_bar, show_frame, show_mapping, spinner
+from warehouse.cli.options import database_command, format_option, open_warehouse
+from warehouse.cli.output import note, progress_bar, show_frame, show_mapping
 
 
 @click.command()
@@ -111,23 +105,11 @@ def replay(ctx: click.Context, spill_dir, all_targets, rejected, fmt) -> None:
     from warehouse.recorder import replay_spill
 
     wh = open_warehouse(ctx, create=True)
-    progress_kw = {}
-    if accepts(replay_spill, "progress"):
-        bar = progress_bar()
-        tasks: dict[str, object] = {}
-
-        def report(done: int, total: int, *_rest) -> None:
-            if "files" not in tasks:
-                tasks["files"] = bar.add_task("replaying", total=total)
-            bar.update(tasks["files"], completed=done)
-
-        progress_kw["progress"] = report
-        context = bar
-    else:
-        context = spinner("replaying spilled records")
-    with context:
-        report_ = call_with(replay_spill, wh, spill_dir, flags={"rejected": rejected},
-                            all_targets=all_targets, **progress_kw)
+    with progress_bar() as bar:
+        task = bar.add_task("replaying spill files", total=None)
+        report_ = replay_spill(wh, spill_dir, all_targets=all_targets, rejected=rejected,
+                               progress=lambda done, total: bar.update(task, completed=done,
+                                                                       total=total))
     failed = report_.get("failed") or []
     if fmt == "table":
         show_mapping({k: v for k, v in report_.items() if k != "failed"}, fmt)

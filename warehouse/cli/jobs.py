@@ -13,13 +13,8 @@ import dataclasses
 
 import click
 
-from warehouse.cli.options import (
-    accepts,
-    database_command,
-    format_option,
-    open_warehouse,
-)
-from warehouse.cli.output import note, progress_bar, show_frame, show_mapping, spinner
+from warehouse.cli.options import database_command, format_option, open_warehouse
+from warehouse.cli.output import note, progress_bar, show_frame, show_mapping
 
 NOW = click.option("--now", default=None,
                    help="The job's present instead of the wall clock (ISO time; backfills).")
@@ -218,19 +213,12 @@ def archive_list(ctx, fmt) -> None:
 @click.pass_context
 def archive_restore(ctx, start, end, hold, fmt) -> None:
     """Bring archived points in [--from, --to) back into the hot table (idempotent)."""
-    restore = _api().restore
     wh = open_warehouse(ctx)
-    if accepts(restore, "progress"):
-        with progress_bar() as bar:
-            task = bar.add_task("restoring", total=None)
-
-            def report(done: int, total: int, *_rest) -> None:
-                bar.update(task, completed=done, total=total)
-
-            counts = restore(wh, start, end, hold=hold, progress=report)
-    else:
-        with spinner("restoring archived points"):
-            counts = restore(wh, start, end, hold=hold)
+    with progress_bar() as bar:
+        task = bar.add_task("restoring archived units", total=None)
+        counts = _api().restore(wh, start, end, hold=hold,
+                                progress=lambda done, total: bar.update(task, completed=done,
+                                                                        total=total))
     if fmt == "table":
         click.echo(f"restored {counts['units']} unit(s): {counts['rows_inserted']} rows "
                    f"inserted of {counts['rows_read']} read")

@@ -7,12 +7,10 @@ stays fast; pandas, SQLAlchemy and the drivers load when a command runs.
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any
 
 import click
 
@@ -99,28 +97,6 @@ def open_warehouse(ctx: click.Context, *, create: bool = False, migrate: bool = 
     wh = Warehouse(command_url(ctx), create=create, migrate=migrate)
     ctx.call_on_close(wh.close)
     return wh
-
-
-def accepts(function: Callable, keyword: str) -> bool:
-    """Whether ``function`` takes ``keyword`` (for flags wired before the area has them)."""
-    try:
-        parameters = inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
-    return keyword in parameters or any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-
-
-def call_with(function: Callable, *args: Any, flags: dict[str, Any], **kwargs: Any) -> Any:
-    """Call ``function`` passing each of ``flags`` it accepts; a flag the user set that the
-    function does not accept yet is a clear error rather than silently ignored."""
-    for name, value in flags.items():
-        if accepts(function, name):
-            kwargs[name] = value
-        elif value:
-            raise click.UsageError(f"--{name.replace('_', '-')} is not supported by this "
-                                   f"version of the warehouse yet")
-    return function(*args, **kwargs)
 
 
 # -- errors ---------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from warehouse.cli.options import (
-    call_with,
     database_command,
     effective_limit,
     format_option,
@@ -101,8 +100,7 @@ def chunks_drop(ctx: click.Context, table: str, older_than: str, force: bool, dr
     import pandas as pd
 
     wh = open_warehouse(ctx)
-    dropped = call_with(wh.drop_chunks, table, older_than,
-                        flags={"force": force, "dry_run": dry_run})
+    dropped = wh.drop_chunks(table, older_than, force=force, dry_run=dry_run)
     frame = dropped if isinstance(dropped, pd.DataFrame) else pd.DataFrame(
         {"chunk_name": list(dropped)}, dtype=object)
     if fmt == "table":

@@ -71,10 +71,12 @@ def retention_policies(wh: Warehouse) -> pd.DataFrame:
     return _retention.policies(wh)
 
 
-def restore(wh: Warehouse, start, end, *, hold=_archive.DEFAULT_HOLD, now=None) -> dict:
+def restore(wh: Warehouse, start, end, *, hold=_archive.DEFAULT_HOLD, now=None,
+            progress=None) -> dict:
     """Bring archived points in [start, end) back into the hot table (idempotent); retention
-    leaves them for ``hold``. Returns units, rows_read, rows_inserted."""
-    return _archive.restore(wh, start, end, hold=hold, now=now)
+    leaves them for ``hold``. Returns units, rows_read, rows_inserted. ``progress(units_done,
+    units_total)`` is called after each unit."""
+    return _archive.restore(wh, start, end, hold=hold, now=now, progress=progress)
 
 
 def archive_manifest(wh: Warehouse) -> pd.DataFrame:

@@ -155,12 +155,13 @@ def archive_unit(ctx: JobContext, unit: Unit, base: Path, owner: str) -> int:
     return table.num_rows
 
 
-def restore(wh: Warehouse, start, end, *, hold=DEFAULT_HOLD, now=None) -> dict:
+def restore(wh: Warehouse, start, end, *, hold=DEFAULT_HOLD, now=None, progress=None) -> dict:
     """Bring archived points in [start, end) back into the hot table (idempotent).
 
     Every dropped unit overlapping the range comes back whole. Returns counts: units,
     rows_read, rows_inserted. Each unit is its own transaction; a unit whose file no longer
     matches its manifest row is refused with an error naming the file.
+    ``progress(units_done, units_total)`` is called after each unit (the CLI's bar).
     """
     start_ts, end_ts = aware_timestamp(start, "from"), aware_timestamp(end, "to")
     if start_ts is None or end_ts is None or end_ts <= start_ts:
@@ -205,6 +206,8 @@ def restore(wh: Warehouse, start, end, *, hold=DEFAULT_HOLD, now=None) -> dict:
         counts["units"] += 1
         counts["rows_read"] += len(frame)
         counts["rows_inserted"] += int(inserted)
+        if progress:
+            progress(counts["units"], len(found))
     refresh_all_points_view(wh.engine, backend)
     return counts
 

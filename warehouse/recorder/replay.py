@@ -276,7 +276,7 @@ def _replay_one(wh, path: Path, target: str | None, report: dict, *, retry: bool
 
 
 def replay_spill(wh, spill_dir: str | os.PathLike | None = None, *,
-                 all_targets: bool = False, rejected: bool = False) -> dict:
+                 all_targets: bool = False, rejected: bool = False, progress=None) -> dict:
     """Write every closed spill file in ``spill_dir`` to ``wh``, then remove it.
 
     Files still locked by a live process are left alone ("busy"); files spilled for another
@@ -292,6 +292,7 @@ def replay_spill(wh, spill_dir: str | os.PathLike | None = None, *,
     torn_lines, bad_lines (damaged lines, quarantined), rejected (records quarantined by
     this replay, including those refused again), busy, other_target, quarantine_files
     (paths) and failed (file and error; such files stay for the next replay).
+    ``progress(files_done, files_total)`` is called after each file (the CLI's bar).
     """
     directory = Path(spill_dir) if spill_dir is not None else default_spill_dir()
     report: dict[str, Any] = {
@@ -304,9 +305,11 @@ def replay_spill(wh, spill_dir: str | os.PathLike | None = None, *,
     paths = [(p, False) for p in sorted(directory.glob(f"*{SPILL_SUFFIX}"))]
     if rejected:
         paths += [(p, True) for p in sorted(directory.glob(f"*{REJECTED_SUFFIX}"))]
-    for path, retry in paths:
+    for done, (path, retry) in enumerate(paths, 1):
         try:
             _replay_one(wh, path, target, report, retry=retry)
         except Exception:  # noqa: BLE001 - transient: recorded in report["failed"]
             break
+        if progress:
+            progress(done, len(paths))
     return report
