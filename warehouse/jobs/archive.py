@@ -159,8 +159,10 @@ def restore(wh: Warehouse, start, end, *, hold=DEFAULT_HOLD, now=None, progress=
     """Bring archived points in [start, end) back into the hot table (idempotent).
 
     Every dropped unit overlapping the range comes back whole. Returns counts: units,
-    rows_read, rows_inserted. Each unit is its own transaction; a unit whose file no longer
-    matches its manifest row is refused with an error naming the file.
+    rows_read, rows_inserted. Every file is checked against its manifest row (sha256, rows)
+    before any row is written: one that is missing or does not match raises
+    :class:`~warehouse.errors.WarehouseError` naming it, and nothing is restored. Then each
+    unit is its own transaction.
     ``progress(units_done, units_total)`` is called after each unit (the CLI's bar).
     """
     start_ts, end_ts = aware_timestamp(start, "from"), aware_timestamp(end, "to")
