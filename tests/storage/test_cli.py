@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -276,6 +278,29 @@ def test_everyday_mistakes_are_one_line_errors(loaded):
     one_line_error(run(loaded, "ingest", "/no/such/file.csv", ok=False), "no such file")
     debug = run(loaded, "sql", "SELEC * FROM runs", "--debug", ok=False)
     assert debug.exit_code == 1 and "Traceback" in debug.stderr
+
+
+def test_a_database_in_use_or_away_is_one_line_with_a_hint(database_url, tmp_path):
+    run(database_url, "init")
+    if database_url.startswith("duckdb"):
+        # Another process holds the file, as `warehouse serve` does.
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+             "print('ready', flush=True); time.sleep(60)", database_url.split(":///", 1)[1]],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "ready"
+            one_line_error(run(database_url, "info", ok=False),
+                           "is another process (warehouse serve?) holding it")
+        finally:
+            holder.kill()
+            holder.wait()
+    else:
+        # The same server, a port nothing listens on.
+        away = re.sub(r":(\d+)/", ":9/", database_url, count=1)
+        assert away != database_url
+        one_line_error(run(away, "info", ok=False), "cannot reach", "is the server running")
+    assert json.loads(run(database_url, "info", "--format", "json").stdout)["revision"]
 
 
 def test_usage_errors_exit_2(loaded):

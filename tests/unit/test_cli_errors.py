@@ -1,10 +1,8 @@
 """Everyday mistakes give one line on stderr with a hint and exit 1; --debug the traceback.
-(The same corpus against real databases: tests/storage/test_cli.py.)"""
+No database is opened here; the same corpus against real databases (a locked DuckDB file,
+an unreachable server, SQL typos) is in tests/storage/test_cli.py."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import pytest
 from click.testing import CliRunner
@@ -58,22 +56,6 @@ def test_unknown_url_scheme_and_unreachable_server():
 def test_password_is_not_printed():
     result = invoke("info", "--url", "postgresql://me:s3cret@127.0.0.1:9/db")
     assert "me:***@127.0.0.1" in one_line(result) and "s3cret" not in result.stderr
-
-
-def test_a_locked_duckdb_file_names_the_likely_holder(tmp_path):
-    path = tmp_path / "w.duckdb"
-    assert invoke("init", "--url", f"duckdb:///{path}").exit_code == 0
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-         "print('ready', flush=True); time.sleep(60)", str(path)],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "ready"
-        one_line(invoke("info", "--url", f"duckdb:///{path}"),
-                 "is another process (warehouse serve?) holding it")
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def driver_error(message: str, cls=OperationalError):
