@@ -455,3 +455,44 @@ def test_limits_reject_nonsense():
         ReadOnlyLimits(timeout_s=0)
     with pytest.raises(ValueError):
         ReadOnlyLimits(max_rows=0)
+
+
+def test_archived_history_is_readable_through_all_points_only(wh, tmp_path, monkeypatch):
+    """DuckDB's all_points reads the archive's Parquet files; analyst SQL cannot read them
+    (or any file) directly, nor overwrite one — the forged-archive attack of issue 9."""
+    from warehouse import jobs
+
+    root = tmp_path / "archive"
+    monkeypatch.setenv("WAREHOUSE_ARCHIVE", str(root))
+    now = pd.Timestamp("2026-11-12T00:00:00Z")
+    ts = pd.date_range("2026-11-01", periods=10 * 24, freq="h", tz="UTC")
+    wh.write_points(pd.DataFrame({"metric": "cpu", "ts": ts, "value": range(len(ts))}))
+    jobs.set_retention(wh, "points", "5d", archive=True)
+    for job in ("refresh_rollups", "archive", "retention"):
+        assert jobs.run(wh, job, now=now, retries=0).status == "succeeded"
+    files = sorted(root.rglob("*.parquet"))
+    assert files
+    digests = {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    values = wh.points("cpu")
+    hot = int(wh.sql("SELECT count(*) AS n FROM points")["n"].iloc[0])
+    assert hot < len(ts)
+    everything = int(wh.sql("SELECT count(*) AS n FROM all_points")["n"].iloc[0])
+    assert everything == (len(ts) if wh.backend.capabilities.parquet_scan else hot)
+
+    target = str(files[0])
+    attempts = [f"COPY points TO '{target}'", f"COPY (SELECT 1 AS x) TO '{target}'"]
+    if wh.backend.capabilities.parquet_scan:
+        attempts += [
+            f"SELECT * FROM read_parquet('{root}/**/*.parquet')",
+            f"SELECT * FROM parquet_scan('{target}')", f"SELECT * FROM '{target}'",
+            f"EXPLAIN ANALYZE COPY (SELECT ts, series_id, 0.0 AS value, run_id FROM points) "
+            f"TO '{target}' (FORMAT parquet)",
+            f"SELECT * FROM parquet_metadata('{target}')"]
+    else:
+        attempts += [f"SELECT pg_read_binary_file('{target}')"]
+    for attempt in attempts:
+        with pytest.raises(ReadOnlyError):
+            wh.sql(attempt)
+    assert {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in files} == digests
+    assert sorted(root.rglob("*.parquet")) == files
+    pd.testing.assert_frame_equal(wh.points("cpu"), values)

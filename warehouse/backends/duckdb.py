@@ -25,7 +25,7 @@ from warehouse.backends.base import (
     floor_to_bucket,
 )
 from warehouse.backends.readonly import ReadOnlyLimits
-from warehouse.schema import HYPERTABLES
+from warehouse.schema import HYPERTABLES, TS_MAX_US, TS_MIN_US
 from warehouse.timeparse import epoch_us
 
 # DuckDB's storage block size: https://duckdb.org/docs/internals/storage
@@ -186,7 +186,7 @@ class DuckDBBackend(Backend):
         transaction on a connection of its own (warehouse/backends/readonly_duckdb.py).
         Raises ReadOnlyError (QueryTimeoutError, ResultTooLargeError) on refusal."""
         return readonly_duckdb.read_only_query(
-            self.sql, conn, sql, params, limits or ReadOnlyLimits.from_env())
+            self, conn, sql, params, limits or ReadOnlyLimits.from_env())
 
 
 def _plain(value):
@@ -211,8 +211,12 @@ def _points_arrow(batch: pd.DataFrame) -> pa.Table:
 
 def _chunk_frame(table: str, ranges: list[tuple[int, int, int | None]]) -> pd.DataFrame:
     frame = pd.DataFrame(ranges, columns=["start_us", "end_us", "rows"])
-    frame["range_start"] = pd.to_datetime(frame["start_us"], unit="us", utc=True)
-    frame["range_end"] = pd.to_datetime(frame["end_us"], unit="us", utc=True)
+    # µs precision holds years 1-9999 (nanoseconds stop at 1677-2262); the chunk holding
+    # 9999-12-31 would end in year 10000, which no Python datetime holds: clamp the edges.
+    for bound, column in (("range_start", "start_us"), ("range_end", "end_us")):
+        us = frame[column].to_numpy(dtype="i8").clip(TS_MIN_US, TS_MAX_US)
+        frame[bound] = pd.Series(us.astype("datetime64[us]"), index=frame.index).dt.tz_localize(
+            "UTC")
     frame["chunk_name"] = [
         f"{table}_{t:%Y%m%d_%H%M%S}" for t in frame["range_start"]
     ]

@@ -54,20 +54,22 @@ _OTHER_TYPED = {"ORDER_DEFAULT", "ASCENDING", "DESCENDING", "INVALID"}  # ORDER 
 _TABLE_FUNCTIONS = {"range", "generate_series", "unnest", "json_each", "json_tree"}
 _EFFECT_FUNCTIONS = {"nextval", "currval", "setval", "setseed", "write_log", "sleep_ms"}
 _SYSTEM_SCHEMAS = {"information_schema", "pg_catalog"}
+_CATALOG = "readonly_catalog"  # key in backend.schema_facts
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")
 
 
-def read_only_query(sql_file, conn: Connection, sql: str, params: dict,
+def read_only_query(backend, conn: Connection, sql: str, params: dict,
                     limits: ReadOnlyLimits) -> pd.DataFrame:
-    """Check and run one analyst statement (see the module docstring). ``sql_file(name)``
-    loads this engine's SQL files; ``:name`` binds take their values from ``params``."""
+    """Check and run one analyst statement (see the module docstring); ``:name`` binds take
+    their values from ``params``."""
+    sql_file = backend.sql
     statement, values = _bind(conn, strip_statement(sql), params)
     # A connection of its own: the caller's may hold registered Python objects (ingest's
     # staging tables), and this one is interrupted at the time limit.
     cursor = conn.connection.driver_connection.duplicate()
     try:
         _check_statement_kind(statement)
-        _check_tree(cursor, conn, sql_file, statement)
+        _check_tree(cursor, conn, backend, statement)
         return _run(cursor, sql_file, statement, values, limits)
     finally:
         cursor.close()
@@ -96,16 +98,23 @@ def _check_statement_kind(statement: str) -> None:
         raise ReadOnlyError(f"only a SELECT statement may run here; got {kind.name}")
 
 
-def _check_tree(cursor, conn: Connection, sql_file, statement: str) -> None:
-    query, values = _bind(conn, sql_file("readonly/serialize"), {"statement": statement})
+def _check_tree(cursor, conn: Connection, backend, statement: str) -> None:
+    query, values = _bind(conn, backend.sql("readonly/serialize"), {"statement": statement})
     tree = json.loads(cursor.execute(query, values).fetchone()[0])
     if tree.get("error"):
         raise ReadOnlyError(f"not a plain query: {tree.get('error_message', 'unknown')}")
-    relations = {}
-    for database, schema, name in cursor.execute(sql_file("readonly/relations")).fetchall():
-        relations.setdefault(name.lower(), set()).add((database.lower(), schema.lower()))
-    functions = {row[0] for row in cursor.execute(sql_file("readonly/functions")).fetchall()}
-    _TreeCheck(relations, functions).walk(tree["statements"], frozenset())
+    # The catalog changes only by migrations (which clear schema_facts); listing the
+    # functions costs ~50 ms, so both lists are remembered.
+    catalog = backend.schema_facts.get(_CATALOG)
+    if catalog is None:
+        relations: dict[str, set[tuple[str, str]]] = {}
+        for database, schema, name in cursor.execute(
+                backend.sql("readonly/relations")).fetchall():
+            relations.setdefault(name.lower(), set()).add((database.lower(), schema.lower()))
+        functions = {row[0] for row in cursor.execute(
+            backend.sql("readonly/functions")).fetchall()}
+        catalog = backend.schema_facts[_CATALOG] = (relations, functions)
+    _TreeCheck(*catalog).walk(tree["statements"], frozenset())
 
 
 class _TreeCheck:
