@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import text
 
 from warehouse import jobs
 from warehouse.errors import RetentionPolicyError
@@ -144,3 +145,27 @@ def test_the_retention_job_and_drop_chunks_judge_alike(wh):
     assert len(verdict.droppable) == 6 and verdict.unarchived == []
     assert verdict.archived == verdict.droppable
     assert run(wh, "retention").rows == 6 * PER_DAY
+
+
+def test_the_sql_only_retention_keeps_unarchived_rows_of_an_archiving_metric(wh):
+    """What pg_cron runs (wh_apply_retention, migration 0006): a chunk-wide unit without an
+    archive policy waits while rows of a metric whose policy archives are still in it."""
+    if wh.backend.capabilities.single_writer:
+        pytest.skip("jobs run in the database (pg_cron) only on a server engine")
+    wh.write_points(pd.concat([frame("cpu"), frame("mem", seed=1)]))
+    jobs.set_retention(wh, "points", "8d")
+    jobs.set_retention(wh, "points", "5d", archive=True, metric="mem")
+    run(wh, "refresh_rollups")
+
+    def sql_retention():
+        with wh.engine.begin() as conn:
+            return conn.execute(text("SELECT wh_apply_retention(:now)"),
+                                {"now": NOW}).scalar_one()
+
+    assert sql_retention() == 0  # mem is not archived: nothing of 11-01 .. 11-03 goes
+    assert len(wh.points("mem")) == DAYS * PER_DAY
+    run(wh, "archive")
+    sql_retention()  # mem units (archived) go first; the chunk-wide units then follow
+    assert len(wh.points("mem")) == DAYS * PER_DAY  # from the archive
+    assert len(wh.points("cpu")) == (DAYS - 3) * PER_DAY
+    assert wh.show_chunks("points")["range_start"].min() == pd.Timestamp("2026-11-04", tz="UTC")

@@ -14,3 +14,35 @@ VALUES (true, gen_random_uuid(), now());
 -- (under their old relative paths, which still resolve).
 ALTER TABLE archive_manifest ADD COLUMN warehouse_id uuid;
 UPDATE archive_manifest SET warehouse_id = (SELECT warehouse_id FROM warehouse_identity);
+
+-- The SQL-only retention (what pg_cron runs) obeys the rule of warehouse/jobs/chunk_policy.py
+-- that its per-unit guard cannot see: a chunk-wide unit whose own policy does not archive
+-- still holds rows of metrics whose policy does, and those rows may leave only through
+-- their own, archived, units. Per chunk, metric units now run first (as in the warehouse's
+-- retention job); a chunk-wide unit is skipped while such rows remain (the next run takes
+-- it once they are archived and gone).
+CREATE OR REPLACE FUNCTION wh_apply_retention(p_now timestamptz DEFAULT now()) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    u record;
+    v_total bigint := 0;
+    v_n bigint;
+BEGIN
+    FOR u IN SELECT * FROM wh_retention_units(p_now) r
+              ORDER BY r.chunk_start, r.table_name, r.metric = '*', r.metric LOOP
+        IF u.metric = '*' AND NOT u.archive AND u.table_name = 'points' AND EXISTS (
+            SELECT 1 FROM retention_policies q JOIN series s ON s.metric = q.metric
+             WHERE q.table_name = 'points' AND q.metric <> '*' AND q.archive
+               AND EXISTS (SELECT 1 FROM points x
+                            WHERE x.series_id = s.series_id
+                              AND x.ts >= u.chunk_start AND x.ts < u.chunk_end)) THEN
+            CONTINUE;
+        END IF;
+        SELECT d.removed INTO v_n
+          FROM wh_retention_drop(u.table_name, u.chunk_start, u.chunk_end, u.metric,
+                                 u.archive, p_now) d;
+        v_total := v_total + coalesce(v_n, 0);
+    END LOOP;
+    RETURN v_total;
+END
+$$;
