@@ -16,6 +16,7 @@ changes other processes NOTIFY, republished by :class:`.listener.ChangeListener`
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -85,13 +86,16 @@ class BodyLimit:
 
 
 def create_app(wh, *, settings: ServerSettings | None = None, listen: bool = True,
-               close_on_shutdown: bool = False, listen_host: str | None = None) -> FastAPI:
+               close_on_shutdown: bool = False, listen_host: str | None = None,
+               run_jobs: bool = False) -> FastAPI:
     """The HTTP app over ``wh``.
 
     ``listen``: on an engine that notifies (PostgreSQL), republish changes other processes
     make on ``app.state.changes``. ``close_on_shutdown``: close ``wh`` when the app stops
     (``warehouse serve`` owns its Warehouse; a test or an embedding program may not).
     ``listen_host``: the address served on, for the auth module's open-mode decision.
+    ``run_jobs``: run due jobs (rollups, retention, archive...) in a background scheduler
+    while serving — with DuckDB the server is the only process that can.
     """
     settings = settings or ServerSettings()
     url = make_url(wh.url)
@@ -102,10 +106,15 @@ def create_app(wh, *, settings: ServerSettings | None = None, listen: bool = Tru
     async def lifespan(app: FastAPI):
         if listen:
             listener.start()
+        scheduler = _start_scheduler(wh) if run_jobs else None
+        app.state.scheduler = scheduler
         try:
             yield
         finally:
             listener.stop()
+            if scheduler is not None:
+                # Running jobs stop at their next step and are recorded as cancelled.
+                await run_in_threadpool(_stop_scheduler, scheduler)
             if close_on_shutdown:
                 await run_in_threadpool(wh.close)
                 log.info("warehouse closed")
@@ -147,3 +156,19 @@ def create_app(wh, *, settings: ServerSettings | None = None, listen: bool = Tru
     # The auth module chooses its own paths (login pages, /api/v1/tokens ...).
     app.include_router(auth.auth_router())
     return app
+
+
+def _start_scheduler(wh):
+    from warehouse.jobs.scheduler import Scheduler
+
+    scheduler = Scheduler(wh)
+    scheduler.thread = threading.Thread(target=scheduler.run, kwargs={"install_signals": False},
+                                        name="warehouse-scheduler", daemon=True)
+    scheduler.thread.start()
+    return scheduler
+
+
+def _stop_scheduler(scheduler) -> None:
+    scheduler.stop()
+    scheduler.thread.join(scheduler.grace + 5)
+    log.info("scheduler stopped")

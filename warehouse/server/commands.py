@@ -15,12 +15,16 @@ from warehouse.cli.options import command_url, database_command
               help="Largest request body (one write batch) in MiB.")
 @click.option("--sql-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds a read-only SQL statement may run.")
+@click.option("--jobs/--no-jobs", "run_jobs", default=None,
+              help="Run due jobs (rollups, retention, archive) while serving. Default: on "
+                   "for an embedded database, which no other process can open; off for "
+                   "PostgreSQL (run `warehouse scheduler` or pg_cron there).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 @database_command
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, max_body_mb: int, sql_timeout: float,
-          log_level: str) -> None:
+          run_jobs: bool | None, log_level: str) -> None:
     """Serve the HTTP API, dashboard and live updates (owns an embedded database file).
 
     Other processes reach it with Warehouse("http://HOST:PORT") or WAREHOUSE_URL. Stops
@@ -53,7 +57,10 @@ def serve(ctx: click.Context, host: str, port: int, max_body_mb: int, sql_timeou
         wh.close()
         raise click.ClickException(refusal)
     settings = ServerSettings(max_body_bytes=max_body_mb * 1024 * 1024, sql_timeout=sql_timeout)
-    app = create_app(wh, settings=settings, close_on_shutdown=True, listen_host=host)
+    if run_jobs is None:
+        run_jobs = wh.backend.capabilities.single_writer
+    app = create_app(wh, settings=settings, close_on_shutdown=True, listen_host=host,
+                     run_jobs=run_jobs)
     shown = make_url(url).render_as_string(hide_password=True)
     click.echo(f"serving {shown} on http://{host}:{port} (API docs: /api/v1/docs)", err=True)
     # uvicorn handles SIGINT/SIGTERM: stops accepting, lets requests finish, then runs the
