@@ -190,6 +190,17 @@ def test_cookie_changes_need_the_csrf_token(wh):
     assert client.post("/t/admin", headers={CSRF_HEADER: csrf}).status_code == 403
 
 
+def test_login_from_another_site_is_refused(wh):
+    accounts.add_user(wh, "ann", "viewer", PASSWORD)
+    client = TestClient(small_app(wh))
+    body = {"name": "ann", "password": PASSWORD}
+    for origin in ("https://evil.example", "null"):
+        response = client.post("/api/v1/auth/login", data=body, headers={"Origin": origin})
+        assert response.status_code == 403 and SESSION_COOKIE not in response.cookies
+    same = client.post("/api/v1/auth/login", data=body, headers={"Origin": "http://testserver"})
+    assert same.status_code == 200 and same.json()["name"] == "ann"
+
+
 def test_logout_and_password_change_end_sessions(wh):
     accounts.add_user(wh, "ann", "viewer", PASSWORD)
     client = TestClient(small_app(wh))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import pandas as pd
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response
@@ -93,6 +94,18 @@ async def _login_fields(request: Request) -> Login:
         raise HTTPException(422, f"invalid login: {shown}") from None
 
 
+def _same_origin(request: Request) -> None:
+    """Refuse a login posted by another site's page (login CSRF: it would sign the browser
+    in as the attacker). Browsers send Origin with every cross-site POST; clients that are
+    not browsers send none and are not affected."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    if origin == "null" or urlsplit(origin).netloc.lower() != request.headers.get(
+            "host", "").lower():
+        raise HTTPException(403, f"login from another site ({origin}) refused")
+
+
 def _set_cookies(response: Response, request: Request, session: accounts.NewSession) -> None:
     secure = request.url.scheme == "https"
     seconds = int(SESSION_LIFETIME.total_seconds())
@@ -111,6 +124,7 @@ def router() -> APIRouter:
                   "application/json": {"schema": Login.model_json_schema()},
                   "application/x-www-form-urlencoded": {"schema": Login.model_json_schema()}}}})
     async def login(request: Request, response: Response) -> dict:
+        _same_origin(request)
         fields = await _login_fields(request)
         auth = auth_state(request)
         address = request.client.host if request.client else None
