@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sqlalchemy.engine import make_url
@@ -13,6 +15,9 @@ from warehouse.backends.paths import database_file
 from warehouse.changes import ChangeFeed
 from warehouse.config import database_url
 from warehouse.errors import UnknownNameError, WarehouseError
+
+if TYPE_CHECKING:
+    from warehouse.jobs.runner import JobRun
 from warehouse.ingest.writer import Writer, WriteResult
 from warehouse.query.points import query_points
 from warehouse.query.runs import query_runs, query_steps
@@ -58,8 +63,15 @@ class Warehouse:
 
     # -- schema ---------------------------------------------------------------------------
     def migrate(self, revision: str = "head") -> None:
-        """Upgrade the schema (``warehouse init`` = ``alembic upgrade head``)."""
-        with self.engine.begin() as conn:
+        """Upgrade the schema (``warehouse init`` = ``alembic upgrade head``).
+
+        Concurrent migrations of one database run one after the other (a database lock on
+        PostgreSQL; the process's write fence on single-writer DuckDB), so the later ones find
+        the schema up to date. A database at a revision newer than this code raises
+        :class:`~warehouse.errors.WarehouseError` saying so."""
+        fence = (self.backend.write_fence if self.backend.capabilities.single_writer
+                 else contextlib.nullcontext())
+        with fence, self.engine.begin() as conn:
             migrations.upgrade(conn, revision)
         self.backend.schema_facts.clear()
 
@@ -73,6 +85,10 @@ class Warehouse:
         current, head = self.revision(), self.head_revision()
         if current == head:
             return
+        if current is not None and current not in migrations.known_revisions():
+            raise WarehouseError(
+                f"database schema is at revision {current}, newer than this code's head "
+                f"{head}; upgrade the warehouse package")
         if current is None or self.backend.capabilities.single_writer:
             self.migrate()
             return
@@ -212,7 +228,7 @@ class Warehouse:
             return self.backend.maintain(conn, now)
 
     # -- jobs (warehouse.jobs; docs/jobs.md) ----------------------------------------------
-    def run_job(self, name: str, **options) -> dict:
+    def run_job(self, name: str, **options) -> JobRun:
         """Run one job now (refresh_rollups, archive, retention, maintain...), recorded in
         ``job_runs``; one runner per job at a time."""
         from warehouse import jobs

@@ -1,11 +1,17 @@
 """Runs keyed by run_id alone on both engines (issue 9).
 
+PostgreSQL: existing duplicate runs are merged (newest last_seen_at wins) and table
+run_keys, kept by row triggers on the partitioned runs table, makes run_id unique.
+DuckDB: runs already has PRIMARY KEY (run_id); nothing changes.
+
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-30
 """
 
 from __future__ import annotations
+
+from warehouse.migrate import run_migration_sql
 
 revision = "0005"
 down_revision = "0004"
@@ -14,8 +20,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass  # placeholder: filled in with sql/<dialect>/migrations/0005_runs_key.up.sql
+    run_migration_sql("0005_runs_key.up")
 
 
 def downgrade() -> None:
-    pass
+    run_migration_sql("0005_runs_key.down")

@@ -254,6 +254,10 @@ class PostgreSQLBackend(Backend):
         with raw.cursor().copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
             for row in values.itertuples(index=False, name=None):
                 copy.write_row(row)
+        if table == "runs":
+            # A run keeps one row when its start is corrected: move it first (migration
+            # 0005 keys runs by run_id; the partitioned table's own key includes started_at).
+            raw.execute(self.sql("ingest/move_runs"))
         return raw.execute(self.sql(f"ingest/upsert_{table}")).rowcount
 
     # -- chunks ---------------------------------------------------------------------------

@@ -75,17 +75,39 @@ def late_ranges(series_id: np.ndarray, ts_us: np.ndarray) -> list[tuple[int, int
     return ranges
 
 
+def check_archived(conn: Connection, backend: Backend, metrics: np.ndarray,
+                   ts_us: np.ndarray) -> None:
+    """Raise :class:`ValidationError` if any point (its metric and µs per row) falls in a unit
+    that was archived and dropped. Reads only: ``warehouse ingest`` checks a whole file with
+    it before writing its first batch (the write itself checks again, under locks)."""
+    if len(ts_us) == 0 or not backend.jobs_schema_present(conn):
+        return
+    lo, hi = us_to_ts(ts_us.min()), us_to_ts(ts_us.max())
+    units = conn.execute(text(backend.sql("jobs/lock_manifest_for_write")),
+                         {"lo": lo, "hi": hi}).fetchall()
+    dropped = [u for u in units if u.dropped_at is not None]
+    if dropped:
+        _refuse_hits(dropped, ts_us, lambda metric: metrics == metric)
+
+
 def _refuse_dropped(conn: Connection, dropped, series_id: np.ndarray, ts_us: np.ndarray) -> None:
     metrics = sorted({u.metric for u in dropped} - {"*"})
     metric_of: dict[int, str] = {}
     if metrics:
         rows = conn.execute(text("SELECT series_id, metric FROM series")).fetchall()
         metric_of = {int(s): m for s, m in rows if m in metrics}
+    _refuse_hits(dropped, ts_us, lambda metric: np.array(
+        [metric_of.get(int(s)) == metric for s in series_id], dtype=bool))
+
+
+def _refuse_hits(dropped, ts_us: np.ndarray, of_metric) -> None:
+    """Raise for the points of ``ts_us`` inside a dropped unit; ``of_metric(name)`` is the
+    mask of rows of that metric."""
     hit = np.zeros(len(ts_us), dtype=bool)
     for unit in dropped:
         inside = (ts_us >= ts_to_us(unit.chunk_start)) & (ts_us < ts_to_us(unit.chunk_end))
         if unit.metric != "*":
-            inside &= np.array([metric_of.get(int(s)) == unit.metric for s in series_id])
+            inside &= of_metric(unit.metric)
         hit |= inside
     if not hit.any():
         return

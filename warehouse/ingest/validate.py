@@ -252,9 +252,12 @@ def to_finite_floats(column: pd.Series, field: str, problems: Problems) -> np.nd
         problems.add(index, field, "must be a number, got booleans")
         return np.zeros(len(column))
     if pd.api.types.is_complex_dtype(column.dtype):
-        # Casting would keep the real part silently: 1+2j must not be stored as 1.0.
-        problems.add(index, field, "must be a real number, got complex numbers")
-        return np.zeros(len(column))
+        # Casting would keep the real part silently: 1+2j must not be stored as 1.0. The
+        # column may be complex only because pandas widened real numbers of other rows.
+        raw = column.to_numpy(dtype="c16", na_value=np.nan)
+        problems.add_where(raw.imag != 0, index, field,
+                           "must be a real number, got a complex number")
+        column = pd.Series(raw.real, index=index)
     if pd.api.types.is_numeric_dtype(column.dtype):
         values = column.to_numpy(dtype="f8", na_value=np.nan)
         wrong = np.zeros(len(values), dtype=bool)

@@ -47,17 +47,19 @@ class Writer:
         received = batch.received
         if batch.frame.empty:
             return WriteResult(received, 0, received)
-        ids = self.series.resolve(batch.series)
-        frame = pd.DataFrame({
-            "ts": batch.frame["ts"].array,
-            "series_id": ids[batch.frame["series_code"].to_numpy()],
-            "value": batch.frame["value"].to_numpy(),
-            "run_id": batch.frame["run_id"].to_numpy(dtype=object),
-        })
-        ts_us = frame["ts"].to_numpy(dtype="datetime64[us]").view("i8")
+        ts_us = batch.frame["ts"].to_numpy(dtype="datetime64[us]").view("i8")
         with self._lock:
+            # Chunks first, in bounded transactions of their own (harmless if the data then
+            # fails); then series, points and their bookkeeping in one transaction.
             self._ensure_chunks("points", ts_us)
             with self.engine.begin() as conn:
+                ids, learnt = self.series.resolve(conn, batch.series)
+                frame = pd.DataFrame({
+                    "ts": batch.frame["ts"].array,
+                    "series_id": ids[batch.frame["series_code"].to_numpy()],
+                    "value": batch.frame["value"].to_numpy(),
+                    "run_id": batch.frame["run_id"].to_numpy(dtype=object),
+                })
                 # Late points invalidate rollups, and archived ranges refuse writes, in the
                 # same transaction as the points (warehouse/jobs/invalidation.py).
                 before_points_write(conn, self.backend, frame["series_id"].to_numpy(), ts_us)
@@ -69,6 +71,7 @@ class Writer:
                     "points", rows=written, series_ids=tuple(int(i) for i in np.unique(ids)),
                     metrics=distinct(batch.series["metric"]), start=frame["ts"].min(),
                     end=frame["ts"].max()))
+            self.series.remember(learnt)
         self._publish(change)
         return WriteResult(received, written, received - written)
 
@@ -115,9 +118,11 @@ class Writer:
             self.changes.publish(change)
 
     def _ensure_chunks(self, table: str, ts_us: np.ndarray) -> None:
-        # Its own transaction: chunk DDL commits quickly and is harmless if the data fails.
+        # The backend makes chunks in short transactions of its own (few chunks each), so
+        # chunk DDL commits quickly, cannot exhaust the lock table and is harmless if the
+        # data then fails; this connection is only read.
         if self.backend.capabilities.native_partitions:
-            with self.engine.begin() as conn:
+            with self.engine.connect() as conn:
                 self.backend.ensure_chunks(conn, table, ts_us)
 
 

@@ -1,0 +1,2 @@
+-- 0005 down: nothing was changed on DuckDB.
+SELECT 1;
