@@ -97,13 +97,14 @@ DUCKDB = [
     "SELECT * FROM (WITH users AS (SELECT 1) SELECT * FROM users) AS a, users",
     "WITH a AS (SELECT * FROM users), users AS (SELECT 1) SELECT * FROM a",
     "WITH users AS (SELECT * FROM users) SELECT * FROM users",
-    "SELECT * FROM main.users", "SELECT * FROM \"users\"",
+    "SELECT * FROM main.users", "SELECT * FROM \"users\"", "SHOW users", "SHOW TABLES",
+    "SELECT * FROM (" * 400 + "SELECT 1" + ") AS x" * 400,
 ]
 POSTGRESQL = [
     "COPY runs TO PROGRAM 'touch {out}/pwned'", "COPY (SELECT 1) TO STDOUT",
     "SELECT pg_read_file('/etc/hostname')", "SELECT pg_read_binary_file('/etc/hostname')",
     "SELECT pg_ls_dir('.')", "SELECT pg_stat_file('postgresql.conf')",
-    "SELECT lo_import('/etc/hostname')",
+    "SELECT lo_import('/etc/hostname')", "SELECT lo_export(1, '{out}/exported')",
     "SELECT set_config('role', session_user, true)",
     "SELECT set_config('session_authorization', session_user, true)",
     "SELECT query_to_xml('SELECT set_config(''role'', session_user, true)', true, false, '')",

@@ -100,7 +100,10 @@ def _check_statement_kind(statement: str) -> None:
 
 def _check_tree(cursor, conn: Connection, backend, statement: str) -> None:
     query, values = _bind(conn, backend.sql("readonly/serialize"), {"statement": statement})
-    tree = json.loads(cursor.execute(query, values).fetchone()[0])
+    try:
+        tree = json.loads(cursor.execute(query, values).fetchone()[0])
+    except RecursionError:
+        raise ReadOnlyError("the query is nested too deeply to be checked") from None
     if tree.get("error"):
         raise ReadOnlyError(f"not a plain query: {tree.get('error_message', 'unknown')}")
     # The catalog changes only by migrations (which clear schema_facts); listing the
@@ -114,7 +117,10 @@ def _check_tree(cursor, conn: Connection, backend, statement: str) -> None:
         functions = {row[0] for row in cursor.execute(
             backend.sql("readonly/functions")).fetchall()}
         catalog = backend.schema_facts[_CATALOG] = (relations, functions)
-    _TreeCheck(*catalog).walk(tree["statements"], frozenset())
+    try:
+        _TreeCheck(*catalog).walk(tree["statements"], frozenset())
+    except RecursionError:
+        raise ReadOnlyError("the query is nested too deeply to be checked") from None
 
 
 class _TreeCheck:
