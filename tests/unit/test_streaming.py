@@ -160,3 +160,17 @@ def test_bad_parameters_are_rejected():
         StreamingDetector(features=("dev", "magic"))
     with pytest.raises(ValueError, match="ts has"):
         StreamingDetector().update([1.0, 2.0], _ts(3))
+
+
+def test_retrospective_record_mode_also_judges_the_first_points():
+    x = _daily(3000, 11)
+    x[40] += 40  # inside the forward warm-up: only a look back from later points sees it
+    frame = pd.DataFrame({"ts": _ts(3000), "value": x})
+    forward = anomalies(frame, mode="streaming")
+    retro = anomalies(frame, mode="retrospective", methods=("record",))
+    assert forward.empty
+    assert retro["ts"].tolist() == [_ts(3000)[40]]
+    assert (retro["method"] == "retrospective").all()
+    assert "looking back" in retro["reason"].iloc[0]
+    with pytest.raises(ValueError, match="streaming"):
+        anomalies(frame, mode="streaming", methods=("robust",))

@@ -36,7 +36,8 @@ Predictor = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray, str]]
 
 _MAX_CYCLES = 7  # seasonal median/mean candidates use at most this many cycles
 _COMBO = "combo"
-_COVERAGE_SLACK = 0.05  # analytic intervals kept when within this of nominal coverage
+_COMBO_EDGE = 0.05  # relative validation-MAE gain a single candidate needs over combo
+_COVERAGE_SLACK = 0.02  # analytic intervals kept when within this of nominal coverage
 
 
 def candidates(n: int, horizon: int, period: int, week: int | None,
@@ -126,6 +127,10 @@ def _select(y, horizon, cands, folds, fc, tests):
                       for i in range(folds)]
     mae = {k: float(np.mean(np.abs(test - np.stack([m for m, _ in v])))) for k, v in fc.items()}
     best = min(mae, key=lambda k: (mae[k], k != _COMBO))
+    # a single candidate must beat the combination clearly: with a few validation
+    # windows the winner is partly luck, and the combination rarely loses badly
+    if _COMBO in mae and mae[best] > (1 - _COMBO_EDGE) * mae[_COMBO]:
+        best = _COMBO
     mean, var = _predict_one(best, cands, y, horizon)
     if best == _COMBO:
         period = naive[0].split("[")[1].split("]")[0]

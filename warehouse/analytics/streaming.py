@@ -40,7 +40,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["DEFAULT_THRESHOLD", "StreamingDetector", "stream_frame", "stream_scores"]
+__all__ = ["DEFAULT_THRESHOLD", "StreamingDetector", "both_ways", "stream_frame",
+           "stream_scores"]
 
 _DAY_NS = 86_400 * 10**9
 DEFAULT_THRESHOLD = 0.5  # score 0.5 <=> a feature beats its record by ``margin``
@@ -231,14 +232,13 @@ class StreamingDetector:
         m = len(s.x)
         idx = s.seen + np.arange(n)  # global position of each new point
         # median of the previous median_window points (causal: shifted by one)
-        ser = pd.Series(X)
-        med = ser.rolling(p.median_window, min_periods=1).median().shift(1).to_numpy()[m:]
+        med = _window_stat(X, m, p.median_window, "median", past=True)
         feats: dict[str, np.ndarray] = {}
         expected = med.copy()
         if "dev" in p.features:
             feats["dev"] = y - med
         if "level" in p.features:
-            recent = ser.rolling(p.level_window, min_periods=1).median().to_numpy()[m:]
+            recent = _window_stat(X, m, p.level_window, "median", past=False)
             feats["level"] = recent - med
         per = s.period
         if "season" in p.features and per:
@@ -281,10 +281,10 @@ class StreamingDetector:
                 continue
             a = np.abs(feats[name])
             hist = s.hist.get(name, np.zeros(0))
-            H = pd.Series(np.concatenate([hist, a]))
-            roll = H.rolling(p.record_window, min_periods=p.warmup)
-            record = roll.max().shift(1).to_numpy()[len(hist):]
-            scale = _MAD_TO_SD * roll.median().shift(1).to_numpy()[len(hist):]
+            H = np.concatenate([hist, a])
+            record = _window_stat(H, len(hist), p.record_window, "max", True, p.warmup)
+            scale = _MAD_TO_SD * _window_stat(H, len(hist), p.record_window, "median", True,
+                                              p.warmup)
             scale = np.maximum(scale, qfloor if name != "spread" else 0.0)
             ref = np.maximum(record, p.guard * scale)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -295,7 +295,7 @@ class StreamingDetector:
             better = r > ratio
             ratio = np.where(better, r, ratio)
             which = np.where(better, name, which)
-            s.hist[name] = H.to_numpy()[-p.record_window:]
+            s.hist[name] = H[-p.record_window:]
         # one alert per event: flags within `hold` points of the previous one are muted
         cut = 1.0 + p.margin
         muted = np.zeros(n, bool)
@@ -319,6 +319,34 @@ class StreamingDetector:
         s.absdiff = A[-(p.median_window + 2 * p.spread_window):]
         return {"score": score, "is_anomaly": flagged, "kind": kind, "feature": which,
                 "expected": expected, "reason": reason}
+
+
+_DIRECT_MAX = 8  # up to this many new points, windows are computed one by one
+
+
+def _window_stat(a: np.ndarray, start: int, window: int, how: str, past: bool,
+                 min_count: int = 1) -> np.ndarray:
+    """``how`` (median or max, NaNs ignored) of the ``window`` values before each
+    position ``i >= start`` of ``a`` (``past``), or ending at ``i`` inclusive; NaN
+    where fewer than ``min_count`` finite values. Few positions (a streaming update
+    of one point): numpy on each window, O(window); many: a pandas rolling pass.
+    Both give the same order statistics."""
+    n = len(a) - start
+    if n <= _DIRECT_MAX:
+        out = np.full(n, np.nan)
+        for k in range(n):
+            i = start + k
+            w = a[max(0, i - window):i] if past else a[max(0, i - window + 1):i + 1]
+            w = w[np.isfinite(w)] if min_count > 1 or np.isnan(w).any() else w
+            if len(w) >= min_count and len(w):
+                out[k] = np.max(w) if how == "max" else np.median(w)
+        return out
+    lo = max(0, start - window)  # only the windows of the new positions are needed
+    roll = pd.Series(a[lo:]).rolling(window, min_periods=min_count)
+    res = roll.max() if how == "max" else roll.median()
+    if past:
+        res = res.shift(1)
+    return res.to_numpy()[start - lo:]
 
 
 def _spread(w: np.ndarray, lag: int) -> float:
@@ -368,14 +396,45 @@ def _unpack(text: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype="<f8").copy()
 
 
+def both_ways(values, ts=None, *, threshold: float = DEFAULT_THRESHOLD,
+              **params: Any) -> pd.DataFrame:
+    """Retrospective scores: the streaming detector forwards; the first ``warmup``
+    points, which the forward pass cannot judge (no history yet), are scored by a
+    backward pass from the following ``record_window + median_window`` points.
+    Same columns as :meth:`StreamingDetector.update`."""
+    y = np.asarray(values, dtype="float64").ravel()
+    fwd = StreamingDetector(threshold=threshold, **params)
+    out = fwd.update(y, ts)
+    head = min(len(y), fwd.params.record_window + fwd.params.median_window)
+    if head < 2:
+        return out
+    if ts is not None:
+        t = _to_ns(ts)[:head]
+        rts = pd.to_datetime(2 * t[0] - t[::-1])  # mirrored: increasing, same steps
+    else:
+        rts = None
+    back = StreamingDetector(threshold=threshold, **params).update(y[:head][::-1], rts)
+    back = back.iloc[::-1].reset_index(drop=True)
+    start = fwd.params.warmup  # the forward pass scores from here on (finite points)
+    first = np.flatnonzero(np.isfinite(y))[:start]
+    better = first[back["score"].to_numpy()[first] > out["score"].to_numpy()[first]]
+    for c in out.columns:
+        out.loc[better, c] = back.loc[better, c].to_numpy()
+    out["reason"] = np.where(out["reason"].ne("") & np.isin(np.arange(len(out)), better),
+                             out["reason"] + " (looking back from later points)",
+                             out["reason"])
+    return out
+
+
 def stream_frame(df: pd.DataFrame, *, threshold: float = DEFAULT_THRESHOLD,
                  only_anomalies: bool = True, period: int | str | None = "auto",
-                 **params: Any) -> pd.DataFrame:
+                 retrospective: bool = False, **params: Any) -> pd.DataFrame:
     """Streaming scores for a frame of ``ts``, ``value`` (and optional ``key``).
 
     Each key is scored by its own fresh detector in time order, as if its points had
-    arrived one by one. Columns as :func:`warehouse.analytics.anomalies.anomalies`
-    (``method`` is "streaming").
+    arrived one by one (``method`` "streaming"); with ``retrospective=True`` by
+    :func:`both_ways` (``method`` "retrospective"). Columns as
+    :func:`warehouse.analytics.anomalies.anomalies`.
     """
     missing = {"ts", "value"} - set(df.columns)
     if missing:
@@ -397,11 +456,16 @@ def stream_frame(df: pd.DataFrame, *, threshold: float = DEFAULT_THRESHOLD,
     groups = data.groupby("key", sort=False, dropna=False).indices.values() if has_key \
         else [np.arange(len(data))]
     for rows in groups:
-        det = StreamingDetector(threshold=threshold, period=period, **params)
-        res = det.update(data["value"].to_numpy()[rows], data["ts"].to_numpy()[rows])
+        vals, times = data["value"].to_numpy()[rows], data["ts"].to_numpy()[rows]
+        if retrospective:
+            res = both_ways(vals, times, threshold=threshold, period=period, **params)
+        else:
+            det = StreamingDetector(threshold=threshold, period=period, **params)
+            res = det.update(vals, times)
         for c in ("expected", "score", "is_anomaly", "kind", "reason"):
             data.loc[rows, c] = res[c].to_numpy()
-        data.loc[rows[res["is_anomaly"].to_numpy()], "method"] = "streaming"
+        data.loc[rows[res["is_anomaly"].to_numpy()], "method"] = (
+            "retrospective" if retrospective else "streaming")
     data["is_anomaly"] = data["is_anomaly"].astype(bool)
     if only_anomalies:
         data = data[data["is_anomaly"]]
