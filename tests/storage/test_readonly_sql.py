@@ -431,6 +431,13 @@ def test_grant_analyst_gives_select_on_documented_relations_only(analyst):
         a.wh.backend.grant_analyst(conn, "pg_monitor")
 
 
+def test_grant_analyst_on_duckdb_says_there_are_no_roles(tmp_path):
+    wh = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    with wh.engine.connect() as conn, pytest.raises(WarehouseError, match="no database roles"):
+        wh.backend.grant_analyst(conn, "analyst")
+    wh.close()
+
+
 def test_the_cli_refuses_in_one_line_without_a_traceback(analyst):
     a = analyst
     before = _state(a)

@@ -25,6 +25,7 @@ from warehouse.backends.base import (
     floor_to_bucket,
 )
 from warehouse.backends.readonly import ReadOnlyLimits
+from warehouse.errors import TerminalError
 from warehouse.schema import HYPERTABLES, TS_MAX_US, TS_MIN_US
 from warehouse.timeparse import epoch_us
 
@@ -187,6 +188,13 @@ class DuckDBBackend(Backend):
         Raises ReadOnlyError (QueryTimeoutError, ResultTooLargeError) on refusal."""
         return readonly_duckdb.read_only_query(
             self, conn, sql, params, limits or ReadOnlyLimits.from_env())
+
+    def grant_analyst(self, conn: Connection, role_name: str, timeout_s: float = 60.0) -> None:
+        """DuckDB has no database roles: analysts use ``warehouse sql`` / ``wh.sql`` (read-only
+        by construction) or open a copy of the file."""
+        raise TerminalError(
+            f"cannot grant {role_name!r}: DuckDB has no database roles; analysts use "
+            f"`warehouse sql` (read-only) or the server's API")
 
 
 def _plain(value):
