@@ -235,3 +235,17 @@ def test_percentiles_over_a_fully_archived_range_equal_those_before(wh, agg):
                                   before["series"])
     pd.testing.assert_frame_equal(wh.points("cpu", *window, every="1d", agg=agg, by=["host"]),
                                   before["by"])
+
+
+def test_a_folder_planted_under_the_warehouse_name_receives_nothing(wh, archive_dir, tmp_path):
+    wh.write_points(frame())
+    jobs.set_retention(wh, "points", "5d", archive=True)
+    run(wh, "refresh_rollups")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    archive_dir.mkdir()
+    (archive_dir / warehouse_id(wh)).symlink_to(elsewhere, target_is_directory=True)
+    result = jobs.run(wh, "archive", now=NOW, retries=0)
+    assert result.status == "failed" and "not a folder of this user" in result.error
+    assert list(elsewhere.iterdir()) == []
+    assert not jobs.archive_manifest(wh)["verified"].any()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 from pathlib import Path
 
 import pyarrow as pa
@@ -55,6 +56,13 @@ def private_dirs(base: Path, relative: Path | str) -> Path:
             os.mkdir(folder, DIR_MODE)
         except FileExistsError:
             pass
+        # In a root others can write to, a folder planted under our name (a symbolic link,
+        # or someone else's folder) would receive our files: refuse it.
+        info = os.lstat(folder)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            raise ArchiveFileConflict(
+                f"{folder} is not a folder of this user (a link, a file or another user's "
+                f"folder): archive files are not written there")
         os.chmod(folder, DIR_MODE)  # mkdir's mode is filtered by the umask
     return folder
 
