@@ -504,3 +504,21 @@ def test_archived_history_is_readable_through_all_points_only(wh, tmp_path, monk
     assert {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in files} == digests
     assert sorted(root.rglob("*.parquet")) == files
     pd.testing.assert_frame_equal(wh.points("cpu"), values)
+
+
+def test_without_createrole_the_refusal_says_what_is_needed(postgres_server):
+    super_url = postgres_server.create_database(f"wh_ro_plain_{secrets.token_hex(3)}")
+    owner, password = f"wh_plain_{secrets.token_hex(4)}", secrets.token_hex(12)
+    with psycopg.connect(_conninfo(super_url), autocommit=True) as admin:
+        admin.execute(pgsql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            pgsql.Identifier(owner), pgsql.Literal(password)))
+        admin.execute(pgsql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+            pgsql.Identifier(make_url(super_url).database), pgsql.Identifier(owner)))
+    wh = Warehouse(make_url(super_url).set(username=owner, password=password)
+                   .render_as_string(hide_password=False))
+    try:
+        with pytest.raises(ReadOnlyError, match="CREATEROLE"):
+            wh.sql("SELECT count(*) AS n FROM runs")
+        assert wh.revision() == wh.head_revision()  # nothing else was affected
+    finally:
+        wh.close()
