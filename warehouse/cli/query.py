@@ -12,7 +12,7 @@ from warehouse.cli.options import (
     open_warehouse,
     parse_pairs,
 )
-from warehouse.cli.output import show_frame
+from warehouse.cli.output import note, show_frame
 
 #: The window a query reads when no --start is given: a day, never the whole history.
 DEFAULT_WINDOW = "24h"
@@ -53,6 +53,8 @@ def query(ctx: click.Context, metric, start, end, labels, every, agg, by, fill, 
     Without --start the last 24 hours are read. Table output shows 1000 rows unless
     --limit says otherwise; csv and json print every row.
     """
+    if start is None and fmt == "table":
+        note(f"reading the last {DEFAULT_WINDOW} (--start/--end choose another window)")
     start, end = window(start, end)
     frame = open_warehouse(ctx).points(
         metric, start, end, labels=parse_pairs(labels, "--label") or None, every=every,

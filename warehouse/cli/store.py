@@ -26,7 +26,10 @@ def init(ctx: click.Context, fmt: str) -> None:
     if fmt == "table":
         click.echo(f"{wh!r} is at schema revision {wh.revision()}")
     else:
-        show_mapping({"url": wh.info()["url"], "revision": wh.revision()}, fmt)
+        from sqlalchemy.engine import make_url
+
+        shown = make_url(wh.url).render_as_string(hide_password=True)
+        show_mapping({"url": shown, "revision": wh.revision()}, fmt)
 
 
 @click.command()
