@@ -114,11 +114,11 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def _accounts(ctx: click.Context):
+def _accounts(ctx: click.Context, *, create: bool = False):
     url = command_url(ctx) or os.environ.get("WAREHOUSE_URL")
     if url and url.split("://", 1)[0].lower() in ("http", "https"):
         return _Remote(url, os.environ.get("WAREHOUSE_TOKEN"))
-    return _Local(open_warehouse(ctx, create=False))
+    return _Local(open_warehouse(ctx, create=create))
 
 
 def _read_password(from_stdin: bool, prompt: str = "Password") -> str:
@@ -151,7 +151,9 @@ def users() -> None:
 def users_add(ctx: click.Context, name: str, role: str, password_stdin: bool) -> None:
     """Add user NAME with a role and a password."""
     password = _read_password(password_stdin)
-    _accounts(ctx).add_user(name, role, password)
+    # The first user is often made before the first `warehouse serve`: it may create the
+    # warehouse, as `init` would.
+    _accounts(ctx, create=True).add_user(name, role, password)
     note(f"user {name!r} added as {role}")
 
 
