@@ -126,6 +126,10 @@ _registry_lock = threading.Lock()
 def recorder_for(wh=None) -> Recorder:
     """The shared Recorder of a Warehouse object (created on first use), or with ``wh=None``
     the process's default Recorder for ``WAREHOUSE_URL``."""
+    if wh is not None:  # the common case without the lock: threads starting runs at once
+        recorder = _by_warehouse.get(id(wh))  # would queue on it behind a busy writer
+        if recorder is not None and not recorder.closed and recorder.sink.get() is wh:
+            return recorder
     with _registry_lock:
         if wh is None:
             if not _default or _default[0].closed:

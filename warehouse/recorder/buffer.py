@@ -164,9 +164,10 @@ class Buffer:
         self._write_lock = threading.Lock()
         # Group commit: a flush that starts after a caller's request carries its records,
         # so callers waiting at run ends share one write instead of queueing one each.
-        self._ticket_lock = threading.Lock()
+        self._flush_state = threading.Condition()
         self._tickets = 0  # requests issued
         self._flushed = 0  # every request up to this one is written (or spilled)
+        self._flushing = False
         self._spill_lock = threading.Lock()
         self._spill: SpillWriter | None = None
         self._spilled = False  # own records on disk that are not in the database yet
@@ -231,27 +232,43 @@ class Buffer:
         one: threads ending runs together wait for one write, not one each. Never raises;
         returns a copy of :attr:`stats`."""
         try:
-            with self._ticket_lock:
+            state = self._flush_state
+            # One flush at a time, elected on a condition rather than by racing for the write
+            # lock: a thread that keeps the GIL would otherwise take that lock again and
+            # again, and every thread ending a run would write alone.
+            with state:
                 self._tickets += 1
                 ticket = self._tickets
-            with self._write_lock:
+                while self._flushing:
+                    state.wait()
+                    if shared and self._flushed >= ticket:
+                        return dict(self.stats)
                 if shared and self._flushed >= ticket:
                     return dict(self.stats)
-                with self._ticket_lock:  # every request so far pushed its items already
-                    covered = self._tickets
-                items = self._drain()
-                ok = self._write(items, force) if items else True
-                # Spilled records come after live ones, and only while the buffer is not
-                # filling up again: replay (JSON) is slower than the live path, so a writer
-                # that falls behind catches up with live data first. Order does not matter
-                # for correctness: writes are keyed and a terminal status always wins.
-                if ok and (self._replay_pending or self._spilled) and (
-                        force or len(self._items) < self.flush_at):
-                    self._replay(force)
-                self._flushed = covered
+                self._flushing = True
+                covered = self._tickets  # their items were all pushed before: drained now
+            try:
+                with self._write_lock:
+                    self._flush_locked(force)
+            finally:
+                with state:
+                    self._flushing = False
+                    self._flushed = max(self._flushed, covered)
+                    state.notify_all()
         except Exception as exc:  # noqa: BLE001 - recording must never break the recipe
             internal_failure("the recorder's flush", exc)
         return dict(self.stats)
+
+    def _flush_locked(self, force: bool) -> None:
+        items = self._drain()
+        ok = self._write(items, force) if items else True
+        # Spilled records come after live ones, and only while the buffer is not filling
+        # up again: replay (JSON) is slower than the live path, so a writer that falls
+        # behind catches up with live data first. Order does not matter for correctness:
+        # writes are keyed and a terminal status always wins.
+        if ok and (self._replay_pending or self._spilled) and (
+                force or len(self._items) < self.flush_at):
+            self._replay(force)
 
     def _write(self, items: list[tuple], force: bool) -> bool:
         """Write items, spilling what cannot be written; False if the database failed."""
@@ -378,6 +395,8 @@ class Buffer:
 
     def release(self) -> None:
         """Let the sink release its database between runs; waits for a write in progress."""
+        if not self.sink.owned:  # nothing to let go of: do not queue behind a write
+            return
         with self._write_lock:
             self.sink.release()
 
