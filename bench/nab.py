@@ -89,7 +89,7 @@ def by_category(ns, scores, corpus, windows) -> list[dict]:
         row["standard_default"] = ns.score_corpus(det, "standard", **kw)
         row["standard_swept"] = ns.sweep(inside, "standard", **kw)[1]
         thr = ns.sweep(rest, "standard", **kw)[0]  # chosen without this category
-        row["loco_threshold"] = thr
+        row["loco_threshold"] = f"{thr:.4f}"
         row["standard_loco"] = ns.score_corpus({p: s >= thr for p, s in inside.items()},
                                                "standard", **kw)
         rows.append(row)

@@ -81,6 +81,10 @@ def choose(y: np.ndarray, horizon: int, cands: dict[str, Predictor], folds: int,
             break
         err.insert(0, y[end:end + horizon] - m)
         sds.insert(0, np.sqrt(np.maximum(v, 0)))
+    if extra >= folds:
+        # the selection windows flatter the winner (it won on them): take the interval
+        # quantiles from the older windows only when there are as many of those
+        err, sds = err[:extra], sds[:extra]
     e, sd = np.stack(err), np.stack(sds)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (np.abs(e) / np.where(sd > 0, sd, np.nan)).ravel()
