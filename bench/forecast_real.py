@@ -11,7 +11,8 @@ user would, and compares it with the daily seasonal-naive forecast (the value on
 earlier) on the same window. Reports per series MASE (MAE / in-sample MAE of the daily
 seasonal-naive forecast on the training part), sMAPE, the 95% interval coverage, and
 the ratio of MASE to seasonal-naive MASE. Prints the table and the goal checks and
-writes ``bench/results/forecast_real.json``.
+writes ``bench/results/forecast_real.json`` (``--no-select``: the ETS/STL model alone,
+``forecast_real_model_only.json``).
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def _smape(actual: np.ndarray, fc: np.ndarray) -> float:
     return 200 * float(np.mean(np.divide(err, d, out=np.zeros_like(err), where=d > 0)))
 
 
-def backtest_series(df: pd.DataFrame, folds: int) -> dict:
+def backtest_series(df: pd.DataFrame, folds: int, select: bool = True) -> dict:
     y, step = _regularise(_to_series(df.rename(columns={"timestamp": "ts"})), None)
     day = int(round(pd.Timedelta("1D") / step))
     x = y.to_numpy()
@@ -48,7 +49,8 @@ def backtest_series(df: pd.DataFrame, folds: int) -> dict:
         train, test = y.iloc[:end], x[end:end + day]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fc = forecast(pd.DataFrame({"ts": train.index, "value": train.to_numpy()}), day)
+            fc = forecast(pd.DataFrame({"ts": train.index, "value": train.to_numpy()}), day,
+                          select=select)
         naive = train.to_numpy()[end - day + np.arange(day) % day]
         tr = train.to_numpy()
         scale = float(np.mean(np.abs(tr[day:] - tr[:-day])))
@@ -71,6 +73,8 @@ def main(argv=None) -> None:
     ap.add_argument("--nab-dir", default=str(NAB))
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="first two series of each category")
+    ap.add_argument("--no-select", action="store_true",
+                    help="the ETS/STL model alone (no validation-based choice)")
     args = ap.parse_args(argv)
     paths = sorted(p for p in Path(args.nab_dir, "data").glob("real*/*.csv"))
     if args.quick:
@@ -79,7 +83,7 @@ def main(argv=None) -> None:
     rows = []
     for path in paths:
         df = pd.read_csv(path, parse_dates=["timestamp"])
-        r = backtest_series(df, args.folds)
+        r = backtest_series(df, args.folds, select=not args.no_select)
         r["series"] = f"{path.parent.name}/{path.name}"
         rows.append(r)
         print(f"{r['series']:<45} MASE {r['mase']:.3f} vs snaive {r['snaive_mase']:.3f} "
@@ -105,7 +109,9 @@ def main(argv=None) -> None:
     print()
     for k, v in summary.items():
         print(f"{k}: {v}")
-    path = write_results("forecast_real", rows, {"summary": summary, "folds": args.folds})
+    name = "forecast_real_model_only" if args.no_select else "forecast_real"
+    path = write_results(name, rows, {"summary": summary, "folds": args.folds,
+                                      "select": not args.no_select})
     print(f"wrote {path}")
 
 
