@@ -96,7 +96,7 @@ def test_query_without_a_window_reads_the_last_day_and_table_output_is_limited(d
     assert 1439 <= len(rows) <= 1441  # 24 h of minutes, not the 3000 stored
     table = run(database_url, "query", "m")
     assert "showing the first 1,000 of" in table.stderr and "--limit 0" in table.stderr
-    assert "reading the last 24h" in table.stderr
+    assert "read the last 24h" in table.stderr
     limited = json.loads(run(database_url, "query", "m", "--limit", "5", "--format",
                              "json").stdout)
     assert len(limited) == 5

@@ -87,3 +87,10 @@ def driver_error(message: str, cls=OperationalError):
 ])
 def test_describe_error(exc, url, command, expected):
     assert describe_error(exc, url, command) == expected
+
+
+def test_an_error_line_cannot_drive_the_terminal(tmp_path):
+    name = "x\x1b[2J.duckdb"
+    url = f"duckdb:///{tmp_path / name}"
+    line = one_line(invoke("info", "--url", url), "no warehouse at")
+    assert "\x1b" not in line and "x\\x1b[2J.duckdb" in line

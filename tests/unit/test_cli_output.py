@@ -97,3 +97,16 @@ def test_a_mapping_prints_as_json_csv_or_lines():
     assert json.loads(back["failed"][0]) == [{"file": "a"}] and back["written"][0] == 2
     out, _ = capture(show_mapping, result, "table")
     assert out.splitlines()[1] == "written  2"
+
+
+def test_data_cannot_drive_the_terminal_or_break_the_table():
+    hostile = pd.DataFrame({"recipe": ["[/]", "[red]x", "a\x1b[2Jb\x07", "c\x9b1m"]})
+    out, _ = capture(show_frame, hostile, "table", title="[bold")
+    assert "[/]" in out and "[red]x" in out
+    assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out
+    assert "a\\x1b[2Jb\\x07" in out
+    out, err = capture(show_mapping, {"name": "x\x1b]0;pwned\x07"}, "table")
+    assert "\x1b" not in out and "x\\x1b]0;pwned\\x07" in out
+    # CSV and JSON are for programs: the data unchanged (JSON escapes control characters).
+    out, _ = capture(show_frame, hostile, "json")
+    assert [r["recipe"] for r in json.loads(out)] == hostile["recipe"].tolist()

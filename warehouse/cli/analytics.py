@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from warehouse.cli.options import database_command, format_option, open_warehouse, parse_pairs
-from warehouse.cli.output import note, show_frame
+from warehouse.cli.output import note, printable, show_frame
 
 SELECT_OPTIONS = (
     click.option("--metric", help="Analyse this metric's series..."),
@@ -141,7 +141,7 @@ def bottlenecks(ctx, recipe, start, end, plot_path, fmt):
                    "slope_pct_per_day", "getting_slower"]
         show_frame(result[columns].round(3), fmt, title=f"bottlenecks: {recipe}")
         for i, text in enumerate(result["recommendation"].head(3), 1):
-            click.echo(f"{i}. {text}")
+            click.echo(printable(f"{i}. {text}"))
     else:
         show_frame(result, fmt)
     if plot_path:

@@ -166,5 +166,7 @@ def report_error(ctx: click.Context, exc: BaseException) -> None:
         traceback.print_exception(exc, file=sys.stderr)
     else:
         sub = ctx.invoked_subcommand if ctx.invoked_subcommand else ctx.info_name
-        click.echo(f"error: {describe_error(exc, command_url(ctx), sub)}", err=True)
+        from warehouse.cli.output import printable
+
+        click.echo(printable(f"error: {describe_error(exc, command_url(ctx), sub)}"), err=True)
     ctx.exit(1)

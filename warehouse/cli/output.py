@@ -27,6 +27,15 @@ if TYPE_CHECKING:
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 
 
+def printable(text: str) -> str:
+    """``text`` safe to put on a terminal: control characters (ESC, BEL, C1 codes, newlines)
+    shown escaped, so data read from the warehouse cannot drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
+
+
 def plain_value(value: Any) -> Any:
     """One value as JSON can carry it (and CSV write it the same way)."""
     import numpy as np
@@ -119,7 +128,7 @@ def to_json(value: Any) -> str:
 
 def note(text: str) -> None:
     """A line for the person at the terminal (stderr): never mixed into CSV/JSON output."""
-    click.echo(text, err=True)
+    click.echo(printable(text), err=True)
 
 
 def show_frame(frame: pd.DataFrame, fmt: str, *, title: str | None = None,
@@ -141,12 +150,14 @@ def show_frame(frame: pd.DataFrame, fmt: str, *, title: str | None = None,
 
 def _rich_table(frame: pd.DataFrame, title: str | None) -> None:
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, show_lines=False)
+    # Text, not str: rich would read "[...]" in data as markup (and fail on "[/]").
+    table = Table(title=Text(printable(title)) if title else None, show_lines=False)
     for column in frame.columns:
-        table.add_column(str(column), overflow="fold")
+        table.add_column(Text(printable(str(column))), overflow="fold")
     for row in plain_frame(frame).itertuples(index=False, name=None):
-        table.add_row(*["" if v is None else str(v) for v in row])
+        table.add_row(*[Text("" if v is None else printable(str(v))) for v in row])
     console().print(table)
 
 
@@ -163,11 +174,11 @@ def show_mapping(mapping: Mapping[str, Any], fmt: str, *, title: str | None = No
         click.echo(pd.DataFrame([row], columns=list(row)).to_csv(index=False), nl=False)
     else:
         if title:
-            click.echo(title)
+            click.echo(printable(title))
         width = max((len(str(k)) for k in mapping), default=0)
         for key, value in mapping.items():
             shown = plain_value(value)
-            click.echo(f"{str(key).ljust(width)}  {'' if shown is None else shown}")
+            click.echo(printable(f"{str(key).ljust(width)}  {'' if shown is None else shown}"))
 
 
 def console():

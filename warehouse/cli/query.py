@@ -53,8 +53,7 @@ def query(ctx: click.Context, metric, start, end, labels, every, agg, by, fill, 
     Without --start the last 24 hours are read. Table output shows 1000 rows unless
     --limit says otherwise; csv and json print every row.
     """
-    if start is None and fmt == "table":
-        note(f"reading the last {DEFAULT_WINDOW} (--start/--end choose another window)")
+    default_window = start is None
     start, end = window(start, end)
     frame = open_warehouse(ctx).points(
         metric, start, end, labels=parse_pairs(labels, "--label") or None, every=every,
@@ -62,3 +61,5 @@ def query(ctx: click.Context, metric, start, end, labels, every, agg, by, fill, 
     if fmt == "table":
         frame = frame.drop(columns=["labels"], errors="ignore")
     show_frame(frame, fmt, title=metric, limit=effective_limit(limit, fmt))
+    if default_window and fmt == "table":
+        note(f"read the last {DEFAULT_WINDOW} (--start/--end choose another window)")
