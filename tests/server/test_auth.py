@@ -433,8 +433,9 @@ def test_grant_analyst(wh):
     from warehouse.server.auth_commands import grant
 
     result = CliRunner().invoke(grant, ["analyst", "grafana_reader", "--url", wh.url])
-    if not hasattr(wh.backend, "grant_analyst"):
-        assert result.exit_code != 0 and "PostgreSQL" in result.output
+    if wh.backend.capabilities.single_writer:  # the embedded engine has no database roles
+        assert result.exit_code != 0
+        assert "roles" in f"{result.output} {result.exception}"
         return
     assert result.exit_code == 0, result.output
     with wh.engine.connect() as conn:
