@@ -6,9 +6,11 @@ import json
 import os
 import stat
 import threading
+import time
 from dataclasses import dataclass
 
 import pandas as pd
+import psutil
 import pytest
 from sqlalchemy.exc import OperationalError
 
@@ -298,8 +300,15 @@ def fresh_warnings(monkeypatch):
     monkeypatch.setattr(safety, "failure_counts", {})
 
 
-def test_probe_opened_by_many_threads_at_once_never_fails():
-    for _ in range(5):
+def test_probe_opened_by_many_threads_at_once_never_fails(monkeypatch):
+    real = psutil.Process
+
+    def slow_process(*args):  # widens the window in which a half-opened probe was visible
+        time.sleep(0.005)
+        return real(*args)
+
+    monkeypatch.setattr(psutil, "Process", slow_process)
+    for _ in range(3):
         probe = Probe()  # fresh: the first snapshots open /proc/self/statm and psutil
         start = threading.Barrier(32)
         errors = []
