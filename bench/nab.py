@@ -7,8 +7,8 @@ Run from the repository root (reads ../shared, as benchmarks may)::
 Every data file of the NAB development subset is scored the way a user would call
 the detector: ``warehouse.analytics.anomalies(frame, mode="streaming",
 only_anomalies=False)`` on a DataFrame of ``ts``/``value`` — each score uses only the
-points before it. The scores go to ``--out`` (default ``bench/results/nab_scores``,
-one ``timestamp,anomaly_score`` CSV per file, NAB's layout) and are scored with
+points before it. The scores go to ``--out`` (default: a new temporary folder; one
+``timestamp,anomaly_score`` CSV per file, NAB's layout) and are scored with
 ``../shared/tools/nab_score.py`` for the standard, low-FP and low-FN profiles: swept
 (one corpus-wide threshold, as NAB reports) and at the detector's own default
 threshold (0.5). Also per category, and leave-one-category-out: the threshold is
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -139,15 +140,17 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nab-dir", default=str(SHARED / "data" / "nab"))
     ap.add_argument("--scorer", default=str(SHARED / "tools" / "nab_score.py"))
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"
-                                         / "nab_scores"))
+    ap.add_argument("--out", help="folder for the score CSVs (default: a new temporary "
+                                  "folder, printed)")
     ap.add_argument("--per-file", action="store_true")
     ap.add_argument("--speed", action="store_true")
     args = ap.parse_args(argv)
     ns = _scorer(Path(args.scorer))
+    args.out = args.out or tempfile.mkdtemp(prefix="nab_scores_")
     corpus, windows = ns.load_corpus(args.nab_dir), ns.load_windows(args.nab_dir)
     scores, seconds = score_files(corpus, Path(args.out))
     rows_n = sum(len(d) for d in corpus.values())
+    print(f"score CSVs in {args.out}")
     print(f"{len(corpus)} files, {rows_n} rows scored in {seconds:.1f} s "
           f"({rows_n / seconds:,.0f} points/s through anomalies(mode='streaming'))")
     # the files on disk are what NAB would read: score those, not the arrays in memory

@@ -283,13 +283,13 @@ class StreamingDetector:
             hist = s.hist.get(name, np.zeros(0))
             H = np.concatenate([hist, a])
             record = _window_stat(H, len(hist), p.record_window, "max", True, p.warmup)
-            scale = _MAD_TO_SD * _window_stat(H, len(hist), p.record_window, "median", True,
-                                              p.warmup)
+            scale = _MAD_TO_SD * _strided_median(H, len(hist), s.seen - len(hist),
+                                                 p.record_window, p.warmup)
             scale = np.maximum(scale, qfloor if name != "spread" else 0.0)
             ref = np.maximum(record, p.guard * scale)
             with np.errstate(divide="ignore", invalid="ignore"):
                 r = np.where(ref > 0, a / ref, np.where(a > 0, np.inf, 0.0))
-            r = np.where(np.isfinite(record) & np.isfinite(a), r, 0.0)
+            r = np.where(np.isfinite(record) & np.isfinite(scale) & np.isfinite(a), r, 0.0)
             if name == "season":  # its history is kept, but it counts only when seasonal
                 r = np.where(season_on, r, 0.0)
             better = r > ratio
@@ -347,6 +347,44 @@ def _window_stat(a: np.ndarray, start: int, window: int, how: str, past: bool,
     if past:
         res = res.shift(1)
     return res.to_numpy()[start - lo:]
+
+
+_SCALE_STRIDE = 16  # the feature scales are medians of every 16th point (6x faster)
+
+
+def _strided_median(a: np.ndarray, start: int, g0: int, window: int,
+                    min_count: int) -> np.ndarray:
+    """Median of the points with global index divisible by ``_SCALE_STRIDE`` among
+    the ``window`` before each position ``i >= start`` (``a[j]`` has global index
+    ``g0 + j``); until the series is ``window`` long, of all points. A scale, not a
+    threshold: 400 of 6,400 points estimate it well, and the subsample is fixed by
+    global index, so chunking cannot change it."""
+    early = min(len(a), max(start, window - g0))  # global index < window: full windows
+    if early > start:  # short history: every point counts (a median of few is noisy)
+        head = _window_stat(a[:early], start, window, "median", True, min_count)
+        if early == len(a):
+            return head
+        return np.concatenate([head, _strided_median(a, early, g0, window, min_count)])
+    k = _SCALE_STRIDE
+    w, need = max(window // k, 1), max(-(-min_count // k), 1)
+    sub_j = np.arange((-g0) % k, len(a), k)
+    sub = a[sub_j]
+    n = len(a) - start
+    pos = np.searchsorted(sub_j, np.arange(start, len(a))) - 1  # last sub entry before i
+    if n <= _DIRECT_MAX:
+        out = np.full(n, np.nan)
+        for t, q in enumerate(pos):
+            win = sub[max(0, q - w + 1):q + 1]
+            win = win[np.isfinite(win)]
+            if q >= 0 and len(win) >= need:
+                out[t] = np.median(win)
+        return out
+    lo = max(0, int(pos[0]) - w + 1) if len(pos) else 0
+    med = pd.Series(sub[lo:]).rolling(w, min_periods=need).median().to_numpy()
+    out = np.full(n, np.nan)
+    ok = pos >= lo
+    out[ok] = med[pos[ok] - lo]
+    return out
 
 
 def _spread(w: np.ndarray, lag: int) -> float:
@@ -453,10 +491,11 @@ def stream_frame(df: pd.DataFrame, *, threshold: float = DEFAULT_THRESHOLD,
     data["is_anomaly"] = False
     for c in ("method", "kind", "reason"):
         data[c] = ""
+    ts_ns = _to_ns(data["ts"])  # once: tz-aware timestamps via objects cost seconds
     groups = data.groupby("key", sort=False, dropna=False).indices.values() if has_key \
         else [np.arange(len(data))]
     for rows in groups:
-        vals, times = data["value"].to_numpy()[rows], data["ts"].to_numpy()[rows]
+        vals, times = data["value"].to_numpy()[rows], ts_ns[rows]
         if retrospective:
             res = both_ways(vals, times, threshold=threshold, period=period, **params)
         else:
