@@ -467,3 +467,42 @@ def test_spill_and_quarantine_files_are_private(fake, tmp_path):
     buffer.flush()
     [quarantine] = folder.glob("*.rejected")
     assert stat.S_IMODE(quarantine.stat().st_mode) == 0o600
+
+
+def test_replay_quarantines_each_kind_of_bad_record_and_writes_the_rest(fake, tmp_path):
+    writer = SpillWriter(tmp_path, WarehouseSink(fake).target)
+    writer.append([point(i) for i in range(200)])
+    writer.close()
+    good = json.dumps({"kind": "points", "metric": "m", "value": 1.0,
+                       "ts": "2026-01-01T00:00:00+00:00", "labels": {}})
+    damaged = [
+        good.replace('"labels": {}', '"labels": ["a"]'),        # labels not an object
+        good.replace('"ts": "2026-01-01T00:00:00+00:00", ', ""),  # no timestamp
+        good.replace('"value": 1.0', '"value": "many"'),          # not a number
+        good.replace('"metric": "m"', '"metric": "refused"'),     # refused by the warehouse
+        "{not json",                                              # damaged line
+    ]
+    with writer.path.open("a") as f:
+        f.write("".join(line + "\n" for line in damaged) + good + "\n")
+    report = replay_spill(fake, tmp_path)
+    assert report["failed"] == [] and report["files"] == 1
+    assert report["rejected"] == 4 and report["bad_lines"] == 1
+    assert len(fake.points) == 201 and not list(tmp_path.glob("*.ndjson"))
+    [quarantine] = tmp_path.glob("*.rejected")
+    lines = [json.loads(line) for line in quarantine.read_text().splitlines()]
+    assert lines[0]["kind"] == "header" and len(lines) == 6
+    assert all(line["_error"] for line in lines[1:])
+    assert {line["kind"] for line in lines[1:]} == {"points", "damaged"}
+    # a re-try without a fix keeps all five, damaged line included
+    again = replay_spill(fake, tmp_path, rejected=True)
+    assert again["rejected"] == 4 and again["bad_lines"] == 1 and quarantine.exists()
+    assert len(quarantine.read_text().splitlines()) == 6
+
+
+def test_a_broken_sink_is_a_database_failure_not_bad_records(fake, tmp_path):
+    buffer = make_buffer(fake, tmp_path)
+    buffer.sink.get = lambda: object()  # no write_points: a bug, not 100 bad records
+    for i in range(100):
+        buffer.add(point(i))
+    stats = buffer.flush()
+    assert stats["rejected"] == 0 and stats["spilled"] == 100 and stats["db_errors"] == 1

@@ -50,7 +50,9 @@ def is_bad_record(exc: BaseException, url: str | None) -> bool:
     the driver cannot convert, and PEP 249 ``DataError``/``IntegrityError``."""
     if is_transient(exc, url):
         return False
-    if isinstance(exc, (ValueError, TypeError, KeyError, AttributeError, OverflowError)):
+    # Not AttributeError: that is a bug (a sink without write_runs), and treating it as bad
+    # records would quarantine everything one record at a time.
+    if isinstance(exc, (ValueError, TypeError, KeyError, OverflowError)):
         return True  # ValidationError and UnicodeEncodeError are ValueErrors
     return any(cls.__name__ in _DATA_ERRORS for cls in type(exc).__mro__)
 
@@ -157,7 +159,10 @@ def _points_frame(records: list[dict]):
     shared: dict[tuple, tuple] = {}  # one tuple per label set, as the recorder makes them
     items = []
     for record, ts in zip(records, stamps.as_unit("us").asi8.tolist(), strict=True):
-        labels = tuple((record.get("labels") or {}).items())
+        labels = record.get("labels") or {}
+        if not isinstance(labels, dict):  # a damaged or hand-edited record
+            raise TypeError(f"labels must be an object, got {type(labels).__name__}")
+        labels = tuple(labels.items())
         items.append(("points", record["metric"], record["value"], ts, record.get("run_id"),
                       shared.setdefault(labels, labels)))
     return points_frame(items)

@@ -186,7 +186,10 @@ class StepRun(_Metrics):
             "run_id": run.run_id, "step_id": step_id, "parent_step_id": parent_id,
             "step": self.name, "ordinal": ordinal, "attempt": self.attempt,
             "started_at": clock.wall0 + (t0 - clock.perf0) // 1000, "status": "running",
-            "host": HOST, "depends_on": self._depends, "attributes": self.attributes or None,
+            "host": HOST, "depends_on": self._depends,
+            # A copy of its own: the user may change step.attributes before the row is written.
+            "attributes": as_json_object(self.attributes, "attributes", strict=False)
+            if self.attributes else None,
         }
         try:
             run._push(("steps", row))
@@ -306,8 +309,12 @@ class RecipeRun(_Metrics):
         self.last_beat_us = clock.wall0
         self._row = {
             "run_id": self.run_id, "recipe": self.recipe, "started_at": clock.wall0,
-            "status": "running", "host": HOST, "params": self.params,
-            "attributes": dict(self.attributes) or None, "last_seen_at": clock.wall0,
+            # Copies of their own, cleaned: run.params and run.attributes are the user's
+            # dicts, which may change (even deep inside) before this row is written.
+            "status": "running", "host": HOST,
+            "params": as_json_object(self.params, "params", strict=False),
+            "attributes": as_json_object(self.attributes, "attributes", strict=False) or None,
+            "last_seen_at": clock.wall0,
         }
         self._token = _current_run.set(self)
         try:
