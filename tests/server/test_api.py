@@ -237,3 +237,19 @@ def test_the_database_password_never_leaves_the_server(postgres_server, caplog):
         assert secret not in caplog.text
     finally:
         wh.close()
+
+
+def test_sql_statement_timeout_and_row_cap_are_problems(wh):
+    from tests.server.conftest import TestClient
+    from warehouse.server.app import ServerSettings, create_app
+
+    app = create_app(wh, settings=ServerSettings(sql_timeout=0.5, sql_max_rows=10))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        slow = ("SELECT count(*) AS n FROM generate_series(1, 200000) AS a, "
+                "generate_series(1, 200000) AS b")
+        body = assert_problem(client.post(f"{API}/sql", json={"sql": slow}), 400, "sql-timeout")
+        assert "0.5" in body["detail"] or "time" in body["detail"]
+        many = "SELECT * FROM generate_series(1, 20) AS g"
+        assert_problem(client.post(f"{API}/sql", json={"sql": many}), 400, "result-too-large")
+        few = client.post(f"{API}/sql", json={"sql": "SELECT * FROM generate_series(1, 10) AS g"})
+        assert len(few.json()) == 10

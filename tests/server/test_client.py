@@ -11,6 +11,7 @@ import pytest
 
 from tests.server.conftest import free_port
 from warehouse import Warehouse
+from warehouse.backends.readonly import QueryTimeoutError, ResultTooLargeError
 from warehouse.client import AccessDenied, RemoteRequestError, RemoteWarehouse
 from warehouse.errors import ReadOnlyError, TransientError, UnknownNameError, ValidationError
 from warehouse.server.api_read import VIEWS
@@ -47,7 +48,8 @@ def _answering(status: int, body: dict) -> RemoteWarehouse:
     (403, "read-only", ReadOnlyError), (404, "unknown-name", UnknownNameError),
     (400, "bad-request", RemoteRequestError), (401, "401", AccessDenied),
     (403, "403", AccessDenied), (503, "unavailable", TransientError),
-    (502, "502", TransientError),
+    (502, "502", TransientError), (400, "sql-timeout", QueryTimeoutError),
+    (400, "result-too-large", ResultTooLargeError),
 ])
 def test_problems_map_back_to_the_same_exceptions(status, kind, expected):
     wh = _answering(status, {"type": f"https://x/problems/{kind}", "title": "t",

@@ -26,6 +26,7 @@ import pyarrow as pa
 from sqlalchemy.engine import make_url
 
 from warehouse.backends.base import Capabilities
+from warehouse.backends.readonly import QueryTimeoutError, ResultTooLargeError
 from warehouse.client.wire import (
     ARROW,
     NDJSON,
@@ -164,6 +165,10 @@ class RemoteWarehouse:
             return ValidationError(body.get("what") or "request", problems, body.get("count"))
         if kind == "read-only":
             return ReadOnlyError(detail)
+        if kind == "sql-timeout":
+            return QueryTimeoutError(detail)
+        if kind == "result-too-large":
+            return ResultTooLargeError(detail)
         if kind == "unknown-name":
             return UnknownNameError(detail)
         if status in (401, 403):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from warehouse.backends.readonly import ReadOnlyLimits
 from warehouse.client.wire import frame_to_json
 from warehouse.errors import UnknownNameError, WarehouseError
 from warehouse.server.auth import require
@@ -96,30 +96,22 @@ class SqlRequest(BaseModel):
     params: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 
 
-def run_read_only(wh, sql: str, params: dict, timeout: float, max_rows: int):
-    """``wh.sql`` with a statement timeout (the backend cancels it) and a row cap."""
+def run_read_only(wh, sql: str, params: dict, limits: ReadOnlyLimits):
+    """``wh.sql`` with the server's limits: the backend cancels a statement past
+    ``limits.timeout_s`` (QueryTimeoutError) and refuses more than ``limits.max_rows`` rows
+    (ResultTooLargeError); any other database error is the caller's SQL (400)."""
     with wh.engine.connect() as conn:
-        timer = threading.Timer(timeout, wh.backend.interrupt, [conn])
-        timer.start()
         try:
-            frame = wh.backend.read_only_query(conn, sql, params)
+            return wh.backend.read_only_query(conn, sql, params, limits=limits)
         except WarehouseError:
             raise
         except Exception as exc:  # the driver's error for the caller's SQL: bad input
-            if timer.finished.is_set():
-                raise WarehouseError(f"statement cancelled after {timeout:g} s (the server's "
-                                     "statement timeout)") from None
             if wh.backend.is_transient(exc):
                 raise
             message = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise WarehouseError(f"SQL error: {message}") from None
         finally:
-            timer.cancel()
             conn.rollback()
-    if len(frame) > max_rows:
-        raise WarehouseError(f"the result has {len(frame)} rows, more than the server's cap of "
-                             f"{max_rows}: add a LIMIT or aggregate")
-    return frame
 
 
 @router.post("/sql", summary="Run one read-only SQL statement", responses=TABLE_RESPONSES)
@@ -127,8 +119,8 @@ def sql(request: Request, query: SqlRequest):
     """Run one statement that does not write (403 problem if it would), with ``:name`` binds
     from ``params``; cancelled after the server's timeout, refused past its row cap."""
     limits = settings(request)
-    frame = run_read_only(warehouse(request), query.sql, query.params, limits.sql_timeout,
-                          limits.sql_max_rows)
+    frame = run_read_only(warehouse(request), query.sql, query.params, ReadOnlyLimits(
+        timeout_s=limits.sql_timeout, max_rows=limits.sql_max_rows))
     return table_response(request, frame)
 
 

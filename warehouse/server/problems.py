@@ -1,7 +1,8 @@
 """Every error the API answers is RFC 9457 problem+json: type, title, status, detail, and for
 rejected input ``errors``: [{row, field, message}].
 
-Warehouse errors map to statuses here, once: ValidationError 422, ReadOnlyError 403,
+Warehouse errors map to statuses here, once: ValidationError 422, ReadOnlyError 403 (but a
+statement timeout or a result over the row cap 400),
 UnknownNameError 404, TransientError 503, other warehouse and value errors 400, anything
 else 500 (logged, with the database password masked; the response says only "internal
 error").
@@ -19,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from warehouse.backends.readonly import QueryTimeoutError, ResultTooLargeError
 from warehouse.client.wire import PROBLEM
 from warehouse.errors import (
     ReadOnlyError,
@@ -96,8 +98,13 @@ def error_response(exc: BaseException, redact: Redactor) -> Response:
                        what=exc.what, count=exc.count,
                        errors=[{"row": _row(p.row), "field": p.field, "message": redact(p.message)}
                                for p in exc.problems])
+    if isinstance(exc, QueryTimeoutError):
+        return problem(400, redact(str(exc)), kind="sql-timeout", title="Statement timed out")
+    if isinstance(exc, ResultTooLargeError):
+        return problem(400, redact(str(exc)), kind="result-too-large",
+                       title="Result over the row cap")
     if isinstance(exc, ReadOnlyError):
-        return problem(403, redact(str(exc)), kind="read-only", title="Statement would write")
+        return problem(403, redact(str(exc)), kind="read-only", title="Statement refused")
     if isinstance(exc, UnknownNameError):
         return problem(404, redact(str(exc)), kind="unknown-name", title="Unknown name")
     if isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError)
