@@ -213,3 +213,46 @@ def test_forecast_many_in_parallel_equals_serial() -> None:
         warnings.simplefilter("error")
         parallel = forecast_many(frames, 6, n_jobs=2)
     pd.testing.assert_frame_equal(parallel, forecast_many(frames, 6, n_jobs=1))
+
+
+def _multi_seasonal(seed: int, days: int = 28) -> pd.DataFrame:
+    """5-minute counts with a daily cycle, quiet weekends, level wander and spikes."""
+    rng = np.random.default_rng(seed)
+    n = 288 * days
+    t = np.arange(n)
+    weekend = ((t // 288) % 7) >= 5
+    level = 50 + np.cumsum(rng.normal(0, 0.05, n))
+    y = level * (1 + 0.6 * np.sin(2 * np.pi * t / 288)) * np.where(weekend, 0.5, 1.0)
+    y = rng.poisson(np.maximum(y, 0.1)).astype(float)
+    y[rng.choice(n, 20, replace=False)] *= 4  # bursts, as in real counts
+    return frame(y, "5min")
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_never_worse_than_seasonal_naive_on_a_multi_seasonal_series(seed) -> None:
+    df = _multi_seasonal(seed)
+    y = df["value"].to_numpy()
+    h, errs, naive = 288, [], []
+    for end in (len(y) - 2 * h, len(y) - h):
+        fc = forecast(df.iloc[:end], h)
+        errs.append(np.mean(np.abs(y[end:end + h] - fc["forecast"])))
+        naive.append(np.mean(np.abs(y[end:end + h] - y[end - h:end])))
+    assert np.mean(errs) <= 1.0 * np.mean(naive)
+    # the model alone is the comparison: the choice must not make things worse
+    alone = [np.mean(np.abs(y[e:e + h] - forecast(df.iloc[:e], h, select=False)["forecast"]))
+             for e in (len(y) - 2 * h, len(y) - h)]
+    assert np.mean(errs) <= 1.05 * np.mean(alone)
+
+
+def test_calibrated_intervals_cover_on_generated_counts() -> None:
+    inside95, inside80 = [], []
+    for seed in range(4):
+        df = _multi_seasonal(seed + 10, days=21)
+        y = df["value"].to_numpy()
+        end = len(y) - 288
+        fc = forecast(df.iloc[:end], 288)
+        future = y[end:]
+        inside95.append(np.mean((future >= fc["lo_95"]) & (future <= fc["hi_95"])))
+        inside80.append(np.mean((future >= fc["lo_80"]) & (future <= fc["hi_80"])))
+    assert 0.88 <= np.mean(inside95) <= 0.99
+    assert 0.7 <= np.mean(inside80) <= 0.9

@@ -70,6 +70,7 @@ def choose(y: np.ndarray, horizon: int, cands: dict[str, Predictor], folds: int,
     chosen = _select(y, horizon, cands, folds, fc, tests)
     best, mean, var, name = chosen
     err = [t - m for t, (m, _) in zip(tests, fc[best], strict=True)]
+    vms = [m for m, _ in fc[best]]
     sds = [np.sqrt(np.maximum(v, 0)) for _, v in fc[best]]
     # older windows for the intervals, while the training part keeps two cycles
     extra = max(0, min(interval_folds - folds, (start - _min_train(cands)) // horizon))
@@ -80,15 +81,24 @@ def choose(y: np.ndarray, horizon: int, cands: dict[str, Predictor], folds: int,
         except Exception:
             break
         err.insert(0, y[end:end + horizon] - m)
+        vms.insert(0, m)
         sds.insert(0, np.sqrt(np.maximum(v, 0)))
     if extra >= folds:
         # the selection windows flatter the winner (it won on them): take the interval
         # quantiles from the older windows only when there are as many of those
-        err, sds = err[:extra], sds[:extra]
+        err, sds, vms = err[:extra], sds[:extra], vms[:extra]
     e, sd = np.stack(err), np.stack(sds)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (np.abs(e) / np.where(sd > 0, sd, np.nan)).ravel()
-    bounds = _intervals(mean, var, e, z, levels, analytic_ok=best == "model")
+    # counts, durations, bytes: errors grow with the level (a quiet night errs less than
+    # a busy afternoon), so their quantiles are taken relative to sqrt(forecast level)
+    scale = None
+    if np.nanmin(y) >= 0:
+        vm = np.abs(np.stack(vms))
+        floor = 0.1 * float(np.median(vm)) + 1e-12
+        # sd proportional to the square root of the level, as for counts (Poisson)
+        scale = (np.sqrt(vm + floor), np.sqrt(np.abs(mean) + floor))
+    bounds = _intervals(mean, var, e, z, levels, analytic_ok=best == "model", scale=scale)
     return mean, bounds, name
 
 
@@ -147,7 +157,12 @@ def _select(y, horizon, cands, folds, fc, tests):
 
 
 def _intervals(mean: np.ndarray, var: np.ndarray, e: np.ndarray, z: np.ndarray,
-               levels: Sequence[float], analytic_ok: bool) -> dict[str, np.ndarray]:
+               levels: Sequence[float], analytic_ok: bool,
+               scale: tuple[np.ndarray, np.ndarray] | None = None
+               ) -> dict[str, np.ndarray]:
+    """Analytic intervals if they validated, else conformal quantiles of the
+    validation errors (relative to ``scale`` = (validation level, future level), the
+    locally weighted variant of Lei et al. 2018, when given)."""
     from scipy import stats
 
     h = len(mean)
@@ -164,10 +179,15 @@ def _intervals(mean: np.ndarray, var: np.ndarray, e: np.ndarray, z: np.ndarray,
         else:
             width = np.empty(h)
             for part in thirds:
-                a = np.abs(e[:, part]).ravel()
+                a = np.abs(e[:, part])
+                if scale is not None:
+                    a = a / scale[0][:, part]
+                a = a.ravel()
                 k = len(a)
                 rank = min(1.0, level * (k + 1) / k)  # split-conformal finite-sample rank
                 width[part] = np.quantile(a, rank)
+                if scale is not None:
+                    width[part] = width[part] * scale[1][part]
         out[f"lo_{tag}"] = mean - width
         out[f"hi_{tag}"] = mean + width
     return out
