@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from warehouse.recorder.frames import points_frame
 from warehouse.recorder.spill import (
     FILE_MODE,
     KINDS,
@@ -153,8 +154,6 @@ class Quarantine:
 # -- writing records back -----------------------------------------------------------------
 def _points_frame(records: list[dict]):
     """Spill records back into buffer items, to reuse the writer's fast path."""
-    from warehouse.recorder.buffer import points_frame  # buffer imports this module
-
     stamps = pd.to_datetime([r["ts"] for r in records], utc=True, format="ISO8601")
     shared: dict[tuple, tuple] = {}  # one tuple per label set, as the recorder makes them
     items = []

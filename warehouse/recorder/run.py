@@ -13,7 +13,6 @@ steps (NTP) during a run do not produce negative durations.
 from __future__ import annotations
 
 import itertools
-import os
 import socket
 import time
 import uuid
@@ -22,13 +21,15 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Self
 
 from warehouse.config import MAX_NAME_LENGTH
-from warehouse.recorder.fields import (
+from warehouse.recorder.fields import (  # noqa: F401 - uuid7 is part of this module's API
+    Clock,
     _valid_names,
     as_json_object,
     check_labels,
     check_name,
     outcome,
     status_of,
+    uuid7,
 )
 from warehouse.recorder.resources import PROBE, STEP_RSS_MIN_NS, Sampler, usage
 from warehouse.recorder.safety import MAX_STEP_ID_LENGTH, check_text, internal_failure
@@ -41,40 +42,6 @@ HOST = socket.gethostname()
 _current_run: ContextVar[RecipeRun | None] = ContextVar("warehouse_run", default=None)
 _current_step: ContextVar[StepRun | None] = ContextVar("warehouse_step", default=None)
 _perf_ns = time.perf_counter_ns
-
-
-def uuid7() -> uuid.UUID:
-    """A time-ordered UUID (RFC 9562 version 7): 48 bits of Unix ms, then 74 random bits.
-
-    Ids made later sort later, which keeps index inserts local (Python 3.11 has no uuid7)."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = ((ms & (2**48 - 1)) << 80) | (0x7 << 76) | (((rand >> 62) & 0xFFF) << 64) \
-        | (0b10 << 62) | (rand & (2**62 - 1))
-    return uuid.UUID(int=value)
-
-
-class _Clock:
-    """Wall-clock µs anchored once, advanced by the monotonic perf counter."""
-
-    __slots__ = ("last", "perf0", "wall0")
-
-    def __init__(self) -> None:
-        self.perf0 = _perf_ns()
-        self.wall0 = time.time_ns() // 1000
-        self.last = 0
-
-    def at(self, perf_ns: int) -> int:
-        return self.wall0 + (perf_ns - self.perf0) // 1000
-
-    def point_ts(self) -> int:
-        # Points are keyed by (series, ts): two values of one series in the same µs would
-        # collapse into one, so each point of a run gets a strictly later µs than the last.
-        ts = self.wall0 + (_perf_ns() - self.perf0) // 1000
-        if ts <= self.last:
-            ts = self.last + 1
-        self.last = ts
-        return ts
 
 
 class _Metrics:
@@ -303,7 +270,7 @@ class RecipeRun(_Metrics):
                 self._res0 = PROBE.snapshot()
             except Exception as exc:  # noqa: BLE001 - the recipe goes on without resources
                 internal_failure("the resource probe", exc)
-        self._clock = clock = _Clock()
+        self._clock = clock = Clock()
         self._t0 = clock.perf0
         self.status = "running"
         self.last_beat_us = clock.wall0
