@@ -38,6 +38,9 @@ ANALYST_TABLES = (
     "points_1m", "points_1h", "points_1d", "rollup_watermarks", "rollup_invalidations",
     "retention_policies", "archive_manifest", "job_runs", "hypertables", "wh_chunks",
     "warehouse_identity",
+    # alerts (migration 0009): rules, current state, history, silences — not delivery
+    # records, whose errors may quote receivers' addresses
+    "alert_rules", "alert_instances", "alert_events", "silences",
 )
 ANALYST_RELATIONS = ANALYST_VIEWS + ANALYST_TABLES
 

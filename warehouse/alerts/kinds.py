@@ -1,0 +1,257 @@
+"""What each rule kind reads and which label sets breach it now.
+
+Each ``eval_<kind>(wh, rule, now)`` returns an :class:`Outcome`: whether there was data at
+all (NoData otherwise) and the samples whose condition holds — one per label set, as a
+Prometheus alerting rule's query returns only the series that match. Metrics are read
+through the query API, runs and steps through ``sql/common/alerts/``, SQL rules through
+``wh.sql`` (read-only by construction) and anomalies/forecasts through
+:mod:`warehouse.analytics` only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from warehouse.alerts.rules import Rule, compare
+from warehouse.alerts.store import aware, run
+
+if TYPE_CHECKING:
+    from warehouse.core import Warehouse
+
+#: How far back a run may have started and still be looked at (partition pruning on
+#: started_at; a run longer than this is not seen finishing by run rules).
+RUN_LOOKBACK = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One label set whose condition holds now, with its value (and run for the link)."""
+
+    labels: dict
+    value: float | None
+    run_id: str | None = None
+
+
+@dataclass
+class Outcome:
+    """The result of evaluating one rule once."""
+
+    has_data: bool
+    samples: list[Sample] = field(default_factory=list)
+
+
+def evaluate(wh: Warehouse, rule: Rule, now: datetime) -> Outcome:
+    """Evaluate ``rule`` at ``now``; raises whatever reading the data raised (an
+    evaluation error, handled by the rule's ``error_state``)."""
+    return _KINDS[rule.kind](wh, rule, pd.Timestamp(now).tz_convert("UTC"))
+
+
+def _us(value: str) -> timedelta:
+    from warehouse.timeparse import interval_us
+
+    return timedelta(microseconds=interval_us(value))
+
+
+_AGG = {"mean": "mean", "min": "min", "max": "max", "sum": "sum", "count": "count",
+        "first": lambda s: s.iloc[0], "last": lambda s: s.iloc[-1], "p50": lambda s: s.quantile(0.5),
+        "p95": lambda s: s.quantile(0.95), "p99": lambda s: s.quantile(0.99)}
+
+
+def series_values(wh: Warehouse, rule: Rule, now: pd.Timestamp,
+                  start: pd.Timestamp | None = None) -> pd.DataFrame:
+    """The rule's metric in its window: ts, value, labels (dict), run_id, key (JSON labels)."""
+    spec = rule.spec
+    start = start if start is not None else now - _us(spec["window"])
+    end = now + pd.Timedelta(microseconds=1)  # the query reads [start, end): include now
+    frame = wh.points(spec["metric"], start, end, labels=spec.get("match"),
+                      every=spec.get("every"), agg=spec.get("agg") or "mean")
+    if frame.empty:
+        return pd.DataFrame(columns=["ts", "value", "labels", "run_id", "key"])
+    frame = frame.sort_values("ts")
+    frame["key"] = frame["labels"].map(lambda lab: json.dumps(lab, sort_keys=True))
+    if "run_id" not in frame.columns:
+        frame["run_id"] = None
+    return frame[["ts", "value", "labels", "run_id", "key"]].reset_index(drop=True)
+
+
+def eval_threshold(wh: Warehouse, rule: Rule, now: pd.Timestamp) -> Outcome:
+    frame = series_values(wh, rule, now)
+    if frame.empty:
+        return Outcome(False)
+    spec, samples = rule.spec, []
+    for _, group in frame.groupby("key", sort=True):
+        values = group["value"].astype(float)
+        if spec.get("every"):
+            value = float(values.iloc[-1])  # the newest bucket, already aggregated
+        else:
+            value = float(values.agg(_AGG[spec["agg"]]))
+        if compare(spec["op"], value, spec["threshold"]):
+            run_id = group["run_id"].dropna()
+            samples.append(Sample(dict(group["labels"].iloc[0]), value,
+                                  str(run_id.iloc[-1]) if len(run_id) else None))
+    return Outcome(True, samples)
+
+
+def _runs(wh: Warehouse, rule: Rule, now: pd.Timestamp) -> pd.DataFrame:
+    start = now - _us(rule.spec["window"])
+    with wh.engine.connect() as conn:
+        rows = run(conn, wh, "runs_in_window", {
+            "since": (start - RUN_LOOKBACK).to_pydatetime(), "start": start.to_pydatetime(),
+            "end": now.to_pydatetime(), "recipe": rule.spec.get("recipe")}).mappings().all()
+    return pd.DataFrame([dict(r) for r in rows],
+                        columns=["run_id", "recipe", "status", "started_at", "finished_at",
+                                 "duration_us"])
+
+
+def eval_run_failed(wh: Warehouse, rule: Rule, now: pd.Timestamp) -> Outcome:
+    runs = _runs(wh, rule, now)
+    failed = runs[runs["status"] == "failed"]
+    return Outcome(True, [Sample({"recipe": r.recipe, "run_id": r.run_id}, 1.0, r.run_id)
+                          for r in failed.itertuples()])
+
+
+def eval_run_duration(wh: Warehouse, rule: Rule, now: pd.Timestamp) -> Outcome:
+    spec = rule.spec
+    runs = _runs(wh, rule, now)
+    if runs.empty:
+        return Outcome(True)
+    # A running run counts with the time it has taken so far: a stuck run alerts too.
+    seconds = [(d / 1e6 if d is not None and d == d and status != "running"
+                else (now - pd.Timestamp(aware(started))).total_seconds())
+               for d, status, started in zip(runs["duration_us"], runs["status"],
+                                             runs["started_at"])]
+    runs = runs.assign(seconds=seconds)
+    limits: dict[str, float] = {}
+    if spec["max_duration"] is not None:
+        limits = dict.fromkeys(runs["recipe"], _us(spec["max_duration"]).total_seconds())
+    else:
+        baseline_end = now - _us(spec["window"])
+        with wh.engine.connect() as conn:
+            rows = run(conn, wh, "recipe_durations", {
+                "since": (baseline_end - _us(spec["baseline"])).to_pydatetime(),
+                "until": baseline_end.to_pydatetime(),
+                "recipe": spec.get("recipe")}).mappings().all()
+        base = pd.DataFrame([dict(r) for r in rows], columns=["recipe", "duration_us"])
+        for recipe, group in base.groupby("recipe"):
+            if len(group) >= spec["min_runs"]:
+                p95 = float(np.percentile(group["duration_us"].astype(float) / 1e6, 95))
+                limits[recipe] = p95 * spec["p95_factor"]
+    samples = [Sample({"recipe": r.recipe, "run_id": r.run_id}, float(r.seconds), r.run_id)
+               for r in runs.itertuples()
+               if r.recipe in limits and r.seconds > limits[r.recipe]]
+    return Outcome(True, samples)
+
+
+def eval_dead_man(wh: Warehouse, rule: Rule, now: pd.Timestamp) -> Outcome:
+    within = _us(rule.spec["within"])
+    with wh.engine.connect() as conn:
+        last_ok = run(conn, wh, "last_success", {
+            "recipe": rule.spec["recipe"],
+            "since": (now - within - RUN_LOOKBACK).to_pydatetime()}).scalar()
+    last_ok = aware(last_ok)
+    age = math.nan if last_ok is None else (now.to_pydatetime() - last_ok).total_seconds()
+    if last_ok is not None and age <= within.total_seconds():
+        return Outcome(True)
+    return Outcome(True, [Sample({"recipe": rule.spec["recipe"]}, age)])
+
+
+def eval_step_error_rate(wh: Warehouse, rule: Rule, now: pd.Timestamp) -> Outcome:
+    spec = rule.spec
+    start = now - _us(spec["window"])
+    with wh.engine.connect() as conn:
+        rows = run(conn, wh, "step_errors", {
+            "recipe": spec["recipe"], "step": spec.get("step"),
+            "start": start.to_pydatetime(), "end": now.to_pydatetime(),
+            "since": (start - RUN_LOOKBACK).to_pydatetime()}).mappings().all()
+    samples = []
+    for row in rows:
+        total, failed = int(row["total"]), int(row["failed"] or 0)
+        if total < spec["min_runs"]:
+            continue
+        rate = failed / total
+        if compare(spec["op"], rate, spec["threshold"]):
+            samples.append(Sample({"recipe": spec["recipe"], "step": row["step"]}, rate))
+    return Outcome(bool(rows), samples)
+
+
+def eval_sql(wh: Warehouse, rule: Rule, now: pd.Timestamp) -> Outcome:
+    spec = rule.spec
+    frame = wh.sql(spec["query"], {"now": now.to_pydatetime()}
+                   if ":now" in spec["query"] else None)
+    if "value" not in frame.columns:
+        raise ValueError(f"alert rule {rule.name!r}: the query returns no 'value' column")
+    label_columns = [c for c in frame.columns if c != "value"]
+    samples = []
+    for row in frame.itertuples(index=False):
+        data = row._asdict() if hasattr(row, "_asdict") else dict(zip(frame.columns, row))
+        raw = data.get("value")
+        value = None if raw is None or pd.isna(raw) else float(raw)
+        if spec["op"] is not None and not compare(spec["op"], value, spec["threshold"]):
+            continue
+        labels = {c: _label_text(data.get(c)) for c in label_columns}
+        samples.append(Sample(labels, value, labels.get("run_id") or None))
+    # Rows are the instances: an empty result is "nothing breaches", unless the rule tests
+    # a condition on values it expects to see (then no rows is NoData).
+    return Outcome(not frame.empty or spec["op"] is None, samples)
+
+
+def _label_text(value) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if isinstance(value, (pd.Timestamp, datetime)):
+        return pd.Timestamp(value).isoformat()
+    return str(value)
+
+
+def eval_anomaly(wh: Warehouse, rule: Rule, now: pd.Timestamp) -> Outcome:
+    from warehouse import analytics
+
+    frame = series_values(wh, rule, now)
+    if frame.empty:
+        return Outcome(False)
+    scored = analytics.anomalies(frame[["ts", "value", "key"]].assign(
+        value=frame["value"].astype(float)), only_anomalies=False, mode="streaming",
+        **({"threshold": rule.spec["score"]} if rule.spec["score"] is not None else {}))
+    labels_of = dict(zip(frame["key"], frame["labels"]))
+    samples = []
+    for key, group in scored.groupby("key", sort=True):
+        latest = group.sort_values("ts").tail(rule.spec["last"])
+        flagged = latest[latest["is_anomaly"].astype(bool)]
+        if len(flagged):
+            samples.append(Sample(dict(labels_of[key]), float(flagged["value"].iloc[-1])))
+    return Outcome(True, samples)
+
+
+def eval_forecast(wh: Warehouse, rule: Rule, now: pd.Timestamp) -> Outcome:
+    from warehouse import analytics
+
+    spec = rule.spec
+    frame = series_values(wh, rule, now)
+    if frame.empty:
+        return Outcome(False)
+    steps = max(1, int(_us(spec["horizon"]) / _us(spec["every"])))
+    labels_of = dict(zip(frame["key"], frame["labels"]))
+    samples = []
+    for key, group in frame.groupby("key", sort=True):
+        if len(group) < 3:
+            continue  # too short to forecast: not a breach
+        result = analytics.forecast(group[["ts", "value"]].assign(
+            value=group["value"].astype(float)), horizon=steps)
+        bound = result[spec["bound"]].astype(float)
+        hits = [v for v in bound if compare(spec["op"], float(v), spec["threshold"])]
+        if hits:
+            samples.append(Sample(dict(labels_of[key]), float(hits[0])))
+    return Outcome(True, samples)
+
+
+_KINDS = {"threshold": eval_threshold, "run_failed": eval_run_failed,
+          "run_duration": eval_run_duration, "dead_man": eval_dead_man,
+          "step_error_rate": eval_step_error_rate, "sql": eval_sql,
+          "anomaly": eval_anomaly, "forecast": eval_forecast}
