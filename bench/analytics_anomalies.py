@@ -234,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"python": platform.python_version(), "seeds": args.seeds,
                     "tolerance_samples": TOLERANCE}
     configs = {"combined": {}, "robust": {"methods": ("robust",)},
-               "isolation_forest": {"methods": ("isolation_forest",)}}
+               "isolation_forest": {"methods": ("isolation_forest",)},
+               # the record detector (issue 16), both modes: measured on NAB in bench/nab.py
+               "record": {"methods": ("record",)}, "streaming": {"mode": "streaming"}}
     result["accuracy"] = {name: evaluate(args.seeds, **kw) for name, kw in configs.items()}
     print(f"{'config':<17}{'shape':<13}{'prec':>6}{'recall':>8}{'flags':>7}{'events':>7}"
           f"{'fp/10k clean':>14}")
