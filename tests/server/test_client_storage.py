@@ -57,3 +57,24 @@ def wh(database_url):
                 yield remote
     finally:
         direct.close()
+
+
+def test_drop_chunks_obeys_the_archive_policy_over_http(wh, tmp_path, monkeypatch):
+    import pandas as pd
+
+    from warehouse.errors import RetentionPolicyError
+
+    monkeypatch.setenv("WAREHOUSE_ARCHIVE", str(tmp_path / "archive"))
+    n = 3 * 288
+    wh.write_points(pd.DataFrame({"metric": "cpu", "labels": [{"host": "a"}] * n,
+                                  "ts": pd.date_range("2026-11-01", periods=n, freq="5min",
+                                                      tz="UTC"), "value": 1.0}))
+    wh.set_retention("points", "1d", archive=True)
+    with pytest.raises(RetentionPolicyError) as refused:
+        wh.drop_chunks("points", "2026-11-03T00:00:00Z")
+    assert refused.value.table == "points" and len(refused.value.chunks) == 2
+    assert wh.drop_chunks("points", "2026-11-03T00:00:00Z", force=True,
+                          dry_run=True) == refused.value.chunks
+    assert len(wh.points("cpu")) == n
+    assert wh.drop_chunks("points", "2026-11-03T00:00:00Z", force=True) == refused.value.chunks
+    assert len(wh.points("cpu")) == 288

@@ -36,6 +36,7 @@ from warehouse.client.wire import (
 from warehouse.errors import (
     FieldProblem,
     ReadOnlyError,
+    RetentionPolicyError,
     TerminalError,
     TransientError,
     UnknownNameError,
@@ -169,6 +170,9 @@ class RemoteWarehouse:
             return QueryTimeoutError(detail)
         if kind == "result-too-large":
             return ResultTooLargeError(detail)
+        if kind == "retention-policy":
+            return RetentionPolicyError(str(body.get("table")), list(body.get("chunks") or []),
+                                        dict(body.get("reasons") or {}))
         if kind == "unknown-name":
             return UnknownNameError(detail)
         if status in (401, 403):

@@ -1,11 +1,11 @@
 """Every error the API answers is RFC 9457 problem+json: type, title, status, detail, and for
 rejected input ``errors``: [{row, field, message}].
 
-Warehouse errors map to statuses here, once: ValidationError 422, ReadOnlyError 403 (but a
-statement timeout or a result over the row cap 400),
-UnknownNameError 404, TransientError 503, other warehouse and value errors 400, anything
-else 500 (logged, with the database password masked; the response says only "internal
-error").
+Warehouse errors map to statuses here, once: ValidationError 422, ReadOnlyError 403 (a
+statement timeout or a result over the row cap: 400), UnknownNameError 404,
+RetentionPolicyError 409, TransientError 503, other warehouse and value errors 400,
+anything else 500 (logged, with the database password masked; the response says only
+"internal error").
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from warehouse.backends.readonly import QueryTimeoutError, ResultTooLargeError
 from warehouse.client.wire import PROBLEM
 from warehouse.errors import (
     ReadOnlyError,
+    RetentionPolicyError,
     TransientError,
     UnknownNameError,
     ValidationError,
@@ -45,7 +46,7 @@ PROBLEM_SCHEMA = {
     },
 }
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-           405: "Method not allowed", 406: "Not acceptable", 413: "Content too large",
+           405: "Method not allowed", 406: "Not acceptable", 409: "Conflict", 413: "Content too large",
            415: "Unsupported media type", 422: "Unprocessable content",
            500: "Internal server error", 503: "Service unavailable"}
 
@@ -105,6 +106,10 @@ def error_response(exc: BaseException, redact: Redactor) -> Response:
                        title="Result over the row cap")
     if isinstance(exc, ReadOnlyError):
         return problem(403, redact(str(exc)), kind="read-only", title="Statement refused")
+    if isinstance(exc, RetentionPolicyError):
+        return problem(409, redact(str(exc)), kind="retention-policy",
+                       title="Chunks must be archived first", table=exc.table,
+                       chunks=exc.chunks, reasons=exc.reasons)
     if isinstance(exc, UnknownNameError):
         return problem(404, redact(str(exc)), kind="unknown-name", title="Unknown name")
     if isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError)
