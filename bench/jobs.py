@@ -102,7 +102,7 @@ def bench_engine(engine: str, url: str, n: int, archive: Path) -> list[dict]:
     rows = [{"engine": engine, "step": "ingest (write_points)", "points": ingested,
              "seconds": t(), "points_per_s": ingested / t()}]
 
-    run = jobs.run(wh, "refresh_rollups", now=END, retries=0)
+    run = jobs.run_job(wh, "refresh_rollups", now=END, retries=0)
     assert run.status == "succeeded", run.error
     rows.append({"engine": engine, "step": "refresh_rollups (1m, 1h, 1d; first run)",
                  "points": ingested, "seconds": run.seconds,
@@ -125,19 +125,19 @@ def bench_engine(engine: str, url: str, n: int, archive: Path) -> list[dict]:
 
     late = next(batches(n)).iloc[:1000].assign(ts=lambda f: f["ts"] + pd.Timedelta("1ms"))
     wh.write_points(late, label_columns=["host"])
-    run = jobs.run(wh, "refresh_rollups", now=END, retries=0)
+    run = jobs.run_job(wh, "refresh_rollups", now=END, retries=0)
     rows.append({"engine": engine, "step": "refresh after 1,000 late points", "points": 1000,
                  "seconds": run.seconds})
 
     jobs.set_retention(wh, "points", "1d", archive=True)
-    run = jobs.run(wh, "archive", now=END, retries=0)
+    run = jobs.run_job(wh, "archive", now=END, retries=0)
     assert run.status == "succeeded", run.error
     manifest = jobs.archive_manifest(wh)
     archived = int(manifest["rows"].sum())
     rows.append({"engine": engine, "step": "archive (Parquet, verified)", "points": archived,
                  "seconds": run.seconds, "points_per_s": archived / run.seconds,
                  "bytes_per_point": manifest["bytes"].sum() / archived})
-    run = jobs.run(wh, "retention", now=END, retries=0)
+    run = jobs.run_job(wh, "retention", now=END, retries=0)
     assert run.status == "succeeded" and run.rows == archived, (run.error, run.notes)
     rows.append({"engine": engine, "step": "retention (drop archived chunks)",
                  "points": archived, "seconds": run.seconds,

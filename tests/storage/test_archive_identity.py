@@ -44,7 +44,7 @@ def frame(n=DAYS * 288, start="2026-11-01", seed=0, metric="cpu"):
 
 
 def run(wh, name, now=NOW):
-    result = jobs.run(wh, name, now=now, retries=0)
+    result = jobs.run_job(wh, name, now=now, retries=0)
     assert result.status == "succeeded", result.error
     return result
 
@@ -108,7 +108,7 @@ def test_two_warehouses_archive_into_one_folder_and_restore_their_own_rows(
             assert manifest["path"].str.startswith(warehouse_id(w) + "/").all()
             # Archived history reads back exactly, and restores exactly.
             pd.testing.assert_frame_equal(values(w), expected[id(w)])
-            counts = jobs.restore(w, "2026-11-01T00:00:00Z", "2026-11-07T00:00:00Z", now=NOW)
+            counts = jobs.restore_archive(w, "2026-11-01T00:00:00Z", "2026-11-07T00:00:00Z", now=NOW)
             assert counts == {"units": 6, "rows_read": ARCHIVED, "rows_inserted": ARCHIVED}
             assert hot_rows(w) == DAYS * 288
             pd.testing.assert_frame_equal(values(w), expected[id(w)])
@@ -142,13 +142,13 @@ def test_a_tampered_file_stops_restore_before_any_row_is_written(wh, archive_dir
     data[len(data) // 2] ^= 0xFF
     victim.write_bytes(bytes(data))
     with pytest.raises(WarehouseError, match="nothing was restored") as refused:
-        jobs.restore(wh, "2026-11-01T00:00:00Z", "2026-11-07T00:00:00Z", now=NOW)
+        jobs.restore_archive(wh, "2026-11-01T00:00:00Z", "2026-11-07T00:00:00Z", now=NOW)
     assert str(victim) in str(refused.value) and "sha256" in str(refused.value)
     assert hot_rows(wh) == DAYS * 288 - ARCHIVED
     assert jobs.archive_manifest(wh)["dropped_at"].notna().all()
     victim.unlink()  # a missing file is refused the same way
     with pytest.raises(WarehouseError, match="is missing"):
-        jobs.restore(wh, "2026-11-01T00:00:00Z", "2026-11-07T00:00:00Z", now=NOW)
+        jobs.restore_archive(wh, "2026-11-01T00:00:00Z", "2026-11-07T00:00:00Z", now=NOW)
     assert hot_rows(wh) == DAYS * 288 - ARCHIVED
 
 
@@ -165,7 +165,7 @@ def test_manifests_from_before_identities_still_restore(wh, archive_dir):
         conn.execute(text("UPDATE archive_manifest SET path = :p, warehouse_id = NULL "
                           "WHERE chunk_start = :s"), {"p": old_path, "s": entry["chunk_start"]})
     assert len(wh.points("cpu")) == DAYS * 288  # read from the old path
-    counts = jobs.restore(wh, "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", now=NOW)
+    counts = jobs.restore_archive(wh, "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", now=NOW)
     assert counts == {"units": 1, "rows_read": 288, "rows_inserted": 288}
 
 
@@ -245,7 +245,7 @@ def test_a_folder_planted_under_the_warehouse_name_receives_nothing(wh, archive_
     elsewhere.mkdir()
     archive_dir.mkdir()
     (archive_dir / warehouse_id(wh)).symlink_to(elsewhere, target_is_directory=True)
-    result = jobs.run(wh, "archive", now=NOW, retries=0)
+    result = jobs.run_job(wh, "archive", now=NOW, retries=0)
     assert result.status == "failed" and "not a folder of this user" in result.error
     assert list(elsewhere.iterdir()) == []
     assert not jobs.archive_manifest(wh)["verified"].any()

@@ -33,7 +33,7 @@ def frame(metric="cpu", seed=0, n=DAYS * PER_DAY, start="2026-11-01"):
 
 
 def run(wh, name, now=NOW):
-    result = jobs.run(wh, name, now=now, retries=0)
+    result = jobs.run_job(wh, name, now=now, retries=0)
     assert result.status == "succeeded", result.error
     return result
 
@@ -91,7 +91,7 @@ def test_archived_chunks_may_be_dropped_by_hand_and_stay_queryable(wh):
     manifest = jobs.archive_manifest(wh)
     assert manifest["dropped_at"].notna().all()  # their files now answer for them
     assert len(wh.points("cpu")) == DAYS * PER_DAY
-    counts = jobs.restore(wh, "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", now=NOW)
+    counts = jobs.restore_archive(wh, "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", now=NOW)
     assert counts["rows_inserted"] == PER_DAY
 
 

@@ -33,7 +33,7 @@ def frame(n=DAYS * 24 * 12, start="2026-11-01", freq="5min", metric="cpu", seed=
 
 
 def run(wh, name, now=NOW):
-    result = jobs.run(wh, name, now=now, retries=0)
+    result = jobs.run_job(wh, name, now=now, retries=0)
     assert result.status == "succeeded", result.error
     return result
 
@@ -105,9 +105,9 @@ def test_archive_then_retention_then_restore(wh, archive_dir):
     # Archived history is read-only until restored.
     with pytest.raises(ValidationError, match="archived and dropped"):
         wh.write_points(frame(3, start="2026-11-03T10:00:00"))
-    counts = jobs.restore(wh, "2026-11-03T00:00:00Z", "2026-11-04T00:00:00Z", now=NOW)
+    counts = jobs.restore_archive(wh, "2026-11-03T00:00:00Z", "2026-11-04T00:00:00Z", now=NOW)
     assert counts == {"units": 1, "rows_read": 288, "rows_inserted": 288}
-    assert jobs.restore(wh, "2026-11-03T00:00:00Z", "2026-11-04T00:00:00Z",
+    assert jobs.restore_archive(wh, "2026-11-03T00:00:00Z", "2026-11-04T00:00:00Z",
                         now=NOW)["rows_inserted"] == 0  # idempotent
     assert hot_rows(wh) == len(df) - 5 * 288
     assert len(wh.points("cpu")) == len(df)
@@ -212,7 +212,7 @@ def test_metric_policies_remove_one_metric_sooner(wh):
         assert len(wh.points(metric)) == len(frame())
     if wh.backend.capabilities.parquet_scan:
         assert wh.sql("SELECT count(*) AS n FROM all_points")["n"].iloc[0] == 2 * len(frame())
-    counts = jobs.restore(wh, "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", now=NOW)
+    counts = jobs.restore_archive(wh, "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", now=NOW)
     assert counts == {"units": 2, "rows_read": 2 * 288, "rows_inserted": 2 * 288}
     assert hot_rows(wh, "mem") == len(frame()) - 5 * 288
 

@@ -72,7 +72,7 @@ def test_killed_archive_and_retention_lose_nothing(database_url, tmp_path, monke
     wh = Warehouse(database_url)
     wh.write_points(data, label_columns=["host"])
     jobs.set_retention(wh, "points", "4d", archive=True)
-    assert jobs.run(wh, "refresh_rollups", now=NOW).status == "succeeded"
+    assert jobs.run_job(wh, "refresh_rollups", now=NOW).status == "succeeded"
     concurrent = not wh.backend.capabilities.single_writer
     if not concurrent:
         wh.close()  # DuckDB: one process owns the file; the killed jobs take turns at it

@@ -53,7 +53,7 @@ def assert_same(wh, *args, **kwargs):
 
 
 def refresh(wh, now=NOW):
-    run = jobs.run(wh, "refresh_rollups", now=now, retries=0)
+    run = jobs.run_job(wh, "refresh_rollups", now=now, retries=0)
     assert run.status == "succeeded", run.error
     return run
 

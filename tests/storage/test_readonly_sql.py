@@ -477,7 +477,7 @@ def test_archived_history_is_readable_through_all_points_only(wh, tmp_path, monk
     wh.write_points(pd.DataFrame({"metric": "cpu", "ts": ts, "value": range(len(ts))}))
     jobs.set_retention(wh, "points", "5d", archive=True)
     for job in ("refresh_rollups", "archive", "retention"):
-        assert jobs.run(wh, job, now=now, retries=0).status == "succeeded"
+        assert jobs.run_job(wh, job, now=now, retries=0).status == "succeeded"
     files = sorted(root.rglob("*.parquet"))
     assert files
     digests = {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}

@@ -69,7 +69,7 @@ def jobs_list(ctx, fmt) -> None:
 @click.pass_context
 def jobs_run(ctx, name, now, timeout, retries, fmt) -> None:
     """Run the job NAME now (exit status 1 unless it succeeded or was skipped)."""
-    run = _api().run(open_warehouse(ctx), name, now=now, timeout=timeout, retries=retries)
+    run = _api().run_job(open_warehouse(ctx), name, now=now, timeout=timeout, retries=retries)
     if fmt == "table":
         _report(run)
     else:
@@ -216,7 +216,7 @@ def archive_restore(ctx, start, end, hold, fmt) -> None:
     wh = open_warehouse(ctx)
     with progress_bar() as bar:
         task = bar.add_task("restoring archived units", total=None)
-        counts = _api().restore(wh, start, end, hold=hold,
+        counts = _api().restore_archive(wh, start, end, hold=hold,
                                 progress=lambda done, total: bar.update(task, completed=done,
                                                                         total=total))
     if fmt == "table":

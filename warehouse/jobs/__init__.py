@@ -8,8 +8,8 @@ Public functions take a :class:`~warehouse.Warehouse` (see :mod:`warehouse.jobs.
 
 >>> from warehouse import jobs
 >>> jobs.set_retention(wh, "points", "30d", archive=True)
->>> jobs.run(wh, "refresh_rollups"); jobs.run(wh, "archive"); jobs.run(wh, "retention")
->>> jobs.restore(wh, "2026-10-01T00:00:00Z", "2026-10-02T00:00:00Z")
+>>> jobs.run_job(wh, "refresh_rollups"); jobs.run_job(wh, "archive"); jobs.run_job(wh, "retention")
+>>> jobs.restore_archive(wh, "2026-10-01T00:00:00Z", "2026-10-02T00:00:00Z")
 
 Attributes load lazily: ingest imports :mod:`warehouse.ingest.invalidation` on its hot path,
 and the rest of the package imports ingest.
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import importlib
 
-_API = ("run", "run_due", "due_jobs", "list_jobs", "job_runs", "set_retention",
-        "remove_retention", "retention_policies", "restore", "archive_manifest",
+_API = ("run_job", "run_due", "due_jobs", "list_jobs", "job_runs", "set_retention",
+        "remove_retention", "retention_policies", "restore_archive", "archive_manifest",
         "rollup_state", "install_pg_cron")
 
 __all__ = list(_API)

@@ -1,5 +1,5 @@
 """The public functions of :mod:`warehouse.jobs`; each takes a :class:`~warehouse.Warehouse`.
-The CLI (:mod:`warehouse.jobs.cli`) calls exactly these.
+The CLI (:mod:`warehouse.cli.jobs`) and the facade call exactly these.
 """
 
 from __future__ import annotations
@@ -12,17 +12,18 @@ from sqlalchemy import text
 
 from warehouse.jobs import archive as _archive
 from warehouse.jobs import retention as _retention
+from warehouse.jobs import runner as _runner
 from warehouse.jobs.pgcron import install_pg_cron
 from warehouse.jobs.registry import get_job, jobs
 from warehouse.jobs.rollups import rollup_state
-from warehouse.jobs.runner import JobRun, run_job
+from warehouse.jobs.runner import JobRun
 from warehouse.jobs.scheduler import due_jobs, last_started, next_due, run_due
 
 if TYPE_CHECKING:
     from warehouse.core import Warehouse
 
 
-def run(wh: Warehouse, name: str, *, now=None, timeout: float | None = None,
+def run_job(wh: Warehouse, name: str, *, now=None, timeout: float | None = None,
         retries: int | None = None, backoff: float | None = None, trigger: str = "manual",
         cancel: threading.Event | None = None) -> JobRun:
     """Run the job ``name`` now (``refresh_rollups``, ``archive``, ``retention``, ...).
@@ -32,7 +33,7 @@ def run(wh: Warehouse, name: str, *, now=None, timeout: float | None = None,
     Returns the run as recorded in ``job_runs``; a run that found the job busy is
     ``skipped``.
     """
-    return run_job(wh, get_job(name), now=now, timeout=timeout, retries=retries,
+    return _runner.run_job(wh, get_job(name), now=now, timeout=timeout, retries=retries,
                    backoff=backoff, trigger=trigger, cancel=cancel)
 
 
@@ -71,7 +72,7 @@ def retention_policies(wh: Warehouse) -> pd.DataFrame:
     return _retention.policies(wh)
 
 
-def restore(wh: Warehouse, start, end, *, hold=_archive.DEFAULT_HOLD, now=None,
+def restore_archive(wh: Warehouse, start, end, *, hold=_archive.DEFAULT_HOLD, now=None,
             progress=None) -> dict:
     """Bring archived points in [start, end) back into the hot table (idempotent); retention
     leaves them for ``hold``. Returns units, rows_read, rows_inserted. ``progress(units_done,
@@ -93,5 +94,5 @@ def count_rows(wh: Warehouse, table: str = "points") -> int:
 
 
 __all__ = ["archive_manifest", "due_jobs", "install_pg_cron", "job_runs", "list_jobs",
-           "remove_retention", "restore", "retention_policies", "rollup_state", "run",
-           "run_due", "set_retention"]
+           "remove_retention", "restore_archive", "retention_policies", "rollup_state",
+           "run_job", "run_due", "set_retention"]
