@@ -1,0 +1,5 @@
+-- One dashboard's row. Params: :id. Result: id, title, owner, visibility, shared_with (JSON
+-- text), current_version, created_at, updated_at.
+SELECT id, title, owner, visibility, shared_with, current_version, created_at, updated_at
+FROM dashboards
+WHERE id = :id

@@ -1,0 +1,178 @@
+"""Evaluating a panel's query through the public API: ``wh.points``, ``wh.runs``,
+``wh.steps``, ``wh.sql`` (views and panel SQL) and :mod:`warehouse.analytics`.
+
+Variables arrive resolved (typed values); a ``"$name"`` anywhere in the query is replaced by
+its value before the call. Values reach SQL only as binds; the identifiers of a view query
+come from the table of documented views in :mod:`warehouse.dashboards.definition`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from warehouse import analytics
+from warehouse.dashboards.checks import reference, sql_binds
+from warehouse.dashboards.definition import MAX_ROWS, VIEWS, DashboardError
+
+if TYPE_CHECKING:
+    from warehouse.core import Warehouse
+
+
+def substitute(value, variables: dict):
+    """``value`` with every whole ``"$name"`` string replaced by the variable's value."""
+    if isinstance(value, dict):
+        return {k: substitute(v, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, variables) for v in value]
+    name = reference(value)
+    return variables.get(name) if name is not None else value
+
+
+def evaluate(wh: Warehouse, query, variables: dict) -> pd.DataFrame:
+    """The DataFrame of one panel query (a model of definition.py) with ``variables``."""
+    spec = substitute(query.model_dump(), variables)
+    kind = spec.pop("kind")
+    if kind == "sql":
+        return _sql(wh, query.sql, variables)
+    return _KINDS[kind](wh, spec)
+
+
+def _points(wh: Warehouse, spec: dict) -> pd.DataFrame:
+    aggs = spec["agg"] if isinstance(spec["agg"], list) else [spec["agg"]]
+    labels = {k: v for k, v in (spec.get("labels") or {}).items() if v is not None}
+    frames = []
+    for agg in aggs:
+        frame = wh.points(spec["metric"], spec.get("start"), spec.get("end"),
+                          labels=labels or None, every=spec.get("every"), agg=agg,
+                          by=spec.get("by"), fill=spec.get("fill"))
+        frames.append(_with_series(frame, spec.get("by")))
+    if len(frames) == 1:
+        return frames[0]
+    keys = ["ts", "series"]
+    merged = frames[0].rename(columns={"value": aggs[0]})
+    for agg, frame in zip(aggs[1:], frames[1:], strict=True):
+        merged = merged.merge(frame[[*keys, "value"]].rename(columns={"value": agg}),
+                              on=keys, how="outer")
+    return merged.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def _with_series(frame: pd.DataFrame, by: list[str] | None) -> pd.DataFrame:
+    """A ``series`` column naming each line: the ``by`` labels, else the series' labels."""
+    frame = frame.copy()
+    if by:
+        frame["series"] = frame[by].astype(str).agg(",".join, axis=1) if len(frame) else []
+    elif "labels" in frame.columns:
+        frame["series"] = [",".join(f"{k}={v}" for k, v in sorted((lab or {}).items()))
+                           for lab in frame["labels"]]
+        frame = frame.drop(columns=["labels"])
+    else:
+        frame["series"] = ""
+    return frame
+
+
+def _runs(wh: Warehouse, spec: dict) -> pd.DataFrame:
+    frame = wh.runs(recipe=spec.get("recipe"), start=spec.get("start"), end=spec.get("end"),
+                    status=spec.get("status"), limit=spec.get("limit"))
+    return frame.assign(duration_s=frame["duration_us"] / 1e6)
+
+
+def _steps(wh: Warehouse, spec: dict) -> pd.DataFrame:
+    frame = wh.steps(recipe=spec["recipe"], start=spec.get("start"), end=spec.get("end"))
+    if spec.get("step") is not None:
+        frame = frame[frame["step"] == spec["step"]].reset_index(drop=True)
+    return frame.assign(duration_s=frame["duration_us"] / 1e6)
+
+
+def _view(wh: Warehouse, spec: dict) -> pd.DataFrame:
+    # Identifiers come from VIEWS (checked when the document was parsed); values are binds.
+    view = spec["view"]
+    known, time_column, is_date = VIEWS[view]
+    columns = spec.get("columns") or list(known)
+    where, binds = [], {}
+    for i, (column, value) in enumerate(sorted((spec.get("filters") or {}).items())):
+        if column not in known:
+            raise DashboardError(f"view {view} has no column {column!r}")
+        if value is None:  # an unset optional variable filters nothing
+            continue
+        where.append(f"{column} = :f{i}")
+        binds[f"f{i}"] = value
+    if time_column is not None:
+        for bound, op in (("start", ">="), ("end", "<")):
+            value = spec.get(bound)
+            if value is not None:
+                where.append(f"{time_column} {op} :{bound}")
+                binds[bound] = _as_date(value, bound) if is_date else value
+    order = []
+    for item in spec.get("order_by") or []:
+        column, _, direction = item.strip().partition(" ")
+        if column not in known:
+            raise DashboardError(f"view {view} has no column {column!r}")
+        order.append(f"{column} {'DESC' if direction.strip().lower() == 'desc' else 'ASC'}")
+    limit = min(int(spec.get("limit") or MAX_ROWS), MAX_ROWS)
+    sql = (f"SELECT {', '.join(columns)} FROM {view}"
+           + (f" WHERE {' AND '.join(where)}" if where else "")
+           + (f" ORDER BY {', '.join(order)}" if order else "")
+           + f" LIMIT {limit}")
+    return wh.sql(sql, binds)
+
+
+def _as_date(value, name: str) -> dt.date:
+    """A day column is compared with the UTC date of a time bound (a DATE >= a DATE)."""
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC")
+    if name == "end" and stamp != stamp.normalize():
+        stamp = stamp.normalize() + pd.Timedelta(days=1)  # a partial last day is included
+    return stamp.date()
+
+
+def _sql(wh: Warehouse, sql: str, variables: dict) -> pd.DataFrame:
+    binds = {}
+    for name in sql_binds(sql):
+        if name not in variables:
+            raise DashboardError(f"bind :{name} is not a variable of the dashboard")
+        value = variables[name]
+        binds[name] = value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
+    return wh.sql(sql, binds)
+
+
+def _analytics(wh: Warehouse, spec: dict) -> pd.DataFrame:
+    function = spec["function"]
+    if function == "compare":
+        sides = []
+        for key in ("a", "b"):
+            side = {k: v for k, v in spec[key].items() if v is not None}
+            side.setdefault("label", _period_label(side))
+            sides.append(side)
+        return analytics.compare(wh, sides[0], sides[1])
+    if function == "bottlenecks":
+        return analytics.bottlenecks(wh, spec["recipe"], spec.get("start"), spec.get("end"))
+    select = {"start": spec.get("start"), "end": spec.get("end"), "every": spec.get("every"),
+              "agg": spec.get("agg") or "mean"}
+    if spec.get("metric") is not None:
+        select.update(metric=spec["metric"],
+                      labels={k: v for k, v in (spec.get("labels") or {}).items()
+                              if v is not None})
+    else:
+        select.update(recipe=spec["recipe"], step=spec.get("step"))
+    if function == "forecast":
+        return analytics.forecast(wh, spec.get("horizon") or 24, **select)
+    if function == "anomalies":
+        return analytics.anomalies(wh, **select)
+    return analytics.trends(wh, **select)
+
+
+def _period_label(side: dict) -> str:
+    def day(value):
+        return pd.Timestamp(value).strftime("%Y-%m-%d") if value is not None else ""
+
+    return f"{side['recipe']} {day(side.get('start'))}..{day(side.get('end'))}"
+
+
+_KINDS = {"points": _points, "runs": _runs, "steps": _steps, "view": _view,
+          "analytics": _analytics}
+
+__all__ = ["evaluate", "substitute"]
