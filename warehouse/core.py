@@ -190,6 +190,15 @@ class Warehouse:
             finally:
                 conn.rollback()
 
+    # -- dashboards (warehouse.dashboards; docs/dashboards.md) ----------------------------
+    @property
+    def dashboards(self):
+        """Stored dashboards: ``create/get/update/edit/delete/list/history/restore/share``,
+        ``render``, ``export``, ``import_`` (a :class:`warehouse.dashboards.Dashboards`)."""
+        from warehouse.dashboards.store import Dashboards
+
+        return Dashboards(self)
+
     # -- chunks and housekeeping ---------------------------------------------------------
     def show_chunks(self, table: str = "points") -> pd.DataFrame:
         """Chunks of a hypertable: chunk_name, range_start, range_end, rows."""

@@ -41,6 +41,9 @@ ANALYST_TABLES = (
     # alerts (migration 0009): rules, current state, history, silences — not delivery
     # records, whose errors may quote receivers' addresses
     "alert_rules", "alert_instances", "alert_events", "silences",
+    # dashboards (migration 0008): which exist, owner, visibility, version — not the
+    # documents of dashboards their owners keep private (dashboard_versions)
+    "dashboards",
 )
 ANALYST_RELATIONS = ANALYST_VIEWS + ANALYST_TABLES
 
