@@ -78,8 +78,16 @@ def all_match(ms: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
     return all(m.matches(labels) for m in ms)
 
 
-def _td(value) -> timedelta:
-    return timedelta(microseconds=interval_us(value)) if value else timedelta(0)
+def _td(value, where: str = "duration") -> timedelta:
+    """A duration from config; zero ("0s") is allowed (e.g. no group_wait)."""
+    if isinstance(value, timedelta):
+        return value
+    if not value or re.fullmatch(r"0+[a-z]*", str(value)):
+        return timedelta(0)
+    try:
+        return timedelta(microseconds=interval_us(value))
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -134,8 +142,10 @@ class NotifyConfig:
             routes.append(Route(
                 item["receiver"], matchers(item.get("match") or ()),
                 tuple(item.get("group_by") or ("alertname",)),
-                _td(item.get("group_wait", "30s")), _td(item.get("group_interval", "5m")),
-                _td(item.get("repeat_interval", "4h")), bool(item.get("continue", False))))
+                _td(item.get("group_wait", "30s"), f"routes[{i}].group_wait"),
+                _td(item.get("group_interval", "5m"), f"routes[{i}].group_interval"),
+                _td(item.get("repeat_interval", "4h"), f"routes[{i}].repeat_interval"),
+                bool(item.get("continue", False))))
         inhibit = [InhibitRule(matchers(r.get("source") or ()), matchers(r.get("target") or ()),
                                tuple(r.get("equal") or ()))
                    for r in data.get("inhibit_rules") or ()]
