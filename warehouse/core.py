@@ -61,6 +61,17 @@ class Warehouse:
         if migrate:
             self._migrate_if_needed()
 
+    @property
+    def alerts(self):
+        """This warehouse's alert rules, state and evaluator
+        (:class:`warehouse.alerts.AlertManager`, made on first use; docs/alerts.md)."""
+        manager = self.__dict__.get("_alerts")
+        if manager is None:
+            from warehouse.alerts import AlertManager
+
+            manager = self.__dict__["_alerts"] = AlertManager(self)
+        return manager
+
     # -- schema ---------------------------------------------------------------------------
     def migrate(self, revision: str = "head") -> None:
         """Upgrade the schema (``warehouse init`` = ``alembic upgrade head``).
@@ -242,7 +253,7 @@ class Warehouse:
         ``job_runs``; one runner per job at a time."""
         from warehouse import jobs
 
-        return jobs.run(self, name, **options)
+        return jobs.run_job(self, name, **options)
 
     def refresh_rollups(self, now=None) -> dict:
         """Bring points_1m/1h/1d up to date (watermark and late-write invalidations)."""
@@ -266,7 +277,7 @@ class Warehouse:
         """Bring archived points in [start, end) back into the hot tables (idempotent)."""
         from warehouse import jobs
 
-        return jobs.restore(self, start, end, **options)
+        return jobs.restore_archive(self, start, end, **options)
 
     def job_runs(self, job: str | None = None, limit: int = 50) -> pd.DataFrame:
         """Recent job runs: job, started/finished, status, rows affected, error."""
@@ -289,6 +300,8 @@ class Warehouse:
 
     def close(self) -> None:
         """Release connections (and, for DuckDB, the file lock)."""
+        if self.__dict__.get("_alerts") is not None:
+            self.__dict__["_alerts"].stop()  # its thread must not outlive the engine
         self.engine.dispose()
 
     def __enter__(self) -> Warehouse:

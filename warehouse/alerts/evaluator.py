@@ -58,6 +58,10 @@ class AlertManager:
         self.errors: dict[str, str] = {}  # rule -> last evaluation error
         self.reload()
 
+    def set_notify(self, notify: NotifyConfig | Notifier | None) -> None:
+        """Route notifications with ``notify`` (None: keep state, send nothing)."""
+        self.notifier = Notifier(self.wh, notify) if isinstance(notify, NotifyConfig) else notify
+
     # -- rules -----------------------------------------------------------------------------
     def reload(self) -> None:
         """Read rules and instances from the database (what a restart does)."""

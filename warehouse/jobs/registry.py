@@ -120,6 +120,8 @@ JOB_LIST = (
      "Drop chunks past their policy (archived and verified ones only, if archiving)"),
     ("maintain", "warehouse.jobs.maintenance:maintain_job", "0 * * * *", {},
      "Create chunks ahead of time; move stray rows out of default partitions"),
+    ("alerts", "warehouse.alerts.job:alerts_job", "* * * * *", {"timeout": 300.0},
+     "Evaluate alert rules (no data, dead man's switch) and send due notifications"),
 )
 
 
