@@ -12,7 +12,8 @@ points before it. The scores go to ``--out`` (default: a new temporary folder; o
 ``../shared/tools/nab_score.py`` for the standard, low-FP and low-FN profiles: swept
 (one corpus-wide threshold, as NAB reports) and at the detector's own default
 threshold (0.5). Also per category, and leave-one-category-out: the threshold is
-swept on four categories and applied to the fifth. ``--speed`` adds the streaming
+swept on four categories and applied to the fifth (``--loco``: the parameters too).
+``--speed`` adds the streaming
 throughput (one series, in one call, in 1,000-point and in single-point updates) and
 streaming and retrospective runs over 1M points. Writes ``bench/results/nab.json``.
 """
@@ -97,6 +98,38 @@ def by_category(ns, scores, corpus, windows) -> list[dict]:
     return rows
 
 
+LOCO_GRID = [(g, h, m) for g in (3.0, 4.0, 5.0) for h in (20, 30, 50) for m in (0.02, 0.05)]
+
+
+def loco_params(ns, corpus, windows) -> dict:
+    """Leave-one-category-out over parameters: for each category, guard/hold/margin
+    are chosen (18 combinations, threshold 0.5) on the other categories and the
+    held-out category is scored with them; the held-out detections are then scored
+    together as one corpus."""
+    from warehouse.analytics.streaming import stream_scores
+
+    kw = {"corpus": corpus, "windows": windows}
+    scores = {k: {p: stream_scores(df["value"].to_numpy(float), df["timestamp"], guard=k[0],
+                                   hold=k[1], margin=k[2])["score"].to_numpy()
+                  for p, df in corpus.items()} for k in LOCO_GRID}
+
+    def std(sub):
+        return ns.score_corpus({p: v >= DEFAULT_THRESHOLD for p, v in sub.items()},
+                               "standard", **kw) if any(windows.get(p) for p in sub) else 0.0
+
+    rows, det = [], {}
+    for cat in sorted({p.split("/")[0] for p in corpus}):
+        best = max(LOCO_GRID, key=lambda k: std({p: v for p, v in scores[k].items()
+                                                  if not p.startswith(cat + "/")}))
+        held = {p: v for p, v in scores[best].items() if p.startswith(cat + "/")}
+        det.update({p: v >= DEFAULT_THRESHOLD for p, v in held.items()})
+        rows.append({"category": cat, "guard": best[0], "hold": best[1], "margin": best[2],
+                     "held_out_standard": std(held) if any(windows.get(p) for p in held)
+                     else None})
+    assembled = {prof: ns.score_corpus(det, prof, **kw) for prof in ns.PROFILES}
+    return {"categories": rows, "assembled": assembled}
+
+
 def speed() -> dict:
     rng = np.random.default_rng(0)
     n = 200_000
@@ -149,6 +182,8 @@ def main(argv=None) -> None:
                                   "folder, printed)")
     ap.add_argument("--per-file", action="store_true")
     ap.add_argument("--speed", action="store_true")
+    ap.add_argument("--loco", action="store_true",
+                    help="leave-one-category-out choice of guard/hold/margin (~1 min)")
     args = ap.parse_args(argv)
     ns = _scorer(Path(args.scorer))
     args.out = args.out or tempfile.mkdtemp(prefix="nab_scores_")
@@ -181,6 +216,13 @@ def main(argv=None) -> None:
     extra = {"profiles": results, "categories": cats, "per_file": per_file,
              "references_standard": REFERENCES, "default_threshold": DEFAULT_THRESHOLD,
              "points_per_s_api": rows_n / seconds}
+    if args.loco:
+        extra["loco_params"] = loco_params(ns, corpus, windows)
+        print()
+        print_table(extra["loco_params"]["categories"],
+                    ["category", "guard", "hold", "margin", "held_out_standard"])
+        print("held-out detections scored together: " + ", ".join(
+            f"{k} {v:.1f}" for k, v in extra["loco_params"]["assembled"].items()))
     if args.speed:
         extra["speed"] = speed()
         print()
