@@ -312,3 +312,23 @@ def test_a_newer_schema_is_one_clear_line(database_url):
         with pytest.raises(WarehouseError) as info:
             wh.migrate()
         assert str(info.value) == expected
+
+
+@pytest.mark.parametrize("name, body, expect, row", BAD_FILES[:5], ids=[b[0] for b in BAD_FILES[:5]])
+def test_bad_files_through_the_cli_print_one_line(wh, tmp_path, name, body, expect, row):
+    from click.testing import CliRunner
+
+    from warehouse.cli import main
+
+    path = _csv(tmp_path, body, name)
+    before = counts(wh)
+    url = wh.url
+    wh.close()  # DuckDB: one read-write process (and connection pool) per file
+    result = CliRunner().invoke(main, ["--url", url, "ingest", str(path), "--batch-rows", "2"])
+    assert result.exit_code != 0
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    errors = [line for line in lines if expect in line]
+    assert len(errors) == 1 and row in errors[0] and "Traceback" not in result.output, \
+        result.output
+    with Warehouse(url) as again:
+        assert counts(again) == before
