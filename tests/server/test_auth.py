@@ -266,11 +266,15 @@ def test_login_limiter_memory_is_bounded():
 
 # -- open mode ------------------------------------------------------------------------------
 def test_open_mode_only_on_loopback_without_users(wh):
-    loopback = TestClient(small_app(wh, listen_host="127.0.0.1"))
+    loopback = TestClient(small_app(wh, listen_host="127.0.0.1"), base_url="http://127.0.0.1")
     assert loopback.post("/t/admin").json() == {"name": "anonymous"}
     assert loopback.get("/t/read").json()["via"] == "open"
-    proxied = loopback.get("/t/read", headers={"X-Forwarded-For": "203.0.113.9"})
-    assert proxied.status_code == 401  # a proxy in front makes nobody local
+    assert loopback.post("/t/admin", headers={"Origin": "http://127.0.0.1"}).status_code == 200
+    for foreign in ({"X-Forwarded-For": "203.0.113.9"},  # a proxy in front: nobody is local
+                    {"Host": "rebound.example:8000"},  # DNS rebinding to 127.0.0.1
+                    {"Origin": "https://evil.example"},  # another site's page, in a browser
+                    {"Sec-Fetch-Site": "cross-site"}):
+        assert loopback.post("/t/admin", headers=foreign).status_code == 401, foreign
     assert TestClient(small_app(wh, listen_host="0.0.0.0")).get("/t/read").status_code == 401
     assert TestClient(small_app(wh)).get("/t/read").status_code == 401  # "testserver"
     # The open-mode admin adds the first user through the API: open mode ends at once.

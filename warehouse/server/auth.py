@@ -24,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
@@ -80,8 +81,20 @@ class AuthState:
         return self._users_exist
 
     def is_local(self, request: Request) -> bool:
-        """Whether ``request`` reached a loopback address directly (not through a proxy)."""
-        if any(request.headers.get(name) for name in _FORWARDING_HEADERS):
+        """Whether ``request`` reached a loopback address directly from a local program: not
+        through a proxy, not under a foreign host name (DNS rebinding: evil.example resolved
+        to 127.0.0.1), and not sent by another site's page in a browser (which needs no
+        cookie to forge a request to an open server)."""
+        headers = request.headers
+        if any(headers.get(name) for name in _FORWARDING_HEADERS):
+            return False
+        host = headers.get("host", "")
+        if not is_loopback(urlsplit("//" + host).hostname):
+            return False
+        origin = headers.get("origin")
+        if origin is not None and urlsplit(origin).netloc.lower() != host.lower():
+            return False
+        if headers.get("sec-fetch-site") == "cross-site":
             return False
         server = request.scope.get("server") or (None, None)
         return is_loopback(self.listen_host or server[0])
