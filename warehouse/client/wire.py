@@ -23,10 +23,35 @@ PROBLEM = "application/problem+json"
 _JSON_COLUMNS = b"warehouse.json_columns"
 
 
-def _json_or_none(value):
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+def _json_texts(column: pd.Series) -> pd.Series:
+    """Dict/list cells as JSON text, None for missing. Each distinct object is encoded once:
+    query results share one labels dict per series among all of its rows."""
+    cache: dict[int, str | None] = {}
+
+    def encode(value):
+        key = id(value)
+        if key not in cache:
+            cache[key] = None if value is None or (isinstance(value, float) and value != value) \
+                else json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+        return cache[key]
+
+    return pd.Series([encode(v) for v in column.to_numpy(dtype=object)], index=column.index,
+                     dtype=object)
+
+
+def _json_values(column: pd.Series) -> pd.Series:
+    """The inverse of :func:`_json_texts` (each distinct text decoded once; rows with equal
+    text share one object, as they did before encoding)."""
+    cache: dict[str, object] = {}
+    out = []
+    for text in column.to_numpy(dtype=object):
+        if not isinstance(text, str):
+            out.append(None)
+            continue
+        if text not in cache:
+            cache[text] = json.loads(text)
+        out.append(cache[text])
+    return pd.Series(out, index=column.index, dtype=object)
 
 
 def frame_to_arrow(frame: pd.DataFrame, *, preserve_index: bool | None = False) -> bytes:
@@ -35,9 +60,9 @@ def frame_to_arrow(frame: pd.DataFrame, *, preserve_index: bool | None = False) 
     json_columns = []
     for name in frame.columns:
         column = frame[name]
-        if column.dtype == object and column.map(
-                lambda v: isinstance(v, (dict, list, tuple))).any():
-            frame[name] = column.map(_json_or_none).astype(object)
+        if column.dtype == object and any(isinstance(v, (dict, list, tuple))
+                                          for v in column.to_numpy(dtype=object)):
+            frame[name] = _json_texts(column)
             json_columns.append(str(name))
     try:
         table = pa.Table.from_pandas(frame, preserve_index=preserve_index)
@@ -86,8 +111,7 @@ def arrow_to_frame(body: bytes) -> pd.DataFrame:
             frame[name] = values.where(values.notna(), None)
     for name in json_columns:
         if name in frame.columns:
-            frame[name] = frame[name].map(
-                lambda v: json.loads(v) if isinstance(v, str) else None).astype(object)
+            frame[name] = _json_values(frame[name])
     return frame
 
 
