@@ -64,6 +64,8 @@ COMMANDS: tuple[Entry, ...] = (
           "Steps of a recipe ranked by how much they hold its runs back."),
     Entry("compare", "warehouse.cli.analytics:compare", "analytics",
           "Compare two recipes, or two periods of one."),
+    Entry("alerts", "warehouse.cli.alerts:alerts_group", "alerts",
+          "Alert rules: list, add, remove, test, silence, history."),
     Entry("serve", "warehouse.server.commands:serve", "server",
           "Serve the HTTP API, dashboard and live updates."),
     Entry("users", "warehouse.server.auth_commands:users", "server",
