@@ -155,6 +155,12 @@ def create_app(wh, *, settings: ServerSettings | None = None, listen: bool = Tru
         app.include_router(module.router, prefix=API_PREFIX)
     # The auth module chooses its own paths (login pages, /api/v1/tokens ...).
     app.include_router(auth.auth_router())
+    # The web dashboard (pages, /ws live updates, /static): docs/dashboard.md.
+    from warehouse.server import pages, ws
+
+    app.include_router(pages.router())
+    app.include_router(ws.router())
+    app.mount("/static", pages.static_files(), name="static")
     return app
 
 

@@ -1,0 +1,221 @@
+"""``/ws``: live updates for the dashboard pages, one WebSocket per page (docs/dashboard.md).
+
+Protocol (JSON text frames):
+
+- page -> server: ``{"type": "subscribe", "kinds": ["runs", "steps", "points"],
+  "recipes": [...], "run_ids": [...], "metrics": [...]}`` (sent again to change it); an
+  empty or missing list means "any".
+- server -> page: ``{"type": "hello", "user": ..., "role": ...}`` once;
+  ``{"type": "change", "kinds", "metrics", "run_ids", "recipes", "statuses", "start",
+  "end", "changes", "truncated"}``: the changes that match, merged over a short window (a burst
+  of writes is one message); ``{"type": "resync"}`` when this client fell behind and lost
+  changes (the page reloads its data); ``{"type": "ping"}`` when idle;
+  ``{"type": "error", "status": 401|403, "detail": ...}`` then close.
+
+Memory stays bounded whatever the client does: each connection reads the change feed through
+its own bounded :class:`~warehouse.changes.Subscription` (oldest dropped, then a resync); a
+merged message carries at most ``MAX_IDS`` ids per list; a send that does not finish within
+``SEND_TIMEOUT_S`` closes the connection (the page reconnects and reloads).
+
+Authentication follows the API's rules (token or session cookie, open mode on loopback);
+every role may read. A browser connection from another site is refused (its Origin must
+match the Host), since the session cookie would otherwise let any page listen in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+
+from warehouse.changes import KINDS, Change
+from warehouse.server.auth import _authenticate, auth_state
+
+log = logging.getLogger("warehouse.server.ws")
+
+QUEUE_SIZE = 256  # changes held per connection before the oldest are dropped (-> resync)
+COALESCE_S = 0.05  # a burst of writes within this window becomes one message
+MAX_IDS = 500  # ids per list in one message; beyond: truncated (the page reloads all)
+SEND_TIMEOUT_S = 10.0  # a client that cannot take a message this long is dropped
+PING_S = 25.0  # idle keep-alive
+REAUTH_S = 300.0  # credentials are checked again this often (sessions expire, are revoked)
+MAX_MESSAGE_BYTES = 16_384  # a subscribe message is small
+
+
+class Interest:
+    """What one page shows: a change matches when its kind is wanted and it names one of
+    the page's recipes / runs / metrics (an empty filter matches everything)."""
+
+    def __init__(self, message: dict | None = None):
+        message = message or {}
+        self.kinds = self._names(message, "kinds") or set(KINDS)
+        unknown = self.kinds - set(KINDS)
+        if unknown:
+            raise ValueError(f"kinds: unknown {sorted(unknown)}; known: {', '.join(KINDS)}")
+        self.recipes = self._names(message, "recipes")
+        self.run_ids = self._names(message, "run_ids")
+        self.metrics = self._names(message, "metrics")
+
+    @staticmethod
+    def _names(message: dict, key: str) -> set[str]:
+        value = message.get(key) or []
+        if not isinstance(value, list) or len(value) > 1000 or not all(
+                isinstance(v, str) and len(v) <= 500 for v in value):
+            raise ValueError(f"{key}: expected a list of at most 1000 strings")
+        return set(value)
+
+    def matches(self, change: Change) -> bool:
+        if change.kind not in self.kinds:
+            return False
+        if change.truncated:
+            return True  # ids were left out: it may concern us
+        if change.kind == "points":
+            return not self.metrics or bool(self.metrics & set(change.metrics))
+        if self.run_ids:
+            return bool(self.run_ids & set(change.run_ids))
+        if self.recipes and change.recipes:
+            return bool(self.recipes & set(change.recipes))
+        return True  # step changes carry no recipe: the page checks its runs
+
+
+def merge(changes: list[Change]) -> dict:
+    """One ``change`` message for a burst of matching changes."""
+    def union(attr: str) -> tuple[list[str], bool]:
+        seen = dict.fromkeys(v for c in changes for v in getattr(c, attr))
+        values = [str(v) for v in seen]
+        return values[:MAX_IDS], len(values) > MAX_IDS
+
+    message: dict = {"type": "change", "changes": len(changes),
+                     "kinds": sorted({c.kind for c in changes})}
+    truncated = any(c.truncated for c in changes)
+    for attr in ("metrics", "run_ids", "recipes", "statuses"):
+        message[attr], cut = union(attr)
+        truncated = truncated or cut
+    starts = [c.start for c in changes if c.start is not None]
+    ends = [c.end for c in changes if c.end is not None]
+    message["start"] = min(starts).isoformat() if starts else None
+    message["end"] = max(ends).isoformat() if ends else None
+    message["truncated"] = truncated
+    return message
+
+
+def _same_origin(ws: WebSocket) -> bool:
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True  # not a browser (browsers always send Origin on a WebSocket)
+    return urlsplit(origin).netloc.lower() == ws.headers.get("host", "").lower()
+
+
+async def _identify(ws: WebSocket):
+    """The caller's principal, or an (status, detail) error."""
+    try:
+        return await run_in_threadpool(_authenticate, auth_state(ws), ws), None
+    except HTTPException as exc:
+        return None, (exc.status_code, exc.detail)
+
+
+class Connection:
+    """One page's socket: reads subscribe messages, pushes merged changes."""
+
+    def __init__(self, ws: WebSocket):
+        self.ws = ws
+        self.interest = Interest()
+        self.wakeup = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
+        self.sub = ws.app.state.changes.subscribe(maxsize=QUEUE_SIZE, wake=self._wake)
+        self.seen_dropped = 0
+
+    def _wake(self) -> None:  # the writer's thread: must not block
+        self.loop.call_soon_threadsafe(self.wakeup.set)
+
+    async def send(self, message: dict) -> None:
+        await asyncio.wait_for(self.ws.send_text(json.dumps(message)), SEND_TIMEOUT_S)
+
+    async def receive(self) -> None:
+        while True:
+            text = await self.ws.receive_text()
+            try:
+                if len(text) > MAX_MESSAGE_BYTES:
+                    raise ValueError(f"message longer than {MAX_MESSAGE_BYTES} bytes")
+                message = json.loads(text)
+                if not isinstance(message, dict) or message.get("type") != "subscribe":
+                    raise ValueError("expected {\"type\": \"subscribe\", ...}")
+                self.interest = Interest(message)
+            except ValueError as exc:
+                await self.send({"type": "error", "status": 400, "detail": str(exc)})
+                continue
+            await self.send({"type": "subscribed"})
+
+    async def push(self) -> None:
+        idle = 0.0
+        while True:
+            try:
+                await asyncio.wait_for(self.wakeup.wait(), PING_S)
+            except TimeoutError:
+                idle += PING_S
+                await self.send({"type": "ping"})
+                if idle >= REAUTH_S:
+                    idle = 0.0
+                    if (await _identify(self.ws))[0] is None:
+                        await self.send({"type": "error", "status": 401,
+                                         "detail": "credentials expired: log in again"})
+                        return
+                continue
+            await asyncio.sleep(COALESCE_S)  # let a burst arrive, then send it as one
+            self.wakeup.clear()
+            changes = self.sub.drain()
+            if self.sub.dropped != self.seen_dropped:
+                self.seen_dropped = self.sub.dropped
+                await self.send({"type": "resync", "reason": "changes were dropped"})
+                continue
+            matching = [c for c in changes if self.interest.matches(c)]
+            if matching:
+                await self.send(merge(matching))
+
+    def close(self) -> None:
+        self.sub.close()
+
+
+def router() -> APIRouter:
+    """The ``/ws`` route."""
+    live = APIRouter()
+
+    @live.websocket("/ws")
+    async def websocket(ws: WebSocket):
+        if not _same_origin(ws):
+            await ws.close(code=1008, reason="cross-site WebSocket refused")
+            return
+        principal, error = await _identify(ws)
+        await ws.accept()
+        if principal is None or "read" not in principal.scopes:
+            status, detail = error or (403, "the read scope is needed")
+            await ws.send_text(json.dumps({"type": "error", "status": status, "detail": detail}))
+            await ws.close(code=4000 + status)
+            return
+        connection = Connection(ws)
+        tasks = []
+        try:
+            await connection.send({"type": "hello", "user": principal.name,
+                                   "role": principal.role})
+            tasks = [asyncio.create_task(connection.receive()),
+                     asyncio.create_task(connection.push())]
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                exc = task.exception()
+                if exc is not None and not isinstance(exc, WebSocketDisconnect | TimeoutError):
+                    log.warning("websocket closed by %s: %s", type(exc).__name__, exc)
+        except (WebSocketDisconnect, TimeoutError):
+            pass
+        finally:
+            for task in tasks:
+                task.cancel()
+            connection.close()
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    return live
