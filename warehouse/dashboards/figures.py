@@ -7,6 +7,7 @@ trace on the render path. Columns a panel names that its frame lacks are a
 
 from __future__ import annotations
 
+import decimal
 import math
 
 import numpy as np
@@ -32,6 +33,8 @@ def plain(values) -> list:
             out.append(value)
         elif value is pd.NA or value is pd.NaT:
             out.append(None)
+        elif isinstance(value, decimal.Decimal):
+            out.append(float(value))
         else:
             out.append(str(value))
     return out

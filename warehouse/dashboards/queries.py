@@ -9,6 +9,7 @@ come from the table of documented views in :mod:`warehouse.dashboards.definition
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -35,9 +36,19 @@ def evaluate(wh: Warehouse, query, variables: dict) -> pd.DataFrame:
     """The DataFrame of one panel query (a model of definition.py) with ``variables``."""
     spec = substitute(query.model_dump(), variables)
     kind = spec.pop("kind")
-    if kind == "sql":
-        return _sql(wh, query.sql, variables)
-    return _KINDS[kind](wh, spec)
+    frame = _sql(wh, query.sql, variables) if kind == "sql" else _KINDS[kind](wh, spec)
+    return _decimals_as_floats(frame)
+
+
+def _decimals_as_floats(frame: pd.DataFrame) -> pd.DataFrame:
+    # PostgreSQL's numeric arrives as Decimal objects where DuckDB gives floats: the same
+    # panel must give the same numbers (and JSON, Excel) on both engines.
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            values = frame[column].dropna()
+            if len(values) and all(isinstance(v, decimal.Decimal) for v in values):
+                frame[column] = frame[column].astype(float)
+    return frame
 
 
 def _points(wh: Warehouse, spec: dict) -> pd.DataFrame:
