@@ -253,3 +253,21 @@ def test_sql_statement_timeout_and_row_cap_are_problems(wh):
         assert_problem(client.post(f"{API}/sql", json={"sql": many}), 400, "result-too-large")
         few = client.post(f"{API}/sql", json={"sql": "SELECT * FROM generate_series(1, 10) AS g"})
         assert len(few.json()) == 10
+
+
+def test_big_ndjson_batches_keep_ingest_time_rules(client, wh):
+    # Over 1,000 rows the server parses zoned times in one go; naive ones must still be
+    # named by row, and other zones still mean the same instant.
+    records = points_records(1500)
+    records[7]["ts"] = "2026-11-01T00:07:00+02:00"
+    lines = "\n".join(json.dumps(r) for r in records)
+    bad = [dict(r) for r in records]
+    bad[1200]["ts"] = "2026-11-01T20:00:00"
+    body = assert_problem(client.post(f"{API}/points", content="\n".join(
+        json.dumps(r) for r in bad), headers={"Content-Type": NDJSON}), 422, "validation")
+    assert body["errors"][0]["row"] == 1200 and body["errors"][0]["field"] == "ts"
+    assert count(wh) == 0
+    response = client.post(f"{API}/points", content=lines, headers={"Content-Type": NDJSON})
+    assert response.json()["written"] == 1500
+    moved = wh.sql("SELECT min(ts) AS t FROM points WHERE value = 7")["t"][0]
+    assert pd.Timestamp(moved) == pd.Timestamp("2026-10-31T22:07:00Z")

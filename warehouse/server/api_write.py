@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from warehouse.server.auth import require
-from warehouse.server.bodies import body_doc, read_rows
+from warehouse.server.bodies import body_doc, read_rows, zoned_times_parsed
 from warehouse.server.deps import settings, split_list, warehouse
 
 router = APIRouter(tags=["write"])
@@ -46,6 +46,8 @@ async def write_points(
     """Write a batch of points: all or nothing; points already stored are skipped."""
     wh, limits = warehouse(request), settings(request)
     rows = await read_rows(request, "points batch", limits.max_json_body_bytes)
+    if isinstance(rows, list):
+        rows = await run_in_threadpool(zoned_times_parsed, rows, "ts")
     result = await run_in_threadpool(wh.write_points, rows,
                                      label_columns=split_list(label_columns) or ())
     return _result(result)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from fastapi import Request
 
 from warehouse.client.wire import ARROW, JSON, NDJSON, arrow_to_table
@@ -62,6 +64,36 @@ def parse_ndjson(what: str, body: bytes) -> list[dict]:
                 raise _bad(what, number, f"line {number + 1} is not valid JSON: {exc}") from None
         raise _bad(what, None, "is not valid NDJSON") from None
     return _records(what, items)
+
+
+#: ISO-8601 text that ends with a zone (what ingest accepts as timezone-aware; the same
+#: pattern as warehouse.ingest.validate).
+_ZONED = r"(Z|z|[+-]\d{2}(:?\d{2})?)$"
+
+
+def zoned_times_parsed(rows: list[dict], column: str) -> list[dict] | pd.DataFrame:
+    """``rows`` as a frame with ``column`` already parsed when every value is ISO-8601 text
+    with a zone — one vectorised parse instead of ingest's per-row check (~40% of an NDJSON
+    write). Anything else (a naive or malformed time, other types) is handed over untouched,
+    so ingest names the bad rows exactly as before."""
+    if len(rows) < 1000:  # not worth it
+        return rows
+    frame = pd.DataFrame.from_records(rows)
+    if column not in frame.columns:
+        return frame
+    try:
+        texts = pa.array(frame[column].to_numpy(dtype=object), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return frame
+    if texts.type != pa.string() or texts.null_count or not pc.all(
+            pc.match_substring_regex(texts, _ZONED)).as_py():
+        return frame
+    try:
+        parsed = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+    except (ValueError, TypeError, OverflowError):
+        return frame
+    frame[column] = parsed.dt.as_unit("us")
+    return frame
 
 
 async def read_rows(request: Request, what: str, json_limit: int) -> list[dict] | pa.Table:
