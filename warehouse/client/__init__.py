@@ -118,6 +118,12 @@ def _times_as_text(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**changed) if changed else frame
 
 
+#: Warehouse methods that need the database itself (the facade must not be imported here:
+#: it imports this module).
+LOCAL_ONLY = frozenset({"downgrade", "head_revision", "set_chunk_interval", "maintain",
+                        "restore_archive"})
+
+
 class RemoteWarehouse:
     """The :class:`~warehouse.Warehouse` API against ``warehouse serve`` at ``url``.
 
@@ -359,13 +365,10 @@ class RemoteWarehouse:
         self.close()
 
     def __getattr__(self, name: str):
-        # Methods that only make sense next to the database (downgrade, maintain, ...).
-        if not name.startswith("_"):
-            from warehouse.core import Warehouse
-
-            if callable(getattr(Warehouse, name, None)):
-                raise AttributeError(f"Warehouse.{name} is not available over HTTP; run it "
-                                     f"where the server runs")
+        # Methods that only make sense next to the database.
+        if name in LOCAL_ONLY:
+            raise AttributeError(f"Warehouse.{name} is not available over HTTP; run it "
+                                 f"where the server runs")
         raise AttributeError(name)
 
     def __repr__(self) -> str:
