@@ -217,6 +217,8 @@ def _check_spec(name: str, kind: str, spec: dict) -> None:
             raise RuleError(name, "threshold", "an error rate is a fraction from 0 to 1")
     if kind == "anomaly" and spec["score"] is not None:
         spec["score"] = _number(name, "score", spec["score"])
+        if not 0 < spec["score"] < 1:
+            raise RuleError(name, "score", "an anomaly score threshold is between 0 and 1")
     if kind == "forecast":
         if spec["bound"] not in ("forecast", "lo_80", "hi_80", "lo_95", "hi_95"):
             raise RuleError(name, "bound", "one of forecast, lo_80, hi_80, lo_95, hi_95")
