@@ -181,3 +181,30 @@ def test_hanging_channel_does_not_block_evaluation(wh, receiver):
     assert am.state()["state"].tolist() == ["firing"]
     hanging.release.set()
     assert am.notifier.dispatcher.wait(10)
+
+
+def test_background_evaluator_follows_the_change_feed(wh, receiver):
+    import uuid
+
+    wh.alerts.set_notify(NotifyConfig.from_dict(route([
+        {"name": "hook", "channels": [{"type": "webhook", "url": receiver.url,
+                                       "secret": SECRET}]}])))
+    wh.alerts.add_rule({"name": "etl_failed", "kind": "run_failed", "recipe": "etl",
+                        "interval": "1h", "annotations": {"summary": "failed: {run_url}"}})
+    wh.alerts.start(tick=0.05)
+    try:
+        run_id = str(uuid.uuid4())
+        now = pd.Timestamp.now(tz="UTC")
+        wh.write_runs([{"run_id": run_id, "recipe": "etl", "status": "failed",
+                        "started_at": now - pd.Timedelta("1s"), "finished_at": now}])
+        deadline = time.monotonic() + 20
+        while not receiver.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        wh.alerts.stop()
+    (headers, body), = receiver.requests
+    assert verify_signature(SECRET, headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER])
+    alert, = json.loads(body)["alerts"]
+    assert alert["labels"]["run_id"] == run_id
+    assert alert["annotations"]["summary"] == f"failed: /runs/{run_id}"
+    assert wh.alerts.errors == {}
