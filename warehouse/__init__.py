@@ -11,7 +11,12 @@ import importlib
 from typing import TYPE_CHECKING
 
 from warehouse.errors import (
+    QueryTimeoutError,
     ReadOnlyError,
+    ResultTooLargeError,
+    RetentionPolicyError,
+    TerminalError,
+    TransientError,
     UnknownNameError,
     ValidationError,
     WarehouseError,
@@ -37,7 +42,12 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "QueryTimeoutError",
     "ReadOnlyError",
+    "ResultTooLargeError",
+    "RetentionPolicyError",
+    "TerminalError",
+    "TransientError",
     "UnknownNameError",
     "ValidationError",
     "Warehouse",

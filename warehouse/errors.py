@@ -49,6 +49,14 @@ class ReadOnlyError(WarehouseError):
     """A statement that would write was given to a read-only entry point."""
 
 
+class QueryTimeoutError(ReadOnlyError):
+    """Analyst SQL ran past its time limit (or waited too long for a lock) and was cancelled."""
+
+
+class ResultTooLargeError(ReadOnlyError):
+    """Analyst SQL returned more rows than the row cap; nothing is returned (no silent cut)."""
+
+
 class TransientError(WarehouseError):
     """A failure worth retrying: the database is unreachable, locked or restarting."""
 

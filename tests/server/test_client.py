@@ -11,9 +11,15 @@ import pytest
 
 from tests.server.conftest import free_port
 from warehouse import Warehouse
-from warehouse.backends.readonly import QueryTimeoutError, ResultTooLargeError
 from warehouse.client import AccessDenied, RemoteRequestError, RemoteWarehouse
-from warehouse.errors import ReadOnlyError, TransientError, UnknownNameError, ValidationError
+from warehouse.errors import (
+    QueryTimeoutError,
+    ReadOnlyError,
+    ResultTooLargeError,
+    TransientError,
+    UnknownNameError,
+    ValidationError,
+)
 from warehouse.server.api_read import VIEWS
 
 

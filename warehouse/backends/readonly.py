@@ -23,7 +23,12 @@ import os
 import re
 from dataclasses import dataclass
 
-from warehouse.errors import ReadOnlyError, TerminalError
+from warehouse.errors import (
+    QueryTimeoutError,
+    ReadOnlyError,
+    ResultTooLargeError,
+    TerminalError,
+)
 
 #: Relations analysts may read (docs/views.md and docs/data-model.md). Everything else — the
 #: accounts tables (users, api_tokens, web_sessions), alembic_version — stays out of reach.
@@ -49,14 +54,6 @@ ANALYST_RELATIONS = ANALYST_VIEWS + ANALYST_TABLES
 
 TIMEOUT_ENV = "WAREHOUSE_SQL_TIMEOUT"
 MAX_ROWS_ENV = "WAREHOUSE_SQL_MAX_ROWS"
-
-
-class QueryTimeoutError(ReadOnlyError):
-    """Analyst SQL ran past its time limit (or waited too long for a lock) and was cancelled."""
-
-
-class ResultTooLargeError(ReadOnlyError):
-    """Analyst SQL returned more rows than the row cap; nothing is returned (no silent cut)."""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ import pyarrow as pa
 from sqlalchemy.engine import make_url
 
 from warehouse.backends.base import Capabilities
-from warehouse.backends.readonly import QueryTimeoutError, ResultTooLargeError
 from warehouse.client.wire import (
     ARROW,
     NDJSON,
@@ -35,7 +34,9 @@ from warehouse.client.wire import (
 )
 from warehouse.errors import (
     FieldProblem,
+    QueryTimeoutError,
     ReadOnlyError,
+    ResultTooLargeError,
     RetentionPolicyError,
     TerminalError,
     TransientError,

@@ -20,10 +20,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from warehouse.backends.readonly import QueryTimeoutError, ResultTooLargeError
 from warehouse.client.wire import PROBLEM
 from warehouse.errors import (
+    QueryTimeoutError,
     ReadOnlyError,
+    ResultTooLargeError,
     RetentionPolicyError,
     TransientError,
     UnknownNameError,
