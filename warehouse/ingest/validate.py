@@ -11,8 +11,10 @@ Rules (documented in docs/ingest.md):
   every string inside params/attributes JSON — is valid UTF-8 without NUL characters
   (PostgreSQL refuses both; a lone surrogate cannot even be encoded), see :func:`text_problem`.
 
-The small checks (:func:`text_problem`, :func:`check_text`, :func:`json_problem`) are public
-so other entry points (the recorder) can refuse the same values before buffering them.
+The small checks are public so other entry points (the recorder, the HTTP API) can refuse the
+same values before buffering them: :func:`check_text` here for a column,
+:func:`~warehouse.ingest.text.text_problem` and :func:`~warehouse.ingest.text.json_problem`
+in ``warehouse.ingest.text`` for one value.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import pandas as pd
 
 from warehouse.config import MAX_LABEL_KEY_LENGTH, MAX_NAME_LENGTH
 from warehouse.errors import FieldProblem, ValidationError
+from warehouse.ingest.text import json_problem, shown, text_problem
 from warehouse.schema import TS_MAX_US, TS_MIN_US
 
 # Letters, digits and a few separators; no quotes, spaces or semicolons, so a name is safe
@@ -38,8 +41,6 @@ LABEL_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 #: ``series``; PostgreSQL refuses B-tree entries over ~2,700 bytes ("index row size exceeds
 #: maximum", https://www.postgresql.org/docs/15/btree-implementation.html), so refuse first.
 MAX_LABELS_BYTES = 2048
-#: Nesting depth of params/attributes/depends_on JSON (deeper is refused, not recursed into).
-MAX_JSON_DEPTH = 64
 _OFFSET_PATTERN = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)$", re.IGNORECASE)
 
 
@@ -86,51 +87,6 @@ def check_columns(frame: pd.DataFrame, required: Iterable[str], allowed: Iterabl
             f"unknown column(s); allowed: {', '.join(sorted(allowed))}"))
 
 
-def text_problem(value, *, max_length: int | None = None) -> str | None:
-    """What is wrong with one text value, or None: not a str, a NUL character, a lone
-    surrogate (invalid UTF-8, e.g. from bytes decoded with ``surrogateescape``), or longer
-    than ``max_length`` characters."""
-    if not isinstance(value, str):
-        return f"must be text, got {type(value).__name__}"
-    if "\x00" in value:
-        return (f"contains a NUL character (\\x00) at position {value.index(chr(0))}, which "
-                f"the databases cannot store")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return (f"is not valid UTF-8: lone surrogate {value[exc.start]!r} at position "
-                f"{exc.start}")
-    if max_length is not None and len(value) > max_length:
-        return f"is {len(value)} characters long; the limit is {max_length}"
-    return None
-
-
-def json_problem(value, depth: int = 0) -> str | None:
-    """What is wrong with a JSON-able value (dict/list tree), or None: every key and string
-    must pass :func:`text_problem`, numbers must be finite and real, depth at most
-    ``MAX_JSON_DEPTH``."""
-    if depth > MAX_JSON_DEPTH:
-        return f"is nested deeper than {MAX_JSON_DEPTH} levels"
-    if isinstance(value, str):
-        return text_problem(value)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            message = (text_problem(key) if isinstance(key, str) else None) or \
-                json_problem(item, depth + 1)
-            if message:
-                return f"{str(key)[:40]!r}: {message}" if isinstance(key, str) else message
-        return None
-    if isinstance(value, (list, tuple, np.ndarray)):
-        for position, item in enumerate(value):
-            message = json_problem(item, depth + 1)
-            if message:
-                return f"[{position}]: {message}"
-        return None
-    if isinstance(value, (complex, np.complexfloating)):
-        return f"holds a complex number {value!r}, not a JSON value"
-    return None
-
-
 def _distinct_problems(column: pd.Series, judge) -> dict[str, list]:
     """Rows grouped by what ``judge(value)`` says is wrong with them. Each distinct value is
     judged once (a hash pass, no Python step per row), which keeps this cheap on
@@ -172,27 +128,18 @@ def check_names(column: pd.Series, field: str, problems: Problems, *, required: 
 
     def judge(value) -> str | None:
         if not isinstance(value, str):
-            return f"must be a string, got {type(value).__name__} {_shown(value)}"
+            return f"must be a string, got {type(value).__name__} {shown(value)}"
         if not value:
             return "must not be empty"
         if len(value) > max_length:
             return f"is {len(value)} characters long; the limit is {max_length}"
         if not pattern.match(value):
-            return (f"{_shown(value, 60)} has characters that are not allowed "
+            return (f"{shown(value, 60)} has characters that are not allowed "
                     f"(pattern {pattern.pattern})")
         return None
 
     for message, rows in _distinct_problems(column[~missing], judge).items():
         problems.add(rows, field, message)
-
-
-def _shown(value, width: int = 40) -> str:
-    """A short, printable repr for messages (reprs escape NUL, surrogates and newlines)."""
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - a hostile __repr__ must not hide the real problem
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def to_utc_timestamps(column: pd.Series, field: str, problems: Problems,
@@ -387,7 +334,7 @@ def label_problems(labels: dict) -> str | None:
         return f"has {len(labels)} labels; the limit is {MAX_LABELS_PER_SERIES}"
     for key, value in labels.items():
         if not isinstance(key, str) or not LABEL_KEY_PATTERN.match(key):
-            return f"label name {_shown(key)} must match {LABEL_KEY_PATTERN.pattern}"
+            return f"label name {shown(key)} must match {LABEL_KEY_PATTERN.pattern}"
         if len(key) > MAX_LABEL_KEY_LENGTH:
             return f"label name {key[:20]!r}… is longer than {MAX_LABEL_KEY_LENGTH} characters"
         if key == "run_id":
