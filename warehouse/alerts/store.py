@@ -91,27 +91,33 @@ def save_evaluation(wh: Warehouse, changed: Iterable[Instance], gone: Iterable[s
                     transitions: Iterable[Transition], now: datetime) -> None:
     """Store one evaluation's outcome in one transaction: changed instances, forgotten
     ones, and a history row per state change."""
+    changed, gone, transitions = list(changed), list(gone), list(transitions)
+    # executemany: one round trip per statement kind, not per instance (10,000 flapping
+    # instances are one evaluation).
     with wh.engine.begin() as conn:
-        for fp in gone:
-            run(conn, wh, "instance_delete", {"fingerprint": fp})
-        for inst in changed:
-            run(conn, wh, "instance_delete", {"fingerprint": inst.fingerprint})
-            run(conn, wh, "instance_insert", _instance_params(inst))
-        for tr in transitions:
-            run(conn, wh, "event_insert", {
+        doomed = [{"fingerprint": fp} for fp in [*gone, *(i.fingerprint for i in changed)]]
+        if doomed:
+            conn.execute(text(wh.backend.sql("alerts/instance_delete")), doomed)
+        if changed:
+            conn.execute(text(wh.backend.sql("alerts/instance_insert")),
+                         [_instance_params(i) for i in changed])
+        if transitions:
+            conn.execute(text(wh.backend.sql("alerts/event_insert")), [{
                 "event_id": new_id(), "changed_at": now, "rule_name": tr.instance.rule_name,
                 "fingerprint": tr.instance.fingerprint,
                 "labels": json.dumps(tr.instance.labels, sort_keys=True),
                 "from_state": tr.from_state, "to_state": tr.to_state,
-                "value": _finite(tr.instance.value), "reason": tr.reason or None})
+                "value": _finite(tr.instance.value), "reason": tr.reason or None}
+                for tr in transitions])
 
 
 def mark_notified(wh: Warehouse, sent: Iterable[tuple[str, str]], now: datetime) -> None:
     """Remember that ``(fingerprint, state)`` pairs were delivered at ``now``."""
-    with wh.engine.begin() as conn:
-        for fp, state in sent:
-            run(conn, wh, "instance_notified",
-                {"fingerprint": fp, "notified_state": state, "notified_at": now})
+    rows = [{"fingerprint": fp, "notified_state": state, "notified_at": now}
+            for fp, state in sent]
+    if rows:
+        with wh.engine.begin() as conn:
+            conn.execute(text(wh.backend.sql("alerts/instance_notified")), rows)
 
 
 def _instance_params(inst: Instance) -> dict:
