@@ -297,7 +297,7 @@ def _predict(y: np.ndarray, horizon: int, step: pd.Timedelta, season: str | int,
     # yesterday" whatever the detector said
     day = _DAY / step
     daily = int(round(day)) if day >= 2 and abs(day - round(day)) < 1e-9 else None
-    folds = min(6, max(3, -(-150 // horizon)))  # >= ~150 validation errors
+    folds = min(6, max(4, -(-150 // horizon)))  # >= ~150 validation errors
     for cycle in dict.fromkeys([period, daily if season == "auto" else None]):
         if not (select and cycle):
             continue
