@@ -65,6 +65,18 @@ def sql_binds(sql: str) -> list[str]:
     return list(seen)
 
 
+def replace_binds(sql: str, replacement) -> str:
+    """``sql`` with each ``:name`` bind outside literals and comments replaced by
+    ``replacement(name)`` (used to write the same query for another client, e.g. Grafana)."""
+    out, last = [], 0
+    for literal in _LITERALS.finditer(sql):
+        out.append(_BIND.sub(lambda m: replacement(m[1]), sql[last:literal.start()]))
+        out.append(literal[0])
+        last = literal.end()
+    out.append(_BIND.sub(lambda m: replacement(m[1]), sql[last:]))
+    return "".join(out)
+
+
 def sql_write_reason(sql: str) -> str | None:
     """Why this text is not one read-only query, or None when it looks like one."""
     code = _code(sql).strip()
@@ -82,4 +94,4 @@ def sql_write_reason(sql: str) -> str | None:
     return None
 
 
-__all__ = ["embedded", "reference", "sql_binds", "sql_write_reason", "walk_references"]
+__all__ = ["embedded", "reference", "replace_binds", "sql_binds", "sql_write_reason", "walk_references"]
