@@ -161,9 +161,10 @@ class Warehouse:
         return recipe_run(self, name, **options)
 
     # -- query ----------------------------------------------------------------------------
-    def points(self, metric: str, start=None, end=None, *, labels: dict | None = None,
-               every=None, agg: str = "mean", by: list[str] | None = None,
-               fill=None, rollups: bool = True) -> pd.DataFrame:
+    def points(self, metric: str | list[str], start=None, end=None, *,
+               labels: dict | None = None, every=None, agg: str = "mean",
+               by: list[str] | None = None, fill=None, rollups: bool = True,
+               with_labels: bool | list[str] = True, last: int | None = None) -> pd.DataFrame:
         """Points of ``metric`` in [start, end).
 
         Without ``every``: raw rows (ts, series_id, value, run_id, labels...). With ``every``
@@ -174,10 +175,19 @@ class Warehouse:
         label's value may be a list (or set) of values, any of which matches.
         Buckets a rollup answers exactly are read from it (same answer as raw points);
         ``rollups=False`` reads raw points only.
+
+        ``metric`` may be a list: one statement answers all of them and a ``metric`` column
+        (after ``ts``) says which each row is of; ``by`` then groups per metric too.
+        ``with_labels``: True (default) adds the ``labels`` dict and one column per label
+        name to per-series answers; False leaves them out (cheaper); a list of names adds
+        only those columns. ``last=N``: only the N newest buckets with data before ``end``
+        (or, without ``every``, the N newest points of each series), read newest chunk
+        first; with ``fill``, the N buckets ending at ``end``. See docs/query.md.
         """
         with self.engine.connect() as conn:
             return query_points(conn, self.backend, metric, start, end, labels=labels,
-                                every=every, agg=agg, by=by, fill=fill, rollups=rollups)
+                                every=every, agg=agg, by=by, fill=fill, rollups=rollups,
+                                with_labels=with_labels, last=last)
 
     def runs(self, *, recipe: str | None = None, start=None, end=None,
              status: str | None = None, limit: int | None = None) -> pd.DataFrame:

@@ -6,15 +6,13 @@ SQL arithmetic on every engine, so the same data gives the same buckets everywhe
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from warehouse.backends.base import AGGREGATES, PERCENTILES, Backend, floor_to_bucket
-from warehouse.errors import UnknownNameError
 from warehouse.query.archive_read import archived_units, points_relation, with_archived_rows
+from warehouse.query.catalog import QueryState, Selection, query_state, select
 from warehouse.query.runs import optional_text
 from warehouse.query.tiers import plan_tier, raw_overlaps, tier_sql
 from warehouse.timeparse import aware_timestamp, epoch_us, interval_us
@@ -26,117 +24,208 @@ _PARTIALS = {
     "sum": ("sum(value) AS p", "sum(p)"), "count": ("count(value) AS p", "sum(p)"),
     "mean": ("sum(value) AS p, count(value) AS n", "sum(p) / sum(n)"),
 }
-_RESERVED = {"ts", "value", "series_id", "labels", "run_id"}
+_RESERVED = {"ts", "value", "series_id", "labels", "run_id", "metric"}
 
 
-def select_series(conn: Connection, metric: str, labels: dict | None) -> pd.DataFrame:
-    """Series of ``metric`` whose labels include every ``labels`` pair: series_id, labels."""
-    rows = conn.execute(text("SELECT series_id, labels_key FROM series WHERE metric = :m"),
-                        {"m": metric}).fetchall()
-    if not rows:
-        raise UnknownNameError(f"unknown metric {metric!r}: no series has been written for it")
-    # A value may be a set of values (list, tuple, set): the label must be one of them.
-    wanted = {str(k): ({str(x) for x in v} if isinstance(v, (list, tuple, set, frozenset))
-                       else {str(v)}) for k, v in (labels or {}).items()}
-    series = [(sid, json.loads(key)) for sid, key in rows]
-    chosen = [(sid, lab) for sid, lab in series
-              if all(lab.get(k) in v for k, v in wanted.items())]
-    return pd.DataFrame(chosen, columns=["series_id", "labels"])
+def metric_list(metric) -> tuple[list[str], bool]:
+    """The metrics asked for and whether a list was given (the answer then says which
+    metric each row is of)."""
+    if isinstance(metric, str):
+        return [metric], False
+    if not isinstance(metric, (list, tuple)) or not metric:
+        raise ValueError("metric must be a name or a non-empty list of names")
+    names = list(metric)
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"metric {i}: expected a non-empty name, got {name!r}")
+    if len(set(names)) != len(names):
+        raise ValueError("metric: each metric may be listed once")
+    return names, True
 
 
-def query_points(conn: Connection, backend: Backend, metric: str, start=None, end=None, *,
+def check_options(agg: str, fill, with_labels) -> None:
+    """Refuse unknown aggregates, fills and label options with a message naming them."""
+    if agg not in AGGREGATES:
+        raise ValueError(f"unknown aggregate {agg!r}; choose one of {', '.join(AGGREGATES)}")
+    if fill not in FILLS and (isinstance(fill, bool) or not isinstance(fill, (int, float))):
+        raise ValueError(f"unknown fill {fill!r}; choose one of null, previous, linear, zero "
+                         f"or a number")
+    if not isinstance(with_labels, bool) and not (
+            isinstance(with_labels, (list, tuple))
+            and all(isinstance(n, str) for n in with_labels)):
+        raise ValueError("with_labels must be True, False or a list of label names")
+
+
+def time_range(start, end) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """Aware UTC bounds, with end after start."""
+    start_ts, end_ts = aware_timestamp(start, "start"), aware_timestamp(end, "end")
+    if start_ts is not None and end_ts is not None and end_ts <= start_ts:
+        raise ValueError(f"end ({end_ts}) must be after start ({start_ts})")
+    return start_ts, end_ts
+
+
+def query_points(conn: Connection, backend: Backend, metric, start=None, end=None, *,
                  labels: dict | None = None, every=None, agg: str = "mean",
                  by: list[str] | None = None, fill: str | float | None = None,
-                 rollups: bool = True) -> pd.DataFrame:
+                 rollups: bool = True, with_labels: bool | list[str] = True,
+                 last: int | None = None) -> pd.DataFrame:
     """See :meth:`warehouse.Warehouse.points`.
 
+    Before its SQL, a query runs one state statement (warehouse/query/catalog.py): series
+    come from a cache checked by it, rollup watermarks and archive presence come with it.
     Bucketed queries that a rollup answers exactly read the rollup plus raw points for what
     it lacks (warehouse/jobs/tiers.py). Archived ranges whose rows left the hot table are
     read from their Parquet files: in SQL where the engine scans Parquet, else in Python.
     """
     backend.read_snapshot(conn)  # rollups, invalidations and raw points: one state
-    if agg not in AGGREGATES:
-        raise ValueError(f"unknown aggregate {agg!r}; choose one of {', '.join(AGGREGATES)}")
-    if fill not in FILLS and not isinstance(fill, (int, float)):
-        raise ValueError(f"unknown fill {fill!r}; choose one of null, previous, linear, zero "
-                         f"or a number")
-    start_ts, end_ts = aware_timestamp(start, "start"), aware_timestamp(end, "end")
-    if start_ts is not None and end_ts is not None and end_ts <= start_ts:
-        raise ValueError(f"end ({end_ts}) must be after start ({start_ts})")
-    series = select_series(conn, metric, labels)
+    metrics, multi = metric_list(metric)
+    check_options(agg, fill, with_labels)
+    start_ts, end_ts = time_range(start, end)
     every_us = interval_us(every) if every is not None else None
     if by is not None and every_us is None:
         raise ValueError("'by' groups buckets across series: give 'every' as well")
+    state = query_state(conn, backend)
+    sel = select(conn, backend, metrics, labels, state)
+    query = PointsQuery(conn, backend, state, sel, multi, every_us, agg, by, rollups)
+    if last is not None:
+        from warehouse.query.newest import newest
 
-    ids = ",".join(str(int(sid)) for sid in series["series_id"])  # integers from our table
-    where, params = ([f"series_id IN ({ids})"] if ids else ["1 = 0"]), {}
-    if start_ts is not None:
-        where.append("ts >= :start")
-        params["start"] = start_ts
-    if end_ts is not None:
-        where.append("ts < :end")
-        params["end"] = end_ts
-    condition = " AND ".join(where)
-    series_ids = [int(s) for s in series["series_id"]]
-    schema = backend.jobs_schema_present(conn)  # rollups and archive exist (migration 0003)
-    archived = archived_units(conn, backend, metric, start_ts, end_ts, schema=schema) if ids else []
-    in_python = bool(archived) and not backend.capabilities.parquet_scan
-    source, source_params = points_relation(archived, series_ids) if not in_python else ("", {})
-    params.update(source_params)
-
-    if every_us is None:
-        if in_python:
-            frame = _with_archive(conn, backend, archived, series_ids, condition, params,
-                                  start_ts, end_ts).sort_values(["series_id", "ts"])
-        else:
-            frame = backend.fetch_frame(conn, f"SELECT ts, series_id, value, run_id FROM "
-                                              f"{source} WHERE {condition} "
-                                              f"ORDER BY series_id, ts", params)
-        frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-        frame["run_id"] = optional_text(frame["run_id"])
-        return _attach_labels(frame, series)
-
-    group, join, keys = _grouping(series, by)
-    plan = plan_tier(conn, backend, series_ids,
-                     epoch_us(start_ts) if start_ts is not None else None,
-                     epoch_us(end_ts) if end_ts is not None else None, every_us, agg,
-                     schema=schema) if rollups else None
-    if plan is not None and not raw_overlaps(plan, [(u.start_us, u.end_us) for u in archived]):
-        sql, tier_params = tier_sql(plan, backend, agg, every_us, series_ids, group, join)
-        frame = backend.fetch_frame(conn, sql, tier_params)
-    elif in_python:
-        rows = _with_archive(conn, backend, archived, series_ids, condition, params,
-                             start_ts, end_ts)
-        frame = _aggregate(rows, every_us, agg, series, keys, by)
-    elif join and agg in _PARTIALS:
-        # Aggregate per series first, then merge the partials per group: the join that
-        # maps series to groups then meets buckets × series rows instead of every point
-        # (on DuckDB the join over raw points was a third of the query).
-        partials, merge = _PARTIALS[agg]
-        sql = (f"SELECT bucket_us, {group} AS grp, {merge} AS value FROM ("
-               f"SELECT {backend.bucket_start('ts', every_us)} AS bucket_us, series_id, "
-               f"{partials} FROM {source} WHERE {condition} "
-               f"GROUP BY {backend.bucket_key('ts', every_us)}, 2) AS points {join} "
-               f"GROUP BY 1, 2 ORDER BY 2, 1")
-        frame = backend.fetch_frame(conn, sql, params)
+        frame = newest(query, start_ts, end_ts, last, fill)
     else:
-        sql = (f"SELECT {backend.bucket_start('ts', every_us)} AS bucket_us, {group} AS grp, "
-               f"{backend.aggregate(agg)} AS value FROM {source} {join} WHERE {condition} "
-               f"GROUP BY {backend.bucket_key('ts', every_us)}, 2 ORDER BY 2, 1")
-        frame = backend.fetch_frame(conn, sql, params)
-    frame["bucket_us"] = frame["bucket_us"].astype("int64")
-    frame["value"] = frame["value"].astype("float64")
-    if fill is not None:
-        frame = _fill_gaps(frame, every_us, start_ts, end_ts, fill)
-    frame.insert(0, "ts", pd.to_datetime(frame["bucket_us"], unit="us", utc=True))
-    frame = frame.drop(columns="bucket_us")
-    if by is None:
-        frame = frame.rename(columns={"grp": "series_id"})
-        return _attach_labels(frame[["ts", "series_id", "value"]], series)
-    named = keys.set_index("grp")
-    for name in by:
-        frame[name] = frame["grp"].map(named[name])
-    return frame[["ts", *by, "value"]].reset_index(drop=True)
+        frame = query.run(start_ts, end_ts, fill)
+    return query.shape(frame, with_labels)
+
+
+class PointsQuery:
+    """One points question over chosen series, answerable for any time range (the
+    newest-first plans ask it for growing windows)."""
+
+    def __init__(self, conn: Connection, backend: Backend, state: QueryState, sel: Selection,
+                 multi: bool, every_us: int | None, agg: str, by: list[str] | None,
+                 rollups: bool):
+        self.conn, self.backend, self.state, self.sel = conn, backend, state, sel
+        self.multi, self.every_us, self.agg, self.by, self.rollups = (
+            multi, every_us, agg, by, rollups)
+        self.group, self.join, self.keys = _grouping(sel, by, multi)
+
+    def run(self, start_ts, end_ts, fill=None) -> pd.DataFrame:
+        """Raw rows (ts, series_id, value, run_id) or buckets (bucket_us, grp, value)."""
+        conn, backend, sel, every_us, agg = (self.conn, self.backend, self.sel, self.every_us,
+                                             self.agg)
+        series_ids = [int(s) for s in sel.ids]
+        ids = ",".join(map(str, series_ids))  # integers from our table
+        where, params = ([f"series_id IN ({ids})"] if ids else ["1 = 0"]), {}
+        if start_ts is not None:
+            where.append("ts >= :start")
+            params["start"] = start_ts
+        if end_ts is not None:
+            where.append("ts < :end")
+            params["end"] = end_ts
+        condition = " AND ".join(where)
+        archived = (archived_units(conn, backend, None if self.multi else str(sel.metrics[0]),
+                                   start_ts, end_ts, schema=True)
+                    if ids and self.state.archived else [])
+        in_python = bool(archived) and not backend.capabilities.parquet_scan
+        source, source_params = points_relation(archived, series_ids) if not in_python else ("", {})
+        params.update(source_params)
+
+        if every_us is None:
+            if in_python:
+                return _with_archive(conn, backend, archived, series_ids, condition, params,
+                                     start_ts, end_ts).sort_values(["series_id", "ts"])
+            return backend.fetch_frame(conn, f"SELECT ts, series_id, value, run_id FROM "
+                                             f"{source} WHERE {condition} "
+                                             f"ORDER BY series_id, ts", params)
+        group, join = self.group, self.join
+        plan = plan_tier(conn, backend, series_ids,
+                         epoch_us(start_ts) if start_ts is not None else None,
+                         epoch_us(end_ts) if end_ts is not None else None, every_us, agg,
+                         schema=self.state.jobs_schema,
+                         marks=self.state) if self.rollups else None
+        if plan is not None and not raw_overlaps(plan, [(u.start_us, u.end_us)
+                                                        for u in archived]):
+            sql, tier_params = tier_sql(plan, backend, agg, every_us, series_ids, group, join)
+            frame = backend.fetch_frame(conn, sql, tier_params)
+        elif in_python:
+            rows = _with_archive(conn, backend, archived, series_ids, condition, params,
+                                 start_ts, end_ts)
+            frame = _aggregate(rows, every_us, agg, sel, self.keys, self.by, self.multi)
+        elif join and agg in _PARTIALS:
+            # Aggregate per series first, then merge the partials per group: the join that
+            # maps series to groups then meets buckets × series rows instead of every point
+            # (on DuckDB the join over raw points was a third of the query).
+            partials, merge = _PARTIALS[agg]
+            sql = (f"SELECT bucket_us, {group} AS grp, {merge} AS value FROM ("
+                   f"SELECT {backend.bucket_start('ts', every_us)} AS bucket_us, series_id, "
+                   f"{partials} FROM {source} WHERE {condition} "
+                   f"GROUP BY {backend.bucket_key('ts', every_us)}, 2) AS points {join} "
+                   f"GROUP BY 1, 2 ORDER BY 2, 1")
+            frame = backend.fetch_frame(conn, sql, params)
+        else:
+            sql = (f"SELECT {backend.bucket_start('ts', every_us)} AS bucket_us, "
+                   f"{group} AS grp, {backend.aggregate(agg)} AS value FROM {source} {join} "
+                   f"WHERE {condition} GROUP BY {backend.bucket_key('ts', every_us)}, 2 "
+                   f"ORDER BY 2, 1")
+            frame = backend.fetch_frame(conn, sql, params)
+        frame = pd.DataFrame({"bucket_us": frame["bucket_us"].to_numpy(dtype="i8"),
+                              "grp": frame["grp"].to_numpy(dtype="i8"),
+                              "value": frame["value"].to_numpy(dtype="f8")})
+        if fill is not None:
+            frame = _fill_gaps(frame, every_us, start_ts, end_ts, fill)
+        return frame
+
+    def shape(self, frame: pd.DataFrame, with_labels) -> pd.DataFrame:
+        """The answer's columns: ts first, then metric (a list was asked), then series_id
+        and labels, or the ``by`` labels, then value (and run_id for raw rows)."""
+        if self.every_us is None:
+            out = {"ts": pd.to_datetime(frame["ts"], utc=True).reset_index(drop=True)}
+            sids = frame["series_id"].to_numpy(dtype="i8")
+            rest = {"series_id": sids,
+                    "value": frame["value"].to_numpy(dtype="f8"),
+                    "run_id": _objects(optional_text(frame["run_id"]).to_numpy(dtype=object))}
+            return self._with_series(out, sids, rest, with_labels)
+        out = {"ts": pd.to_datetime(frame["bucket_us"].to_numpy(dtype="i8"), unit="us",
+                                    utc=True)}
+        grp = frame["grp"].to_numpy(dtype="i8")
+        if self.by is None:
+            return self._with_series(out, grp, {"series_id": grp,
+                                                "value": frame["value"].to_numpy(dtype="f8")},
+                                     with_labels)
+        keys = self.keys
+        for name in (["metric"] if self.multi else []) + list(self.by):
+            out[name] = pd.Series(keys[name].to_numpy(dtype=object)[grp])
+        out["value"] = frame["value"].to_numpy(dtype="f8")
+        return pd.DataFrame(out)
+
+    def _with_series(self, out: dict, sids: np.ndarray, rest: dict, with_labels
+                     ) -> pd.DataFrame:
+        sel = self.sel
+        pos = pd.Index(sel.ids).get_indexer(sids) if len(sids) else np.array([], dtype="i8")
+        if self.multi:
+            out["metric"] = pd.Series(sel.metrics[pos])
+        out.update(rest)
+        frame = pd.DataFrame(out)
+        if with_labels is False:
+            return frame
+        if with_labels is True:
+            labels = np.empty(len(sel.labels), dtype=object)
+            labels[:] = list(sel.labels)
+            frame["labels"] = _objects(labels[pos])
+            names = [n for n in sel.label_names() if n not in _RESERVED]
+        else:
+            names = [n for n in with_labels if n not in _RESERVED]
+        for name in names:
+            column = sel.table.get(name)
+            # Inferred like pandas' own map() did before: text labels get its string dtype.
+            frame[name] = pd.Series(column.to_numpy(dtype=object)[pos] if column is not None
+                                    else np.full(len(frame), None, dtype=object))
+        return frame
+
+
+def _objects(values: np.ndarray) -> pd.Series:
+    """An object column kept as such: pandas would infer text as its string dtype, turning
+    None into NaN (run_id has always held None, labels holds dicts)."""
+    return pd.Series(values, dtype=object)
 
 
 def _with_archive(conn: Connection, backend: Backend, archived, series_ids: list[int],
@@ -148,19 +237,17 @@ def _with_archive(conn: Connection, backend: Backend, archived, series_ids: list
     return with_archived_rows(hot, archived, series_ids, start, end)
 
 
-def _aggregate(rows: pd.DataFrame, every_us: int, agg: str, series: pd.DataFrame, keys,
-               by: list[str] | None) -> pd.DataFrame:
+def _aggregate(rows: pd.DataFrame, every_us: int, agg: str, sel: Selection, keys,
+               by: list[str] | None, multi: bool) -> pd.DataFrame:
     """bucket_us, grp, value computed in pandas with the SQL's semantics (percentiles are
     percentile_cont: linear interpolation)."""
     ts_us = rows["ts"].to_numpy(dtype="datetime64[us]").view("i8")
     rows = rows.assign(bucket_us=floor_to_bucket(ts_us, every_us))
-    if by is None or series.empty:
+    if by is None or sel.empty:
         rows["grp"] = rows["series_id"].astype("int64")
     else:
-        code = {tuple(r[:-1]): r[-1] for r in keys.itertuples(index=False, name=None)}
-        grp_of = {sid: code[tuple(lab.get(n) for n in by)]
-                  for sid, lab in zip(series["series_id"], series["labels"])}
-        rows["grp"] = rows["series_id"].map(grp_of)
+        rows["grp"] = rows["series_id"].map(dict(zip(sel.ids.tolist(), _group_codes(sel, keys,
+                                                                                   by, multi))))
     rows = rows.sort_values("ts", kind="stable")
     grouped = rows.groupby(["grp", "bucket_us"], sort=True)["value"]
     if agg in PERCENTILES:
@@ -170,18 +257,41 @@ def _aggregate(rows: pd.DataFrame, every_us: int, agg: str, series: pd.DataFrame
     return values.reset_index()[["bucket_us", "grp", "value"]]
 
 
-def _grouping(series: pd.DataFrame, by: list[str] | None):
+def _key_frame(sel: Selection, by: list[str], multi: bool) -> pd.DataFrame:
+    """Per chosen series, its group key: (metric,) + the ``by`` label values."""
+    cols = {"metric": sel.metrics} if multi else {}
+    for name in by:
+        column = sel.table.get(name)
+        cols[name] = (column.to_numpy(dtype=object) if column is not None
+                      else np.full(len(sel.ids), None, dtype=object))
+    return pd.DataFrame(cols, index=range(len(sel.ids)))
+
+
+def _group_codes(sel: Selection, keys: pd.DataFrame, by: list[str], multi: bool) -> np.ndarray:
+    names = (["metric"] if multi else []) + list(by)
+    per_series = _key_frame(sel, by, multi)
+    if not names:
+        return np.zeros(len(sel.ids), dtype="i8")
+    merged = per_series.merge(keys, on=names, how="left")
+    return merged["grp"].to_numpy(dtype="i8")
+
+
+def _grouping(sel: Selection, by: list[str] | None, multi: bool):
     """SQL expression for the group of a row, a join that maps series to groups, and keys."""
-    if by is None or series.empty:
+    if by is None or sel.empty:
         return "series_id", "", None
-    key_rows = [tuple(lab.get(name) for name in by) for lab in series["labels"]]
+    names = (["metric"] if multi else []) + list(by)
+    per_series = _key_frame(sel, by, multi)
     # Groups are numbered in the order of their label values, so results come out in the
     # same order whatever series ids the engine assigned.
-    keys = (pd.DataFrame(key_rows, columns=by).drop_duplicates()
-            .sort_values(by, na_position="last").reset_index(drop=True))
+    if names:
+        keys = (per_series.drop_duplicates().sort_values(names, na_position="last")
+                .reset_index(drop=True))
+    else:
+        keys = pd.DataFrame(index=range(1))
     keys["grp"] = np.arange(len(keys))
-    code = {tuple(row[:-1]): row[-1] for row in keys.itertuples(index=False, name=None)}
-    pairs = ", ".join(f"({sid}, {code[k]})" for sid, k in zip(series["series_id"], key_rows))
+    codes = _group_codes(sel, keys, by, multi)
+    pairs = ", ".join(f"({int(sid)}, {int(c)})" for sid, c in zip(sel.ids, codes))
     join = f"JOIN (VALUES {pairs}) AS g(g_series_id, g_grp) ON g.g_series_id = points.series_id"
     return "g_grp", join, keys
 
@@ -208,16 +318,3 @@ def _fill_gaps(frame: pd.DataFrame, every_us: int, start, end, fill) -> pd.DataF
     if not filled:
         return frame
     return pd.concat(filled, ignore_index=True)[["bucket_us", "grp", "value"]]
-
-
-def _attach_labels(frame: pd.DataFrame, series: pd.DataFrame) -> pd.DataFrame:
-    """Add the labels dict and one column per label name (names clashing with columns skipped)."""
-    labels = dict(zip(series["series_id"], series["labels"]))
-    frame = frame.reset_index(drop=True)
-    frame["labels"] = frame["series_id"].map(labels)
-    names = sorted({k for lab in labels.values() for k in lab} - _RESERVED)
-    for name in names:
-        # Mapped per series, not per row: one dict lookup table per label name.
-        per_series = pd.Series({sid: lab.get(name) for sid, lab in labels.items()}, dtype=object)
-        frame[name] = frame["series_id"].map(per_series)
-    return frame

@@ -40,21 +40,26 @@ class TierPlan:
 
 def plan_tier(conn: Connection, backend: Backend, series_ids: list[int], start_us: int | None,
               end_us: int | None, every_us: int, agg: str, *,
-              schema: bool | None = None) -> TierPlan | None:
+              schema: bool | None = None, marks=None) -> TierPlan | None:
     """The plan for answering from a rollup, or None when raw points must answer.
-    ``schema``: whether the jobs schema exists, if the caller knows."""
+    ``schema``: whether the jobs schema exists, if the caller knows. ``marks``: a
+    :class:`~warehouse.query.catalog.QueryState` already read in this transaction (its
+    watermarks and pending count), saving a statement."""
     if agg not in ROLLUP_AGGREGATES or not series_ids:
         return None
     tier = next(((t, w) for t, w in TIERS if every_us % w == 0), None)
     if tier is None or not (backend.jobs_schema_present(conn) if schema is None else schema):
         return None
     table, width = tier
-    watermark, pending = conn.execute(text(
-        "SELECT watermark, (SELECT count(*) FROM rollup_invalidations) AS pending "
-        "FROM rollup_watermarks WHERE rollup = :r"), {"r": table}).one()
-    if watermark is None:
+    if marks is not None:
+        hi, pending = marks.watermarks.get(table), marks.pending
+    else:
+        watermark, pending = conn.execute(text(
+            "SELECT watermark, (SELECT count(*) FROM rollup_invalidations) AS pending "
+            "FROM rollup_watermarks WHERE rollup = :r"), {"r": table}).one()
+        hi = None if watermark is None else ts_to_us(watermark)
+    if hi is None:
         return None
-    hi = ts_to_us(watermark)
     if end_us is not None:
         hi = min(hi, int(floor_to_bucket(end_us, width)))
     lo = None if start_us is None else -int(floor_to_bucket(-start_us, width))  # ceil

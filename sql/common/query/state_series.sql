@@ -1,0 +1,3 @@
+-- The newest series id, for a schema without the jobs tables (before migration 0003);
+-- see state.sql. Result: one row: series_max.
+SELECT (SELECT max(series_id) FROM series) AS series_max

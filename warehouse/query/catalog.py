@@ -1,0 +1,161 @@
+"""What a points query must know before its own SQL runs, at the cost of one round trip.
+
+A query needs the series of its metric(s) with their labels, the rollup watermarks and
+whether any archived files must be read. Asking for each costs a statement (and parsing the
+labels JSON of every series a pandas step); this module asks ONE statement
+(``sql/common/query/state.sql``) and keeps the series per metric in a cache.
+
+Why the cache is safe: series are only ever added (``series_id`` comes from a sequence and
+nothing deletes a series row), so the series of a metric cached at ``series_max = v`` are
+complete while the database's ``max(series_id)`` is still ``v``; when it has grown, only
+the series after ``v`` are read. The check is part of the state statement every query runs
+anyway, so a series written by any process (another writer on PostgreSQL, the server) is
+seen by the next query. The cache lives in ``backend.schema_facts``, which
+:meth:`Warehouse.migrate` and ``downgrade`` clear (a downgrade to base drops series and
+restarts the sequence).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, bindparam, text
+
+from warehouse.backends.base import Backend
+from warehouse.errors import UnknownNameError
+from warehouse.timeparse import ts_to_us
+
+_CATALOG_KEY = "query_catalog"  # in backend.schema_facts
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class QueryState:
+    """One statement's view of the database: newest series id, dropped archive units of
+    points, rollup watermarks (µs, None = nothing materialised) and pending invalidations."""
+
+    series_max: int
+    archived: int = 0
+    watermarks: dict[str, int | None] = field(default_factory=dict)
+    pending: int = 0
+    jobs_schema: bool = False
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    """The series of one metric: ids (sorted int64), their label dicts and a label table
+    (one object column per label name, None where a series lacks it), row-aligned."""
+
+    ids: np.ndarray
+    labels: tuple[dict, ...]
+    table: pd.DataFrame
+    version: int  # series_max when this was read
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Series chosen for a query, possibly of several metrics: row-aligned arrays."""
+
+    ids: np.ndarray  # int64
+    metrics: np.ndarray  # object: the metric of each series
+    labels: tuple[dict, ...]
+    table: pd.DataFrame  # label columns
+
+    @property
+    def empty(self) -> bool:
+        return len(self.ids) == 0
+
+    def label_names(self) -> list[str]:
+        """Names of labels that at least one chosen series has, sorted."""
+        return sorted(c for c in self.table.columns if self.table[c].notna().any())
+
+
+def query_state(conn: Connection, backend: Backend) -> QueryState:
+    """The state statement's answer (one round trip)."""
+    jobs = backend.jobs_schema_present(conn)
+    if not jobs:
+        row = conn.execute(text(backend.sql("query/state_series"))).one()
+        return QueryState(int(row.series_max or 0))
+    row = conn.execute(text(backend.sql("query/state"))).one()
+    marks = {"points_1m": row.wm_1m, "points_1h": row.wm_1h, "points_1d": row.wm_1d}
+    return QueryState(
+        int(row.series_max or 0), int(row.archived or 0),
+        {k: (None if v is None else ts_to_us(v)) for k, v in marks.items()},
+        int(row.pending or 0), True)
+
+
+def metric_series(conn: Connection, backend: Backend, metrics: list[str],
+                  state: QueryState) -> dict[str, MetricSeries]:
+    """The series of each metric as of ``state`` (cached; only newer series are read)."""
+    with _LOCK:
+        cache: dict[str, MetricSeries] = backend.schema_facts.setdefault(_CATALOG_KEY, {})
+        known = {m: cache.get(m) for m in metrics}
+    stale = [m for m, entry in known.items() if entry is None or entry.version < state.series_max]
+    if stale:
+        after = min((known[m].version if known[m] is not None else 0) for m in stale)
+        query = text(backend.sql("query/metric_series")).bindparams(
+            bindparam("metrics", expanding=True))
+        rows = conn.execute(query, {"metrics": sorted(stale), "after": after}).fetchall()
+        new: dict[str, list[tuple[int, dict]]] = {m: [] for m in stale}
+        for sid, metric, key in rows:
+            entry = known[metric]
+            if entry is None or sid > entry.version:
+                new[metric].append((int(sid), json.loads(key)))
+        for metric in stale:
+            known[metric] = _extend(known[metric], new[metric], state.series_max)
+        with _LOCK:
+            for metric in stale:
+                current = cache.get(metric)
+                if current is None or current.version < known[metric].version:
+                    cache[metric] = known[metric]
+    return known  # type: ignore[return-value]
+
+
+def _extend(entry: MetricSeries | None, added: list[tuple[int, dict]], version: int
+            ) -> MetricSeries:
+    pairs = ([] if entry is None else list(zip(entry.ids.tolist(), entry.labels))) + added
+    pairs.sort(key=lambda p: p[0])
+    ids = np.array([p[0] for p in pairs], dtype="i8")
+    labels = tuple(p[1] for p in pairs)
+    names = sorted({k for lab in labels for k in lab})
+    table = pd.DataFrame({n: pd.Series([lab.get(n) for lab in labels], dtype=object)
+                          for n in names}, index=range(len(labels)))
+    return MetricSeries(ids, labels, table, version)
+
+
+def select(conn: Connection, backend: Backend, metrics: list[str], labels: dict | None,
+           state: QueryState) -> Selection:
+    """Series of ``metrics`` whose labels include every ``labels`` pair (a value may be a
+    list/tuple/set: any of them matches; values compare as text). An unknown metric raises
+    :class:`~warehouse.errors.UnknownNameError`."""
+    found = metric_series(conn, backend, metrics, state)
+    parts_ids, parts_metric, parts_labels, parts_table = [], [], [], []
+    for metric in metrics:
+        entry = found[metric]
+        if entry is None or len(entry.ids) == 0:
+            raise UnknownNameError(
+                f"unknown metric {metric!r}: no series has been written for it")
+        mask = np.ones(len(entry.ids), dtype=bool)
+        for key, value in (labels or {}).items():
+            wanted = ([str(x) for x in value]
+                      if isinstance(value, (list, tuple, set, frozenset)) else [str(value)])
+            column = entry.table.get(str(key))
+            mask &= (column.isin(wanted).to_numpy() if column is not None
+                     else np.zeros(len(mask), dtype=bool))
+        chosen = np.flatnonzero(mask)
+        parts_ids.append(entry.ids[chosen])
+        parts_metric.append(np.full(len(chosen), metric, dtype=object))
+        parts_labels.extend(entry.labels[i] for i in chosen)
+        parts_table.append(entry.table.iloc[chosen])
+    table = (pd.concat(parts_table, ignore_index=True) if parts_table
+             else pd.DataFrame()).astype(object)
+    table = table.where(table.notna(), None)
+    return Selection(np.concatenate(parts_ids).astype("i8"),
+                     np.concatenate(parts_metric), tuple(parts_labels), table)
+
+
+__all__ = ["MetricSeries", "QueryState", "Selection", "metric_series", "query_state", "select"]

@@ -1,0 +1,91 @@
+"""Newest-first plans: "the last N buckets before T" and "the newest N points per series".
+
+Instead of aggregating all history before T and keeping the tail, the question is asked for
+a window that ends at T and just covers N buckets; only when that window holds fewer than N
+(gaps in the data) is it widened, geometrically, down to the oldest point of the chosen
+series. Each window is an ordinary time-bounded query, so PostgreSQL prunes partitions and
+DuckDB prunes row groups by their ``ts`` zone maps: the common case reads the newest
+chunk only. Answers equal the full computation's tail (tests/storage/test_query_newest.py).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import text
+
+from warehouse.backends.base import floor_to_bucket
+from warehouse.timeparse import epoch_us, ts_to_us, us_to_ts
+
+#: First window of a raw newest-N query, and how much each retry widens it.
+_RAW_FIRST_US = 3_600_000_000
+_GROWTH = 8
+
+
+def newest(query, start_ts, end_ts, n: int, fill) -> pd.DataFrame:
+    """The rows of ``query`` (a :class:`~warehouse.query.points.PointsQuery`) for the ``n``
+    newest buckets with data (bucketed), or the ``n`` newest points of each series (raw),
+    in [start, end). With ``fill``, the ``n`` buckets ending at ``end`` are returned,
+    empty ones filled."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"last must be a positive whole number, not {n!r}")
+    every = query.every_us
+    if fill is not None and every is None:
+        raise ValueError("fill needs every (it fills empty buckets)")
+    hi = epoch_us(end_ts) if end_ts is not None else _newest_us(query)
+    if hi is None:  # no point at all: the ordinary (empty) answer
+        return query.run(start_ts, end_ts, fill)
+    lo_bound = epoch_us(start_ts) if start_ts is not None else None
+    if every is not None:
+        lo = int(floor_to_bucket(hi - 1, every)) - (n - 1) * every
+        if fill is not None:
+            lo = lo if lo_bound is None else max(lo, lo_bound)
+            return query.run(us_to_ts(lo), us_to_ts(hi), fill)
+    else:
+        lo = hi - _RAW_FIRST_US
+    oldest = None
+    while True:
+        clipped = lo if lo_bound is None else max(lo, lo_bound)
+        frame = query.run(us_to_ts(clipped), us_to_ts(hi))
+        if _enough(frame, n, every, query) or clipped == lo_bound:
+            break
+        if oldest is None:
+            oldest = _oldest_us(query)
+        if oldest is None or clipped <= oldest:
+            break
+        span = (hi - lo) * _GROWTH
+        lo = hi - span if every is None else int(floor_to_bucket(hi - span, every))
+    if every is not None:
+        buckets = frame["bucket_us"].drop_duplicates().nlargest(n)
+        keep = frame["bucket_us"] >= (buckets.min() if len(buckets) else 0)
+        return frame[keep].reset_index(drop=True)
+    return frame.groupby("series_id", sort=False).tail(n).reset_index(drop=True)
+
+
+def _enough(frame: pd.DataFrame, n: int, every, query) -> bool:
+    if every is not None:
+        return frame["bucket_us"].nunique() >= n
+    counts = frame["series_id"].value_counts()
+    return len(counts) == len(query.sel.ids) and bool((counts >= n).all())
+
+
+def _newest_us(query) -> int | None:
+    """µs just after the newest point of the chosen series (series_last, kept by ingest;
+    the points table where that table is missing)."""
+    ids = ",".join(str(int(s)) for s in query.sel.ids) or "NULL"
+    table = "series_last" if query.backend.table_exists(query.conn, "series_last") else "points"
+    newest = query.conn.execute(text(
+        f"SELECT max(ts) FROM {table} WHERE series_id IN ({ids})")).scalar()
+    return None if newest is None else ts_to_us(newest) + 1
+
+
+def _oldest_us(query) -> int | None:
+    """µs of the oldest hot point of the chosen series, or an archived unit's start."""
+    ids = ",".join(str(int(s)) for s in query.sel.ids) or "NULL"
+    oldest = query.conn.execute(text(
+        f"SELECT min(ts) FROM points WHERE series_id IN ({ids})")).scalar()
+    found = [] if oldest is None else [ts_to_us(oldest)]
+    if query.state.archived:
+        from warehouse.query.archive_read import archived_units
+
+        found += [u.start_us for u in archived_units(query.conn, query.backend, schema=True)]
+    return min(found) if found else None
