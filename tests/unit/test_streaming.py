@@ -2,6 +2,7 @@
 state, the generated shapes, and no flags on flat or quantised noise."""
 from __future__ import annotations
 
+import base64
 import json
 
 import numpy as np
@@ -22,6 +23,10 @@ def _ts(n: int) -> pd.DatetimeIndex:
 def _daily(n: int, seed: int, noise: float = 1.0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return 50 + 10 * np.sin(2 * np.pi * np.arange(n) / 288) + rng.normal(0, noise, n)
+
+
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(a.astype("<f8").tobytes()).decode()
 
 
 def _flags(x: np.ndarray) -> np.ndarray:
@@ -70,6 +75,11 @@ def test_saved_state_resumes_with_identical_scores():
     assert resumed["is_anomaly"].iloc[500]
     with pytest.raises(ValueError):
         StreamingDetector.from_state({"version": 99})
+    for broken in ({**state, "x": "not base64!"}, {**state, "seen": "many"},
+                   {**state, "hist": {"dev": _b64(np.zeros(7000))}}, {k: v for k, v in
+                                                                 state.items() if k != "x"}):
+        with pytest.raises(ValueError, match="invalid StreamingDetector state"):
+            StreamingDetector.from_state(broken)
 
 
 def test_spike_and_dip_are_flagged_with_reasons():

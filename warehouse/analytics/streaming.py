@@ -34,6 +34,7 @@ point where the record is broken by ``margin``. Measured on NAB: docs/analytics.
 from __future__ import annotations
 
 import base64
+import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,16 +138,32 @@ class StreamingDetector:
         """Rebuild a detector from :meth:`to_state` output."""
         if not isinstance(state, dict) or state.get("version") != 1:
             raise ValueError("not a StreamingDetector state (version 1)")
-        params = dict(state["params"])
-        params["features"] = tuple(params["features"])
-        det = cls(threshold=state["threshold"], **params)
-        s = det._s
-        s.seen, s.head, s.period = int(state["seen"]), [int(t) for t in state["head"]], \
-            int(state["period"])
-        s.resolved, s.last_flag = bool(state["resolved"]), int(state["last_flag"])
-        s.quantum, s.season_on = float(state["quantum"]), bool(state["season_on"])
-        s.x, s.absdiff = _unpack(state["x"]), _unpack(state["absdiff"])
-        s.hist = {k: _unpack(v) for k, v in state["hist"].items()}
+        try:  # stored state comes back from a database: reject anything malformed
+            params = dict(state["params"])
+            params["features"] = tuple(params["features"])
+            det = cls(threshold=state["threshold"], **params)
+            s = det._s
+            s.seen, s.head = int(state["seen"]), [int(t) for t in state["head"]]
+            s.period, s.resolved = int(state["period"]), bool(state["resolved"])
+            s.last_flag, s.quantum = int(state["last_flag"]), float(state["quantum"])
+            s.season_on = bool(state["season_on"])
+            s.x, s.absdiff = _unpack(state["x"]), _unpack(state["absdiff"])
+            s.hist = {str(k): _unpack(v) for k, v in state["hist"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:
+            raise ValueError(f"invalid StreamingDetector state: {type(exc).__name__}: "
+                             f"{exc}") from exc
+        p = det.params
+        limits = {"x": (s.x, max(p.median_window, p.level_window,
+                                 p.cycles * max(s.period, 0) + 1, 2)),
+                  "absdiff": (s.absdiff, p.median_window + 2 * p.spread_window)}
+        limits.update({f"hist[{k}]": (v, p.record_window) for k, v in s.hist.items()})
+        for name, (arr, most) in limits.items():
+            if len(arr) > most:
+                raise ValueError(f"invalid StreamingDetector state: {name} holds {len(arr)} "
+                                 f"values, at most {most} expected")
+        if set(s.hist) - set(FEATURES) or s.period < 0 or s.seen < 0:
+            raise ValueError("invalid StreamingDetector state: unknown feature or negative "
+                             "count")
         return det
 
     @property
