@@ -33,13 +33,14 @@ point where the record is broken by ``margin``. Measured on NAB: docs/analytics.
 """
 from __future__ import annotations
 
-import base64
 import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from warehouse.analytics.window_stats import lag_spread, pack, strided_median, to_ns, unpack, window_stat
 
 __all__ = ["DEFAULT_THRESHOLD", "StreamingDetector", "both_ways", "stream_frame",
            "stream_scores"]
@@ -130,8 +131,8 @@ class StreamingDetector:
                 "seen": s.seen, "head": list(s.head), "period": s.period,
                 "resolved": s.resolved, "last_flag": s.last_flag, "quantum": s.quantum,
                 "season_on": s.season_on,
-                "x": _pack(s.x), "absdiff": _pack(s.absdiff),
-                "hist": {k: _pack(v) for k, v in s.hist.items()}}
+                "x": pack(s.x), "absdiff": pack(s.absdiff),
+                "hist": {k: pack(v) for k, v in s.hist.items()}}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> StreamingDetector:
@@ -147,8 +148,8 @@ class StreamingDetector:
             s.period, s.resolved = int(state["period"]), bool(state["resolved"])
             s.last_flag, s.quantum = int(state["last_flag"]), float(state["quantum"])
             s.season_on = bool(state["season_on"])
-            s.x, s.absdiff = _unpack(state["x"]), _unpack(state["absdiff"])
-            s.hist = {str(k): _unpack(v) for k, v in state["hist"].items()}
+            s.x, s.absdiff = unpack(state["x"]), unpack(state["absdiff"])
+            s.hist = {str(k): unpack(v) for k, v in state["hist"].items()}
         except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:
             raise ValueError(f"invalid StreamingDetector state: {type(exc).__name__}: "
                              f"{exc}") from exc
@@ -197,7 +198,7 @@ class StreamingDetector:
                "expected": np.full(n, np.nan), "reason": np.full(n, "", object)}
         ok = np.flatnonzero(np.isfinite(y))
         if ts is not None and not self._s.resolved:
-            t = _to_ns(ts)
+            t = to_ns(ts)
             if len(t) != n:
                 raise ValueError(f"ts has {len(t)} entries for {n} values")
             self._note_times(t[ok])
@@ -236,7 +237,7 @@ class StreamingDetector:
             w = X[end - span:end]
             if len(w) < span:
                 continue
-            s.season_on = _spread(w, per) <= 0.8 * _spread(w, per // 2)
+            s.season_on = lag_spread(w, per) <= 0.8 * lag_spread(w, per // 2)
             on[idx >= g] = s.season_on
         return on
 
@@ -249,13 +250,13 @@ class StreamingDetector:
         m = len(s.x)
         idx = s.seen + np.arange(n)  # global position of each new point
         # median of the previous median_window points (causal: shifted by one)
-        med = _window_stat(X, m, p.median_window, "median", past=True)
+        med = window_stat(X, m, p.median_window, "median", past=True)
         feats: dict[str, np.ndarray] = {}
         expected = med.copy()
         if "dev" in p.features:
             feats["dev"] = y - med
         if "level" in p.features:
-            recent = _window_stat(X, m, p.level_window, "median", past=False)
+            recent = window_stat(X, m, p.level_window, "median", past=False)
             feats["level"] = recent - med
         per = s.period
         if "season" in p.features and per:
@@ -299,8 +300,8 @@ class StreamingDetector:
             a = np.abs(feats[name])
             hist = s.hist.get(name, np.zeros(0))
             H = np.concatenate([hist, a])
-            record = _window_stat(H, len(hist), p.record_window, "max", True, p.warmup)
-            scale = _MAD_TO_SD * _strided_median(H, len(hist), s.seen - len(hist),
+            record = window_stat(H, len(hist), p.record_window, "max", True, p.warmup)
+            scale = _MAD_TO_SD * strided_median(H, len(hist), s.seen - len(hist),
                                                  p.record_window, p.warmup)
             scale = np.maximum(scale, qfloor if name != "spread" else 0.0)
             ref = np.maximum(record, p.guard * scale)
@@ -338,77 +339,6 @@ class StreamingDetector:
                 "expected": expected, "reason": reason}
 
 
-_DIRECT_MAX = 8  # up to this many new points, windows are computed one by one
-
-
-def _window_stat(a: np.ndarray, start: int, window: int, how: str, past: bool,
-                 min_count: int = 1) -> np.ndarray:
-    """``how`` (median or max, NaNs ignored) of the ``window`` values before each
-    position ``i >= start`` of ``a`` (``past``), or ending at ``i`` inclusive; NaN
-    where fewer than ``min_count`` finite values. Few positions (a streaming update
-    of one point): numpy on each window, O(window); many: a pandas rolling pass.
-    Both give the same order statistics."""
-    n = len(a) - start
-    if n <= _DIRECT_MAX:
-        out = np.full(n, np.nan)
-        for k in range(n):
-            i = start + k
-            w = a[max(0, i - window):i] if past else a[max(0, i - window + 1):i + 1]
-            w = w[np.isfinite(w)] if min_count > 1 or np.isnan(w).any() else w
-            if len(w) >= min_count and len(w):
-                out[k] = np.max(w) if how == "max" else np.median(w)
-        return out
-    lo = max(0, start - window)  # only the windows of the new positions are needed
-    roll = pd.Series(a[lo:]).rolling(window, min_periods=min_count)
-    res = roll.max() if how == "max" else roll.median()
-    if past:
-        res = res.shift(1)
-    return res.to_numpy()[start - lo:]
-
-
-_SCALE_STRIDE = 16  # the feature scales are medians of every 16th point (6x faster)
-
-
-def _strided_median(a: np.ndarray, start: int, g0: int, window: int,
-                    min_count: int) -> np.ndarray:
-    """Median of the points with global index divisible by ``_SCALE_STRIDE`` among
-    the ``window`` before each position ``i >= start`` (``a[j]`` has global index
-    ``g0 + j``); until the series is ``window`` long, of all points. A scale, not a
-    threshold: 400 of 6,400 points estimate it well, and the subsample is fixed by
-    global index, so chunking cannot change it."""
-    early = min(len(a), max(start, window - g0))  # global index < window: full windows
-    if early > start:  # short history: every point counts (a median of few is noisy)
-        head = _window_stat(a[:early], start, window, "median", True, min_count)
-        if early == len(a):
-            return head
-        return np.concatenate([head, _strided_median(a, early, g0, window, min_count)])
-    k = _SCALE_STRIDE
-    w, need = max(window // k, 1), max(-(-min_count // k), 1)
-    sub_j = np.arange((-g0) % k, len(a), k)
-    sub = a[sub_j]
-    n = len(a) - start
-    pos = np.searchsorted(sub_j, np.arange(start, len(a))) - 1  # last sub entry before i
-    if n <= _DIRECT_MAX:
-        out = np.full(n, np.nan)
-        for t, q in enumerate(pos):
-            win = sub[max(0, q - w + 1):q + 1]
-            win = win[np.isfinite(win)]
-            if q >= 0 and len(win) >= need:
-                out[t] = np.median(win)
-        return out
-    lo = max(0, int(pos[0]) - w + 1) if len(pos) else 0
-    med = pd.Series(sub[lo:]).rolling(w, min_periods=need).median().to_numpy()
-    out = np.full(n, np.nan)
-    ok = pos >= lo
-    out[ok] = med[pos[ok] - lo]
-    return out
-
-
-def _spread(w: np.ndarray, lag: int) -> float:
-    d = w[lag:] - w[:-lag]
-    return float(np.median(np.abs(d - np.median(d)))) if len(d) else 0.0
-
-
 def _explain(name: str, f: float, y: float, base: float, ratio: float,
              p: _Params) -> tuple[str, str]:
     times = "∞" if not np.isfinite(ratio) or ratio >= 1e12 else f"{ratio:.2f}"
@@ -436,21 +366,6 @@ def stream_scores(values, ts=None, **params: Any) -> pd.DataFrame:
     return StreamingDetector(**params).update(values, ts)
 
 
-def _to_ns(ts) -> np.ndarray:
-    s = pd.to_datetime(pd.Series(ts))
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
-    return s.to_numpy(dtype="datetime64[ns]").astype("int64")
-
-
-def _pack(a: np.ndarray) -> str:
-    return base64.b64encode(np.ascontiguousarray(a, dtype="<f8").tobytes()).decode("ascii")
-
-
-def _unpack(text: str) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(text), dtype="<f8").copy()
-
-
 def both_ways(values, ts=None, *, threshold: float = DEFAULT_THRESHOLD,
               **params: Any) -> pd.DataFrame:
     """Retrospective scores: the streaming detector forwards; the first ``warmup``
@@ -464,7 +379,7 @@ def both_ways(values, ts=None, *, threshold: float = DEFAULT_THRESHOLD,
     if head < 2:
         return out
     if ts is not None:
-        t = _to_ns(ts)[:head]
+        t = to_ns(ts)[:head]
         rts = pd.to_datetime(2 * t[0] - t[::-1])  # mirrored: increasing, same steps
     else:
         rts = None
@@ -508,7 +423,7 @@ def stream_frame(df: pd.DataFrame, *, threshold: float = DEFAULT_THRESHOLD,
     data["is_anomaly"] = False
     for c in ("method", "kind", "reason"):
         data[c] = ""
-    ts_ns = _to_ns(data["ts"])  # once: tz-aware timestamps via objects cost seconds
+    ts_ns = to_ns(data["ts"])  # once: tz-aware timestamps via objects cost seconds
     groups = data.groupby("key", sort=False, dropna=False).indices.values() if has_key \
         else [np.arange(len(data))]
     for rows in groups:
