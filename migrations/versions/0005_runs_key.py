@@ -1,7 +1,8 @@
-"""Runs keyed by run_id alone on both engines (issue 9).
+"""Runs keyed by run_id alone, steps by (run_id, step_id), on both engines (issue 9).
 
 PostgreSQL: existing duplicate runs are merged (newest last_seen_at wins) and table
-run_keys, kept by row triggers on the partitioned runs table, makes run_id unique.
+run_keys, kept by row triggers on the partitioned runs table, makes run_id unique; step_keys
+does the same for step_runs (run_id, step_id).
 DuckDB: runs already has PRIMARY KEY (run_id); nothing changes.
 
 Revision ID: 0005

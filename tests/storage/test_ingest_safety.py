@@ -245,6 +245,23 @@ def test_a_run_rewritten_with_a_corrected_start_stays_one_row(wh):
         assert conn.execute(text("SELECT count(*) FROM runs")).scalar_one() == 1
 
 
+def test_a_step_rewritten_with_a_corrected_start_stays_one_row(wh):
+    step = {"run_id": RUN_ID, "step_id": "s1", "step": "load", "started_at": T0,
+            "status": "running"}
+    wh.write_steps([step])
+    corrected = T0 - pd.Timedelta("20D")
+    wh.write_steps([step | {"started_at": corrected, "finished_at": T0, "status": "failed"}])
+    wh.write_steps([step | {"started_at": T0 + pd.Timedelta("9D")}])  # late, 'running'
+    steps = wh.steps(RUN_ID)
+    assert len(steps) == 1 and steps["status"].tolist() == ["failed"]
+    assert steps["started_at"].iloc[0] == corrected
+    with pytest.raises(Exception, match="(?i)duplicate|unique|constraint"):
+        with wh.engine.begin() as conn:
+            conn.execute(text("INSERT INTO step_runs (run_id, step_id, step, started_at, status) "
+                              "VALUES (:r, 's1', 'load', :t, 'running')"),
+                         {"r": RUN_ID, "t": T0 - pd.Timedelta("60D")})
+
+
 def test_a_second_row_for_a_run_id_is_refused_by_the_database(wh):
     wh.write_runs([{"run_id": RUN_ID, "recipe": "etl", "started_at": T0, "status": "running"}])
     with pytest.raises(Exception, match="(?i)duplicate|unique|constraint"):
@@ -255,7 +272,7 @@ def test_a_second_row_for_a_run_id_is_refused_by_the_database(wh):
     assert len(wh.runs()) == 1
 
 
-def test_migration_0005_merges_duplicate_runs(wh):
+def test_migration_0005_merges_duplicate_runs_and_steps(wh):
     if wh.backend.capabilities.single_writer:
         pytest.skip("DuckDB's runs table has been keyed by run_id since 0001")
     wh.downgrade("0004")
@@ -268,10 +285,18 @@ def test_migration_0005_merges_duplicate_runs(wh):
             conn.execute(text("INSERT INTO runs (run_id, recipe, started_at, status, "
                               "last_seen_at) VALUES (:r, 'etl', :t, :s, :seen)"),
                          {"r": RUN_ID, "t": start, "s": status, "seen": seen})
+        for days, status in ((0, "running"), (-2, "succeeded")):
+            start = T0 + pd.Timedelta(days=days)
+            conn.execute(text("SELECT wh_ensure_chunk('step_runs', :t)"), {"t": start})
+            conn.execute(text("INSERT INTO step_runs (run_id, step_id, step, started_at, "
+                              "status) VALUES (:r, 's1', 'load', :t, :s)"),
+                         {"r": RUN_ID, "t": start, "s": status})
     wh.migrate()
     runs = wh.runs()
     assert len(runs) == 1 and runs["status"].tolist() == ["succeeded"]
     assert runs["started_at"].iloc[0] == T0 - pd.Timedelta(days=3)
+    steps = wh.steps(RUN_ID)
+    assert len(steps) == 1 and steps["status"].tolist() == ["succeeded"]
 
 
 # -- schema: concurrent init, unknown revision -------------------------------------------

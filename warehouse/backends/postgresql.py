@@ -168,6 +168,13 @@ class PostgreSQLBackend(Backend):
             "first": "(array_agg(value ORDER BY ts))[1]",
         }[agg]
 
+    def filtered_aggregate(self, agg: str, condition: str) -> str:
+        # FILTER goes inside the subscript of the array_agg forms of first/last.
+        if agg in ("first", "last"):
+            order = "ts DESC" if agg == "last" else "ts"
+            return f"(array_agg(value ORDER BY {order}) FILTER (WHERE {condition}))[1]"
+        return super().filtered_aggregate(agg, condition)
+
     # -- jobs -----------------------------------------------------------------------------
     def fetch_points(self, conn: Connection, sql: str, params: dict) -> pa.Table:
         # Binary COPY out, decoded with numpy: a fixed 54-byte row once run_id is never NULL
@@ -254,10 +261,9 @@ class PostgreSQLBackend(Backend):
         with raw.cursor().copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
             for row in values.itertuples(index=False, name=None):
                 copy.write_row(row)
-        if table == "runs":
-            # A run keeps one row when its start is corrected: move it first (migration
-            # 0005 keys runs by run_id; the partitioned table's own key includes started_at).
-            raw.execute(self.sql("ingest/move_runs"))
+        # A run or step keeps one row when its start is corrected: move it first (migration
+        # 0005 keys them without started_at; the partitioned table's own key includes it).
+        raw.execute(self.sql(f"ingest/move_{table}"))
         return raw.execute(self.sql(f"ingest/upsert_{table}")).rowcount
 
     # -- chunks ---------------------------------------------------------------------------
