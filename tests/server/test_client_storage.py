@@ -78,3 +78,20 @@ def test_drop_chunks_obeys_the_archive_policy_over_http(wh, tmp_path, monkeypatc
     assert len(wh.points("cpu")) == n
     assert wh.drop_chunks("points", "2026-11-03T00:00:00Z", force=True) == refused.value.chunks
     assert len(wh.points("cpu")) == 288
+
+
+def test_housekeeping_reads_through_the_client(wh):
+    import pandas as pd
+
+    wh.write_points(pd.DataFrame({"metric": "cpu", "ts": pd.date_range(
+        "2026-11-01", periods=120, freq="1min", tz="UTC"), "value": 1.0}))
+    run = wh.run_job("refresh_rollups", now="2026-11-02T00:00:00Z")
+    assert run.status == "succeeded" and run.rows > 0
+    state = wh.rollup_state()
+    assert set(state["rollup"]) == {"points_1m", "points_1h", "points_1d"}
+    assert int(state.loc[state["rollup"] == "points_1m", "rows"].iloc[0]) == 120
+    assert wh.archive_manifest().empty
+    assert "refresh_rollups" in set(wh.jobs()["job"])
+    assert wh.job_runs("refresh_rollups")["status"].tolist() == ["succeeded"]
+    with pytest.raises(AttributeError, match="no database engine"):
+        wh.engine  # noqa: B018 - the attribute access is what is tested

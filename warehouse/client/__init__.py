@@ -312,8 +312,16 @@ class RemoteWarehouse:
         return self._frame("GET", "/jobs/runs", params=self._params(job=job, limit=limit))
 
     def jobs(self) -> pd.DataFrame:
-        """Registered jobs and when they are next due."""
+        """Registered jobs and when they are next due (``warehouse.jobs.list_jobs``)."""
         return self._frame("GET", "/jobs")
+
+    def rollup_state(self) -> pd.DataFrame:
+        """Per rollup tier: watermark, rows, pending invalidations."""
+        return self._frame("GET", "/rollups")
+
+    def archive_manifest(self) -> pd.DataFrame:
+        """Every archived unit of the server's Parquet archive."""
+        return self._frame("GET", "/archive")
 
     def set_retention(self, table: str, keep, *, archive: bool = False,
                       metric: str | None = None):
@@ -367,6 +375,12 @@ class RemoteWarehouse:
 
     def __getattr__(self, name: str):
         # Methods that only make sense next to the database.
+        if name == "engine":
+            raise AttributeError(
+                f"a served warehouse ({self.url}) has no database engine in this process: use "
+                f"its methods (run_job, job_runs, jobs, set_retention, remove_retention, "
+                f"retention_policies, rollup_state, archive_manifest, ...) or run this where "
+                f"the server runs")
         if name in LOCAL_ONLY:
             raise AttributeError(f"Warehouse.{name} is not available over HTTP; run it "
                                  f"where the server runs")

@@ -113,3 +113,22 @@ def drop_chunks(request: Request, table: str = Query(..., description="points, r
                                                             ("dry_run", dry_run))):
         raise ValueError("this warehouse version's drop_chunks takes no force/dry_run")
     return {"dropped": list(wh.drop_chunks(table, older_than, **options))}
+
+
+@router.get("/rollups", summary="Rollup tiers: watermark, rows, pending invalidations",
+            responses=TABLE_RESPONSES, dependencies=_read)
+def rollup_state(request: Request):
+    """Per tier: rollup, source, bucket_us, watermark, rows, pending invalidations."""
+    from warehouse import jobs
+
+    return table_response(request, jobs.rollup_state(warehouse(request)))
+
+
+@router.get("/archive", summary="The Parquet archive manifest", responses=TABLE_RESPONSES,
+            dependencies=_read)
+def archive_manifest(request: Request):
+    """Every archived unit: table, chunk, metric, rows, min/max ts, bytes, sha256, verified,
+    archived/verified/dropped times, hold_until, root, path."""
+    from warehouse import jobs
+
+    return table_response(request, jobs.archive_manifest(warehouse(request)))
