@@ -189,6 +189,26 @@ class Warehouse:
                                 every=every, agg=agg, by=by, fill=fill, rollups=rollups,
                                 with_labels=with_labels, last=last)
 
+    def frame(self, metrics: list[str], start=None, end=None, *, labels: dict | None = None,
+              every=None, agg: str = "mean", by: list[str] | None = None,
+              where: str | None = None) -> pd.DataFrame:
+        """Several metrics side by side: ``ts``, the label columns, then one column per
+        metric, from ONE SQL statement (the engine pivots).
+
+        Rows line up on ``ts`` (or the ``every`` bucket) and labels: with ``by``, the
+        ``by`` labels (each metric aggregated with ``agg`` over the series sharing them);
+        without, a series' whole label set (the metrics of one host line up). A missing
+        value is NaN. ``where="cpu.usage_user > 90"`` keeps the rows where that metric's
+        value (its aggregate, with ``every``) compares true: a metric of the frame, one of
+        > >= < <= = !=, and a number (bound, never pasted into SQL).
+        Reads raw points (and archived files); rollups are not used.
+        """
+        from warehouse.query.frame import query_frame
+
+        with self.engine.connect() as conn:
+            return query_frame(conn, self.backend, metrics, start, end, labels=labels,
+                               every=every, agg=agg, by=by, where=where)
+
     def runs(self, *, recipe: str | None = None, start=None, end=None,
              status: str | None = None, limit: int | None = None) -> pd.DataFrame:
         """Runs that started in [start, end), optionally of one recipe and status."""

@@ -137,6 +137,11 @@ class Backend(ABC):
     def aggregate(self, agg: str) -> str:
         """SQL aggregate over columns ``value`` and ``ts`` for one of :data:`AGGREGATES`."""
 
+    def filtered_aggregate(self, agg: str, condition: str) -> str:
+        """:meth:`aggregate` over the rows where ``condition`` holds (SQL:2003 ``FILTER``), so
+        one GROUP BY computes a column per metric (``Warehouse.frame``)."""
+        return f"{self.aggregate(agg)} FILTER (WHERE {condition})"
+
     def fetch_frame(self, conn: Connection, sql: str, params: dict) -> pd.DataFrame:
         """Run a query and return its rows as a DataFrame."""
         result = conn.execute(text(sql), params)
@@ -246,9 +251,10 @@ class Backend(ABC):
         what ``payload`` (a :meth:`Change.to_json`) says. Default: no way to, nothing done."""
         return None
 
-    def listen_changes(self, on_payload, stop: threading.Event) -> None:
+    def listen_changes(self, on_payload, stop: threading.Event, on_listen=None) -> None:
         """Call ``on_payload(text)`` for each change other processes notify, until ``stop``
-        is set (blocks; run it in a thread). Only where ``capabilities.change_notify``."""
+        is set (blocks; run it in a thread); ``on_listen()`` each time listening (re)starts.
+        Only where ``capabilities.change_notify``."""
         raise NotImplementedError(f"{self.dialect} cannot notify other processes of changes")
 
     def read_snapshot(self, conn: Connection) -> None:

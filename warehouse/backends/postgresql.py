@@ -203,7 +203,7 @@ class PostgreSQLBackend(Backend):
         # https://www.postgresql.org/docs/15/sql-notify.html
         conn.execute(text(self.sql("changes/notify")), {"payload": payload})
 
-    def listen_changes(self, on_payload, stop) -> None:
+    def listen_changes(self, on_payload, stop, on_listen=None) -> None:
         # A connection of its own, outside the pool: it sits in LISTEN for the process's life.
         # Reconnects after a lost connection (changes sent meanwhile are missed: a listener
         # that needs every change re-reads the tables after a gap).
@@ -218,6 +218,8 @@ class PostgreSQLBackend(Backend):
                     conn.autocommit = True
                     conn.execute(self.sql("changes/listen"))
                     delay = 0.5
+                    if on_listen is not None:
+                        on_listen()
                     while not stop.is_set():
                         for notice in conn.notifies(timeout=0.5):
                             on_payload(notice.payload)

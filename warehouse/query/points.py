@@ -246,7 +246,7 @@ def _aggregate(rows: pd.DataFrame, every_us: int, agg: str, sel: Selection, keys
     if by is None or sel.empty:
         rows["grp"] = rows["series_id"].astype("int64")
     else:
-        rows["grp"] = rows["series_id"].map(dict(zip(sel.ids.tolist(), _group_codes(sel, keys,
+        rows["grp"] = rows["series_id"].map(dict(zip(sel.ids.tolist(), group_codes(sel, keys,
                                                                                    by, multi))))
     rows = rows.sort_values("ts", kind="stable")
     grouped = rows.groupby(["grp", "bucket_us"], sort=True)["value"]
@@ -257,7 +257,7 @@ def _aggregate(rows: pd.DataFrame, every_us: int, agg: str, sel: Selection, keys
     return values.reset_index()[["bucket_us", "grp", "value"]]
 
 
-def _key_frame(sel: Selection, by: list[str], multi: bool) -> pd.DataFrame:
+def key_frame(sel: Selection, by: list[str], multi: bool) -> pd.DataFrame:
     """Per chosen series, its group key: (metric,) + the ``by`` label values."""
     cols = {"metric": sel.metrics} if multi else {}
     for name in by:
@@ -267,9 +267,9 @@ def _key_frame(sel: Selection, by: list[str], multi: bool) -> pd.DataFrame:
     return pd.DataFrame(cols, index=range(len(sel.ids)))
 
 
-def _group_codes(sel: Selection, keys: pd.DataFrame, by: list[str], multi: bool) -> np.ndarray:
+def group_codes(sel: Selection, keys: pd.DataFrame, by: list[str], multi: bool) -> np.ndarray:
     names = (["metric"] if multi else []) + list(by)
-    per_series = _key_frame(sel, by, multi)
+    per_series = key_frame(sel, by, multi)
     if not names:
         return np.zeros(len(sel.ids), dtype="i8")
     merged = per_series.merge(keys, on=names, how="left")
@@ -281,7 +281,7 @@ def _grouping(sel: Selection, by: list[str] | None, multi: bool):
     if by is None or sel.empty:
         return "series_id", "", None
     names = (["metric"] if multi else []) + list(by)
-    per_series = _key_frame(sel, by, multi)
+    per_series = key_frame(sel, by, multi)
     # Groups are numbered in the order of their label values, so results come out in the
     # same order whatever series ids the engine assigned.
     if names:
@@ -290,7 +290,7 @@ def _grouping(sel: Selection, by: list[str] | None, multi: bool):
     else:
         keys = pd.DataFrame(index=range(1))
     keys["grp"] = np.arange(len(keys))
-    codes = _group_codes(sel, keys, by, multi)
+    codes = group_codes(sel, keys, by, multi)
     pairs = ", ".join(f"({int(sid)}, {int(c)})" for sid, c in zip(sel.ids, codes))
     join = f"JOIN (VALUES {pairs}) AS g(g_series_id, g_grp) ON g.g_series_id = points.series_id"
     return "g_grp", join, keys

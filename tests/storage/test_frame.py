@@ -1,0 +1,202 @@
+"""wh.frame and wh.points([...]): several metrics in one statement give the same answers as
+separate wh.points calls, identically on DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from warehouse import Warehouse
+
+METRICS = ["cpu.user", "cpu.system", "cpu.idle"]
+HOSTS = ["h0", "h1", "h2"]
+T0 = pd.Timestamp("2026-11-20T00:00Z")
+
+
+def cpu_points(seed: int = 5) -> pd.DataFrame:
+    """3 hosts × 3 metrics every 10 s for 3 h; cpu.idle of h2 is missing for an hour and
+    h1 has a second datacenter label value, so series do not all line up."""
+    rng = np.random.default_rng(seed)
+    ticks = pd.date_range(T0, periods=3 * 360, freq="10s")
+    parts = []
+    for h, host in enumerate(HOSTS):
+        for metric in METRICS:
+            ts = ticks
+            if host == "h2" and metric == "cpu.idle":
+                ts = ticks[(ticks < T0 + pd.Timedelta("1h")) | (ticks >= T0 + pd.Timedelta("2h"))]
+            parts.append(pd.DataFrame({
+                "metric": metric, "ts": ts, "host": host, "dc": "east" if h < 2 else "west",
+                "value": np.round(rng.uniform(0, 100, len(ts)), 1)}))
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def both(postgres_server, tmp_path_factory):
+    data = cpu_points()
+    pair = [Warehouse(f"duckdb:///{tmp_path_factory.mktemp('frame') / 'w.duckdb'}"),
+            Warehouse(postgres_server.create_database("wh_frame"))]
+    for wh in pair:
+        wh.write_points(data, label_columns=["host", "dc"])
+    yield pair
+    for wh in pair:
+        wh.close()
+
+
+def separate(wh, every, agg, by, start=None, end=None) -> pd.DataFrame:
+    """The frame computed from one wh.points call per metric, merged in pandas."""
+    keys = ["ts", *(by if by is not None else ["dc", "host"])]
+    merged = None
+    for metric in METRICS:
+        part = wh.points(metric, start, end, every=every, agg=agg, by=by)
+        part = part[keys + ["value"]].rename(columns={"value": metric})
+        merged = part if merged is None else merged.merge(part, on=keys, how="outer")
+    order = keys[1:] + ["ts"]
+    return merged.sort_values(order).reset_index(drop=True)[keys + METRICS]
+
+
+@pytest.mark.storage
+@pytest.mark.parametrize("agg", ["mean", "max", "min", "sum", "count", "first", "last", "p95"])
+def test_bucketed_frame_equals_separate_points_calls(both, agg):
+    answers = []
+    for wh in both:
+        got = wh.frame(METRICS, every="15m", agg=agg, by=["host"])
+        want = separate(wh, "15m", agg, ["host"])
+        assert len(got) == 12 * 3
+        pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-9)
+        answers.append(got)
+    pd.testing.assert_frame_equal(*answers, rtol=1e-12)
+
+
+@pytest.mark.storage
+def test_frame_without_by_aligns_series_with_the_same_labels(both):
+    answers = []
+    for wh in both:
+        got = wh.frame(METRICS, T0, T0 + pd.Timedelta("90min"), every="10m", agg="max")
+        assert list(got.columns) == ["ts", "dc", "host", *METRICS]
+        want = separate(wh, "10m", "max", None, T0, T0 + pd.Timedelta("90min"))
+        pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-9)
+        # h2 has no cpu.idle from 01:00 to 02:00: NaN there, values elsewhere.
+        h2 = got[got["host"] == "h2"].set_index("ts")["cpu.idle"]
+        assert h2[T0 + pd.Timedelta("70min")] != h2[T0 + pd.Timedelta("70min")]
+        assert h2[T0].round(1) == h2[T0]
+        answers.append(got)
+    pd.testing.assert_frame_equal(*answers)
+
+
+@pytest.mark.storage
+def test_raw_frame_with_value_filter_equals_pandas(both):
+    data = cpu_points()
+    wide = data.pivot_table(index=["ts", "dc", "host"], columns="metric", values="value")
+    wide = wide.reset_index()
+    start, end = T0 + pd.Timedelta("30min"), T0 + pd.Timedelta("150min")
+    want = wide[(wide["ts"] >= start) & (wide["ts"] < end) & (wide["cpu.user"] > 90)]
+    want = want.sort_values(["dc", "host", "ts"]).reset_index(drop=True)[
+        ["ts", "dc", "host", *METRICS]]
+    want.columns.name = None
+    answers = []
+    for wh in both:
+        got = wh.frame(METRICS, start, end, where="cpu.user > 90")
+        assert len(got) > 50 and (got["cpu.user"] > 90).all()
+        pd.testing.assert_frame_equal(got, want, check_dtype=False)
+        answers.append(got)
+    pd.testing.assert_frame_equal(*answers)
+    for wh in both:  # the other operators, and a label filter
+        got = wh.frame(METRICS, start, end, labels={"host": ["h0", "h2"]},
+                       where="cpu.idle <= 10.5")
+        assert set(got["host"]) == {"h0", "h2"} and (got["cpu.idle"] <= 10.5).all()
+        assert len(got) == ((want_all := wide[(wide["ts"] >= start) & (wide["ts"] < end)
+                                              & wide["host"].isin(["h0", "h2"])])
+                            ["cpu.idle"] <= 10.5).sum()
+        assert want_all is not None
+
+
+@pytest.mark.storage
+def test_bucketed_value_filter_applies_to_the_aggregate(both):
+    for wh in both:
+        full = wh.frame(METRICS, every="30m", agg="mean", by=["host"])
+        got = wh.frame(METRICS, every="30m", agg="mean", by=["host"], where="cpu.user >= 50")
+        want = full[full["cpu.user"] >= 50].reset_index(drop=True)
+        assert 0 < len(got) < len(full)
+        pd.testing.assert_frame_equal(got, want)
+
+
+@pytest.mark.storage
+@pytest.mark.parametrize("where, message", [
+    ("cpu.nice > 3", "not one of the frame's metrics"),
+    ("cpu.user >> 3", "expected '<metric> <op> <number>'"),
+    ("cpu.user > 3; DROP TABLE points", "expected"),
+    ("cpu.user > '3'", "expected"),
+    ("cpu.user > 1e999", "finite"),
+    ("cpu.user > 3 OR 1=1", "expected"),
+    (90, "must be text"),
+])
+def test_bad_value_filters_are_refused(both, where, message):
+    with pytest.raises(ValueError, match=message):
+        both[0].frame(METRICS, where=where)
+
+
+@pytest.mark.storage
+def test_frame_errors_name_the_problem(both):
+    wh = both[0]
+    with pytest.raises(ValueError, match="metric 1"):
+        wh.frame(["cpu.user", ""])
+    with pytest.raises(ValueError, match="once"):
+        wh.frame(["cpu.user", "cpu.user"])
+    with pytest.raises(ValueError, match="give 'every'"):
+        wh.frame(METRICS, by=["host"])
+    from warehouse.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="cpu.nope"):
+        wh.frame(["cpu.user", "cpu.nope"])
+    empty = wh.frame(METRICS, labels={"host": "nobody"}, every="1h")
+    assert empty.empty and list(empty.columns)[-3:] == METRICS
+
+
+@pytest.mark.storage
+@pytest.mark.parametrize("by", [None, ["host"], []])
+def test_points_of_several_metrics_equal_separate_calls(both, by):
+    answers = []
+    for wh in both:
+        got = wh.points(METRICS, every="20m", agg="p50", by=by)
+        assert got.columns[1] == "metric"
+        for metric in METRICS:
+            one = wh.points(metric, every="20m", agg="p50", by=by)
+            mine = got[got["metric"] == metric].drop(columns="metric").reset_index(drop=True)
+            if by is None:  # series of several metrics come ordered by id, then time
+                mine = mine.sort_values(["series_id", "ts"]).reset_index(drop=True)
+            pd.testing.assert_frame_equal(mine, one, check_dtype=False)
+        answers.append(got.drop(columns=["series_id"], errors="ignore"))
+    pd.testing.assert_frame_equal(*answers)
+
+
+@pytest.mark.storage
+def test_label_columns_only_when_asked(both):
+    for wh in both:
+        full = wh.points("cpu.user", T0, T0 + pd.Timedelta("1min"))
+        assert {"labels", "host", "dc"} <= set(full.columns)
+        bare = wh.points("cpu.user", T0, T0 + pd.Timedelta("1min"), with_labels=False)
+        assert list(bare.columns) == ["ts", "series_id", "value", "run_id"]
+        pd.testing.assert_frame_equal(bare, full[bare.columns.tolist()])
+        some = wh.points("cpu.user", T0, T0 + pd.Timedelta("1min"), with_labels=["host"])
+        assert list(some.columns) == ["ts", "series_id", "value", "run_id", "host"]
+        assert some["host"].tolist() == full["host"].tolist()
+        with pytest.raises(ValueError, match="with_labels"):
+            wh.points("cpu.user", with_labels="host")
+
+
+@pytest.mark.storage
+def test_series_written_elsewhere_are_seen_by_the_next_query(both):
+    for wh in both:
+        before = wh.points("cpu.user", T0, T0 + pd.Timedelta("10s"))  # caches the series
+        other = Warehouse(wh.url)
+        try:
+            other.write_points(pd.DataFrame({
+                "metric": ["cpu.user"], "ts": [T0], "value": [1.0],
+                "labels": [{"host": "h9", "dc": "north"}]}))
+        finally:
+            other.close()
+        after = wh.points("cpu.user", T0, T0 + pd.Timedelta("10s"))
+        assert len(after) == len(before) + 1 and "h9" in set(after["host"])
+        framed = wh.frame(["cpu.user", "cpu.idle"], T0, T0 + pd.Timedelta("10s"))
+        assert framed.set_index("host").loc["h9", "cpu.user"] == 1.0

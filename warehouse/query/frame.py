@@ -1,0 +1,202 @@
+"""``Warehouse.frame``: several metrics as one wide table, one column per metric, aligned on
+``ts`` and series labels, answered by ONE SQL statement.
+
+The statement reads the points of every chosen series once and pivots in the engine:
+``agg(value) FILTER (WHERE metric = k)`` per metric (conditional aggregation), grouped by
+time (or bucket) and label group. A ``where`` filter on one metric's value
+(``"cpu.usage_user > 90"``) becomes a ``HAVING`` on that metric's column with the number
+bound as a parameter; it is parsed strictly (a metric of the frame, a comparison operator,
+a number) and never pasted into SQL.
+
+Alignment: with ``by`` (label names), rows are (bucket, by labels) and each metric is
+aggregated over the series sharing those labels; without ``by``, a row is one instant (or
+bucket) of one label set: the series of the different metrics that carry exactly the same
+labels line up (TSBS: the 10 fields of one host).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection
+
+from warehouse.backends.base import Backend
+from warehouse.query.archive_read import archived_units, points_relation
+from warehouse.query.catalog import query_state, select
+from warehouse.query.points import (
+    _PARTIALS,
+    check_options,
+    group_codes,
+    key_frame,
+    metric_list,
+    query_points,
+    time_range,
+)
+from warehouse.timeparse import interval_us
+
+_OPERATORS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "=": "=", "==": "=", "!=": "<>",
+              "<>": "<>"}
+_WHERE = re.compile(
+    r"^\s*(?P<metric>[^\s<>=!]+)\s*(?P<op><=|>=|<>|!=|==|=|<|>)\s*"
+    r"(?P<number>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+
+
+@dataclass(frozen=True)
+class ValueFilter:
+    """``metric op number``, parsed from the text a user gave."""
+
+    metric: str
+    op: str  # SQL operator, from a fixed list
+    value: float
+
+
+def parse_where(where: str, metrics: list[str]) -> ValueFilter:
+    """Parse ``"<metric> <op> <number>"``; ValueError naming what is wrong otherwise."""
+    if not isinstance(where, str):
+        raise ValueError(f"where must be text like 'cpu.usage_user > 90', not {where!r}")
+    match = _WHERE.match(where)
+    if match is None:
+        raise ValueError(f"where {where!r}: expected '<metric> <op> <number>' with op one of "
+                         f"{', '.join(sorted(set(_OPERATORS)))}")
+    metric = match["metric"]
+    if metric not in metrics:
+        raise ValueError(f"where {where!r}: metric {metric!r} is not one of the frame's "
+                         f"metrics ({', '.join(metrics)})")
+    value = float(match["number"])
+    if not np.isfinite(value):
+        raise ValueError(f"where {where!r}: the number must be finite")
+    return ValueFilter(metric, _OPERATORS[match["op"]], value)
+
+
+def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=None, *,
+                labels: dict | None = None, every=None, agg: str = "mean",
+                by: list[str] | None = None, where: str | None = None) -> pd.DataFrame:
+    """See :meth:`warehouse.Warehouse.frame`."""
+    backend.read_snapshot(conn)
+    names, _ = metric_list(metrics)
+    check_options(agg, None, True)
+    start_ts, end_ts = time_range(start, end)
+    every_us = interval_us(every) if every is not None else None
+    if by is not None and every_us is None:
+        raise ValueError("'by' groups buckets across series: give 'every' as well")
+    if by is not None and (not isinstance(by, (list, tuple))
+                           or not all(isinstance(b, str) for b in by)):
+        raise ValueError("by must be a list of label names")
+    condition = parse_where(where, names) if where is not None else None
+    state = query_state(conn, backend)
+    sel = select(conn, backend, names, labels, state)
+    key_names = list(by) if by is not None else [
+        n for n in sel.label_names() if n not in ("ts", *names)]
+    per_series = key_frame(sel, key_names, False)
+    keys = (per_series.drop_duplicates().sort_values(key_names, na_position="last")
+            .reset_index(drop=True)) if key_names else pd.DataFrame(index=range(1))
+    keys["grp"] = np.arange(len(keys))
+    codes = group_codes(sel, keys, key_names, False)
+    metric_index = {m: i for i, m in enumerate(names)}
+    m_codes = np.array([metric_index[m] for m in sel.metrics], dtype="i8")
+
+    series_ids = [int(s) for s in sel.ids]
+    archived = archived_units(conn, backend, None, start_ts, end_ts, schema=True) \
+        if state.archived else []
+    if archived and not backend.capabilities.parquet_scan:
+        # Archived rows are read in Python on this engine: answer from the long form
+        # (one points query for every metric) and pivot here, with the same semantics.
+        return _pivot_long(conn, backend, names, start, end, labels, every, agg, by,
+                           key_names, condition)
+    source, params = points_relation(archived, series_ids)
+    ids = ",".join(map(str, series_ids)) or "NULL"
+    filters = [f"series_id IN ({ids})"]
+    if start_ts is not None:
+        filters.append("ts >= :start")
+        params["start"] = start_ts
+    if end_ts is not None:
+        filters.append("ts < :end")
+        params["end"] = end_ts
+    pairs = ", ".join(f"({s}, {int(g)}, {int(m)})" for s, g, m in zip(series_ids, codes, m_codes))
+    mapping = (f"JOIN (VALUES {pairs}) AS g(g_series_id, g_grp, g_m) "
+               f"ON g.g_series_id = points.series_id")
+    where_sql = " AND ".join(filters)
+    if every_us is None:
+        # One series per (label set, metric): the value at an instant is that one point.
+        columns = [f"max(value) FILTER (WHERE g_m = {i}) AS v{i}" for i in range(len(names))]
+        sql = (f"SELECT ts AS t, g_grp AS grp, {', '.join(columns)} FROM {source} {mapping} "
+               f"WHERE {where_sql} GROUP BY 1, 2")
+    elif agg in _PARTIALS:
+        partials, merge = _PARTIALS[agg]
+        columns = [_filtered_merge(agg, i) for i in range(len(names))]
+        sql = (f"SELECT bucket_us AS t, g_grp AS grp, {', '.join(columns)} FROM ("
+               f"SELECT {backend.bucket_start('ts', every_us)} AS bucket_us, series_id, "
+               f"{partials} FROM {source} WHERE {where_sql} "
+               f"GROUP BY {backend.bucket_key('ts', every_us)}, 2) AS points {mapping} "
+               f"GROUP BY 1, 2")
+    else:
+        columns = [f"{backend.filtered_aggregate(agg, f'g_m = {i}')} AS v{i}"
+                   for i in range(len(names))]
+        sql = (f"SELECT {backend.bucket_start('ts', every_us)} AS t, g_grp AS grp, "
+               f"{', '.join(columns)} FROM {source} {mapping} WHERE {where_sql} "
+               f"GROUP BY {backend.bucket_key('ts', every_us)}, 2")
+    if condition is not None:
+        # Outside the GROUP BY: PostgreSQL does not let HAVING name output columns.
+        k = metric_index[condition.metric]
+        sql = f"SELECT * FROM ({sql}) AS f WHERE v{k} {condition.op} :where_value"
+        params["where_value"] = condition.value
+    sql += " ORDER BY grp, t"
+    if not series_ids:
+        return _empty(names, key_names)
+    rows = backend.fetch_frame(conn, sql, params)
+    return _shape(rows, names, keys, key_names, every_us is not None)
+
+
+def _filtered_merge(agg: str, i: int) -> str:
+    """The merge of per-series partials (p, n) restricted to metric ``i``."""
+    where = f"FILTER (WHERE g_m = {i})"
+    if agg == "mean":
+        return f"sum(p) {where} / sum(n) {where} AS v{i}"
+    outer = {"max": "max", "min": "min", "sum": "sum", "count": "sum"}[agg]
+    return f"{outer}(p) {where} AS v{i}"
+
+
+def _shape(rows: pd.DataFrame, names: list[str], keys: pd.DataFrame, key_names: list[str],
+           bucketed: bool) -> pd.DataFrame:
+    grp = rows["grp"].to_numpy(dtype="i8")
+    if bucketed:
+        ts = pd.to_datetime(rows["t"].to_numpy(dtype="i8"), unit="us", utc=True)
+    else:
+        ts = pd.to_datetime(rows["t"], utc=True)
+    out = {"ts": pd.Series(ts).reset_index(drop=True)}
+    for name in key_names:
+        out[name] = pd.Series(keys[name].to_numpy(dtype=object)[grp])
+    for i, metric in enumerate(names):
+        out[metric] = rows[f"v{i}"].to_numpy(dtype="f8")
+    return pd.DataFrame(out)
+
+
+def _empty(names: list[str], key_names: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"ts": pd.Series([], dtype="datetime64[us, UTC]"),
+                         **{k: pd.Series([], dtype=object) for k in key_names},
+                         **{m: pd.Series([], dtype="f8") for m in names}})
+
+
+def _pivot_long(conn, backend, names, start, end, labels, every, agg, by, key_names,
+                condition: ValueFilter | None) -> pd.DataFrame:
+    """The frame from the long form (engines that read archived rows in Python)."""
+    long = query_points(conn, backend, names, start, end, labels=labels, every=every,
+                        agg=agg, by=by, with_labels=key_names if by is None else False)
+    index = ["ts", *key_names]
+    if long.empty:
+        return _empty(names, key_names)
+    wide = long.pivot_table(index=index, columns="metric", values="value", aggfunc="max",
+                            dropna=False, sort=True).reindex(columns=names)
+    wide = wide.dropna(how="all").reset_index()
+    wide.columns.name = None
+    if condition is not None:
+        ops = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,
+               "=": np.equal, "<>": np.not_equal}
+        wide = wide[ops[condition.op](wide[condition.metric], condition.value)]
+    return wide.sort_values(key_names + ["ts"], na_position="last").reset_index(drop=True)
+
+
+__all__ = ["ValueFilter", "parse_where", "query_frame"]
