@@ -55,6 +55,18 @@ def test_anomalies_find_the_injected_cpu_spikes(loaded):
     assert len(found) <= 3 * 3  # a handful of buckets per spike, not noise
 
 
+def test_streaming_anomalies_find_the_spikes_from_the_past_only(loaded):
+    url, data = loaded
+    out = cli(url, "anomalies", "--metric", "host.cpu_percent", "--every", "5m", "--agg", "max",
+              "--streaming", "--format", "csv")
+    found = pd.read_csv(__import__("io").StringIO(out), parse_dates=["ts"])
+    for host, spike in data.truth["cpu_spikes"].items():
+        near = found[(found["key"] == f"host={host}")
+                     & ((found["ts"] - spike).abs() <= pd.Timedelta("10min"))]
+        assert len(near) >= 1, host
+    assert found["score"].between(0, 1).all()
+
+
 def test_forecast_trend_and_compare(loaded, tmp_path):
     url, _ = loaded
     rows = json.loads(cli(url, "forecast", "--recipe", "etl-hourly", "--every", "1h",

@@ -81,11 +81,14 @@ def forecast(ctx, metric, recipe, step, labels, start, end, every, agg, horizon,
 @click.command()
 @select_options
 @click.option("--all", "show_all", is_flag=True, help="Every point with its score.")
+@click.option("--streaming", is_flag=True,
+              help="Score causally, as alerts do: each point only from the points before it "
+                   "(default: retrospective, looking both ways).")
 @PLOT
 @format_option
 @database_command
 @click.pass_context
-def anomalies(ctx, metric, recipe, step, labels, start, end, every, agg, show_all,
+def anomalies(ctx, metric, recipe, step, labels, start, end, every, agg, show_all, streaming,
               plot_path, fmt):
     """Anomalous points, each with a score and a reason."""
     from warehouse import analytics
@@ -94,7 +97,8 @@ def anomalies(ctx, metric, recipe, step, labels, start, end, every, agg, show_al
 
     chosen = selection(metric, recipe, step, labels, start, end, every, agg)
     series = series_frame(open_warehouse(ctx), chosen)
-    found = analytics.anomalies(series, only_anomalies=not show_all)
+    found = analytics.anomalies(series, only_anomalies=not show_all,
+                                mode="streaming" if streaming else "retrospective")
     show_frame(found, fmt, title=f"anomalies: {chosen.describe()}")
     if plot_path:
         flagged = found[found["is_anomaly"]] if "is_anomaly" in found else found
