@@ -20,6 +20,7 @@ class ChangeListener:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.received = 0  # changes republished (for tests and /info)
+        self.listening = threading.Event()  # set once LISTEN is in force (again)
 
     @property
     def active(self) -> bool:
@@ -30,7 +31,8 @@ class ChangeListener:
             return
         self._stop.clear()
         self._thread = threading.Thread(
-            target=self.wh.backend.listen_changes, args=(self._on_payload, self._stop),
+            target=self.wh.backend.listen_changes,
+            args=(self._on_payload, self._stop, self.listening.set),
             name="warehouse-change-listener", daemon=True)
         self._thread.start()
 
@@ -47,6 +49,7 @@ class ChangeListener:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self.listening.clear()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
