@@ -49,7 +49,9 @@ def flat(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     out.columns = [str(c) for c in out.columns]
     for column in out.columns:
-        if out[column].dtype == object:
+        if isinstance(out[column].dtype, pd.DatetimeTZDtype):
+            out[column] = out[column].dt.tz_convert("UTC")  # DuckDB says Etc/UTC
+        elif out[column].dtype == object:
             out[column] = out[column].map(_plain_object)
             kinds = {type(v) for v in out[column].dropna()}
             if len(kinds) > 1:  # mixed column: text, so every format can hold it
