@@ -351,3 +351,20 @@ def test_change_feed_triggers_evaluation(wh):
     assert am.on_changes([c for c in changes if c.kind == "points"]) == []  # replay: nothing
     deliver(am)
     assert len(channel.messages) == 2
+
+
+def test_threshold_aggregates_over_the_window(wh):
+    wh.write_points(pd.DataFrame({"metric": "lat", "labels": [{"svc": "api"}] * 4,
+                                  "ts": pd.date_range(T0, periods=4, freq="1min"),
+                                  "value": [1.0, 9.0, 3.0, 5.0]}))
+    am = manager(wh, FakeClock(T0 + pd.Timedelta("3m")), Memory())
+    got = {}
+    for agg in ("mean", "max", "min", "sum", "count", "first", "last", "p50"):
+        am.add_rule({"name": f"lat_{agg}", "kind": "threshold", "metric": "lat", "op": ">=",
+                     "threshold": 0, "window": "10m", "agg": agg})
+        got[agg] = am.test(f"lat_{agg}")["value"].tolist()
+    assert got == {"mean": [4.5], "max": [9.0], "min": [1.0], "sum": [18.0], "count": [4.0],
+                   "first": [1.0], "last": [5.0], "p50": [4.0]}
+    am.add_rule({"name": "lat_range", "kind": "threshold", "metric": "lat", "op": "outside",
+                 "threshold": [0, 4], "window": "10m", "agg": "last"})
+    assert am.test("lat_range")["value"].tolist() == [5.0]

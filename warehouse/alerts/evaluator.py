@@ -132,10 +132,11 @@ class AlertManager:
 
     def notify(self, now: datetime | None = None) -> list:
         """Send the notifications that are due (group timers) — also with no new data."""
-        if self.notifier is None:
-            return []
         now = now or self.clock()
         with self._lock:
+            if self.notifier is None:
+                self._forget_expired(now)
+                return []
             sent = self.notifier.process(list(self.instances.values()), now)
             for delivery in sent:
                 for fp, state in delivery.fingerprints:

@@ -59,11 +59,6 @@ def _us(value: str) -> timedelta:
     return timedelta(microseconds=interval_us(value))
 
 
-_AGG = {"mean": "mean", "min": "min", "max": "max", "sum": "sum", "count": "count",
-        "first": lambda s: s.iloc[0], "last": lambda s: s.iloc[-1], "p50": lambda s: s.quantile(0.5),
-        "p95": lambda s: s.quantile(0.95), "p99": lambda s: s.quantile(0.99)}
-
-
 def series_values(wh: Warehouse, rule: Rule, now: pd.Timestamp,
                   start: pd.Timestamp | None = None) -> pd.DataFrame:
     """The rule's metric in its window: ts, value, labels (dict), run_id, key (JSON labels)."""
@@ -85,17 +80,19 @@ def eval_threshold(wh: Warehouse, rule: Rule, now: pd.Timestamp) -> Outcome:
     frame = series_values(wh, rule, now)
     if frame.empty:
         return Outcome(False)
-    spec, samples = rule.spec, []
-    for _, group in frame.groupby("key", sort=True):
-        values = group["value"].astype(float)
-        if spec.get("every"):
-            value = float(values.iloc[-1])  # the newest bucket, already aggregated
-        else:
-            value = float(values.agg(_AGG[spec["agg"]]))
-        if compare(spec["op"], value, spec["threshold"]):
-            run_id = group["run_id"].dropna()
-            samples.append(Sample(dict(group["labels"].iloc[0]), value,
-                                  str(run_id.iloc[-1]) if len(run_id) else None))
+    spec = rule.spec
+    frame["value"] = frame["value"].astype(float)
+    groups = frame.groupby("key", sort=True)  # one group per series; vectorised over all
+    # with every: the newest bucket, already aggregated; first/last skip missing values
+    how = "last" if spec.get("every") else spec["agg"]
+    values = (groups["value"].quantile(int(how[1:]) / 100) if how.startswith("p")
+              else groups["value"].agg(how))
+    labels = groups["labels"].first()
+    run_ids = groups["run_id"].last()  # newest non-null run of the series, for the link
+    samples = [Sample(dict(labels[key]), float(value),
+                      None if pd.isna(run_ids[key]) else str(run_ids[key]))
+               for key, value in values.items() if compare(spec["op"], float(value),
+                                                          spec["threshold"])]
     return Outcome(True, samples)
 
 

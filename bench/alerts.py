@@ -1,0 +1,240 @@
+"""Alerts benchmark (issue 14): time from the write that breaches a rule to the webhook
+received, with many rules active and background ingest; evaluation cost per write batch;
+memory with many flapping instances.
+
+    python bench/alerts.py [--url URL] [--rules 1000] [--rate 10000] [--trials 30]
+                           [--flapping 10000] [--rounds 6]
+
+- Latency: ``--rules`` rules (all threshold rules on their own metric, plus 10 run-failed
+  rules) in one AlertManager thread following ``wh.changes``; a thread writes ``--rate``
+  points/s (batches of 1,000, values below every threshold, on the rules' metrics so each
+  batch triggers evaluations). Each trial writes one breaching point (or one failed run) and
+  waits for the webhook on a local HTTP server: latency = receipt - just before the write.
+- Evaluation cost: wall time of each evaluation round the thread ran for a change batch.
+- Flapping: one threshold rule over ``--flapping`` series whose values cross the threshold
+  every round (fake clock): instances in memory / table and traced Python memory per round.
+
+Prints tables and writes bench/results/alerts.json. Wall times on a shared 2-core machine
+include waiting for the CPU (the load average is recorded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import print_table, write_results  # noqa: E402
+
+from warehouse import Warehouse  # noqa: E402
+from warehouse.alerts import AlertManager, NotifyConfig  # noqa: E402
+
+
+class Receiver:
+    """Local webhook receiver: trial key -> perf_counter at receipt."""
+
+    def __init__(self):
+        self.received: dict[str, float] = {}
+        self.event = threading.Condition()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                import json
+
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                now = time.perf_counter()
+                with outer.event:
+                    for alert in body["alerts"]:
+                        key = alert["labels"].get("trial") or alert["labels"].get("run_id")
+                        if alert["status"] == "firing" and key:
+                            outer.received.setdefault(key, now)
+                    outer.event.notify_all()
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, key: str, timeout: float) -> float | None:
+        deadline = time.monotonic() + timeout
+        with self.event:
+            while key not in self.received:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.event.wait(left)
+            return self.received[key]
+
+
+def pct(values, q):
+    return float(np.percentile(values, q)) * 1000 if values else float("nan")
+
+
+def latency(url: str, n_rules: int, rate: int, trials: int) -> tuple[list[dict], dict]:
+    wh = Warehouse(url)
+    receiver = Receiver()
+    n_metric_rules = n_rules - 10
+    now = pd.Timestamp.now(tz="UTC")
+    # every metric exists before the rules are validated against it
+    wh.write_points(pd.DataFrame({"metric": [f"m{i}" for i in range(n_metric_rules)],
+                                  "labels": [{"host": "h0"}] * n_metric_rules,
+                                  "ts": [now - pd.Timedelta("10s")] * n_metric_rules,
+                                  "value": [1.0] * n_metric_rules}))
+    am = AlertManager(wh)
+    for i in range(n_metric_rules):
+        am.add_rule({"name": f"m{i}_high", "kind": "threshold", "metric": f"m{i}",
+                     "op": ">", "threshold": 100, "window": "1m", "interval": "1h"},
+                    check=False)
+    for j in range(10):
+        am.add_rule({"name": f"r{j}_failed", "kind": "run_failed", "recipe": f"r{j}",
+                     "interval": "1h"}, check=False)
+    am.set_notify(NotifyConfig.from_dict({
+        "receivers": [{"name": "hook", "channels": [{"type": "webhook", "url": receiver.url}]}],
+        "routes": [{"receiver": "hook", "group_by": ["alertname", "run_id", "trial"],
+                    "group_wait": "0s", "group_interval": "0s"}]}))
+    rounds: list[float] = []
+    original = am.on_changes
+
+    def timed(changes, now=None):
+        start = time.perf_counter()
+        try:
+            return original(changes, now)
+        finally:
+            rounds.append(time.perf_counter() - start)
+
+    am.on_changes = timed
+    stop = threading.Event()
+    written = [0]
+
+    def ingest():
+        batch, rng = 1000, np.random.default_rng(0)
+        while not stop.is_set():
+            started = time.perf_counter()
+            ts = pd.Timestamp.now(tz="UTC")
+            metrics = rng.integers(0, n_metric_rules, batch)
+            wh.write_points(pd.DataFrame({
+                "metric": [f"m{k}" for k in metrics],
+                "labels": [{"host": f"h{k % 10}"} for k in range(batch)],
+                "ts": [ts - pd.Timedelta(microseconds=int(k)) for k in range(batch)],
+                "value": rng.uniform(0, 50, batch)}))
+            written[0] += batch
+            stop.wait(max(0.0, batch / rate - (time.perf_counter() - started)))
+
+    am.start(tick=0.05)
+    background = threading.Thread(target=ingest, daemon=True)
+    background.start()
+    time.sleep(2.0)
+    results = {"threshold": [], "run_failed": []}
+    missed = {"threshold": 0, "run_failed": 0}
+    started_all = time.perf_counter()
+    for t in range(trials):
+        key = f"t{t}"
+        before = time.perf_counter()
+        wh.write_points(pd.DataFrame({"metric": [f"m{t % n_metric_rules}"],
+                                      "labels": [{"trial": key}],
+                                      "ts": [pd.Timestamp.now(tz="UTC")], "value": [500.0]}))
+        got = receiver.wait_for(key, 30)
+        results["threshold"].append(got - before) if got else None
+        missed["threshold"] += got is None
+        run_id = str(uuid.uuid4())
+        now = pd.Timestamp.now(tz="UTC")
+        before = time.perf_counter()
+        wh.write_runs([{"run_id": run_id, "recipe": f"r{t % 10}", "status": "failed",
+                        "started_at": now - pd.Timedelta("1s"), "finished_at": now}])
+        got = receiver.wait_for(run_id, 30)
+        results["run_failed"].append(got - before) if got else None
+        missed["run_failed"] += got is None
+    elapsed = time.perf_counter() - started_all
+    stop.set()
+    background.join()
+    am.stop()
+    rows = [{"rule kind": kind, "trials": len(v) + missed[kind], "missed": missed[kind],
+             "p50 ms": pct(v, 50), "p95 ms": pct(v, 95), "p99 ms": pct(v, 99),
+             "max ms": max(v) * 1000 if v else float("nan")} for kind, v in results.items()]
+    extra = {"rules": n_rules, "target_points_per_s": rate,
+             "achieved_points_per_s": written[0] / (elapsed + 2.0),
+             "evaluation_rounds": len(rounds), "round_p50_ms": pct(rounds, 50),
+             "round_p95_ms": pct(rounds, 95), "round_max_ms": max(rounds) * 1000
+             if rounds else None, "load_average": os.getloadavg(),
+             "errors": dict(list(am.errors.items())[:5])}
+    wh.close()
+    return rows, extra
+
+
+def flapping(url: str, n_series: int, rounds: int) -> list[dict]:
+    wh = Warehouse(url)
+    t0 = pd.Timestamp("2026-11-25T00:00:00Z")
+    labels = [{"host": f"h{i}"} for i in range(n_series)]
+    clock = [t0.to_pydatetime()]
+    am = AlertManager(wh, clock=lambda: clock[0])
+    rows = []
+    tracemalloc.start()
+    for r in range(rounds):
+        ts = t0 + pd.Timedelta(minutes=20 * r)  # resolved ones expire in between
+        wh.write_points(pd.DataFrame({"metric": "flap", "labels": labels,
+                                      "ts": [ts] * n_series,
+                                      "value": [100.0 if r % 2 == 0 else 0.0] * n_series}))
+        if r == 0:
+            am.add_rule({"name": "flap", "kind": "threshold", "metric": "flap", "op": ">",
+                         "threshold": 50, "window": "30s"})
+        clock[0] = (ts + pd.Timedelta(seconds=1)).to_pydatetime()
+        started = time.perf_counter()
+        transitions = am.evaluate("flap")
+        seconds = time.perf_counter() - started
+        current, peak = tracemalloc.get_traced_memory()
+        stored = int(wh.sql("SELECT count(*) AS n FROM alert_instances")["n"][0])
+        rows.append({"round": r, "transitions": len(transitions),
+                     "instances in memory": len(am.instances), "rows stored": stored,
+                     "eval s": seconds, "traced MB": current / 1e6})
+    tracemalloc.stop()
+    wh.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default=None, help="database (default: a temporary DuckDB)")
+    parser.add_argument("--rules", type=int, default=1000)
+    parser.add_argument("--rate", type=int, default=10_000)
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--flapping", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args()
+    folder = tempfile.mkdtemp(prefix="bench-alerts-")
+    url = args.url or f"duckdb:///{folder}/latency.duckdb"
+    rows, extra = latency(url, args.rules, args.rate, args.trials)
+    print(f"\nwrite -> webhook latency, {args.rules} rules, {args.rate:,} points/s target "
+          f"({extra['achieved_points_per_s']:,.0f} achieved)\n")
+    print_table(rows, ["rule kind", "trials", "missed", "p50 ms", "p95 ms", "p99 ms", "max ms"])
+    print(f"\nevaluation rounds: {extra['evaluation_rounds']}, p50 {extra['round_p50_ms']:.1f} "
+          f"ms, p95 {extra['round_p95_ms']:.1f} ms; load average {extra['load_average']}")
+    flap_url = args.url or f"duckdb:///{folder}/flapping.duckdb"
+    flap = flapping(flap_url, args.flapping, args.rounds)
+    print(f"\n{args.flapping:,} flapping instances\n")
+    print_table(flap, ["round", "transitions", "instances in memory", "rows stored", "eval s",
+                       "traced MB"])
+    path = write_results("alerts", rows, {**extra, "flapping": flap,
+                                          "engine": url.split(":", 1)[0]})
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,2 +1,0 @@
--- Forget one alert instance (it went back to inactive). Params: :fingerprint.
-DELETE FROM alert_instances WHERE fingerprint = :fingerprint
