@@ -267,3 +267,38 @@ def test_grafana_panels_sql_runs_on_the_views(demo_wh, rendered, name):
         count = demo_wh.sql(_expand_grafana_macros(runs["targets"][0]["rawSql"]))
         # BETWEEN includes the end instant; no run starts exactly at END in the demo
         assert count["runs"].iloc[0] == rendered[name].panel("runs").value
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["performance-overview", "trend-analysis"])
+def test_html_report_draws_in_a_real_browser_offline(rendered, tmp_path, name):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no browser at {CHROMIUM} (apt-get install -y chromium)")
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    result = rendered[name]
+    path = tmp_path / "report.html"
+    html_report(result, path)
+    figures = sum(1 for p in result.panels if p.figure is not None)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            context = browser.new_context(offline=True)
+            page = context.new_page()
+            errors, fetched = [], []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: fetched.append(r.url))
+            page.goto(path.as_uri())
+            page.wait_for_function(
+                f"document.querySelectorAll('.js-plotly-plot').length >= {figures}",
+                timeout=60_000)
+            drawn = page.evaluate("document.querySelectorAll('.js-plotly-plot .main-svg')"
+                                  ".length")
+        finally:
+            browser.close()
+    assert errors == []
+    assert [u for u in fetched if not u.startswith("file:")] == []  # nothing from the network
+    assert drawn >= figures
