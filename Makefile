@@ -25,6 +25,7 @@ system-deps:
 	  need=""; \
 	  [ -x /usr/lib/postgresql/15/bin/initdb ] || need="$$need postgresql-15"; \
 	  dpkg -s postgresql-15-cron >/dev/null 2>&1 || need="$$need postgresql-15-cron"; \
+	  [ -x /usr/bin/chromium ] || need="$$need chromium"; \
 	  if [ -n "$$need" ]; then \
 	    echo "installing:$$need"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null; \

@@ -32,6 +32,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from warehouse.server.auth import authenticate
+from warehouse.timeparse import interval_us
 
 HERE = Path(__file__).parent
 RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
@@ -115,12 +116,15 @@ def _parse_when(text: str, field: str, now: datetime) -> datetime:
             return now
         sign = -1 if rest[0] == "-" else 1 if rest[0] == "+" else 0
         try:
-            delta = pd.Timedelta(rest[1:].strip()) if sign else None
-        except ValueError:
+            delta = timedelta(microseconds=interval_us(rest[1:].strip())) if sign else None
+        except (ValueError, OverflowError):
             delta = None
         if delta is None:
             raise PageError(f"{field!r}: {text!r} is not 'now', 'now-7d' or 'now-12h'")
-        return now + sign * delta.to_pytimedelta()
+        try:
+            return now + sign * delta
+        except OverflowError:
+            raise PageError(f"{field!r}: {text!r} is out of range") from None
     try:
         stamp = pd.Timestamp(text)
     except ValueError:
@@ -208,7 +212,9 @@ def recipe_data(wh, params, recipe: str) -> dict:
                    status=status or None).sort_values("started_at", ascending=False)
     pages = max(1, math.ceil(len(runs) / PAGE_SIZE))
     page = _int_param(params, "page", 1, 1, pages)
-    runs = runs.assign(duration_ms=_ms(runs))
+    # A run in progress has no duration yet: chart it at its elapsed time so far.
+    elapsed = (pd.Timestamp.now(tz="UTC") - runs["started_at"]).dt.total_seconds() * 1000.0
+    runs = runs.assign(duration_ms=_ms(runs).where(runs["status"] != "running", elapsed))
     steps = wh.steps(recipe=recipe, start=window["start"], end=window["end"])
     steps = steps[steps["run_id"].isin(runs["run_id"])]
     total = float(runs["duration_us"].sum()) or 1.0
@@ -361,11 +367,22 @@ def export(data: dict, table: str, fmt: str, filename: str) -> Response:
     disposition = {"Content-Disposition": f'attachment; filename="{filename}-{table}.{fmt}"'}
     if fmt == "csv":
         buffer = io.StringIO()
-        frame.map(_plain).to_csv(buffer, index=False)
+        frame.map(_csv_cell).to_csv(buffer, index=False)
         return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
                         headers=disposition)
     return Response(json.dumps(_records(frame), default=str), media_type="application/json",
                     headers=disposition)
+
+
+def _csv_cell(value):
+    """A CSV cell; text that a spreadsheet would run as a formula (a recipe name or an error
+    message starting with '=', '+', '-', '@') is prefixed with a quote (OWASP CSV injection)."""
+    value = _plain(value)
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    return value
 
 
 def _filters(request: Request, **changes) -> str:
@@ -427,14 +444,15 @@ def router() -> APIRouter:
     async def overview(request: Request):
         return await _page(request, "overview.html", overview_data, title="Overview")
 
-    @pages.get("/recipes/{recipe}")
-    async def recipe(request: Request, recipe: str):
-        return await _page(request, "recipe.html", recipe_data, recipe, title=recipe)
-
-    @pages.get("/recipes/{recipe}/steps/{step}")
+    # Recipe and step names may hold '/' (ingest allows it): path parameters, steps first.
+    @pages.get("/recipes/{recipe:path}/steps/{step:path}")
     async def step(request: Request, recipe: str, step: str):
         return await _page(request, "step.html", step_data, recipe, step,
                            title=f"{recipe} / {step}")
+
+    @pages.get("/recipes/{recipe:path}")
+    async def recipe(request: Request, recipe: str):
+        return await _page(request, "recipe.html", recipe_data, recipe, title=recipe)
 
     @pages.get("/runs/{run_id}")
     async def run(request: Request, run_id: str):

@@ -1,0 +1,120 @@
+"""The dashboard pages over HTTP, without a browser, on DuckDB and PostgreSQL: bad
+parameters are named, nothing user-written runs as markup or a formula, logins guard every
+page, exports hold what the page shows."""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+import uuid
+import warnings
+from urllib.parse import quote
+
+import pandas as pd
+import pytest
+
+from warehouse import accounts
+from warehouse.server.app import create_app
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+HOSTILE = '<img src=x onerror=alert(1)></script>'
+RECIPE = "team/etl@v2+x"  # names may hold '/', '@', '+': pages must route them
+STEP = "load:part/2"
+
+
+@pytest.fixture
+def client(wh):
+    now = pd.Timestamp.now(tz="UTC")
+    run_id = str(uuid.uuid4())
+    wh.write_runs(pd.DataFrame([
+        {"run_id": run_id, "recipe": RECIPE, "status": "failed",
+         "started_at": now - pd.Timedelta(minutes=3), "finished_at": now - pd.Timedelta(minutes=2),
+         "error_type": "=cmd|'/c calc'!A1", "error_message": HOSTILE},
+        {"run_id": str(uuid.uuid4()), "recipe": "etl", "status": "succeeded",
+         "started_at": now - pd.Timedelta(hours=2), "finished_at": now - pd.Timedelta(hours=1)},
+    ]))
+    wh.write_steps(pd.DataFrame([{"run_id": run_id, "step_id": "s1", "step": STEP,
+                                  "started_at": now - pd.Timedelta(minutes=3),
+                                  "finished_at": now - pd.Timedelta(minutes=2),
+                                  "status": "failed", "error_message": HOSTILE}]))
+    with TestClient(create_app(wh, listen=False), base_url="http://127.0.0.1") as test_client:
+        test_client.run_id = run_id
+        yield test_client
+
+
+BAD = [
+    ("/?range=forever", "range must be one of"),
+    ("/?range=custom&from=now&to=now-1d", "'from'"),
+    ("/?from=yesterday-ish", "'from'"),
+    ("/?from=now-99999999999d", "'from'"),
+    ("/recipes/etl?status=exploded", "'status'"),
+    ("/recipes/etl?page=two", "'page'"),
+    ("/metrics?labels=justaname", "labels"),
+    ("/metrics?every=7y", "'every'"),
+    ("/metrics?agg=median-ish", "'agg'"),
+]
+
+
+def test_bad_parameters_are_named(client):
+    for query, named in BAD:
+        response = client.get(query)
+        assert response.status_code == 400, query
+        assert named in html.unescape(response.text), query
+        assert named in client.get(query + "&format=json").json()["detail"], query
+
+
+def test_export_and_format_errors(client):
+    assert client.get("/?format=xml").status_code == 400
+    assert "table must be one of" in client.get("/?format=csv&table=secrets").json()["detail"]
+    assert client.get("/runs/not-a-uuid").status_code == 404
+    assert client.get(f"/runs/{uuid.uuid4()}?format=json").status_code == 404
+
+
+def test_user_text_is_never_markup_or_a_formula(client):
+    for path in ("/", f"/runs/{client.run_id}", "/recipes/" + quote(RECIPE, safe=""),
+                 f"/recipes/{quote(RECIPE, safe='')}/steps/{quote(STEP, safe='')}"):
+        page = client.get(path, params={"range": "24h"})
+        assert page.status_code == 200, path
+        assert page.text.count("failed") >= 1
+        assert HOSTILE not in page.text  # escaped in HTML ...
+        data = re.search(r'<script type="application/json" id="page-data">(.*?)</script>',
+                         page.text, re.S).group(1)
+        assert "<" not in data  # ... and in the page's JSON, which still holds it
+        if "/recipes/" not in path:
+            assert HOSTILE in json.dumps(json.loads(data), ensure_ascii=False)
+    csv = client.get("/", params={"range": "24h", "format": "csv", "table": "failures"})
+    frame = pd.read_csv(io.StringIO(csv.text))
+    assert frame["error_type"].tolist() == ["'=cmd|'/c calc'!A1"]
+    assert frame["error_message"].tolist() == [HOSTILE]
+
+
+def test_export_matches_what_the_page_shows(client, wh):
+    page = client.get("/recipes/etl", params={"range": "24h", "format": "json"}).json()
+    exported = client.get("/recipes/etl", params={
+        "range": "custom", "from": page["window"]["start"], "to": page["window"]["end"],
+        "format": "json", "table": "runs"}).json()
+    assert [r["run_id"] for r in exported] == [r["run_id"] for r in page["tables"]["runs"]]
+    assert len(exported) == len(wh.runs(recipe="etl", start="now-1d")) == 1
+
+
+def test_every_page_needs_a_login_once_users_exist(client, wh):
+    accounts.add_user(wh, "ann", "viewer", "correct horse battery")
+    response = client.get("/recipes/etl?range=24h", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=%2Frecipes%2Fetl%3Frange%3D24h"
+    assert client.get("/?format=json", follow_redirects=False).status_code == 303
+    assert 'data-next="/"' in client.get("/login?next=//evil.example/").text
+    login = client.post("/api/v1/auth/login", data={"name": "ann",
+                                                     "password": "correct horse battery"})
+    assert login.status_code == 200
+    page = client.get("/metrics")
+    assert page.status_code == 200 and "ann · viewer" in page.text
+    assert "edit-control" not in page.text
+    assert client.get("/static/plotly.min.js").headers["content-type"].startswith(
+        "text/javascript")
+    assert client.get("/static/app.js").status_code == 200

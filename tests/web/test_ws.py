@@ -1,0 +1,94 @@
+"""The /ws protocol without a browser, on DuckDB and PostgreSQL: only matching changes,
+bursts merged, a resync for a client that fell behind, the API's authentication, and no
+subscription left behind by a closed socket."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pandas as pd
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from tests.web.conftest import Served
+from warehouse import accounts
+from warehouse.changes import Change
+from warehouse.server import ws as live
+
+
+def receive(socket, timeout: float = 10.0) -> dict:
+    return json.loads(socket.recv(timeout=timeout))
+
+
+def until_closed_subscriptions(wh, count: int) -> int:
+    deadline = time.monotonic() + 10  # closing is asynchronous on the server side
+    while wh.changes.subscribers != count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return wh.changes.subscribers
+
+
+def test_pushes_matching_changes_merged_and_resyncs(wh):
+    with Served(wh) as served, connect(served.url.replace("http", "ws") + "/ws") as socket:
+        assert receive(socket)["type"] == "hello"
+        socket.send(json.dumps({"type": "subscribe", "kinds": ["points"], "metrics": ["a"]}))
+        assert receive(socket) == {"type": "subscribed"}
+
+        # A real write of the metric shown.
+        wh.write_points(pd.DataFrame({"metric": ["a"], "labels": [{"k": "v"}],
+                                      "ts": [pd.Timestamp.now(tz="UTC")], "value": [1.0]}))
+        message = receive(socket)
+        assert message["type"] == "change" and message["metrics"] == ["a"]
+        assert message["kinds"] == ["points"] and message["start"]
+
+        # A burst: other metrics and run changes are left out; the rest come merged.
+        wh.changes.publish(Change(kind="points", metrics=("b",)))
+        wh.changes.publish(Change(kind="runs", run_ids=("r",), recipes=("x",)))
+        for _ in range(20):
+            wh.changes.publish(Change(kind="points", metrics=("a",)))
+        merged = []
+        while sum(m["changes"] for m in merged) < 20:
+            merged.append(receive(socket))
+        assert len(merged) < 20
+        assert all(m["metrics"] == ["a"] and m["kinds"] == ["points"] for m in merged)
+
+        # A flood beyond the per-client queue: the client is told to reload.
+        for _ in range(live.QUEUE_SIZE * 8):
+            wh.changes.publish(Change(kind="points", metrics=("a",)))
+        seen = [receive(socket)]
+        while seen[-1]["type"] == "change" and len(seen) < 10:  # what came before the flood
+            seen.append(receive(socket))
+        assert seen[-1] == {"type": "resync", "reason": "changes were dropped"}
+
+        socket.send("not json")
+        assert receive(socket)["status"] == 400
+        socket.send(json.dumps({"type": "subscribe", "kinds": ["nope"]}))
+        assert "kinds" in receive(socket)["detail"]
+    assert until_closed_subscriptions(wh, 0) == 0
+
+
+def test_same_authentication_as_the_api(wh):
+    accounts.add_user(wh, "viewer", "viewer", "correct horse battery")
+    token = accounts.create_token(wh, "viewer", "read").token
+    with Served(wh) as served:
+        url = served.url.replace("http", "ws") + "/ws"
+        with connect(url) as socket:
+            refused = receive(socket)
+            assert refused["type"] == "error" and refused["status"] == 401
+        with connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as socket:
+            assert receive(socket) == {"type": "hello", "user": "viewer", "role": "viewer"}
+        with connect(url, additional_headers={"Authorization": "Bearer wrong"}) as socket:
+            assert receive(socket)["status"] == 401
+        # Another site's page cannot open it with the user's cookie.
+        with pytest.raises(InvalidStatus), connect(url, origin="http://evil.example"):
+            pass
+    assert until_closed_subscriptions(wh, 0) == 0
+
+
+def test_merge_caps_id_lists():
+    changes = [Change(kind="runs", run_ids=(f"r{i}",), statuses=("running",))
+               for i in range(live.MAX_IDS + 5)]
+    message = live.merge(changes)
+    assert len(message["run_ids"]) == live.MAX_IDS and message["truncated"] is True
+    assert message["statuses"] == ["running"] and message["changes"] == live.MAX_IDS + 5
