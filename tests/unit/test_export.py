@@ -28,8 +28,8 @@ def frame():
 def test_csv_and_json_round_trip_values(frame, tmp_path):
     export.write(frame, tmp_path / "f.csv")
     back = pd.read_csv(tmp_path / "f.csv")
-    assert back["ts"].tolist() == ["2026-11-01T10:00:00.123456+0000",
-                                   "2026-11-02T00:00:00.000000+0000"]
+    assert back["ts"].tolist() == ["2026-11-01T10:00:00.123456+00:00",
+                                   "2026-11-02T00:00:00.000000+00:00"]
     assert json.loads(back["labels"][1]) == {"host": "b", "n": 2}
     assert back["run_id"][0] == str(UID)
 

@@ -61,9 +61,28 @@ def flat(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_csv(frame: pd.DataFrame, path) -> int:
-    """Write ``frame`` as CSV (UTF-8, header, ISO-8601 times with µs); returns rows."""
-    flat(frame).to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
+    """Write ``frame`` as CSV (UTF-8, header, ISO-8601 times with µs and offset, nulls as
+    empty fields); returns rows."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    out = flat(frame)
+    for column in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[column]):
+            out[column] = _iso_text(out[column])
+    # pyarrow's writer: several times faster than DataFrame.to_csv on wide numeric data.
+    table = pa.Table.from_pandas(out, preserve_index=False)
+    pa_csv.write_csv(table, str(path), pa_csv.WriteOptions(quoting_style="needed"))
     return len(frame)
+
+
+def _iso_text(series: pd.Series) -> pd.Series:
+    """ISO-8601 text with µs (and +00:00 for aware times, in UTC), vectorised."""
+    aware = getattr(series.dt, "tz", None) is not None
+    naive = series.dt.tz_convert("UTC").dt.tz_localize(None) if aware else series
+    text = np.datetime_as_string(naive.to_numpy().astype("datetime64[us]"), unit="us")
+    text = np.char.add(text, "+00:00") if aware else text
+    return pd.Series(text, index=series.index, dtype=object).where(series.notna(), None)
 
 
 def to_json(frame: pd.DataFrame, path, orient: str = "records") -> int:
