@@ -368,3 +368,19 @@ def test_threshold_aggregates_over_the_window(wh):
     am.add_rule({"name": "lat_range", "kind": "threshold", "metric": "lat", "op": "outside",
                  "threshold": [0, 4], "window": "10m", "agg": "last"})
     assert am.test("lat_range")["value"].tolist() == [5.0]
+
+
+def test_batched_threshold_rules_keep_their_own_series(wh):
+    wh.write_points(pd.DataFrame({"metric": ["cpu", "cpu", "mem", "mem"],
+                                  "labels": [{"host": "a"}, {"host": "b"}] * 2,
+                                  "ts": [T0] * 4, "value": [95.0, 5.0, 5.0, 97.0]}))
+    am = manager(wh, FakeClock(T0 + pd.Timedelta("1s")), Memory())
+    am.add_rule(CPU_RULE | {"for": None})
+    am.add_rule(CPU_RULE | {"for": None, "name": "mem_high", "metric": "mem"})
+    am.add_rule(CPU_RULE | {"for": None, "name": "gone_high", "metric": "never_written"},
+                check=False)  # stored before any data: NoData, and the others still work
+    transitions = am.evaluate_all()  # one query for the three rules
+    fired = sorted((t.instance.rule_name, t.instance.labels["host"], t.instance.value)
+                   for t in transitions)
+    assert fired == [("cpu_high", "a", 95.0), ("mem_high", "b", 97.0)]
+    assert am.errors == {}  # a metric with no data is NoData for its rule, not an error

@@ -92,27 +92,33 @@ class AlertManager:
                  notify: bool = True) -> list[Transition]:
         """Evaluate one rule now; store its state changes; send what is due."""
         rule = self.rules[rule] if isinstance(rule, str) else rule
-        now = now or self.clock()
-        with self._lock:
-            transitions = self._evaluate(rule, now)
-            self._last_eval[rule.name] = now
-            if notify:
-                self.notify(now)
-        return transitions
+        return self.evaluate_all(now, [rule], notify=notify)
 
     def evaluate_all(self, now: datetime | None = None, rules: Iterable[Rule] | None = None,
                      *, notify: bool = True) -> list[Transition]:
-        """Evaluate several rules (default: every enabled rule), then notify once."""
+        """Evaluate several rules (default: every enabled rule) as one round: their queries
+        batched, their state changes stored in one transaction; then notify once."""
         now = now or self.clock()
-        out: list[Transition] = []
         with self._lock:
-            for rule in list(rules if rules is not None else self.rules.values()):
-                if rule.enabled:
-                    out += self._evaluate(rule, now)
-                    self._last_eval[rule.name] = now
+            rules = [r for r in (rules if rules is not None else self.rules.values())
+                     if r.enabled]
+            outcomes = kinds.evaluate_many(self.wh, rules, now)
+            by_rule: dict[str, dict[str, Instance]] = {}
+            for fp, inst in self.instances.items():
+                by_rule.setdefault(inst.rule_name, {})[fp] = inst
+            changed, gone, transitions = [], [], []
+            for rule in rules:
+                c, g, t = self._apply(rule, *outcomes[rule.name], now,
+                                      by_rule.get(rule.name, {}))
+                changed += c
+                gone += g
+                transitions += t
+                self._last_eval[rule.name] = now
+            if changed or gone or transitions:
+                store.save_evaluation(self.wh, changed, gone, transitions, now)
             if notify:
                 self.notify(now)
-        return out
+        return transitions
 
     def evaluate_due(self, now: datetime | None = None) -> list[Transition]:
         """Evaluate the rules whose interval has passed since their last evaluation."""
@@ -154,9 +160,10 @@ class AlertManager:
             for fp in gone:
                 del self.instances[fp]
 
-    def _evaluate(self, rule: Rule, now: datetime) -> list[Transition]:
-        outcome, error = self._outcome(rule, now)
-        existing = {fp: i for fp, i in self.instances.items() if i.rule_name == rule.name}
+    def _apply(self, rule: Rule, outcome, error: str | None, now: datetime,
+               existing: dict[str, Instance]):
+        """Advance the rule's ``existing`` instances by one outcome:
+        (changed, gone, transitions)."""
         mode = ("error" if error is not None else "nodata" if not outcome.has_data else None)
         policy = {"error": rule.error_state, "nodata": rule.no_data_state}.get(mode)
         active: dict[str, tuple[dict, float | None, str | None]] = {}
@@ -202,15 +209,7 @@ class AlertManager:
             self.errors[rule.name] = error
         else:
             self.errors.pop(rule.name, None)
-        if changed or gone or transitions:
-            store.save_evaluation(self.wh, changed, gone, transitions, now)
-        return transitions
-
-    def _outcome(self, rule: Rule, now: datetime):
-        try:
-            return kinds.evaluate(self.wh, rule, now), None
-        except Exception as exc:  # noqa: BLE001 - an evaluation error is a rule state
-            return None, f"{type(exc).__name__}: {exc}"[:1000]
+        return changed, gone, transitions
 
     # -- what would fire -------------------------------------------------------------------
     def test(self, rule: Rule | str, now: datetime | None = None) -> pd.DataFrame:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from warehouse.alerts.rules import Rule, compare
 from warehouse.alerts.store import aware, run
+from warehouse.errors import UnknownNameError
 
 if TYPE_CHECKING:
     from warehouse.core import Warehouse
@@ -60,28 +61,42 @@ def _us(value: str) -> timedelta:
 
 
 def series_values(wh: Warehouse, rule: Rule, now: pd.Timestamp,
-                  start: pd.Timestamp | None = None) -> pd.DataFrame:
-    """The rule's metric in its window: ts, value, labels (dict), run_id, key (JSON labels)."""
+                  start: pd.Timestamp | None = None, metrics: list[str] | None = None
+                  ) -> pd.DataFrame:
+    """The rule's metric (or ``metrics``, for rules batched together) in its window: ts,
+    metric, value, labels (dict), run_id, key (JSON labels)."""
     spec = rule.spec
     start = start if start is not None else now - _us(spec["window"])
     end = now + pd.Timedelta(microseconds=1)  # the query reads [start, end): include now
-    frame = wh.points(spec["metric"], start, end, labels=spec.get("match"),
-                      every=spec.get("every"), agg=spec.get("agg") or "mean")
+    columns = ["ts", "metric", "value", "labels", "run_id", "key"]
+    try:
+        frame = wh.points(metrics or spec["metric"], start, end, labels=spec.get("match"),
+                          every=spec.get("every"), agg=spec.get("agg") or "mean")
+    except UnknownNameError:
+        if metrics and len(metrics) > 1:
+            raise  # which one is unknown: the batch falls back to one query per rule
+        return pd.DataFrame(columns=columns)  # no series yet: NoData, not an error
     if frame.empty:
-        return pd.DataFrame(columns=["ts", "value", "labels", "run_id", "key"])
+        return pd.DataFrame(columns=columns)
     frame = frame.sort_values("ts")
     frame["key"] = frame["labels"].map(lambda lab: json.dumps(lab, sort_keys=True))
+    if "metric" not in frame.columns:
+        frame["metric"] = spec["metric"]
     if "run_id" not in frame.columns:
         frame["run_id"] = None
-    return frame[["ts", "value", "labels", "run_id", "key"]].reset_index(drop=True)
+    return frame[columns].reset_index(drop=True)
 
 
 def eval_threshold(wh: Warehouse, rule: Rule, now: pd.Timestamp) -> Outcome:
-    frame = series_values(wh, rule, now)
+    return threshold_outcome(rule, series_values(wh, rule, now))
+
+
+def threshold_outcome(rule: Rule, frame: pd.DataFrame) -> Outcome:
+    """Which series of ``frame`` (the rule's window) breach the threshold."""
     if frame.empty:
         return Outcome(False)
     spec = rule.spec
-    frame["value"] = frame["value"].astype(float)
+    frame = frame.assign(value=frame["value"].astype(float))
     groups = frame.groupby("key", sort=True)  # one group per series; vectorised over all
     # with every: the newest bucket, already aggregated; first/last skip missing values
     how = "last" if spec.get("every") else spec["agg"]
@@ -94,6 +109,48 @@ def eval_threshold(wh: Warehouse, rule: Rule, now: pd.Timestamp) -> Outcome:
                for key, value in values.items() if compare(spec["op"], float(value),
                                                           spec["threshold"])]
     return Outcome(True, samples)
+
+
+def evaluate_many(wh: Warehouse, rules: list[Rule], now: datetime
+                  ) -> dict[str, tuple[Outcome | None, str | None]]:
+    """Evaluate several rules: rule name -> (outcome, None) or (None, error text).
+
+    Threshold rules with the same window, every, agg and match read their metrics in one
+    query (a write batch touching hundreds of rules costs a few queries, not hundreds); if
+    that query fails, each rule is evaluated alone so one bad rule cannot fail the rest."""
+    now = pd.Timestamp(now).tz_convert("UTC")
+    out: dict[str, tuple[Outcome | None, str | None]] = {}
+    batches: dict[tuple, list[Rule]] = {}
+    for rule in rules:
+        if rule.kind == "threshold":
+            spec = rule.spec
+            key = (spec["window"], spec.get("every"), spec["agg"],
+                   json.dumps(spec.get("match"), sort_keys=True))
+            batches.setdefault(key, []).append(rule)
+        else:
+            out[rule.name] = _safe(wh, rule, now)
+    for group in batches.values():
+        metrics = sorted({r.metric for r in group})
+        if len(group) == 1:
+            out[group[0].name] = _safe(wh, group[0], now)
+            continue
+        try:
+            frame = series_values(wh, group[0], now, metrics=metrics)
+        except Exception:  # noqa: BLE001 - fall back to one query per rule
+            out.update({r.name: _safe(wh, r, now) for r in group})
+            continue
+        parts = dict(tuple(frame.groupby("metric", sort=False))) if len(frame) else {}
+        for rule in group:
+            part = parts.get(rule.metric, frame.iloc[0:0])
+            out[rule.name] = (threshold_outcome(rule, part), None)
+    return out
+
+
+def _safe(wh: Warehouse, rule: Rule, now: pd.Timestamp) -> tuple[Outcome | None, str | None]:
+    try:
+        return evaluate(wh, rule, now), None
+    except Exception as exc:  # noqa: BLE001 - an evaluation error is a rule state
+        return None, f"{type(exc).__name__}: {exc}"[:1000]
 
 
 def _runs(wh: Warehouse, rule: Rule, now: pd.Timestamp) -> pd.DataFrame:
