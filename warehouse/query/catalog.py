@@ -31,6 +31,7 @@ from warehouse.timeparse import ts_to_us
 
 _CATALOG_KEY = "query_catalog"  # in backend.schema_facts
 _LOCK = threading.Lock()
+_MAX_SELECTIONS = 512  # cached (metrics, labels) selections before the cache starts over
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class Selection:
     metrics: np.ndarray  # object: the metric of each series
     labels: tuple[dict, ...]
     table: pd.DataFrame  # label columns
+    #: Derived per-query structures (groupings), kept while the selection is cached.
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def empty(self) -> bool:
@@ -80,12 +83,14 @@ def query_state(conn: Connection, backend: Backend) -> QueryState:
     if not jobs:
         row = conn.execute(text(backend.sql("query/state_series"))).one()
         return QueryState(int(row.series_max or 0))
-    row = conn.execute(text(backend.sql("query/state"))).one()
-    marks = {"points_1m": row.wm_1m, "points_1h": row.wm_1h, "points_1d": row.wm_1d}
-    return QueryState(
-        int(row.series_max or 0), int(row.archived or 0),
-        {k: (None if v is None else ts_to_us(v)) for k, v in marks.items()},
-        int(row.pending or 0), True)
+    facts, marks = {}, {}
+    for key, number, mark in conn.execute(text(backend.sql("query/state"))).fetchall():
+        if key.startswith("points_"):
+            marks[key] = None if mark is None else ts_to_us(mark)
+        else:
+            facts[key] = int(number or 0)
+    return QueryState(facts.get("series_max", 0), facts.get("archived", 0), marks,
+                      facts.get("pending", 0), True)
 
 
 def metric_series(conn: Connection, backend: Backend, metrics: list[str],
@@ -131,7 +136,17 @@ def select(conn: Connection, backend: Backend, metrics: list[str], labels: dict 
            state: QueryState) -> Selection:
     """Series of ``metrics`` whose labels include every ``labels`` pair (a value may be a
     list/tuple/set: any of them matches; values compare as text). An unknown metric raises
-    :class:`~warehouse.errors.UnknownNameError`."""
+    :class:`~warehouse.errors.UnknownNameError`. Cached per (metrics, labels) while no
+    series has been added."""
+    wanted = {str(k): (tuple(sorted({str(x) for x in v}))
+                       if isinstance(v, (list, tuple, set, frozenset)) else (str(v),))
+              for k, v in (labels or {}).items()}
+    key = ("selection", tuple(metrics), tuple(sorted(wanted.items())))
+    with _LOCK:
+        cache = backend.schema_facts.setdefault(_CATALOG_KEY, {})
+        hit = cache.get(key)
+    if hit is not None and hit[0] == state.series_max:
+        return hit[1]
     found = metric_series(conn, backend, metrics, state)
     parts_ids, parts_metric, parts_labels, parts_table = [], [], [], []
     for metric in metrics:
@@ -140,22 +155,28 @@ def select(conn: Connection, backend: Backend, metrics: list[str], labels: dict 
             raise UnknownNameError(
                 f"unknown metric {metric!r}: no series has been written for it")
         mask = np.ones(len(entry.ids), dtype=bool)
-        for key, value in (labels or {}).items():
-            wanted = ([str(x) for x in value]
-                      if isinstance(value, (list, tuple, set, frozenset)) else [str(value)])
-            column = entry.table.get(str(key))
-            mask &= (column.isin(wanted).to_numpy() if column is not None
+        for name, values in wanted.items():
+            column = entry.table.get(name)
+            mask &= (column.isin(values).to_numpy() if column is not None
                      else np.zeros(len(mask), dtype=bool))
         chosen = np.flatnonzero(mask)
         parts_ids.append(entry.ids[chosen])
         parts_metric.append(np.full(len(chosen), metric, dtype=object))
         parts_labels.extend(entry.labels[i] for i in chosen)
-        parts_table.append(entry.table.iloc[chosen])
-    table = (pd.concat(parts_table, ignore_index=True) if parts_table
-             else pd.DataFrame()).astype(object)
-    table = table.where(table.notna(), None)
-    return Selection(np.concatenate(parts_ids).astype("i8"),
-                     np.concatenate(parts_metric), tuple(parts_labels), table)
+        parts_table.append(entry.table.iloc[chosen].reset_index(drop=True))
+    if len(parts_table) == 1:
+        table = parts_table[0]
+    else:  # label names differ between metrics: missing ones are None, as in one metric
+        table = pd.concat(parts_table, ignore_index=True).astype(object)
+        table = table.where(table.notna(), None)
+    selection = Selection(np.concatenate(parts_ids).astype("i8"),
+                          np.concatenate(parts_metric), tuple(parts_labels), table)
+    with _LOCK:
+        if len(cache) > _MAX_SELECTIONS:
+            for stale in [k for k in cache if isinstance(k, tuple)]:
+                del cache[stale]
+        cache[key] = (state.series_max, selection)
+    return selection
 
 
 __all__ = ["MetricSeries", "QueryState", "Selection", "metric_series", "query_state", "select"]

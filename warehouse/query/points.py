@@ -106,7 +106,10 @@ class PointsQuery:
         self.conn, self.backend, self.state, self.sel = conn, backend, state, sel
         self.multi, self.every_us, self.agg, self.by, self.rollups = (
             multi, every_us, agg, by, rollups)
-        self.group, self.join, self.keys = _grouping(sel, by, multi)
+        memo_key = ("grouping", tuple(by) if by is not None else None, multi)
+        if memo_key not in sel.memo:
+            sel.memo[memo_key] = _grouping(sel, by, multi)
+        self.group, self.join, self.keys = sel.memo[memo_key]
 
     def run(self, start_ts, end_ts, fill=None) -> pd.DataFrame:
         """Raw rows (ts, series_id, value, run_id) or buckets (bucket_us, grp, value)."""
