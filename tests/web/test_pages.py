@@ -104,10 +104,15 @@ def test_export_matches_what_the_page_shows(client, wh):
 
 def test_every_page_needs_a_login_once_users_exist(client, wh):
     accounts.add_user(wh, "ann", "viewer", "correct horse battery")
-    response = client.get("/recipes/etl?range=24h", follow_redirects=False)
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    response = client.get("/recipes/etl?range=24h", headers=browser, follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == "/login?next=%2Frecipes%2Fetl%3Frange%3D24h"
-    assert client.get("/?format=json", follow_redirects=False).status_code == 303
+    # Scripts and API clients get the API's answer, not a login page.
+    refused = client.get("/?format=json", follow_redirects=False)
+    assert refused.status_code == 401
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert client.get("/", headers={**browser, "Authorization": "Bearer nope"}).status_code == 401
     assert 'data-next="/"' in client.get("/login?next=//evil.example/").text
     login = client.post("/api/v1/auth/login", data={"name": "ann",
                                                      "password": "correct horse battery"})

@@ -22,16 +22,17 @@ import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import quote, urlencode
 
 import pandas as pd
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
-from warehouse.server.auth import authenticate
+from warehouse.server.auth import Principal, authenticate
 from warehouse.timeparse import interval_us
 
 HERE = Path(__file__).parent
@@ -398,14 +399,32 @@ def _filters(request: Request, **changes) -> str:
     return "?" + urlencode(params) if params else ""
 
 
-async def _page(request: Request, template: str, loader, *args, title: str) -> Response:
+async def page_reader(request: Request) -> Principal | None:
+    """FastAPI dependency of every page: the caller if it may read (403 otherwise). A browser
+    without credentials (it asks for HTML and sends no Authorization header) gets None, and
+    the page sends it to the login page; any other caller gets the API's 401 problem."""
     try:
         principal = await authenticate(request)
     except HTTPException as exc:
-        if exc.status_code == 401:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse("/login?next=" + quote(target, safe=""), status_code=303)
+        browser = "text/html" in request.headers.get("accept", "")
+        if exc.status_code == 401 and browser and "authorization" not in request.headers:
+            return None
         raise
+    if "read" not in principal.scopes:
+        raise HTTPException(403, f"{principal.name!r} ({principal.role}) lacks the 'read' "
+                                 f"scope pages need")
+    return principal
+
+
+page_reader.required_scope = "read"  # read by auth.required_scope (permission tests)
+Reader = Annotated[Principal | None, Depends(page_reader)]
+
+
+async def _page(request: Request, principal: Principal | None, template: str, loader, *args,
+                title: str) -> Response:
+    if principal is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse("/login?next=" + quote(target, safe=""), status_code=303)
     params = request.query_params
     fmt = params.get("format")
     context = {"request": request, "title": title, "principal": principal,
@@ -441,54 +460,59 @@ def router() -> APIRouter:
     pages = APIRouter(include_in_schema=False)
 
     @pages.get("/")
-    async def overview(request: Request):
-        return await _page(request, "overview.html", overview_data, title="Overview")
+    async def overview(request: Request, principal: Reader):
+        return await _page(request, principal, "overview.html", overview_data, title="Overview")
 
     # Recipe and step names may hold '/' (ingest allows it): path parameters, steps first.
     @pages.get("/recipes/{recipe:path}/steps/{step:path}")
-    async def step(request: Request, recipe: str, step: str):
-        return await _page(request, "step.html", step_data, recipe, step,
+    async def step(request: Request, recipe: str, step: str, principal: Reader):
+        return await _page(request, principal, "step.html", step_data, recipe, step,
                            title=f"{recipe} / {step}")
 
     @pages.get("/recipes/{recipe:path}")
-    async def recipe(request: Request, recipe: str):
-        return await _page(request, "recipe.html", recipe_data, recipe, title=recipe)
+    async def recipe(request: Request, recipe: str, principal: Reader):
+        return await _page(request, principal, "recipe.html", recipe_data, recipe, title=recipe)
 
     @pages.get("/runs/{run_id}")
-    async def run(request: Request, run_id: str):
-        return await _page(request, "run.html", run_data, run_id, title=f"Run {run_id[:8]}")
+    async def run(request: Request, run_id: str, principal: Reader):
+        return await _page(request, principal, "run.html", run_data, run_id, title=f"Run {run_id[:8]}")
 
     @pages.get("/metrics")
-    async def metrics(request: Request):
-        return await _page(request, "metrics.html", metrics_data, title="Metrics")
+    async def metrics(request: Request, principal: Reader):
+        return await _page(request, principal, "metrics.html", metrics_data, title="Metrics")
 
     @pages.get("/dashboards")
-    async def dashboards(request: Request):
-        return await _page(request, "dashboards.html", _optional_area("dashboards"),
+    async def dashboards(request: Request, principal: Reader):
+        return await _page(request, principal, "dashboards.html", _optional_area("dashboards"),
                            title="Dashboards")
 
     @pages.get("/alerts")
-    async def alerts(request: Request):
-        return await _page(request, "alerts.html", _optional_area("alerts"), title="Alerts")
+    async def alerts(request: Request, principal: Reader):
+        return await _page(request, principal, "alerts.html", _optional_area("alerts"), title="Alerts")
 
-    @pages.get("/login")
-    async def login(request: Request):
-        target = request.query_params.get("next") or "/"
-        if not target.startswith("/") or target.startswith("//"):
-            target = "/"  # only this site's pages: no open redirect
-        return HTMLResponse(_templates.get_template("login.html").render(
-            {"request": request, "title": "Log in", "next": target, "principal": None,
-             "data": {"tables": {}}, "page_data": "{}", "ranges": []}))
-
-    @pages.get("/static/plotly.min.js")
-    async def plotly_js():
-        import plotly
-
-        path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-        return FileResponse(path, media_type="text/javascript",
-                            headers={"Cache-Control": "public, max-age=86400"})
-
+    # Public by design (plain routes, like the API docs page): the login form, Plotly.js.
+    pages.add_route("/login", login_page, methods=["GET"], include_in_schema=False)
+    pages.add_route("/static/plotly.min.js", plotly_js, methods=["GET"], include_in_schema=False)
     return pages
+
+
+async def login_page(request: Request) -> Response:
+    """The login form; it posts to ``/api/v1/auth/login`` and then opens ``next``."""
+    target = request.query_params.get("next") or "/"
+    if not target.startswith("/") or target.startswith(("//", "/\\")):
+        target = "/"  # only this site's pages: no open redirect
+    return HTMLResponse(_templates.get_template("login.html").render(
+        {"request": request, "title": "Log in", "next": target, "principal": None,
+         "data": {"tables": {}}, "page_data": "{}", "ranges": []}))
+
+
+async def plotly_js(request: Request) -> Response:
+    """Plotly.js from the installed ``plotly`` package (no CDN: works offline)."""
+    import plotly
+
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    return FileResponse(path, media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 def _optional_area(name: str):

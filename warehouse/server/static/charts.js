@@ -109,7 +109,7 @@ const PAGES = {
     const series = {};
     for (const row of data.tables.points || []) (series[row.series] ||= []).push(row);
     const traces = Object.entries(series).map(([name, part]) => ({
-      type: "scatter", mode: part.length > 300 ? "lines" : "lines+markers", name,
+      type: "scatter", mode: part.length > 100 ? "lines" : "lines+markers", name,
       x: part.map((r) => r.ts), y: part.map((r) => r.value),
     }));
     draw("chart-metrics", traces, { yaxis: { title: { text: data.metric || "" } } });
