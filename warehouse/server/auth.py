@@ -37,7 +37,7 @@ log = logging.getLogger("warehouse.server.auth")
 
 __all__ = ["CSRF_COOKIE", "CSRF_FIELD", "CSRF_HEADER", "ROLES", "ROLE_SCOPES", "SCOPES",
            "SESSION_COOKIE", "AuthState", "Principal", "auth_router", "auth_state",
-           "is_loopback", "require", "required_scope", "route_scopes", "serving_allowed"]
+           "is_loopback", "public", "require", "required_scope", "route_scopes", "serving_allowed"]
 
 SESSION_COOKIE = "wh_session"  # HttpOnly: page scripts never see the session id
 CSRF_COOKIE = "wh_csrf"  # readable by the page's scripts, which echo it in CSRF_HEADER
@@ -215,9 +215,19 @@ def require(scope: str):
     return dependency
 
 
+def public() -> None:
+    """FastAPI dependency marking a route as open to everyone on purpose (a login page):
+    ``dependencies=[Depends(public)]``. The permission tests fail on any route that has
+    neither this nor ``require``."""
+    return None
+
+
+public.required_scope = "public"
+
+
 def required_scope(route) -> str | None:
-    """The scope a route requires (the strongest ``require`` among its dependencies), or None
-    for a public route."""
+    """The scope a route requires (the strongest ``require`` among its dependencies),
+    ``"public"`` for a route marked :func:`public`, or None for a route with neither."""
     found: list[str] = []
     stack = [getattr(route, "dependant", None)]
     while stack:
@@ -228,11 +238,15 @@ def required_scope(route) -> str | None:
         if scope:
             found.append(scope)
         stack.extend(dependant.dependencies)
-    return max(found, key=SCOPES.index) if found else None
+    scopes = [scope for scope in found if scope in SCOPES]
+    if scopes:
+        return max(scopes, key=SCOPES.index)
+    return "public" if found else None
 
 
 def route_scopes(app) -> list[tuple[str, str, str | None]]:
-    """``(method, path, scope)`` of every API route of ``app`` (scope None: public), for the
+    """``(method, path, scope)`` of every API route of ``app`` (scope ``"public"``: open on
+    purpose; None: neither ``require`` nor ``public``, a mistake), for the
     permission tests and the docs. Reads included routers too (FastAPI >= 0.16x keeps them
     nested; older versions flatten them into ``app.routes``)."""
     from fastapi import routing

@@ -26,6 +26,7 @@ from warehouse.server.auth import (
     Principal,
     _check_csrf,
     auth_state,
+    public,
     require,
 )
 
@@ -120,6 +121,7 @@ def router() -> APIRouter:
     api = APIRouter(prefix=PREFIX, tags=["auth"])
 
     @api.post("/login", summary="Log in: a session cookie and its CSRF token",
+              dependencies=[Depends(public)],
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": Login.model_json_schema()},
                   "application/x-www-form-urlencoded": {"schema": Login.model_json_schema()}}}})
@@ -142,7 +144,8 @@ def router() -> APIRouter:
         return {"name": who.name, "role": who.role, "scopes": sorted(who.scopes),
                 "csrf_token": session.csrf_token, "expires_at": _iso(session.expires_at)}
 
-    @api.post("/logout", status_code=204, summary="End the session of the cookie sent")
+    @api.post("/logout", status_code=204, summary="End the session of the cookie sent",
+              dependencies=[Depends(public)])
     async def logout(request: Request) -> Response:
         session_id = request.cookies.get(SESSION_COOKIE)
         if session_id:
