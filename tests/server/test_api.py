@@ -179,7 +179,7 @@ def test_views_jobs_retention_chunks_info(client, wh):
 
 def test_unknown_routes_and_methods_are_problems(client):
     assert_problem(client.get(f"{API}/nothing-here"), 404)
-    assert_problem(client.get("/"), 404)
+    assert_problem(client.get("/no-such-page"), 404)
     assert_problem(client.put(f"{API}/points"), 405)
 
 
