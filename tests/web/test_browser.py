@@ -92,10 +92,21 @@ def test_drill_down_overview_recipe_run_step(duck_served, pages):
     wait_charts(page)
     assert page.locator("#chart-metrics .scatterlayer .trace").count() == 3
     shoot(page, "metrics-desktop")
-    for path in ("/dashboards", "/alerts"):
-        page.goto(path)
-        assert page.locator("h1").inner_text()
-        shoot(page, path.strip("/") + "-desktop")
+    page.goto("/alerts")
+    assert page.locator("h1").inner_text() == "Alerts"
+    shoot(page, "alerts-desktop")
+    page.goto("/dashboards")
+    with page.expect_navigation():
+        page.click('#table-built-in a[href="/dashboards/performance-overview"]')
+    assert "recipe" in page.locator(".problem").inner_text()  # a variable to fill in
+    page.fill('input[name="recipe"]', "etl-hourly")
+    with page.expect_navigation():
+        page.click("form.filters button")
+    assert "recipe=etl-hourly" in page.url
+    wait_charts(page)
+    assert page.locator(".grid-panel .main-svg").count() >= 3
+    assert page.locator("h1").inner_text() == "Performance overview: etl-hourly"
+    shoot(page, "dashboard-desktop")
 
 
 def test_time_picker_keeps_state_in_the_url(duck_served, pages):

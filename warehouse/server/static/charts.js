@@ -116,6 +116,17 @@ const PAGES = {
   },
 };
 
+// A saved or built-in dashboard: each panel's figure as the dashboards area rendered it.
+PAGES.dashboard = (data) => {
+  for (const panel of data.panels || []) {
+    const node = document.getElementById(`panel-${panel.id}`);
+    if (!node || !panel.figure || !window.Plotly) continue;
+    const figure = panel.figure;
+    window.Plotly.react(node, figure.data || [], layout({ ...(figure.layout || {}),
+      title: undefined, height: 300, margin: { l: 56, r: 12, t: 8, b: 40 } }), CONFIG);
+  }
+};
+
 export function drawCharts(data, page) {
   if (data && data.tables && PAGES[page]) PAGES[page](data);
 }
