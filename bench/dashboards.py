@@ -150,9 +150,9 @@ def variables(name: str, days: int) -> dict:
     return out
 
 
-def bench_render(wh: Warehouse, engine: str, repeat: int) -> list[dict]:
+def bench_render(wh: Warehouse, engine: str, repeat: int, ranges=(30, 365)) -> list[dict]:
     rows = []
-    for days in (30, 365):
+    for days in ranges:
         for name in BUILT_IN:
             dashboard = template(name)
             times, slowest, errors = [], ("", 0.0), {}
@@ -165,7 +165,7 @@ def bench_render(wh: Warehouse, engine: str, repeat: int) -> list[dict]:
             rows.append({"engine": engine, "dashboard": name, "range_days": days,
                          "median_ms": statistics.median(times), "min_ms": min(times),
                          "slowest_panel": f"{slowest[0]} ({slowest[1]:.0f} ms)",
-                         "errors": len(errors)})
+                         "errors": len(errors), "error_text": errors})
             print(rows[-1], flush=True)
     return rows
 

@@ -302,3 +302,14 @@ def test_html_report_draws_in_a_real_browser_offline(rendered, tmp_path, name):
     assert errors == []
     assert [u for u in fetched if not u.startswith("file:")] == []  # nothing from the network
     assert drawn >= figures
+
+
+def test_a_panel_returning_too_many_rows_fails_alone(demo_wh, monkeypatch):
+    import importlib
+
+    render_module = importlib.import_module("warehouse.dashboards.render")
+    monkeypatch.setattr(render_module, "MAX_PANEL_ROWS", 5)
+    result = render(demo_wh, template("error-analysis"), VARIABLES,
+                    panels=["failed_runs", "failed_run_list"])
+    assert result.panel("failed_runs").error is None
+    assert "more than the 5 a panel shows" in result.errors["failed_run_list"]

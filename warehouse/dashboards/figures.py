@@ -22,7 +22,18 @@ def plain(values) -> list:
     """JSON-ready list: times as ISO-8601, NaN/NaT as null, numpy scalars as Python."""
     series = pd.Series(values)
     if pd.api.types.is_datetime64_any_dtype(series):
-        return [None if pd.isna(v) else v.isoformat() for v in series]
+        aware = getattr(series.dt, "tz", None) is not None
+        naive = series.dt.tz_convert("UTC").dt.tz_localize(None) if aware else series
+        text = np.datetime_as_string(naive.to_numpy().astype("datetime64[us]"), unit="us")
+        suffix = "+00:00" if aware else ""
+        return [None if missing else f"{t}{suffix}"
+                for t, missing in zip(text.tolist(), series.isna().tolist(), strict=True)]
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series) \
+            and not pd.api.types.is_object_dtype(series):
+        if pd.api.types.is_integer_dtype(series):  # exact, also past 2**53
+            return [None if v is pd.NA else int(v) for v in series.astype(object).tolist()]
+        numbers = series.to_numpy(dtype=float, na_value=np.nan).tolist()
+        return [v if math.isfinite(v) else None for v in numbers]
     out = []
     for value in series.tolist():
         if isinstance(value, float) and not math.isfinite(value):

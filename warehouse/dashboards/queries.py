@@ -74,7 +74,11 @@ def _with_series(frame: pd.DataFrame, by: list[str] | None) -> pd.DataFrame:
     """A ``series`` column naming each line: the ``by`` labels, else the series' labels."""
     frame = frame.copy()
     if by:
-        frame["series"] = frame[by].astype(str).agg(",".join, axis=1) if len(frame) else []
+        # Column-wise (a row-wise join took seconds on 15k rows).
+        names = frame[by[0]].astype(str)
+        for column in by[1:]:
+            names = names + "," + frame[column].astype(str)
+        frame["series"] = names
     elif "labels" in frame.columns:
         frame["series"] = [",".join(f"{k}={v}" for k, v in sorted((lab or {}).items()))
                            for lab in frame["labels"]]

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 MAX_WORKERS = 4
 MAX_TEXT = 200
+#: Rows one panel may return (the same cap as analyst SQL): more cannot be drawn usefully
+#: and would only load the server; aggregate with every/by or narrow the time range.
+MAX_PANEL_ROWS = 1_000_000
 
 
 @dataclass
@@ -157,6 +160,10 @@ def render_panel(wh: Warehouse, panel: Panel, values: dict) -> PanelResult:
     result = PanelResult(panel.id, title, panel.type, panel.grid.model_dump())
     try:
         frame = evaluate(wh, panel.query, values).reset_index(drop=True)
+        if len(frame) > MAX_PANEL_ROWS:
+            raise DashboardError(f"the result has {len(frame):,} rows, more than the "
+                                 f"{MAX_PANEL_ROWS:,} a panel shows: aggregate (every, by) or "
+                                 f"narrow the time range")
         result.frame = frame
         result.figure = figure(panel, frame, title)
         if panel.type == "stat" and not frame.empty:
