@@ -18,15 +18,16 @@ stream, so every system answers exactly the same questions. Each side returns a 
 where the answer has one, one column per TSBS field — sorted, so answers compare with a
 numeric tolerance.
 
-How the warehouse answers (the API has no multi-metric or "host in a set" form, and no
-row-level filter on another metric's value, so some answers combine several calls):
+How the warehouse answers (``--api engine``, the default):
 
-- single-groupby, double-groupby: ``wh.points`` once per metric, merged on the keys;
-- cpu-max-all-8: ``wh.points(by=["hostname"])`` per metric, rows of the 8 hosts kept and
-  their max taken per hour (``labels`` matches one value per label, not a set);
-- groupby-orderby-limit: ``wh.points(by=[])`` over everything before the end, last 5 rows;
-- high-cpu: ``wh.sql`` on the ``points`` and ``series`` tables; lastpoint: ``wh.sql`` on
-  the documented ``series_latest`` view (one SQL text for both engines in each case).
+- single-groupby, cpu-max-all-8, double-groupby: ``wh.frame`` (one statement for every
+  field, the engine pivots), hosts chosen with a list-valued ``labels``;
+- high-cpu: ``wh.frame`` of the 10 fields with ``where="cpu.usage_user > 90"``;
+- groupby-orderby-limit: ``wh.points(by=[], last=5)`` (newest-first window);
+- lastpoint: ``wh.sql`` on the documented ``series_latest`` view.
+
+``--api proposed`` / ``current`` keep the older forms (one ``wh.points`` per field, ``wh.sql``
+for high-cpu) for comparison.
 """
 
 from __future__ import annotations
@@ -99,8 +100,23 @@ def _series(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
     return frame.set_index(keys)["value"]
 
 
+def _fields(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """A wh.frame answer with TSBS's column names (cpu.usage_user -> usage_user)."""
+    frame = frame.rename(columns={f"cpu.{m}": m for m in METRICS})
+    return frame[keys + [m for m in METRICS if m in frame.columns]]
+
+
+def _hosts_label(hosts: tuple[str, ...]) -> dict:
+    return {"hostname": list(hosts)} if hosts else {}
+
+
 def _wh_max_by_time(metrics, every):
     def run(wh, engine, p: Params, api: str = "current") -> pd.DataFrame:
+        if api == "engine":
+            # One statement for every field: the engine pivots (wh.frame).
+            return _fields(wh.frame([f"cpu.{m}" for m in metrics], p.start, p.end,
+                                    labels=_hosts_label(p.hosts), every=every, agg="max",
+                                    by=[]), ["ts"])
         columns = {}
         for m in metrics:
             if api == "proposed" and len(p.hosts) > 1:
@@ -122,6 +138,10 @@ def _wh_max_by_time(metrics, every):
 
 def _wh_mean_by_host(metrics):
     def run(wh, engine, p: Params, api: str = "current") -> pd.DataFrame:
+        if api == "engine":
+            return _fields(wh.frame([f"cpu.{m}" for m in metrics], p.start, p.end,
+                                    every="1h", agg="mean", by=["hostname"]),
+                           ["ts", "hostname"])
         columns = {m: _series(wh.points(f"cpu.{m}", p.start, p.end, every="1h", agg="mean",
                                         by=["hostname"]), ["ts", "hostname"])
                    for m in metrics}
@@ -142,6 +162,11 @@ def _host_filter(hosts: tuple[str, ...], column: str) -> str:
 
 
 def _wh_high_cpu(wh, engine, p: Params, api: str = "current") -> pd.DataFrame:
+    if api == "engine":
+        # The readings of the 10 fields, pivoted in SQL, where usage_user > 90 (a bound value).
+        return _fields(wh.frame([f"cpu.{m}" for m in METRICS], p.start, p.end,
+                                labels=_hosts_label(p.hosts), where="cpu.usage_user > 90"),
+                       ["ts", "hostname"])
     # Readings are one row per metric: find the (ts, host) where usage_user > 90, then
     # gather that host's 10 values at that ts (the primary key / zone maps find them).
     cpu_metrics = ", ".join(f"'cpu.{m}'" for m in METRICS)
@@ -172,6 +197,11 @@ def _wh_lastpoint(wh, engine, p: Params, api: str = "current") -> pd.DataFrame:
 
 
 def _wh_groupby_orderby_limit(wh, engine, p: Params, api: str = "current") -> pd.DataFrame:
+    if api == "engine":
+        # Newest-first: only the window holding the last 5 minutes is read.
+        frame = wh.points("cpu.usage_user", None, p.end, every="1m", agg="max", by=[],
+                          last=5)
+        return frame.rename(columns={"value": "usage_user"})
     frame = wh.points("cpu.usage_user", None, p.end, every="1m", agg="max", by=[])
     return frame.tail(5).rename(columns={"value": "usage_user"})
 
@@ -235,7 +265,7 @@ def _single(m: int, h: int, hours: int) -> QueryType:
     return QueryType(
         f"single-groupby-{m}-{h}-{hours}",
         f"max of {m} metric(s) per minute, {h} host, {hours} h",
-        f"wh.points ×{m} (labels={{hostname}}, every=1m, agg=max)",
+        f"wh.frame ×{m} fields (labels={{hostname}}, every=1m, agg=max, by=[])",
         _draw_window(hours, h), _wh_max_by_time(metrics, "1m"),
         _base_max_by_time(metrics, _MINUTE_US), metrics=metrics)
 
@@ -245,28 +275,28 @@ QUERY_TYPES: dict[str, QueryType] = {q.name: q for q in [
     _single(1, 1, 12),
     _single(5, 1, 12),
     QueryType("cpu-max-all-8", "max of all 10 metrics per hour, 8 hosts, 8 h",
-              "wh.points ×10 (by=[hostname], every=1h, agg=max), 8 hosts kept",
+              "wh.frame ×10 fields (labels={hostname: 8 hosts}, every=1h, agg=max, by=[])",
               _draw_window(8, 8), _wh_max_by_time(METRICS, "1h"),
               _base_max_by_time(METRICS, _HOUR_US)),
     QueryType("double-groupby-1", "mean of 1 metric per hour per host, all hosts, 12 h",
-              "wh.points ×1 (by=[hostname], every=1h, agg=mean)",
+              "wh.frame ×1 field (by=[hostname], every=1h, agg=mean)",
               _draw_window(12, 0), _wh_mean_by_host(METRICS[:1]),
               _base_mean_by_host(METRICS[:1]), keys=("ts", "hostname"), metrics=METRICS[:1]),
     QueryType("double-groupby-all", "mean of 10 metrics per hour per host, all hosts, 12 h",
-              "wh.points ×10 (by=[hostname], every=1h, agg=mean)",
+              "wh.frame ×10 fields (by=[hostname], every=1h, agg=mean)",
               _draw_window(12, 0), _wh_mean_by_host(METRICS), _base_mean_by_host(METRICS),
               keys=("ts", "hostname")),
     QueryType("high-cpu-1", "readings of 1 host with usage_user > 90, 12 h",
-              "wh.sql (points ⋈ series, pivot)",
+              "wh.frame ×10 fields (where='cpu.usage_user > 90')",
               _draw_window(12, 1), _wh_high_cpu, _base_high_cpu, keys=("hostname", "ts")),
     QueryType("high-cpu-all", "readings of all hosts with usage_user > 90, 12 h",
-              "wh.sql (points ⋈ series, pivot)",
+              "wh.frame ×10 fields (where='cpu.usage_user > 90')",
               _draw_window(12, 0), _wh_high_cpu, _base_high_cpu, keys=("hostname", "ts")),
     QueryType("lastpoint", "last reading of every metric for every host",
               "wh.sql (view series_latest, pivot)",
               _draw_nothing, _wh_lastpoint, _base_lastpoint, keys=("hostname",)),
     QueryType("groupby-orderby-limit", "max usage_user per minute, last 5 minutes before "
-              "a random end", "wh.points ×1 (by=[], every=1m, agg=max), last 5 rows",
+              "a random end", "wh.points (by=[], every=1m, agg=max, last=5)",
               _draw_end, _wh_groupby_orderby_limit, _base_groupby_orderby_limit,
               metrics=METRICS[:1]),
 ]}

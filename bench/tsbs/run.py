@@ -155,11 +155,9 @@ def run_query(query: QueryType, engine: str, wh, raw, instances, hostnames, args
 def refresh_rollups(wh: WarehouseSystem, data: Dataset) -> float:
     """Run the warehouse's ``refresh_rollups`` job up to the end of the data; seconds taken.
     After it, bucketed queries that a rollup tier answers read the tier (jobs/tiers.py)."""
-    from warehouse.jobs.api import run as run_job  # the jobs package is newer than the bench
-
     log(f"{wh.engine}: refreshing rollups")
     start = time.perf_counter()
-    result = run_job(wh.wh, "refresh_rollups", now=data.end)
+    result = wh.wh.run_job("refresh_rollups", now=data.end)
     seconds = time.perf_counter() - start
     log(f"{wh.engine}: refresh_rollups {getattr(result, 'status', result)} in {seconds:.1f} s")
     if wh.engine == "postgresql":  # planner statistics for the new rollup rows
@@ -210,10 +208,11 @@ def main() -> None:
                         help="seconds of timed runs per query, once --min-runs are done")
     parser.add_argument("--slow", type=float, default=2.0,
                         help="seconds; a slower warehouse answer is timed on one instance, once")
-    parser.add_argument("--api", choices=("current", "proposed"), default="proposed",
-                        help="'proposed' (default) filters hosts with a list-valued label, which "
-                             "the API now supports; 'current' reads every host and filters in "
-                             "pandas, for comparison")
+    parser.add_argument("--api", choices=("current", "proposed", "engine"), default="engine",
+                        help="'engine' (default): wh.frame (one statement for many fields, "
+                             "value filter in SQL) and wh.points(last=N); 'proposed': one "
+                             "wh.points per field with list-valued labels; 'current' reads "
+                             "every host and filters in pandas, for comparison")
     parser.add_argument("--rollups", action="store_true",
                         help="after the raw pass, run refresh_rollups and time the queries again")
     parser.add_argument("--pg-url", help="use this PostgreSQL server instead of a throwaway one")

@@ -34,9 +34,13 @@ from __future__ import annotations
 import json
 import re
 import threading
+import uuid
+import warnings
+from datetime import timedelta
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Connection, text
 
 from warehouse.backends.readonly import (
@@ -223,7 +227,8 @@ def _run(cursor, sql_file, statement: str, values: list, limits: ReadOnlyLimits)
     try:
         result = cursor.execute(statement, values)
         columns = [d[0] for d in result.description or ()]
-        rows = result.fetchmany(limits.max_rows + 1)
+        types = [d[1] for d in result.description or ()]
+        table = _fetch_arrow(result, limits.max_rows + 1)
     except duckdb.InterruptException:
         raise limits.timed_out() from None
     except duckdb.TransactionException as exc:
@@ -240,9 +245,68 @@ def _run(cursor, sql_file, statement: str, values: list, limits: ReadOnlyLimits)
             cursor.rollback()
         except duckdb.Error:
             pass  # nothing to roll back: the transaction ended with an error
-    if len(rows) > limits.max_rows:
+    if table.num_rows > limits.max_rows:
         raise limits.too_many_rows()
-    return pd.DataFrame(rows, columns=columns)
+    return _arrow_frame(table, columns, types)
+
+
+def _fetch_arrow(result, limit: int) -> pa.Table:
+    """At most about ``limit`` rows as Arrow batches: DuckDB hands over columns, not a Python
+    tuple per row (2.6x faster on TSBS high-cpu-all, docs/tsbs.md); reading stops once the
+    cap is passed, as fetchmany(cap + 1) did."""
+    with warnings.catch_warnings():
+        # "Arrow output on a DB-API result makes an extra copy": still far cheaper than a
+        # Python object per value, and execute() keeps the interrupt/time-limit path.
+        warnings.simplefilter("ignore", UserWarning)
+        reader = result.to_arrow_reader(max(1, min(limit, _BATCH_ROWS)))
+        batches, rows = [], 0
+        for batch in reader:
+            batches.append(batch)
+            rows += batch.num_rows
+            if rows >= limit:
+                break
+    return pa.Table.from_batches(batches, schema=reader.schema)
+
+
+def _plain_arrow(kind: pa.DataType) -> bool:
+    """Arrow types whose pandas conversion matches the Python objects rows used to give
+    (numbers, text, booleans, times, dates, decimals, bytes); other columns (intervals,
+    lists, structs, maps) are converted value by value, as before."""
+    return (pa.types.is_integer(kind) or pa.types.is_floating(kind)
+            or pa.types.is_string(kind) or pa.types.is_large_string(kind)
+            or pa.types.is_boolean(kind) or pa.types.is_timestamp(kind)
+            or pa.types.is_date(kind) or pa.types.is_decimal(kind)
+            or pa.types.is_binary(kind))
+
+
+def _arrow_frame(table: pa.Table, columns: list[str], types: list[str]) -> pd.DataFrame:
+    """The result as a DataFrame with the dtypes rows of Python objects gave before:
+    integers int64, an all-NULL column None, UUIDs uuid.UUID, intervals timedelta."""
+    data = {}
+    for i, field in enumerate(table.schema):
+        chunked = table.column(i)
+        kind = str(types[i]).upper() if i < len(types) else ""
+        if chunked.null_count == len(chunked) and len(chunked):
+            data[i] = pd.Series([None] * len(chunked), dtype=object)
+        elif kind == "UUID":
+            data[i] = pd.Series([None if v is None else uuid.UUID(v)
+                                 for v in chunked.to_pylist()], dtype=object)
+        elif pa.types.is_interval(field.type):
+            data[i] = pd.Series([None if v is None else timedelta(
+                days=v.months * 30 + v.days, microseconds=v.nanoseconds // 1000)
+                for v in chunked.to_pylist()])
+        elif pa.types.is_integer(field.type) and chunked.null_count == 0:
+            data[i] = pd.Series(chunked.to_numpy().astype("int64"))
+        elif _plain_arrow(field.type):
+            data[i] = chunked.to_pandas()
+        else:
+            data[i] = pd.Series(chunked.to_pylist(), dtype=object)
+    frame = pd.DataFrame(data) if data else pd.DataFrame(index=range(table.num_rows))
+    frame.columns = columns
+    return frame
+
+
+_BATCH_ROWS = 1_000_000
 
 
 def _first_line(exc: BaseException) -> str:
