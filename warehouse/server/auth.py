@@ -36,7 +36,7 @@ from warehouse.accounts.sessions import csrf_matches
 log = logging.getLogger("warehouse.server.auth")
 
 __all__ = ["CSRF_COOKIE", "CSRF_FIELD", "CSRF_HEADER", "ROLES", "ROLE_SCOPES", "SCOPES",
-           "SESSION_COOKIE", "AuthState", "Principal", "auth_router", "auth_state",
+           "SESSION_COOKIE", "AuthState", "Principal", "auth_router", "auth_state", "authenticate",
            "is_loopback", "public", "require", "required_scope", "route_scopes", "serving_allowed"]
 
 SESSION_COOKIE = "wh_session"  # HttpOnly: page scripts never see the session id
