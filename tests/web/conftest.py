@@ -168,14 +168,15 @@ def pages(browser, request):
     assert not errors, f"console errors: {errors}"
 
 
-def shoot(page, name: str, docs: bool = False) -> Path:
-    """A full-page screenshot under tests/web/artifacts/ (and docs/img/ when asked)."""
+def shoot(page, name: str, docs: str | None = None) -> Path:
+    """A full-page screenshot under tests/web/artifacts/; with ``docs`` and
+    WAREHOUSE_DOCS_SCREENSHOTS=1 also the viewport as docs/img/<docs>.png (the README's)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     if docs and os.environ.get("WAREHOUSE_DOCS_SCREENSHOTS") == "1":
         DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOCS_IMG / f"{name}.png"), full_page=False)
+        page.screenshot(path=str(DOCS_IMG / f"{docs}.png"), full_page=False)
     return path
 
 

@@ -41,7 +41,7 @@ def test_drill_down_overview_recipe_run_step(duck_served, pages):
     assert page.locator(f'#table-running a[href="/runs/{RUNNING_ID}"]').count() == 1
     assert "<script>alert(1)</script>" in page.locator("#table-failures").inner_text()
     page.wait_for_selector("#live.on")
-    shoot(page, "overview-desktop", docs=True)
+    shoot(page, "overview-desktop", docs="dashboard-overview")
 
     # Overview chart: a bar opens its recipe, keeping the time range.
     bars = page.locator("#chart-recipes .barlayer .trace:first-child .point path")
@@ -61,7 +61,15 @@ def test_drill_down_overview_recipe_run_step(duck_served, pages):
     assert run_id in page.locator(".facts").inner_text()
     bars = page.locator("#chart-timeline .barlayer .point path")
     assert bars.count() == duck_served.wh.steps(run_id).shape[0]
-    shoot(page, "run-desktop", docs=True)
+    shoot(page, "run-desktop")
+
+    # A finished run with its four steps and resources (the README's picture).
+    finished = duck_served.wh.runs(recipe="etl-hourly", status="succeeded").run_id.iloc[-1]
+    page.goto(f"/runs/{finished}")
+    wait_charts(page)
+    shoot(page, "run-finished-desktop", docs="dashboard-run")
+    page.go_back()
+    wait_charts(page)
 
     # Gantt: a step bar opens the step across runs.
     with page.expect_navigation():

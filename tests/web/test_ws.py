@@ -92,3 +92,20 @@ def test_merge_caps_id_lists():
     message = live.merge(changes)
     assert len(message["run_ids"]) == live.MAX_IDS and message["truncated"] is True
     assert message["statuses"] == ["running"] and message["changes"] == live.MAX_IDS + 5
+
+
+def test_open_socket_ends_when_its_credentials_are_revoked(wh, monkeypatch):
+    monkeypatch.setattr(live, "REAUTH_S", 0.0)  # check on every wake-up
+    accounts.add_user(wh, "viewer", "viewer", "correct horse battery")
+    token = accounts.create_token(wh, "viewer", "read")
+    with Served(wh) as served, connect(
+            served.url.replace("http", "ws") + "/ws",
+            additional_headers={"Authorization": f"Bearer {token.token}"}) as socket:
+        assert receive(socket)["type"] == "hello"
+        wh.changes.publish(Change(kind="runs", run_ids=("r1",)))
+        assert receive(socket)["type"] == "change"
+        accounts.revoke_token(wh, token.token_id)
+        wh.changes.publish(Change(kind="runs", run_ids=("r2",)))
+        assert receive(socket) == {"type": "error", "status": 401,
+                                   "detail": "credentials expired: log in again"}
+    assert until_closed_subscriptions(wh, 0) == 0

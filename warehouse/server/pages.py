@@ -251,9 +251,9 @@ def run_data(wh, params, run_id: str) -> dict:
                       "end_offset_ms, duration_ms FROM run_timeline WHERE run_id = :run_id "
                       "ORDER BY ordinal, attempt", {"run_id": run_id})
     steps = wh.steps(run_id)
-    resources = steps[["step", "attempt", "status", "cpu_user_us", "cpu_system_us",
-                       "peak_rss_bytes", "read_bytes", "written_bytes", "error_type",
-                       "error_message"]].sort_values("step")
+    resources = steps.sort_values(["started_at", "step"])[[
+        "step", "attempt", "status", "cpu_user_us", "cpu_system_us", "peak_rss_bytes",
+        "read_bytes", "written_bytes", "error_type", "error_message"]]
     metrics = wh.sql("SELECT s.metric, p.ts, p.value FROM points AS p JOIN series AS s "
                      "ON s.series_id = p.series_id WHERE p.run_id = :run_id "
                      "ORDER BY s.metric, p.ts LIMIT 1000", {"run_id": run_id})

@@ -152,19 +152,21 @@ class Connection:
             await self.send({"type": "subscribed"})
 
     async def push(self) -> None:
-        idle = 0.0
+        checked = self.loop.time()
         while True:
             try:
                 await asyncio.wait_for(self.wakeup.wait(), PING_S)
+                woken = True
             except TimeoutError:
-                idle += PING_S
+                woken = False
+            if self.loop.time() - checked >= REAUTH_S:
+                checked = self.loop.time()
+                if (await _identify(self.ws))[0] is None:  # expired, revoked, user removed
+                    await self.send({"type": "error", "status": 401,
+                                     "detail": "credentials expired: log in again"})
+                    return
+            if not woken:
                 await self.send({"type": "ping"})
-                if idle >= REAUTH_S:
-                    idle = 0.0
-                    if (await _identify(self.ws))[0] is None:
-                        await self.send({"type": "error", "status": 401,
-                                         "detail": "credentials expired: log in again"})
-                        return
                 continue
             await asyncio.sleep(COALESCE_S)  # let a burst arrive, then send it as one
             self.wakeup.clear()
