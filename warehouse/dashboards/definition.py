@@ -216,8 +216,21 @@ class AnalyticsQuery(_Strict):
     start: Ref | None = "$start"
     end: Ref | None = "$end"
     horizon: int = Field(24, ge=1, le=10_000)
+    #: Read at most this much history before ``end`` (e.g. '14d'): a forecast of the next
+    #: day needs weeks, not the whole range the dashboard shows.
+    history: Ref | None = None
     a: PeriodSpec | None = None
     b: PeriodSpec | None = None
+
+    @field_validator("history")
+    @classmethod
+    def _history(cls, value):
+        if value is not None and not value.startswith("$"):
+            try:
+                interval_us(value)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"bad interval {value!r}: {exc}") from None
+        return value
 
     @model_validator(mode="after")
     def _inputs(self):

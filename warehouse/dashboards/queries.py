@@ -17,6 +17,7 @@ import pandas as pd
 from warehouse import analytics
 from warehouse.dashboards.checks import reference, sql_binds
 from warehouse.dashboards.definition import MAX_ROWS, VIEWS, DashboardError
+from warehouse.timeparse import aware_timestamp, interval_us
 
 if TYPE_CHECKING:
     from warehouse.core import Warehouse
@@ -165,7 +166,12 @@ def _analytics(wh: Warehouse, spec: dict) -> pd.DataFrame:
         return analytics.compare(wh, sides[0], sides[1])
     if function == "bottlenecks":
         return analytics.bottlenecks(wh, spec["recipe"], spec.get("start"), spec.get("end"))
-    select = {"start": spec.get("start"), "end": spec.get("end"), "every": spec.get("every"),
+    start = spec.get("start")
+    if spec.get("history") is not None:
+        end = aware_timestamp(spec.get("end") or "now", "end")
+        earliest = end - pd.Timedelta(microseconds=interval_us(spec["history"]))
+        start = earliest if start is None else max(aware_timestamp(start, "start"), earliest)
+    select = {"start": start, "end": spec.get("end"), "every": spec.get("every"),
               "agg": spec.get("agg") or "mean"}
     if spec.get("metric") is not None:
         select.update(metric=spec["metric"],
