@@ -17,7 +17,7 @@ HEAVY = ("pandas", "numpy", "sqlalchemy", "scipy", "statsmodels", "sklearn", "du
          "psycopg", "rich", "matplotlib")
 #: Commands of the server package: listed here, built by the server work (with the shared
 #: --url/--debug options; which of them print rows is theirs to decide).
-OTHER_PACKAGES = {"serve", "users", "tokens"}
+OTHER_PACKAGES = {"serve", "users", "tokens", "grant"}
 #: Commands that print a stream or a report rather than rows or a result.
 NO_FORMAT = {"scheduler", "demo"}
 

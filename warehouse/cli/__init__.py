@@ -75,6 +75,8 @@ COMMANDS: tuple[Entry, ...] = (
     Entry("users", "warehouse.server.auth_commands:users", "server",
           "Users of a served warehouse."),
     Entry("tokens", "warehouse.server.auth_commands:tokens", "server", "API tokens."),
+    Entry("grant", "warehouse.server.auth_commands:grant", "server",
+          "Database roles for analysts (PostgreSQL)."),
     Entry("demo", "warehouse.cli.demo:demo", "demo",
           "Generate, load and analyse realistic recipe executions."),
 )
