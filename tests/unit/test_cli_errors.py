@@ -94,3 +94,10 @@ def test_an_error_line_cannot_drive_the_terminal(tmp_path):
     url = f"duckdb:///{tmp_path / name}"
     line = one_line(invoke("info", "--url", url), "no warehouse at")
     assert "\x1b" not in line and "x\\x1b[2J.duckdb" in line
+
+
+@pytest.mark.parametrize("command", [["info"], ["sql", "select 1"], ["jobs", "list"]])
+def test_a_served_warehouse_that_is_down_names_warehouse_serve(command):
+    # Port 9 (discard) has no listener here: the client raises TransientError at once.
+    one_line(invoke(*command, "--url", "http://127.0.0.1:9"), "cannot reach http://127.0.0.1:9",
+             "warehouse serve")

@@ -129,11 +129,20 @@ def _shown_url(url: str | None) -> str:
     return make_url(database_url(url)).render_as_string(hide_password=True)
 
 
+def _is_http(url: str | None) -> bool:
+    from warehouse.config import database_url
+
+    return database_url(url).split("://", 1)[0].lower() in ("http", "https")
+
+
 def describe_error(exc: BaseException, url: str | None, command: str | None) -> str:
     """One line saying what went wrong and, for everyday mistakes, what to do about it."""
     from warehouse.errors import TerminalError, TransientError, WarehouseError
 
     sql_hint = "check the SQL; the documented views are in docs/views.md"
+    if isinstance(exc, TransientError) and _is_http(url):
+        return (f"cannot reach {_shown_url(url)}: {_one_line(str(exc))} — is `warehouse serve` "
+                f"running there? (--url or WAREHOUSE_URL); try again once it is up")
     if _is_driver_error(exc) or isinstance(exc, TransientError):
         try:
             backend = _backend_class(url)
