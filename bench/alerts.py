@@ -203,7 +203,8 @@ def flapping(url: str, n_series: int, rounds: int) -> list[dict]:
         stored = int(wh.sql("SELECT count(*) AS n FROM alert_instances")["n"][0])
         rows.append({"round": r, "transitions": len(transitions),
                      "instances in memory": len(am.instances), "rows stored": stored,
-                     "eval s": seconds, "traced MB": current / 1e6})
+                     "eval s": seconds, "traced MB": current / 1e6,
+                     "error": am.errors.get("flap", "")})
     tracemalloc.stop()
     wh.close()
     return rows

@@ -79,7 +79,9 @@ def series_values(wh: Warehouse, rule: Rule, now: pd.Timestamp,
     if frame.empty:
         return pd.DataFrame(columns=columns)
     frame = frame.sort_values("ts")
-    frame["key"] = frame["labels"].map(lambda lab: json.dumps(lab, sort_keys=True))
+    # one key per series: its id (cheap), else its labels
+    frame["key"] = (frame["series_id"] if "series_id" in frame.columns
+                    else frame["labels"].map(lambda lab: json.dumps(lab, sort_keys=True)))
     if "metric" not in frame.columns:
         frame["metric"] = spec["metric"]
     if "run_id" not in frame.columns:
@@ -93,22 +95,36 @@ def eval_threshold(wh: Warehouse, rule: Rule, now: pd.Timestamp) -> Outcome:
 
 def threshold_outcome(rule: Rule, frame: pd.DataFrame) -> Outcome:
     """Which series of ``frame`` (the rule's window) breach the threshold."""
+    return threshold_outcomes([rule], frame)[rule.name]
+
+
+def threshold_outcomes(rules: list[Rule], frame: pd.DataFrame) -> dict[str, Outcome]:
+    """Threshold rules sharing window/every/agg/match, over one frame of all their metrics:
+    one groupby per (metric, series) for all of them, then a comparison per series."""
     if frame.empty:
-        return Outcome(False)
-    spec = rule.spec
+        return {r.name: Outcome(False) for r in rules}
+    spec = rules[0].spec
     frame = frame.assign(value=frame["value"].astype(float))
-    groups = frame.groupby("key", sort=True)  # one group per series; vectorised over all
+    groups = frame.groupby(["metric", "key"], sort=True)
     # with every: the newest bucket, already aggregated; first/last skip missing values
     how = "last" if spec.get("every") else spec["agg"]
     values = (groups["value"].quantile(int(how[1:]) / 100) if how.startswith("p")
               else groups["value"].agg(how))
     labels = groups["labels"].first()
     run_ids = groups["run_id"].last()  # newest non-null run of the series, for the link
-    samples = [Sample(dict(labels[key]), float(value),
-                      None if pd.isna(run_ids[key]) else str(run_ids[key]))
-               for key, value in values.items() if compare(spec["op"], float(value),
-                                                          spec["threshold"])]
-    return Outcome(True, samples)
+    by_metric: dict[str, list] = {}
+    for (metric, _series), value, lab, run_id in zip(values.index, values.to_numpy(),
+                                                 labels.to_numpy(), run_ids.to_numpy()):
+        by_metric.setdefault(metric, []).append(
+            (float(value), lab, None if pd.isna(run_id) else str(run_id)))
+    out = {}
+    for rule in rules:
+        series = by_metric.get(rule.metric)
+        op, threshold = rule.spec["op"], rule.spec["threshold"]
+        out[rule.name] = Outcome(series is not None, [
+            Sample(dict(lab), value, run_id) for value, lab, run_id in series or ()
+            if compare(op, value, threshold)])
+    return out
 
 
 def evaluate_many(wh: Warehouse, rules: list[Rule], now: datetime
@@ -139,10 +155,8 @@ def evaluate_many(wh: Warehouse, rules: list[Rule], now: datetime
         except Exception:  # noqa: BLE001 - fall back to one query per rule
             out.update({r.name: _safe(wh, r, now) for r in group})
             continue
-        parts = dict(tuple(frame.groupby("metric", sort=False))) if len(frame) else {}
-        for rule in group:
-            part = parts.get(rule.metric, frame.iloc[0:0])
-            out[rule.name] = (threshold_outcome(rule, part), None)
+        out.update({name: (outcome, None)
+                    for name, outcome in threshold_outcomes(group, frame).items()})
     return out
 
 
