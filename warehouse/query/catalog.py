@@ -74,7 +74,10 @@ class Selection:
 
     def label_names(self) -> list[str]:
         """Names of labels that at least one chosen series has, sorted."""
-        return sorted(c for c in self.table.columns if self.table[c].notna().any())
+        if "label_names" not in self.memo:
+            self.memo["label_names"] = sorted(
+                {k for lab in self.labels for k, v in lab.items() if v is not None})
+        return self.memo["label_names"]
 
 
 def query_state(conn: Connection, backend: Backend) -> QueryState:

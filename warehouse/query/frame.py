@@ -29,8 +29,7 @@ from warehouse.query.catalog import query_state, select
 from warehouse.query.points import (
     _PARTIALS,
     check_options,
-    group_codes,
-    key_frame,
+    group_keys,
     metric_list,
     query_points,
     time_range,
@@ -90,11 +89,7 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
     sel = select(conn, backend, names, labels, state)
     key_names = list(by) if by is not None else [
         n for n in sel.label_names() if n not in ("ts", *names)]
-    per_series = key_frame(sel, key_names, False)
-    keys = (per_series.drop_duplicates().sort_values(key_names, na_position="last")
-            .reset_index(drop=True)) if key_names else pd.DataFrame(index=range(1))
-    keys["grp"] = np.arange(len(keys))
-    codes = group_codes(sel, keys, key_names, False)
+    keys, codes = group_keys(sel, key_names, False)
     metric_index = {m: i for i, m in enumerate(names)}
     m_codes = np.array([metric_index[m] for m in sel.metrics], dtype="i8")
 
@@ -122,8 +117,18 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
     if every_us is None:
         # One series per (label set, metric): the value at an instant is that one point.
         columns = [f"max(value) FILTER (WHERE g_m = {i}) AS v{i}" for i in range(len(names))]
-        sql = (f"SELECT ts AS t, g_grp AS grp, {', '.join(columns)} FROM {source} {mapping} "
-               f"WHERE {where_sql} GROUP BY 1, 2")
+        hits = ""
+        if condition is not None:
+            # Find the (instant, label set) whose filtered metric passes first, then pivot
+            # only the readings there: a join on (ts, group) instead of grouping every row.
+            k = metric_index[condition.metric]
+            hit_ids = ",".join(str(s) for s, m in zip(series_ids, m_codes) if m == k) or "NULL"
+            hit_where = " AND ".join([f"series_id IN ({hit_ids})", *filters[1:]])
+            hits = (f"JOIN (SELECT points.ts AS h_ts, g.g_grp AS h_grp FROM {source} {mapping} "
+                    f"WHERE {hit_where} AND points.value {condition.op} :where_value) AS h "
+                    f"ON h.h_ts = points.ts AND h.h_grp = g.g_grp ")
+        sql = (f"SELECT points.ts AS t, g_grp AS grp, {', '.join(columns)} FROM {source} "
+               f"{mapping} {hits}WHERE {where_sql} GROUP BY 1, 2")
     elif agg in _PARTIALS:
         partials, merge = _PARTIALS[agg]
         columns = [_filtered_merge(agg, i) for i in range(len(names))]
@@ -139,10 +144,11 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
                f"{', '.join(columns)} FROM {source} {mapping} WHERE {where_sql} "
                f"GROUP BY {backend.bucket_key('ts', every_us)}, 2")
     if condition is not None:
+        params["where_value"] = condition.value
+    if condition is not None and every_us is not None:
         # Outside the GROUP BY: PostgreSQL does not let HAVING name output columns.
         k = metric_index[condition.metric]
         sql = f"SELECT * FROM ({sql}) AS f WHERE v{k} {condition.op} :where_value"
-        params["where_value"] = condition.value
     sql += " ORDER BY grp, t"
     if not series_ids:
         return _empty(names, key_names)
@@ -166,9 +172,9 @@ def _shape(rows: pd.DataFrame, names: list[str], keys: pd.DataFrame, key_names: 
         ts = pd.to_datetime(rows["t"].to_numpy(dtype="i8"), unit="us", utc=True)
     else:
         ts = pd.to_datetime(rows["t"], utc=True)
-    out = {"ts": pd.Series(ts).reset_index(drop=True)}
+    out = {"ts": ts}
     for name in key_names:
-        out[name] = pd.Series(keys[name].to_numpy(dtype=object)[grp])
+        out[name] = keys[name].to_numpy(dtype=object)[grp]
     for i, metric in enumerate(names):
         out[metric] = rows[f"v{i}"].to_numpy(dtype="f8")
     return pd.DataFrame(out)

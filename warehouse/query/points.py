@@ -109,7 +109,7 @@ class PointsQuery:
         memo_key = ("grouping", tuple(by) if by is not None else None, multi)
         if memo_key not in sel.memo:
             sel.memo[memo_key] = _grouping(sel, by, multi)
-        self.group, self.join, self.keys = sel.memo[memo_key]
+        self.group, self.join, self.keys, self.codes = sel.memo[memo_key]
 
     def run(self, start_ts, end_ts, fill=None) -> pd.DataFrame:
         """Raw rows (ts, series_id, value, run_id) or buckets (bucket_us, grp, value)."""
@@ -152,7 +152,7 @@ class PointsQuery:
         elif in_python:
             rows = _with_archive(conn, backend, archived, series_ids, condition, params,
                                  start_ts, end_ts)
-            frame = _aggregate(rows, every_us, agg, sel, self.keys, self.by, self.multi)
+            frame = _aggregate(rows, every_us, agg, sel, self.codes, self.by)
         elif join and agg in _PARTIALS:
             # Aggregate per series first, then merge the partials per group: the join that
             # maps series to groups then meets buckets × series rows instead of every point
@@ -240,8 +240,8 @@ def _with_archive(conn: Connection, backend: Backend, archived, series_ids: list
     return with_archived_rows(hot, archived, series_ids, start, end)
 
 
-def _aggregate(rows: pd.DataFrame, every_us: int, agg: str, sel: Selection, keys,
-               by: list[str] | None, multi: bool) -> pd.DataFrame:
+def _aggregate(rows: pd.DataFrame, every_us: int, agg: str, sel: Selection, codes,
+               by: list[str] | None) -> pd.DataFrame:
     """bucket_us, grp, value computed in pandas with the SQL's semantics (percentiles are
     percentile_cont: linear interpolation)."""
     ts_us = rows["ts"].to_numpy(dtype="datetime64[us]").view("i8")
@@ -249,8 +249,7 @@ def _aggregate(rows: pd.DataFrame, every_us: int, agg: str, sel: Selection, keys
     if by is None or sel.empty:
         rows["grp"] = rows["series_id"].astype("int64")
     else:
-        rows["grp"] = rows["series_id"].map(dict(zip(sel.ids.tolist(), group_codes(sel, keys,
-                                                                                   by, multi))))
+        rows["grp"] = rows["series_id"].map(dict(zip(sel.ids.tolist(), codes.tolist())))
     rows = rows.sort_values("ts", kind="stable")
     grouped = rows.groupby(["grp", "bucket_us"], sort=True)["value"]
     if agg in PERCENTILES:
@@ -260,43 +259,47 @@ def _aggregate(rows: pd.DataFrame, every_us: int, agg: str, sel: Selection, keys
     return values.reset_index()[["bucket_us", "grp", "value"]]
 
 
-def key_frame(sel: Selection, by: list[str], multi: bool) -> pd.DataFrame:
-    """Per chosen series, its group key: (metric,) + the ``by`` label values."""
-    cols = {"metric": sel.metrics} if multi else {}
-    for name in by:
+def group_keys(sel: Selection, names: list[str], multi: bool) -> tuple[pd.DataFrame, np.ndarray]:
+    """Groups of the chosen series by (metric if ``multi``) + the label ``names``: a table of
+    the distinct keys (columns ``[metric,] *names, grp``), numbered in the order of their
+    values (missing labels last) so results come out in the same order whatever series ids
+    the engine assigned; and each series' group number. Memoised on the selection."""
+    memo_key = ("groups", tuple(names), multi)
+    if memo_key in sel.memo:
+        return sel.memo[memo_key]
+    columns = (["metric"] if multi else []) + list(names)
+    values = [sel.metrics] if multi else []
+    for name in names:
         column = sel.table.get(name)
-        cols[name] = (column.to_numpy(dtype=object) if column is not None
+        values.append(column.to_numpy(dtype=object) if column is not None
                       else np.full(len(sel.ids), None, dtype=object))
-    return pd.DataFrame(cols, index=range(len(sel.ids)))
+    tuples = list(zip(*values)) if values else [()] * len(sel.ids)
+    distinct = set(tuples) or {()}
+    try:
+        ordered = sorted(distinct, key=_missing_last)
+    except TypeError:  # label values of mixed types: order by their text
+        ordered = sorted(distinct, key=lambda t: tuple((v is None, str(v)) for v in t))
+    number = {t: i for i, t in enumerate(ordered)}
+    codes = np.fromiter((number[t] for t in tuples), dtype="i8", count=len(tuples))
+    keys = pd.DataFrame(ordered, columns=columns) if columns else pd.DataFrame(index=range(1))
+    keys["grp"] = np.arange(len(keys))
+    sel.memo[memo_key] = (keys, codes)
+    return keys, codes
 
 
-def group_codes(sel: Selection, keys: pd.DataFrame, by: list[str], multi: bool) -> np.ndarray:
-    names = (["metric"] if multi else []) + list(by)
-    per_series = key_frame(sel, by, multi)
-    if not names:
-        return np.zeros(len(sel.ids), dtype="i8")
-    merged = per_series.merge(keys, on=names, how="left")
-    return merged["grp"].to_numpy(dtype="i8")
+def _missing_last(key: tuple) -> tuple:
+    return tuple((v is None, "" if v is None else v) for v in key)
 
 
 def _grouping(sel: Selection, by: list[str] | None, multi: bool):
-    """SQL expression for the group of a row, a join that maps series to groups, and keys."""
+    """SQL expression for the group of a row, a join that maps series to groups, the keys
+    and each series' group."""
     if by is None or sel.empty:
-        return "series_id", "", None
-    names = (["metric"] if multi else []) + list(by)
-    per_series = key_frame(sel, by, multi)
-    # Groups are numbered in the order of their label values, so results come out in the
-    # same order whatever series ids the engine assigned.
-    if names:
-        keys = (per_series.drop_duplicates().sort_values(names, na_position="last")
-                .reset_index(drop=True))
-    else:
-        keys = pd.DataFrame(index=range(1))
-    keys["grp"] = np.arange(len(keys))
-    codes = group_codes(sel, keys, by, multi)
+        return "series_id", "", None, None
+    keys, codes = group_keys(sel, list(by), multi)
     pairs = ", ".join(f"({int(sid)}, {int(c)})" for sid, c in zip(sel.ids, codes))
     join = f"JOIN (VALUES {pairs}) AS g(g_series_id, g_grp) ON g.g_series_id = points.series_id"
-    return "g_grp", join, keys
+    return "g_grp", join, keys, codes
 
 
 def _fill_gaps(frame: pd.DataFrame, every_us: int, start, end, fill) -> pd.DataFrame:
