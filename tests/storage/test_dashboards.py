@@ -313,3 +313,29 @@ def test_a_panel_returning_too_many_rows_fails_alone(demo_wh, monkeypatch):
                     panels=["failed_runs", "failed_run_list"])
     assert result.panel("failed_runs").error is None
     assert "more than the 5 a panel shows" in result.errors["failed_run_list"]
+
+
+def test_bottlenecks_and_anomalies_panels_are_the_analytics_results(demo_wh):
+    from warehouse import analytics
+
+    document = {"id": "analysis", "title": "Analysis",
+                "variables": [{"name": "recipe", "type": "recipe", "required": True},
+                              {"name": "start", "type": "time"}, {"name": "end", "type": "time"}],
+                "panels": [
+                    {"id": "bottlenecks", "title": "b", "type": "bar", "visual": {"x": "step",
+                                                                                  "y": ["impact"]},
+                     "query": {"kind": "analytics", "function": "bottlenecks",
+                               "recipe": "$recipe"}},
+                    {"id": "anomalies", "title": "a", "type": "timeseries",
+                     "visual": {"x": "ts", "y": ["value", "expected"]},
+                     "query": {"kind": "analytics", "function": "anomalies",
+                               "recipe": "$recipe"}}]}
+    result = render(demo_wh, parse(document), VARIABLES)
+    assert result.errors == {}
+    expected = analytics.bottlenecks(demo_wh, RECIPE, START, END)
+    got = result.panel("bottlenecks").frame
+    assert got["step"].tolist() == expected["step"].tolist()
+    assert got["impact"].to_numpy() == pytest.approx(expected["impact"].to_numpy())
+    anomalies = analytics.anomalies(demo_wh, recipe=RECIPE, start=START, end=END)
+    assert result.panel("anomalies").frame["ts"].tolist() == anomalies["ts"].tolist()
+    assert len(anomalies) > 0
