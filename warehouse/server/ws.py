@@ -7,9 +7,10 @@ Protocol (JSON text frames):
   empty or missing list means "any".
 - server -> page: ``{"type": "hello", "user": ..., "role": ...}`` once;
   ``{"type": "change", "kinds", "metrics", "run_ids", "recipes", "statuses", "start",
-  "end", "changes", "truncated"}``: the changes that match, merged over a short window (a burst
-  of writes is one message); ``{"type": "resync"}`` when this client fell behind and lost
-  changes (the page reloads its data); ``{"type": "ping"}`` when idle;
+  "end", "changes", "truncated"}``: the changes that match — the first at once, then those
+  arriving within ``COALESCE_S`` of a message merged into one (a burst is a few messages);
+  ``{"type": "resync"}`` when this client fell behind and lost changes (the page reloads
+  its data); ``{"type": "ping"}`` when idle;
   ``{"type": "error", "status": 401|403, "detail": ...}`` then close.
 
 Memory stays bounded whatever the client does: each connection reads the change feed through
@@ -39,7 +40,7 @@ from warehouse.server.auth import _authenticate, auth_state
 log = logging.getLogger("warehouse.server.ws")
 
 QUEUE_SIZE = 256  # changes held per connection before the oldest are dropped (-> resync)
-COALESCE_S = 0.05  # a burst of writes within this window becomes one message
+COALESCE_S = 0.05  # changes within this long after a message are merged into the next one
 MAX_IDS = 500  # ids per list in one message; beyond: truncated (the page reloads all)
 SEND_TIMEOUT_S = 10.0  # a client that cannot take a message this long is dropped
 PING_S = 25.0  # idle keep-alive
@@ -129,6 +130,7 @@ class Connection:
         self.loop = asyncio.get_running_loop()
         self.sub = ws.app.state.changes.subscribe(maxsize=QUEUE_SIZE, wake=self._wake)
         self.seen_dropped = 0
+        self.sent_at = float("-inf")  # when the last change message went out
 
     def _wake(self) -> None:  # the writer's thread: must not block
         self.loop.call_soon_threadsafe(self.wakeup.set)
@@ -168,7 +170,11 @@ class Connection:
             if not woken:
                 await self.send({"type": "ping"})
                 continue
-            await asyncio.sleep(COALESCE_S)  # let a burst arrive, then send it as one
+            # Leading edge at once (an isolated write shows without delay); within
+            # COALESCE_S of the last message, wait out the window so a burst goes as one.
+            wait = self.sent_at + COALESCE_S - self.loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
             self.wakeup.clear()
             changes = self.sub.drain()
             if self.sub.dropped != self.seen_dropped:
@@ -178,6 +184,7 @@ class Connection:
             matching = [c for c in changes if self.interest.matches(c)]
             if matching:
                 await self.send(merge(matching))
+                self.sent_at = self.loop.time()
 
     def close(self) -> None:
         self.sub.close()

@@ -8,12 +8,20 @@ const CONFIG = { responsive: true, displaylogo: false, scrollZoom: false,
                  modeBarButtonsToRemove: ["lasso2d", "select2d"] };
 
 function layout(extra = {}) {
-  return {
+  const { timeAxis, ...rest } = extra;
+  const out = {
     margin: { l: 56, r: 12, t: 8, b: 40 }, height: 300, hovermode: "closest",
     legend: { orientation: "h", y: -0.2 }, uirevision: location.pathname + location.search,
     paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-    font: { family: "system-ui, sans-serif", size: 12 }, ...extra,
+    font: { family: "system-ui, sans-serif", size: 12 }, ...rest,
   };
+  if (timeAxis && window.innerWidth < 600) {
+    // A phone: fewer, level time ticks, and the legend well below them.
+    out.xaxis = { ...(out.xaxis || {}), nticks: 4, tickangle: 0, automargin: true };
+    out.legend = { ...out.legend, y: -0.35 };
+    out.height = Math.max(out.height, 320);
+  }
+  return out;
 }
 
 function draw(id, traces, extraLayout, onClick) {
@@ -74,12 +82,12 @@ const PAGES = {
   },
   recipe(data) {
     draw("chart-runs", byStatus(data.tables.all_runs || [], "started_at", "duration_ms"),
-         { yaxis: { title: { text: "duration (s)" }, rangemode: "tozero" } },
+         { timeAxis: true, yaxis: { title: { text: "duration (s)" }, rangemode: "tozero" } },
          (runId) => `/runs/${runId}`);
   },
   step(data) {
     draw("chart-step", byStatus(data.tables.executions || [], "started_at", "duration_ms"),
-         { yaxis: { title: { text: "duration (s)" }, rangemode: "tozero" } },
+         { timeAxis: true, yaxis: { title: { text: "duration (s)" }, rangemode: "tozero" } },
          (runId) => `/runs/${runId}`);
   },
   run(data) {
@@ -112,7 +120,7 @@ const PAGES = {
       type: "scatter", mode: part.length > 100 ? "lines" : "lines+markers", name,
       x: part.map((r) => r.ts), y: part.map((r) => r.value),
     }));
-    draw("chart-metrics", traces, { yaxis: { title: { text: data.metric || "" } } });
+    draw("chart-metrics", traces, { timeAxis: true, yaxis: { title: { text: data.metric || "" } } });
   },
 };
 
