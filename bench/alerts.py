@@ -140,7 +140,8 @@ def latency(url: str, n_rules: int, rate: int, trials: int) -> tuple[list[dict],
 
     am.start(tick=0.05)
     background = threading.Thread(target=ingest, daemon=True)
-    background.start()
+    if rate > 0:  # --rate 0: no background ingest (the baseline)
+        background.start()
     time.sleep(2.0)
     results = {"threshold": [], "run_failed": []}
     missed = {"threshold": 0, "run_failed": 0}
@@ -164,7 +165,8 @@ def latency(url: str, n_rules: int, rate: int, trials: int) -> tuple[list[dict],
         missed["run_failed"] += got is None
     elapsed = time.perf_counter() - started_all
     stop.set()
-    background.join()
+    if background.is_alive():
+        background.join()
     am.stop()
     rows = [{"rule kind": kind, "trials": len(v) + missed[kind], "missed": missed[kind],
              "p50 ms": pct(v, 50), "p95 ms": pct(v, 95), "p99 ms": pct(v, 99),

@@ -134,7 +134,12 @@ class AlertManager:
         changes = list(changes)
         touched = [r for r in self.rules.values() if r.enabled and any(
             touches(r, c) for c in changes)]
-        return self.evaluate_all(now, touched) if touched else []
+        # Run and step rules are cheap and the most urgent ("a recipe failed"): they are
+        # evaluated and notified first, not behind a round of metric rules.
+        quick = [r for r in touched if r.kind in RUN_KINDS or r.kind == "step_error_rate"]
+        rest = [r for r in touched if not (r.kind in RUN_KINDS or r.kind == "step_error_rate")]
+        out = self.evaluate_all(now, quick) if quick else []
+        return out + (self.evaluate_all(now, rest) if rest else [])
 
     def notify(self, now: datetime | None = None) -> list:
         """Send the notifications that are due (group timers) — also with no new data."""
