@@ -384,3 +384,20 @@ def test_batched_threshold_rules_keep_their_own_series(wh):
                    for t in transitions)
     assert fired == [("cpu_high", "a", 95.0), ("mem_high", "b", 97.0)]
     assert am.errors == {}  # a metric with no data is NoData for its rule, not an error
+
+
+def test_mute_time_window_delays_until_it_ends(wh):
+    from warehouse.alerts.notify import MuteTime
+
+    clock, channel = FakeClock(), Memory()
+    write_cpu(wh, T0, a=95.0)
+    am = manager(wh, clock, channel, group_wait=timedelta(0),
+                 mute_times=(MuteTime.from_dict({"start": "00:00", "end": "01:00"}),))
+    am.add_rule(CPU_RULE | {"for": None})
+    am.evaluate("cpu_high", clock.advance(seconds=1))
+    deliver(am)
+    assert channel.messages == [] and am.state()["state"].tolist() == ["firing"]
+    clock.advance(minutes=59, seconds=59)  # 01:00: the window is over
+    am.notify()
+    deliver(am)
+    assert channel.alerts() == [("firing", "a")]

@@ -164,3 +164,22 @@ def test_signature_round_trip_and_refusals():
     assert not verify_signature("other", "1000.000", body, signature, now=1001)
     assert not verify_signature("s3cret", "1000.000", body + b" ", signature, now=1001)
     assert not verify_signature("s3cret", "1000.000", body, signature, now=5000)  # replay
+
+
+def test_mute_times():
+    from warehouse.alerts.notify import MuteTime
+
+    night = MuteTime.from_dict({"start": "22:00", "end": "06:00", "weekdays": ["fri"]})
+    friday = datetime(2026, 11, 27, tzinfo=UTC)  # a Friday
+    assert night.covers(friday.replace(hour=23))
+    assert night.covers(friday.replace(hour=5) + timedelta(days=1))  # Saturday 05:00
+    assert not night.covers(friday.replace(hour=5))  # Friday 05:00 is Thursday's night
+    assert not night.covers(friday.replace(hour=12))
+    weekend = MuteTime.from_dict({"weekdays": ["saturday", "sun"]})
+    assert weekend.covers(friday + timedelta(days=1, hours=12))
+    assert not weekend.covers(friday + timedelta(hours=12))
+    with pytest.raises(ValueError, match=r"mute_times\[0\].start"):
+        NotifyConfig.from_dict({"receivers": [{"name": "x"}], "routes": [
+            {"receiver": "x", "mute_times": [{"start": "25:00"}]}]})
+    with pytest.raises(ValueError, match="not a weekday"):
+        MuteTime.from_dict({"weekdays": ["someday"]})

@@ -90,6 +90,50 @@ def _td(value, where: str = "duration") -> timedelta:
         raise ValueError(f"{where}: {exc}") from None
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class MuteTime:
+    """A recurring window (UTC) in which a route sends nothing: ``weekdays`` (empty: every
+    day) and ``start``-``end`` times of day; a window that ends before it starts wraps past
+    midnight ("22:00"-"06:00"). Notifications due inside it are sent when it ends."""
+
+    weekdays: tuple[int, ...] = ()
+    start: tuple[int, int] = (0, 0)
+    end: tuple[int, int] = (24, 0)
+
+    @classmethod
+    def from_dict(cls, data: Mapping, where: str = "mute_times") -> MuteTime:
+        days = []
+        for day in data.get("weekdays") or ():
+            if str(day).lower()[:3] not in WEEKDAYS:
+                raise ValueError(f"{where}.weekdays: {day!r} is not a weekday")
+            days.append(WEEKDAYS.index(str(day).lower()[:3]))
+        return cls(tuple(days), _clock_time(data.get("start", "00:00"), f"{where}.start"),
+                   _clock_time(data.get("end", "24:00"), f"{where}.end"))
+
+    def covers(self, when: datetime) -> bool:
+        minute = when.hour * 60 + when.minute
+        start, end = self.start[0] * 60 + self.start[1], self.end[0] * 60 + self.end[1]
+        if start <= end:
+            return (not self.weekdays or when.weekday() in self.weekdays) and \
+                start <= minute < end
+        # wraps midnight: the part after midnight belongs to the previous day's window
+        if minute >= start:
+            return not self.weekdays or when.weekday() in self.weekdays
+        day_before = (when.weekday() - 1) % 7
+        return minute < end and (not self.weekdays or day_before in self.weekdays)
+
+
+def _clock_time(text, where: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", str(text))
+    if not match or int(match[1]) > 24 or int(match[2]) > 59 or \
+            (int(match[1]) == 24 and int(match[2]) != 0):
+        raise ValueError(f"{where}: {text!r} is not a time of day HH:MM")
+    return int(match[1]), int(match[2])
+
+
 @dataclass(frozen=True)
 class Route:
     """Alerts matching ``matchers`` go to ``receiver``, grouped by ``group_by`` labels.
@@ -102,6 +146,7 @@ class Route:
     group_interval: timedelta = timedelta(minutes=5)
     repeat_interval: timedelta = timedelta(hours=4)
     continue_: bool = False
+    mute_times: tuple[MuteTime, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,7 +190,9 @@ class NotifyConfig:
                 _td(item.get("group_wait", "30s"), f"routes[{i}].group_wait"),
                 _td(item.get("group_interval", "5m"), f"routes[{i}].group_interval"),
                 _td(item.get("repeat_interval", "4h"), f"routes[{i}].repeat_interval"),
-                bool(item.get("continue", False))))
+                bool(item.get("continue", False)),
+                tuple(MuteTime.from_dict(m, f"routes[{i}].mute_times[{j}]")
+                      for j, m in enumerate(item.get("mute_times") or ()))))
         inhibit = [InhibitRule(matchers(r.get("source") or ()), matchers(r.get("target") or ()),
                                tuple(r.get("equal") or ()))
                    for r in data.get("inhibit_rules") or ()]
@@ -227,6 +274,8 @@ class Notifier:
                     break
         due = []
         for (receiver, key), (route, labels, alerts) in sorted(groups.items()):
+            if any(m.covers(now) for m in route.mute_times):
+                continue  # still due when the mute window ends
             if self._due(route, alerts, now):
                 due.append(Delivery(receiver, key, message_for(receiver, key, labels, alerts),
                                     tuple((a.fingerprint, a.state) for a in alerts)))
