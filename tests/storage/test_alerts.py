@@ -401,3 +401,15 @@ def test_mute_time_window_delays_until_it_ends(wh):
     am.notify()
     deliver(am)
     assert channel.alerts() == [("firing", "a")]
+
+
+def test_alerts_job_sees_rules_added_elsewhere(wh, database_url):
+    from warehouse import Warehouse
+
+    write_cpu(wh, pd.Timestamp.now(tz="UTC") - pd.Timedelta("10s"), a=95.0)
+    assert wh.alerts.rules == {}  # the job's manager exists before the rule does
+    with Warehouse(database_url) as other:  # e.g. the CLI in another process
+        other.alerts.add_rule(CPU_RULE | {"for": None})
+    run = wh.run_job("alerts")
+    assert (run.status, run.rows) == ("succeeded", 1)
+    assert wh.alerts.state()["state"].tolist() == ["firing"]

@@ -251,12 +251,19 @@ class AlertManager:
                                         name="alerts-evaluator")
         self._thread.start()
 
-    def _loop(self, sub, tick: float) -> None:
+    def _loop(self, sub, tick: float, reload_every: float = 10.0) -> None:
+        import time
+
+        reloaded = time.monotonic()
         try:
             while not self._stop.is_set():
                 first = sub.get(timeout=tick)
                 changes = ([first] + sub.drain()) if first is not None else []
                 try:
+                    if time.monotonic() - reloaded >= reload_every:
+                        # rules added or removed by other processes (CLI, another server)
+                        reloaded = time.monotonic()
+                        self.reload()
                     if changes:
                         self.on_changes(changes)
                     self.evaluate_due()

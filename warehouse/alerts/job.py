@@ -30,12 +30,17 @@ def notify_config_from_env():
 
 
 def alerts_job(ctx: JobContext) -> int:
-    """Evaluate all rules once; returns the number of state changes."""
-    from warehouse.alerts.evaluator import AlertManager
+    """Evaluate all rules once; returns the number of state changes.
 
-    manager = AlertManager(ctx.wh, notify=notify_config_from_env(),
-                           clock=lambda: ctx.now.to_pydatetime())
-    transitions = manager.evaluate_all(ctx.now.to_pydatetime())
+    Uses the warehouse's own manager (``wh.alerts``): inside ``warehouse serve`` that is the
+    one following the change feed, so the job and the thread share state and lock instead
+    of racing each other."""
+    manager = ctx.wh.alerts
+    manager.reload()  # rules added or removed by other processes since the last run
+    if manager.notifier is None:
+        manager.set_notify(notify_config_from_env())
+    now = ctx.now.to_pydatetime()
+    transitions = manager.evaluate_all(now)
     if manager.notifier is not None:
         manager.notifier.dispatcher.wait(timeout=60.0)
     for rule, error in manager.errors.items():
