@@ -57,6 +57,7 @@ BAD = [
     ("/metrics?labels=justaname", "labels"),
     ("/metrics?every=7y", "'every'"),
     ("/metrics?agg=median-ish", "'agg'"),
+    ("/metrics?metric=nope", "unknown metric 'nope'"),
 ]
 
 

@@ -32,6 +32,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
+from warehouse.errors import WarehouseError
 from warehouse.server.auth import Principal, authenticate
 from warehouse.timeparse import interval_us
 
@@ -311,14 +312,19 @@ def _auto_every(window: dict) -> str | None:
 
 
 def _series_names(points: pd.DataFrame, keys: list[str]) -> list[str]:
+    """'host=worker-1,recipe=etl' per row: from the group-by columns, else the labels of
+    each series (named once per series, not per point)."""
     if points.empty:
         return []
-    names = []
-    for _, row in points.iterrows():
-        labels = row.get("labels") if isinstance(row.get("labels"), dict) else {}
-        parts = [f"{k}={row[k] if k in row.index else labels.get(k, '')}" for k in keys]
-        names.append(",".join(parts) or str(row.get("series_id", "all")))
-    return names
+    if "series_id" not in points.columns:  # grouped: one series per combination of keys
+        return [",".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
+                for values in points[keys].astype(str).itertuples(index=False)]
+    named = {}
+    for series_id, labels in points.drop_duplicates("series_id")[
+            ["series_id", "labels"]].itertuples(index=False):
+        labels = labels if isinstance(labels, dict) else {}
+        named[series_id] = ",".join(f"{k}={labels.get(k, '')}" for k in keys) or str(series_id)
+    return points["series_id"].map(named).tolist()
 
 
 # -- rendering -----------------------------------------------------------------------------
@@ -433,7 +439,7 @@ async def _page(request: Request, principal: Principal | None, template: str, lo
                "path": request.url.path}
     try:
         data = await run_in_threadpool(loader, request.app.state.warehouse, params, *args)
-    except (PageError, HTTPException) as exc:
+    except (PageError, HTTPException, WarehouseError) as exc:  # e.g. an unknown metric
         status, detail = (exc.status_code, exc.detail) if isinstance(exc, HTTPException) \
             else (400, str(exc))
         if fmt:
