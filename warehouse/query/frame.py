@@ -117,18 +117,25 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
     if every_us is None:
         # One series per (label set, metric): the value at an instant is that one point.
         columns = [f"max(value) FILTER (WHERE g_m = {i}) AS v{i}" for i in range(len(names))]
-        hits = ""
+        sql = (f"SELECT points.ts AS t, g_grp AS grp, {', '.join(columns)} FROM {source} "
+               f"{mapping} WHERE {where_sql} GROUP BY 1, 2")
         if condition is not None:
-            # Find the (instant, label set) whose filtered metric passes first, then pivot
-            # only the readings there: a join on (ts, group) instead of grouping every row.
+            # Find the (instant, label set) whose filtered metric passes first (materialised,
+            # so the planner cannot turn it round), then fetch only the readings there:
+            # LATERAL makes PostgreSQL probe the primary key per (hit, series); DuckDB
+            # decorrelates it into a hash join on (series_id, ts). Pivoting every reading of
+            # the range instead cost 3-10x more (bench/tsbs high-cpu).
             k = metric_index[condition.metric]
             hit_ids = ",".join(str(s) for s, m in zip(series_ids, m_codes) if m == k) or "NULL"
             hit_where = " AND ".join([f"series_id IN ({hit_ids})", *filters[1:]])
-            hits = (f"JOIN (SELECT points.ts AS h_ts, g.g_grp AS h_grp FROM {source} {mapping} "
-                    f"WHERE {hit_where} AND points.value {condition.op} :where_value) AS h "
-                    f"ON h.h_ts = points.ts AND h.h_grp = g.g_grp ")
-        sql = (f"SELECT points.ts AS t, g_grp AS grp, {', '.join(columns)} FROM {source} "
-               f"{mapping} {hits}WHERE {where_sql} GROUP BY 1, 2")
+            sql = (f"WITH h AS MATERIALIZED (SELECT points.ts AS h_ts, g.g_grp AS h_grp "
+                   f"FROM {source} {mapping} WHERE {hit_where} "
+                   f"AND points.value {condition.op} :where_value) "
+                   f"SELECT h.h_ts AS t, h.h_grp AS grp, {', '.join(columns)} FROM h "
+                   f"JOIN (VALUES {pairs}) AS g(g_series_id, g_grp, g_m) ON g.g_grp = h.h_grp "
+                   f"JOIN LATERAL (SELECT points.value FROM {source} "
+                   f"WHERE points.series_id = g.g_series_id AND points.ts = h.h_ts) AS points "
+                   f"ON true GROUP BY 1, 2")
     elif agg in _PARTIALS:
         partials, merge = _PARTIALS[agg]
         columns = [_filtered_merge(agg, i) for i in range(len(names))]
