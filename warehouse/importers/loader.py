@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from warehouse.errors import ValidationError
+from warehouse.importers.runs_file import ImportFormatError
 from warehouse.ingest.runs import prepare_runs, prepare_steps
 
 PARSERS = {"wfcommons": "parse_wfformat", "runs": "parse_runs_file"}
@@ -39,7 +41,12 @@ def import_files(wh, kind: str, paths: Iterable[str | Path],
     totals = {"files": 0, "runs": 0, "steps": 0, "runs_written": 0, "steps_written": 0}
     for path in files:
         runs, steps = parse(path)
-        prepare_runs(runs), prepare_steps(steps)  # both valid before either is written
+        try:  # both valid before either is written
+            prepare_runs(runs), prepare_steps(steps)
+        except ValidationError as exc:
+            # What the parser let through but ingest refuses (a NUL in a task name): named
+            # by file, like every other import error, not as an anonymous batch.
+            raise ImportFormatError(path.name, exc.what, str(exc).split(" — ", 1)[-1]) from exc
         totals["runs_written"] += wh.write_runs(runs).written
         totals["steps_written"] += wh.write_steps(steps).written
         totals["files"] += 1

@@ -235,6 +235,9 @@ def _read_ndjson(file: Path) -> Iterator[tuple[int, dict[str, Any], bool]]:
             raise ImportFormatError(file.name, f"line {line}",
                                     f"not valid JSON: {exc.msg} (column {exc.colno})",
                                     line=line) from exc
+        except RecursionError as exc:  # nesting deeper than the parser's stack
+            raise ImportFormatError(file.name, f"line {line}", "not valid JSON: nested too "
+                                    "deeply", line=line) from exc
         if not isinstance(value, dict):
             raise ImportFormatError(file.name, f"line {line}",
                                     f"expected a JSON object, got {show_value(value)}", line=line)
@@ -311,14 +314,18 @@ def _value(kind: str, value: Any, from_text: bool) -> Any:
     if kind == INT:
         if from_text:
             try:
-                return int(value.strip())
+                number = int(value.strip())
             except ValueError:
                 raise ValueError(f"expected an integer, got {show_value(value)}") from None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError(f"expected an integer, got {show_value(value)}")
-        if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
-            raise ValueError(f"expected an integer, got {show_value(value)}")
-        return int(value)
+        else:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"expected an integer, got {show_value(value)}")
+            if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+                raise ValueError(f"expected an integer, got {show_value(value)}")
+            number = int(value)
+        if abs(number) > 2**62:  # the columns are 64-bit: larger ones overflow in pandas
+            raise ValueError(f"expected an integer of at most 2**62, got {show_value(value)}")
+        return number
     if kind in (OBJECT, LIST):
         if from_text:
             try:

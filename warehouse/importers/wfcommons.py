@@ -35,6 +35,8 @@ from warehouse.timeparse import epoch_us
 #: Changing it would give every re-imported file a new run id.
 WFFORMAT_NAMESPACE = uuid.UUID("b7972df4-25a6-55f6-9afe-20465d9ffbe7")
 SUPPORTED_VERSIONS = ("1.4", "1.5")
+#: Longest time a trace may hold: 10,000 years in seconds (the warehouse's whole range).
+_MAX_SECONDS = 10_000 * 366 * 86_400.0
 _PROGRAM_LIMIT = 200  # Nextflow puts whole scripts in command.program; keep attributes small
 # Pegasus 5.0 writes executedAt as MM-DD-YYTHH:MM:SS[Z] (e.g. 05-10-23T16:23:32Z = 2023-05-10).
 _MONTH_DAY_YEAR = re.compile(r"(\d{2})-(\d{2})-(\d{2})T(\d{2}:\d{2}:\d{2}(?:\.\d+)?)(.*)")
@@ -91,7 +93,8 @@ def parse_wfformat(path: str | os.PathLike[str], *,
     chk = _Checker(file.name)
     try:
         doc = json.loads(file.read_bytes())
-    except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError for non-text bytes
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError for
+        # non-text bytes, RecursionError for nesting deeper than the parser's stack
         chk.fail("$", f"not valid JSON: {exc}")
     root = chk.object(doc, "$")
     name = chk.text(chk.get(root, "name", "$"), "$.name")
@@ -220,7 +223,7 @@ def _read_v15(chk: _Checker, root: dict[str, Any]) -> _Instance:
     return _Instance(
         executed_at=chk.get(ex, "executedAt", ex_path), executed_path=f"{ex_path}.executedAt",
         makespan_s=chk.number(chk.get(ex, "makespanInSeconds", ex_path),
-                              f"{ex_path}.makespanInSeconds"),
+                              f"{ex_path}.makespanInSeconds", maximum=_MAX_SECONDS),
         machines=_machines(chk, ex.get("machines"), f"{ex_path}.machines"), tasks=tasks,
         refs={task.step_id: task.step_id for task in tasks},
         attributes=_metadata(chk, root, "runtimeSystem", wf))
@@ -259,7 +262,7 @@ def _read_v14(chk: _Checker, root: dict[str, Any]) -> _Instance:
     return _Instance(
         executed_at=chk.get(wf, "executedAt", "$.workflow"), executed_path="$.workflow.executedAt",
         makespan_s=chk.number(chk.get(wf, "makespanInSeconds", "$.workflow"),
-                              "$.workflow.makespanInSeconds"),
+                              "$.workflow.makespanInSeconds", maximum=_MAX_SECONDS),
         machines=_machines(chk, wf.get("machines"), "$.workflow.machines"), tasks=tasks,
         refs=refs, attributes=_metadata(chk, root, "wms", wf))
 
@@ -292,7 +295,7 @@ def _read_execution(chk: _Checker, item: Any, path: str, task: _Task, *, cores: 
         task.attributes["runtime_missing"] = True  # optional in 1.4: schedule it as 0 s
     else:
         task.runtime_s = chk.number(chk.get(item, "runtimeInSeconds", path),
-                                    f"{path}.runtimeInSeconds")
+                                    f"{path}.runtimeInSeconds", maximum=_MAX_SECONDS)
     task.avg_cpu, task.memory = number("avgCPU"), number("memoryInBytes")
     task.read, task.written = number("readBytes"), number("writtenBytes")
     for attr, key, minimum in (("core_count", cores, 0.0), ("avg_cpu_percent", "avgCPU", 0.0),
@@ -437,13 +440,18 @@ class _Checker:
     def texts(self, value: Any, path: str) -> list[str]:
         return [self.text(item, f"{path}[{k}]") for k, item in enumerate(self.array(value, path))]
 
-    def number(self, value: Any, path: str, *, minimum: float | None = 0.0) -> float:
+    def number(self, value: Any, path: str, *, minimum: float | None = 0.0,
+               maximum: float = 2.0**62) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(path, f"expected a number, got {_show(value)}")
         if not math.isfinite(value):
             self.fail(path, f"expected a finite number, got {_show(value)}")
         if minimum is not None and value < minimum:
             self.fail(path, f"expected a number >= {minimum:g}, got {_show(value)}")
+        if abs(value) > maximum:
+            # Byte counts become 64-bit integers and seconds microseconds: past this they
+            # overflow deep in the frame builder instead of naming the field.
+            self.fail(path, f"expected a number at most {maximum:.3g}, got {_show(value)}")
         return value
 
 

@@ -258,8 +258,11 @@ def to_optional_ints(column: pd.Series, field: str, problems: Problems,
                        "must be a whole number")
     if minimum is not None:
         problems.add_where(finite & (values < minimum), index, field, f"must be ≥ {minimum}")
-    problems.add_where(finite & (np.abs(values) > 2**62), index, field, "is out of range")
-    clean = np.where(finite, values, np.nan)
+    in_range = np.abs(values) <= 2**62
+    problems.add_where(finite & ~in_range, index, field, "is out of range")
+    # Out-of-range values become NA here (the batch is refused anyway): casting them would
+    # raise pandas' own TypeError before the problems name the row and field.
+    clean = np.where(finite & in_range, values, np.nan)
     return pd.Series(clean, index=index).round().astype("Int64")
 
 
