@@ -218,3 +218,14 @@ def test_phone_layout_has_no_horizontal_overflow(duck_served, pages):
             wait_charts(page)
         shoot(page, f"{name}-phone")
         assert no_horizontal_overflow(page), name
+        # Every control is labelled and reachable by keyboard.
+        unlabelled = page.locator("input:not([type=hidden]), select").evaluate_all(
+            "els => els.filter(e => !e.labels || !e.labels.length).map(e => e.name)")
+        assert unlabelled == [], (name, unlabelled)
+        controls = page.locator("main a, main button, main input:not([type=hidden]), "
+                                "main select").count()
+        reached = set()
+        for _ in range(min(controls, 25)):
+            page.keyboard.press("Tab")
+            reached.add(page.evaluate("document.activeElement.tagName"))
+        assert reached & {"A", "BUTTON", "INPUT", "SELECT"}, name
