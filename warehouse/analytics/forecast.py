@@ -40,7 +40,8 @@ _NESTED_GAIN = 0.05  # weekly must explain this much more than daily to be chose
 _MAX_GAP = 6  # samples; longer gaps cut the history (see _regularise)
 _SEASONS = ("daily", "weekly")
 _MAX_SMEAN = 7  # seasonal median/mean candidates use up to this many cycles
-_INTERVAL_FOLDS = 7  # validation windows the interval quantiles are taken from (at most)
+_MIN_FOLDS = 4  # validation windows the model choice is made on (at least)
+_INTERVAL_FOLDS = 28  # validation windows the interval quantiles are taken from (at most)
 
 
 def detect_seasonality(values: pd.Series | pd.DataFrame, *,
@@ -114,10 +115,11 @@ def forecast(df: pd.DataFrame | pd.Series, horizon: int, *,
     """
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1, got {horizon}")
-    y, step = _regularise(_to_series(df), pd.Timedelta(freq) if freq is not None else None)
+    y, step, observed = _regularise_observed(
+        _to_series(df), pd.Timedelta(freq) if freq is not None else None)
     values = y.to_numpy()
     mean, bounds, model, _ = _predict(values, horizon, step, season, levels, max_points,
-                                      select)
+                                      select, observed)
     if nonnegative if nonnegative is not None else bool(np.nanmin(values) >= 0):
         mean = np.maximum(mean, 0.0)
         bounds = {k: np.maximum(v, 0.0) for k, v in bounds.items()}
@@ -218,7 +220,8 @@ def backtest(df: pd.DataFrame | pd.Series, horizon: int, *, folds: int = 3,
         and the same errors for the seasonal-naive baseline as ``snaive_*`` (its
         intervals: residual sd * sqrt(cycles ahead), normal).
     """
-    y, step = _regularise(_to_series(df), pd.Timedelta(freq) if freq is not None else None)
+    y, step, observed = _regularise_observed(
+        _to_series(df), pd.Timedelta(freq) if freq is not None else None)
     x = y.to_numpy()
     if len(x) - folds * horizon < 2:
         raise ValueError(f"{len(x)} samples cannot hold {folds} folds of {horizon} "
@@ -228,14 +231,17 @@ def backtest(df: pd.DataFrame | pd.Series, horizon: int, *, folds: int = 3,
         end = len(x) - (folds - fold + 1) * horizon
         train, test = x[:end], x[end:end + horizon]
         mean, bounds, model, period = _predict(train, horizon, step, season, levels,
-                                               max_points, select)
+                                               max_points, select, observed[:end])
         m = period if period and len(train) > period else 1
         naive_mean, naive_bounds = _seasonal_naive(train, horizon, m, levels)
         scale = float(np.mean(np.abs(train[m:] - train[:-m]))) if len(train) > m else 0.0
         row = {"fold": fold, "origin": y.index[end], "n_train": end, "horizon": horizon,
                "model": model, "period": period}
+        # interpolated slots are not data: score the slots that held a sample
+        seen = observed[end:end + horizon]
         for prefix, f, b in (("", mean, bounds), ("snaive_", naive_mean, naive_bounds)):
-            row.update(_scores(test, f, b, scale, levels, prefix))
+            row.update(_scores(test[seen], f[seen], {k: v[seen] for k, v in b.items()},
+                               scale, levels, prefix))
         rows.append(row)
     out = pd.DataFrame(rows)
     metrics = [c for c in out.columns if "mase" in c or "smape" in c or "coverage" in c]
@@ -274,9 +280,13 @@ def _seasonal_naive(train: np.ndarray, horizon: int, m: int,
 
 
 def _predict(y: np.ndarray, horizon: int, step: pd.Timedelta, season: str | int,
-             levels: Sequence[float], max_points: int, select: bool = True
+             levels: Sequence[float], max_points: int, select: bool = True,
+             observed: np.ndarray | None = None
              ) -> tuple[np.ndarray, dict[str, np.ndarray], str, int | None]:
-    """Forecast a regular gap-free array: (mean, bounds, model name, season period)."""
+    """Forecast a regular gap-free array: (mean, bounds, model name, season period).
+
+    ``observed`` marks the slots that held a sample (the others were interpolated):
+    the model choice and the intervals are validated on observed slots only."""
     n = len(y)
     if n == 0:
         raise ValueError("no finite values to forecast")
@@ -297,7 +307,8 @@ def _predict(y: np.ndarray, horizon: int, step: pd.Timedelta, season: str | int,
     # yesterday" whatever the detector said
     day = _DAY / step
     daily = int(round(day)) if day >= 2 and abs(day - round(day)) < 1e-9 else None
-    folds = min(6, max(4, -(-150 // horizon)))  # >= ~150 validation errors
+    # >= ~150 validation errors, and at least _MIN_FOLDS windows
+    folds = min(max(6, _MIN_FOLDS), max(_MIN_FOLDS, -(-150 // horizon)))
     for cycle in dict.fromkeys([period, daily if season == "auto" else None]):
         if not (select and cycle):
             continue
@@ -310,9 +321,11 @@ def _predict(y: np.ndarray, horizon: int, step: pd.Timedelta, season: str | int,
 
             cands = fs.candidates(len(recent) - folds * horizon, horizon, cycle, week,
                                   lambda t, h: _fit(t, h, period, max_points))
+            seen = None if observed is None else observed[len(y) - len(recent):]
             with _one_blas_thread():
                 mean, bounds, name = fs.choose(recent, horizon, cands, folds, levels,
-                                               interval_folds=_INTERVAL_FOLDS)
+                                               interval_folds=_INTERVAL_FOLDS,
+                                               observed=seen)
             return mean, bounds, name, period
     mean, var, name = _fit(y, horizon, period, max_points)
     return mean, _bounds(mean, var, levels), name, period
@@ -522,6 +535,13 @@ def _regularise(s: pd.Series, step: pd.Timedelta | None
     invent whole cycles: the history is cut after the last one when a quarter of the
     slots (and >= ``_MIN_MODEL_POINTS``) remain, else they are interpolated too.
     """
+    grid, step, _ = _regularise_observed(s, step)
+    return grid, step
+
+
+def _regularise_observed(s: pd.Series, step: pd.Timedelta | None
+                         ) -> tuple[pd.Series, pd.Timedelta, np.ndarray]:
+    """:func:`_regularise`, plus a mask of the grid slots that held a sample."""
     if s.empty:
         raise ValueError("no finite values")
     if step is None:
@@ -530,6 +550,11 @@ def _regularise(s: pd.Series, step: pd.Timedelta | None
         step = pd.Series(s.index).diff().median()
         near = min(_ROUND_STEPS, key=lambda r: abs(r - step))
         step = near if abs(near - step) <= 0.01 * near else step
+    return _onto_grid(s, step)
+
+
+def _onto_grid(s: pd.Series, step: pd.Timedelta
+               ) -> tuple[pd.Series, pd.Timedelta, np.ndarray]:
     if step <= pd.Timedelta(0):
         raise ValueError(f"step must be positive, got {step}")
     pos = (s.index - s.index[0]) / step
@@ -549,7 +574,9 @@ def _regularise(s: pd.Series, step: pd.Timedelta | None
         if len(long_ends) and len(grid) - long_ends[-1] >= max(
                 _MIN_MODEL_POINTS, len(grid) // 4):
             grid = grid.iloc[long_ends[-1]:]
+    observed = grid.notna().to_numpy()
+    if missing.any():
         grid = grid.interpolate(limit_area="inside")
     # via TimedeltaIndex: Timestamp + ndarray[timedelta64] goes through objects (~30 ms)
     grid.index = t0 + pd.TimedeltaIndex(step * grid.index.to_numpy())
-    return grid, step
+    return grid, step, observed
