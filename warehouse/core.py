@@ -297,11 +297,35 @@ class Warehouse:
 
         return jobs.set_retention(self, table, keep, archive=archive, metric=metric)
 
+    def remove_retention(self, table: str, metric: str | None = None) -> bool:
+        """Remove a retention policy; returns whether one existed."""
+        from warehouse import jobs
+
+        return jobs.remove_retention(self, table, metric)
+
     def retention_policies(self) -> pd.DataFrame:
         """The retention policies in force."""
         from warehouse import jobs
 
         return jobs.retention_policies(self)
+
+    def list_jobs(self) -> pd.DataFrame:
+        """Registered jobs: job, schedule, sql_only, last_started, next_due, description."""
+        from warehouse import jobs
+
+        return jobs.list_jobs(self)
+
+    def rollup_state(self) -> pd.DataFrame:
+        """Per rollup tier: watermark, rows, pending invalidations."""
+        from warehouse import jobs
+
+        return jobs.rollup_state(self)
+
+    def archive_manifest(self) -> pd.DataFrame:
+        """Every archived unit: table, chunk, metric, rows, min/max ts, sha256, paths."""
+        from warehouse import jobs
+
+        return jobs.archive_manifest(self)
 
     def restore_archive(self, start, end, **options) -> dict:
         """Bring archived points in [start, end) back into the hot tables (idempotent)."""

@@ -91,7 +91,7 @@ def test_housekeeping_reads_through_the_client(wh):
     assert set(state["rollup"]) == {"points_1m", "points_1h", "points_1d"}
     assert int(state.loc[state["rollup"] == "points_1m", "rows"].iloc[0]) == 120
     assert wh.archive_manifest().empty
-    assert "refresh_rollups" in set(wh.jobs()["job"])
+    assert "refresh_rollups" in set(wh.list_jobs()["job"])
     assert wh.job_runs("refresh_rollups")["status"].tolist() == ["succeeded"]
     with pytest.raises(AttributeError, match="no database engine"):
         wh.engine  # noqa: B018 - the attribute access is what is tested

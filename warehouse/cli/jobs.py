@@ -1,5 +1,6 @@
-"""CLI for jobs, retention, archive and the scheduler. Thin: each command calls one function
-of :mod:`warehouse.jobs.api`:
+"""CLI for jobs, retention, archive and the scheduler. Thin: each command calls one method of
+the Warehouse (so it works against a served warehouse too); run-due, install-pg-cron, the
+scheduler and restore need the database itself and call :mod:`warehouse.jobs.api`:
 
     warehouse jobs list | run NAME | run-due | history | rollups | install-pg-cron
     warehouse scheduler
@@ -56,7 +57,7 @@ def jobs_group() -> None:
 @click.pass_context
 def jobs_list(ctx, fmt) -> None:
     """Registered jobs, their schedules, last start and next due time."""
-    show_frame(_api().list_jobs(open_warehouse(ctx)), fmt, title="jobs")
+    show_frame(open_warehouse(ctx).list_jobs(), fmt, title="jobs")
 
 
 @jobs_group.command("run")
@@ -69,7 +70,7 @@ def jobs_list(ctx, fmt) -> None:
 @click.pass_context
 def jobs_run(ctx, name, now, timeout, retries, fmt) -> None:
     """Run the job NAME now (exit status 1 unless it succeeded or was skipped)."""
-    run = _api().run_job(open_warehouse(ctx), name, now=now, timeout=timeout, retries=retries)
+    run = open_warehouse(ctx).run_job(name, now=now, timeout=timeout, retries=retries)
     if fmt == "table":
         _report(run)
     else:
@@ -103,7 +104,7 @@ def jobs_run_due(ctx, fmt) -> None:
 @click.pass_context
 def jobs_history(ctx, job, limit, fmt) -> None:
     """Recent job runs, newest first (job_runs)."""
-    show_frame(_api().job_runs(open_warehouse(ctx), job, limit), fmt, title="job runs")
+    show_frame(open_warehouse(ctx).job_runs(job, limit), fmt, title="job runs")
 
 
 @jobs_group.command("rollups")
@@ -112,7 +113,7 @@ def jobs_history(ctx, job, limit, fmt) -> None:
 @click.pass_context
 def jobs_rollups(ctx, fmt) -> None:
     """Rollup tiers: watermark, rows, pending invalidations."""
-    show_frame(_api().rollup_state(open_warehouse(ctx)), fmt, title="rollups")
+    show_frame(open_warehouse(ctx).rollup_state(), fmt, title="rollups")
 
 
 @jobs_group.command("install-pg-cron")
@@ -156,8 +157,7 @@ def retention_group() -> None:
 @click.pass_context
 def retention_set(ctx, table, keep, archive, metric, fmt) -> None:
     """Keep TABLE (points, runs, step_runs) for --keep."""
-    policy = _api().set_retention(open_warehouse(ctx), table, keep, archive=archive,
-                                  metric=metric)
+    policy = open_warehouse(ctx).set_retention(table, keep, archive=archive, metric=metric)
     if fmt == "table":
         click.echo(f"{policy['table_name']}[{policy['metric']}]: keep {keep}"
                    f"{', archive first' if archive else ''}")
@@ -171,7 +171,7 @@ def retention_set(ctx, table, keep, archive, metric, fmt) -> None:
 @click.pass_context
 def retention_list(ctx, fmt) -> None:
     """Retention policies."""
-    show_frame(_api().retention_policies(open_warehouse(ctx)), fmt, title="retention policies")
+    show_frame(open_warehouse(ctx).retention_policies(), fmt, title="retention policies")
 
 
 @retention_group.command("remove")
@@ -182,7 +182,7 @@ def retention_list(ctx, fmt) -> None:
 @click.pass_context
 def retention_remove(ctx, table, metric, fmt) -> None:
     """Remove a retention policy."""
-    found = _api().remove_retention(open_warehouse(ctx), table, metric)
+    found = open_warehouse(ctx).remove_retention(table, metric)
     if fmt == "table":
         click.echo("removed" if found else "no such policy")
     else:
@@ -200,7 +200,7 @@ def archive_group() -> None:
 @click.pass_context
 def archive_list(ctx, fmt) -> None:
     """Archived units (archive_manifest)."""
-    show_frame(_api().archive_manifest(open_warehouse(ctx)), fmt, title="archive manifest")
+    show_frame(open_warehouse(ctx).archive_manifest(), fmt, title="archive manifest")
 
 
 @archive_group.command("restore")

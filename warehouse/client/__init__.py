@@ -311,7 +311,7 @@ class RemoteWarehouse:
         """Recent job runs, newest first."""
         return self._frame("GET", "/jobs/runs", params=self._params(job=job, limit=limit))
 
-    def jobs(self) -> pd.DataFrame:
+    def list_jobs(self) -> pd.DataFrame:
         """Registered jobs and when they are next due (``warehouse.jobs.list_jobs``)."""
         return self._frame("GET", "/jobs")
 
