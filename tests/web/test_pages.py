@@ -101,6 +101,16 @@ def test_export_matches_what_the_page_shows(client, wh):
         "format": "json", "table": "runs"}).json()
     assert [r["run_id"] for r in exported] == [r["run_id"] for r in page["tables"]["runs"]]
     assert len(exported) == len(wh.runs(recipe="etl", start="now-1d")) == 1
+    query = {"range": "custom", "from": page["window"]["start"], "to": page["window"]["end"],
+             "table": "runs"}
+    parquet = client.get("/recipes/etl", params={**query, "format": "parquet"})
+    assert parquet.headers["content-type"] == "application/vnd.apache.parquet"
+    assert pd.read_parquet(io.BytesIO(parquet.content))["run_id"].astype(str).tolist() == [
+        r["run_id"] for r in exported]
+    xlsx = client.get("/recipes/etl", params={**query, "format": "xlsx"})
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"  # a zip: the workbook
+    sheet = pd.read_excel(io.BytesIO(xlsx.content))
+    assert sheet["run_id"].tolist() == [r["run_id"] for r in exported]
 
 
 def test_every_page_needs_a_login_once_users_exist(client, wh):

@@ -47,6 +47,8 @@ EVERY = ("auto", "raw", "1m", "5m", "1h", "1d")
 #: 'auto' buckets of the metrics explorer: the widest window each width serves (<= ~720 points)
 AUTO_EVERY = ((timedelta(hours=6), None), (timedelta(days=2), "5m"), (timedelta(days=31), "1h"))
 MAX_EXPORT_ROWS = 100_000
+BINARY_FORMATS = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                  "parquet": "application/vnd.apache.parquet"}
 
 _templates = Environment(loader=FileSystemLoader(HERE / "templates"),
                          autoescape=select_autoescape(["html"]))
@@ -366,7 +368,7 @@ def _script_json(value) -> str:
 
 
 def export(data: dict, table: str, fmt: str, filename: str) -> Response:
-    """One table of a page as CSV or JSON (a download)."""
+    """One table of a page as CSV, JSON, XLSX or Parquet (a download)."""
     tables = data["tables"]
     if table not in tables:
         raise PageError(f"table must be one of {', '.join(tables)}, not {table!r}")
@@ -377,6 +379,19 @@ def export(data: dict, table: str, fmt: str, filename: str) -> Response:
         frame.map(_csv_cell).to_csv(buffer, index=False)
         return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
                         headers=disposition)
+    if fmt in BINARY_FORMATS:
+        # The export area's writers (typed XLSX cells, never formulas; zstd Parquet).
+        from warehouse import export as exporter
+
+        buffer = io.BytesIO()
+        try:
+            if fmt == "xlsx":
+                exporter.to_xlsx({table: frame}, buffer)
+            else:
+                exporter.to_parquet(frame, buffer)
+        except ValueError as exc:  # e.g. more rows than a sheet holds
+            raise PageError(str(exc)) from None
+        return Response(buffer.getvalue(), media_type=BINARY_FORMATS[fmt], headers=disposition)
     return Response(json.dumps(_records(frame), default=str), media_type="application/json",
                     headers=disposition)
 
@@ -448,13 +463,13 @@ async def _page(request: Request, principal: Principal | None, template: str, lo
         return HTMLResponse(_templates.get_template("error.html").render(context),
                             status_code=status)
     try:
-        if fmt in ("csv", "json") and params.get("table"):
+        if fmt in ("csv", "json", *BINARY_FORMATS) and params.get("table"):
             return export(data, params["table"], fmt, template.removesuffix(".html"))
         if fmt == "json":
             return Response(json.dumps(page_json(data), default=str),
                             media_type="application/json")
         if fmt:
-            raise PageError(f"format must be csv or json, not {fmt!r}")
+            raise PageError(f"format must be csv, json, xlsx or parquet, not {fmt!r}")
     except PageError as exc:
         raise HTTPException(400, str(exc)) from None
     context.update(data=data, page_data=_script_json(page_json(data)))
