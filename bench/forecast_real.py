@@ -139,6 +139,8 @@ def main(argv=None) -> None:
     for k, v in summary.items():
         print(f"{k}: {v}")
     name = "forecast_real_model_only" if args.no_select else "forecast_real"
+    if args.folds != 3:  # the default run's file stays the reference
+        name += f"_{args.folds}folds"
     path = write_results(name, rows, {"summary": summary, "folds": args.folds,
                                       "select": not args.no_select})
     print(f"wrote {path}")
