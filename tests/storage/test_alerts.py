@@ -413,3 +413,17 @@ def test_alerts_job_sees_rules_added_elsewhere(wh, database_url):
     run = wh.run_job("alerts")
     assert (run.status, run.rows) == ("succeeded", 1)
     assert wh.alerts.state()["state"].tolist() == ["firing"]
+
+
+def test_last_value_fast_path_matches_labels_and_ignores_future_points(wh):
+    write_cpu(wh, T0, a=95.0, b=96.0)
+    am = manager(wh, FakeClock(T0 + pd.Timedelta("1s")), Memory())
+    am.add_rule(CPU_RULE | {"for": None, "match": {"host": "b"}})
+    am.add_rule(CPU_RULE | {"for": None, "name": "cpu_any"})
+    assert [lab["host"] for lab in am.test("cpu_high")["labels"]] == ["b"]
+    assert sorted((t.instance.rule_name, t.instance.labels["host"])
+                  for t in am.evaluate_all()) == [
+        ("cpu_any", "a"), ("cpu_any", "b"), ("cpu_high", "b")]
+    write_cpu(wh, T0 + pd.Timedelta("1h"), a=1.0)  # "newest" point is after now: a replay
+    assert sorted(lab["host"] for lab in am.test("cpu_any")["labels"]) == ["a", "b"]
+    assert [v for v in am.test("cpu_any")["value"]] == [95.0, 96.0]

@@ -30,6 +30,7 @@ from warehouse.alerts.state import (
     expired,
     fingerprint,
 )
+from warehouse.errors import WarehouseError
 
 if TYPE_CHECKING:
     from warehouse.core import Warehouse
@@ -221,7 +222,10 @@ class AlertManager:
         """What the rule's condition selects now (labels, value, run link), without
         changing state or notifying. Raises the evaluation error, if any."""
         rule = self.rules[rule] if isinstance(rule, str) else rule
-        outcome = kinds.evaluate(self.wh, rule, now or self.clock())
+        # the same path as evaluation (batched reads, the last-value fast path)
+        outcome, error = kinds.evaluate_many(self.wh, [rule], now or self.clock())[rule.name]
+        if error is not None:
+            raise WarehouseError(f"alert rule {rule.name!r}: {error}")
         rows = [{"rule": rule.name, "labels": {**s.labels, **rule.labels},
                  "value": s.value, "run_url": f"/runs/{s.run_id}" if s.run_id else None}
                 for s in outcome.samples]
