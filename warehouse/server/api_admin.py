@@ -8,10 +8,11 @@ from dataclasses import asdict
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from warehouse.server.api_read import no_nul
 from warehouse.server.auth import require
 from warehouse.server.deps import TABLE_RESPONSES, table_response, warehouse
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], dependencies=[Depends(no_nul)])
 _read, _admin = [Depends(require("read"))], [Depends(require("admin"))]
 
 

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import json
+import uuid
 
+import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from warehouse.backends.readonly import ReadOnlyLimits
 from warehouse.client.wire import frame_to_json
-from warehouse.errors import UnknownNameError, WarehouseError
+from warehouse.errors import ResultTooLargeError, UnknownNameError, WarehouseError
 from warehouse.server.auth import require
 from warehouse.server.deps import TABLE_RESPONSES, settings, split_list, table_response, warehouse
+from warehouse.timeparse import aware_timestamp, interval_us
 
-router = APIRouter(tags=["read"], dependencies=[Depends(require("read"))])
+
+def no_nul(request: Request) -> None:
+    """Refuse a NUL character in the query string or path (400): PostgreSQL cannot take one
+    in text, and the database error would otherwise answer 500."""
+    values = [*request.query_params.values(), *map(str, request.path_params.values())]
+    for value in values:
+        if "\x00" in value:
+            raise ValueError(f"a parameter contains a NUL character: {value[:100]!r}")
+
+
+router = APIRouter(tags=["read"], dependencies=[Depends(require("read")), Depends(no_nul)])
 
 #: The analyst views of docs/views.md (a test keeps the two in step).
 VIEWS = {
@@ -26,6 +39,13 @@ VIEWS = {
     "series_latest": "the last point of every series",
 }
 _TIME_HELP = "ISO-8601 with a zone, or relative ('now-7d')"
+#: Rows a points answer holds at most (raw points or buckets); more is a 400
+#: result-too-large rather than an answer of any size. ``ServerSettings.points_max_rows``
+#: overrides it where the settings have it.
+POINTS_MAX_ROWS = 1_000_000
+#: Bytes a read-only SQL result holds at most in memory (the row cap does not bound a few
+#: rows of huge values, e.g. repeat('x', 10^9)); the JSON answer is about as large.
+SQL_MAX_RESULT_BYTES = 256 * 1024 * 1024
 
 
 def _labels(text: str | None) -> dict | None:
@@ -64,10 +84,31 @@ def points(request: Request,
            fill: str | None = Query(None, description="null, previous, linear, zero or a number"),
            rollups: bool = Query(True, description="false: read raw points only")):
     """Points in [start, end): raw rows, or one row per bucket with ``every``."""
+    cap = getattr(settings(request), "points_max_rows", POINTS_MAX_ROWS)
+    if fill is not None and every is not None:
+        _check_fill_buckets(start, end, every, cap)
     frame = warehouse(request).points(metric, start, end, labels=_labels(labels), every=every,
                                       agg=agg, by=[] if by == "" else split_list(by), fill=_fill(fill),
                                       rollups=rollups)
+    if len(frame) > cap:
+        raise ResultTooLargeError(
+            f"the answer has {len(frame):,} rows, more than the server's limit of {cap:,} "
+            f"for points; narrow start/end, or aggregate with every/agg")
     return table_response(request, frame)
+
+
+def _check_fill_buckets(start: str | None, end: str | None, every: str, cap: int) -> None:
+    """Refuse a filled query whose range holds more buckets than ``cap`` before any is
+    made: ``fill`` adds a row per empty bucket, so `every=1us` over a year would build
+    trillions of rows. (A range left open is the data's own; see docs/server.md.)"""
+    start_ts, end_ts = aware_timestamp(start, "start"), aware_timestamp(end, "end")
+    if start_ts is None or end_ts is None or end_ts <= start_ts:
+        return  # the query layer names a bad range; an open one spans the data only
+    buckets = (end_ts - start_ts) // pd.Timedelta(microseconds=interval_us(every))
+    if buckets > cap:
+        raise ResultTooLargeError(
+            f"fill over {buckets:,} buckets of {every} is more than the server's limit of "
+            f"{cap:,} rows for points; use a wider every or a shorter start/end")
 
 
 @router.get("/runs", summary="Query runs", responses=TABLE_RESPONSES)
@@ -85,6 +126,11 @@ def steps(request: Request, run_id: str | None = None, recipe: str | None = None
           start: str | None = Query(None, description=_TIME_HELP),
           end: str | None = Query(None, description=_TIME_HELP)):
     """Steps of one run (``run_id``), or of every run of ``recipe`` started in [start, end)."""
+    if run_id is not None:
+        try:  # the database would fail the cast (a 500); the caller's mistake is a 400
+            run_id = str(uuid.UUID(run_id))
+        except ValueError:
+            raise ValueError(f"run_id: {run_id[:100]!r} is not a UUID") from None
     return table_response(request, warehouse(request).steps(run_id, recipe=recipe, start=start,
                                                             end=end))
 
@@ -121,7 +167,17 @@ def sql(request: Request, query: SqlRequest):
     limits = settings(request)
     frame = run_read_only(warehouse(request), query.sql, query.params, ReadOnlyLimits(
         timeout_s=limits.sql_timeout, max_rows=limits.sql_max_rows))
-    return table_response(request, frame)
+    size = int(frame.memory_usage(index=False, deep=True).sum())
+    if size > SQL_MAX_RESULT_BYTES:
+        raise ResultTooLargeError(
+            f"the result holds {size:,} bytes, more than the server's limit of "
+            f"{SQL_MAX_RESULT_BYTES:,}; select fewer or shorter columns")
+    try:
+        return table_response(request, frame)
+    except (MemoryError, OverflowError):
+        # Few rows but huge values (repeat('x', 10^9)): the row cap does not bound bytes.
+        raise ResultTooLargeError("the result is too large to send (huge values); select "
+                                  "fewer or shorter columns") from None
 
 
 @router.get("/views", summary="The documented analyst views")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from warehouse.server.api_read import no_nul
 from warehouse.server.auth import require
 from warehouse.server.bodies import body_doc, read_rows, zoned_times_parsed
 from warehouse.server.deps import settings, split_list, warehouse
 
-router = APIRouter(tags=["write"])
+router = APIRouter(tags=["write"], dependencies=[Depends(no_nul)])
 
 _TIME = {"type": "string", "description": "ISO-8601 with a zone, e.g. 2026-11-01T00:00:00Z"}
 POINT_RECORD = {"type": "object", "required": ["metric", "ts", "value"], "properties": {

@@ -53,16 +53,23 @@ def parse_json(what: str, body: bytes) -> list[dict]:
 
 def parse_ndjson(what: str, body: bytes) -> list[dict]:
     """One JSON object per line (blank lines ignored)."""
-    lines = [line for line in body.split(b"\n") if line.strip()]
-    try:  # one C-speed parse of the whole body; line by line only to name a bad line
-        items = json.loads(b"[" + b",".join(lines) + b"]")
-    except (ValueError, RecursionError):
-        for number, line in enumerate(lines):
-            try:
-                json.loads(line)
-            except (ValueError, RecursionError) as exc:
-                raise _bad(what, number, f"line {number + 1} is not valid JSON: {exc}") from None
-        raise _bad(what, None, "is not valid NDJSON") from None
+    lines = [line.strip() for line in body.split(b"\n") if line.strip()]
+    # One C-speed parse of the whole body when every line looks like one object; a line
+    # such as `{...}, {...}` or `{"a": [1` would join with its neighbours into valid JSON
+    # (wrong rows, or two lines read as one), so then each line is parsed on its own.
+    if all(line[:1] == b"{" and line[-1:] == b"}" for line in lines):
+        try:
+            items = json.loads(b"[" + b",".join(lines) + b"]")
+        except (ValueError, RecursionError):
+            items = None
+        if items is not None and len(items) == len(lines):
+            return _records(what, items)
+    items = []
+    for number, line in enumerate(lines):
+        try:
+            items.append(json.loads(line))
+        except (ValueError, RecursionError) as exc:
+            raise _bad(what, number, f"line {number + 1} is not valid JSON: {exc}") from None
     return _records(what, items)
 
 

@@ -16,7 +16,7 @@ import traceback
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -46,6 +46,10 @@ PROBLEM_SCHEMA = {
             "row": {}, "field": {"type": "string"}, "message": {"type": "string"}}}},
     },
 }
+#: Longest ``detail`` (and error message) answered; most ``errors`` listed (``count`` says
+#: how many rows were refused).
+MAX_DETAIL = 2000
+MAX_ERRORS = 100
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
            405: "Method not allowed", 406: "Not acceptable", 409: "Conflict", 413: "Content too large",
            415: "Unsupported media type", 422: "Unprocessable content",
@@ -81,10 +85,17 @@ def problem(status: int, detail: str | None = None, *, kind: str | None = None,
     body = {"type": TYPE_BASE + (kind or str(status)), "title": title or _TITLES.get(
         status, "Error"), "status": status}
     if detail:
-        body["detail"] = detail
+        body["detail"] = _clip(detail)
     body.update(extra)
     return Response(json.dumps(body, default=str, ensure_ascii=False), status_code=status,
                     media_type=PROBLEM, headers=headers)
+
+
+def _clip(text: str) -> str:
+    """A message quoting the caller's input (a 1 MB name) is not echoed back whole."""
+    if len(text) <= MAX_DETAIL:
+        return text
+    return text[:MAX_DETAIL] + f"… ({len(text):,} characters, cut)"
 
 
 def _row(value):
@@ -98,8 +109,9 @@ def error_response(exc: BaseException, redact: Redactor) -> Response:
     if isinstance(exc, ValidationError):
         return problem(422, redact(str(exc)), kind="validation", title="Invalid input",
                        what=exc.what, count=exc.count,
-                       errors=[{"row": _row(p.row), "field": p.field, "message": redact(p.message)}
-                               for p in exc.problems])
+                       errors=[{"row": _row(p.row), "field": _clip(str(p.field)),
+                                "message": _clip(redact(p.message))}
+                               for p in exc.problems[:MAX_ERRORS]])
     if isinstance(exc, QueryTimeoutError):
         return problem(400, redact(str(exc)), kind="sql-timeout", title="Statement timed out")
     if isinstance(exc, ResultTooLargeError):
@@ -113,12 +125,22 @@ def error_response(exc: BaseException, redact: Redactor) -> Response:
                        chunks=exc.chunks, reasons=exc.reasons)
     if isinstance(exc, UnknownNameError):
         return problem(404, redact(str(exc)), kind="unknown-name", title="Unknown name")
+    if isinstance(exc, DataError):
+        # The database refused a value the caller sent (a NUL character, text that is not
+        # a UUID): bad input, not a bug. Only the driver's first line: never the SQL.
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return problem(400, _clip(redact(f"a value the database cannot take: {first}")),
+                       kind="bad-request")
     if isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError)
                                              and exc.connection_invalidated):
         exc = TransientError(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0])
     if isinstance(exc, TransientError):
         return problem(503, redact(str(exc)), kind="unavailable",
                        title="Database unavailable", headers={"Retry-After": "1"})
+    if isinstance(exc, MemoryError):
+        # An answer too big to build (a query over a huge range): the caller's to narrow.
+        return problem(400, "the answer is too large to build in memory; narrow the query",
+                       kind="result-too-large", title="Result too large")
     if isinstance(exc, (WarehouseError, ValueError, TypeError)):
         # The warehouse's API raises these for bad arguments (an unknown aggregate, a
         # malformed interval); the message names the argument.
