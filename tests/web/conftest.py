@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 
 from warehouse import Warehouse, accounts, demo
-from warehouse.server.app import create_app
+from warehouse.server.app import ServerSettings, create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -54,11 +54,12 @@ def free_port() -> int:
 class Served:
     """uvicorn serving the dashboard of ``wh`` on a free loopback port, in a thread."""
 
-    def __init__(self, wh):
+    def __init__(self, wh, settings: ServerSettings | None = None):
         self.wh = wh
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        app = create_app(wh, listen_host="127.0.0.1")
+        app = create_app(wh, listen_host="127.0.0.1", settings=settings)
+        self.app = app
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
                                                     log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 
 import pandas as pd
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tests.web.conftest import Served
 from warehouse import accounts
 from warehouse.changes import Change
 from warehouse.server import ws as live
+from warehouse.server.app import ServerSettings
+from warehouse.server.auth import ANONYMOUS_ADMIN, Principal
 
 
 def receive(socket, timeout: float = 10.0) -> dict:
@@ -117,3 +120,57 @@ def test_open_socket_ends_when_its_credentials_are_revoked(wh, monkeypatch):
         assert receive(socket) == {"type": "error", "status": 401,
                                    "detail": "credentials expired: log in again"}
     assert until_closed_subscriptions(wh, 0) == 0
+
+
+def refused_as_busy(socket) -> str:
+    """The 429 error a socket over a limit gets, then its close with 1013; returns the
+    detail."""
+    message = receive(socket)
+    assert message["type"] == "error" and message["status"] == 429, message
+    assert message["retry_after"] == live.BUSY_RETRY_S
+    with pytest.raises(ConnectionClosed) as closed:
+        socket.recv(timeout=10)
+    assert closed.value.rcvd.code == live.BUSY_CLOSE_CODE == 1013
+    assert closed.value.rcvd.reason == "too many live connections"
+    return message["detail"]
+
+
+def test_open_sockets_are_bounded_per_server_and_per_principal(wh):
+    bearer = {}
+    for name in ("viewer", "editor"):
+        accounts.add_user(wh, name, name, "correct horse battery")
+        bearer[name] = {"Authorization": f"Bearer {accounts.create_token(wh, name, 'read').token}"}
+    settings = ServerSettings(ws_max_connections=3, ws_max_per_principal=2)
+    with Served(wh, settings=settings) as served, ExitStack() as stack:
+        url = served.url.replace("http", "ws") + "/ws"
+
+        def open_as(name: str):
+            return stack.enter_context(connect(url, additional_headers=bearer[name]))
+
+        viewer = [open_as("viewer"), open_as("viewer")]
+        assert all(receive(s)["type"] == "hello" for s in viewer)
+        assert "'viewer' may hold at most 2" in refused_as_busy(open_as("viewer"))
+        editor = open_as("editor")
+        assert receive(editor)["type"] == "hello"
+        assert "this server holds at most 3" in refused_as_busy(open_as("editor"))
+
+        # The open sockets still work, and a closed one frees its place.
+        wh.changes.publish(Change(kind="runs", run_ids=("r1",)))
+        assert receive(editor)["type"] == "change" and receive(viewer[1])["type"] == "change"
+        viewer[0].close()
+        assert until_closed_subscriptions(wh, 2) == 2
+        assert receive(open_as("editor"))["type"] == "hello"
+    assert until_closed_subscriptions(wh, 0) == 0
+
+
+def test_limits_count_open_mode_only_against_the_server():
+    limits = live.ConnectionLimits(total=3, per_principal=1)
+    user = Principal("ann", "viewer", frozenset({"read"}))
+    assert limits.acquire(ANONYMOUS_ADMIN) is None and limits.acquire(ANONYMOUS_ADMIN) is None
+    assert limits.acquire(user) is None
+    assert "this server holds at most 3" in limits.acquire(user)
+    limits.release(ANONYMOUS_ADMIN)
+    assert "'ann' may hold at most 1" in limits.acquire(user)
+    limits.release(user)
+    limits.release(ANONYMOUS_ADMIN)
+    assert (limits.open, limits.by_principal) == (0, {})

@@ -45,6 +45,10 @@ class ServerSettings:
     sql_max_rows: int = 1_000_000
     #: Rows a view read returns at most.
     view_max_rows: int = 100_000
+    #: Open dashboard WebSockets (/ws) at most, per server and per user (ws.ConnectionLimits);
+    #: beyond them a socket is closed with code 1013 and the page retries later.
+    ws_max_connections: int = 1000
+    ws_max_per_principal: int = 100
 
 
 class BodyLimit:

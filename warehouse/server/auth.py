@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 from warehouse import accounts
 from warehouse.accounts import cache as credential_cache
@@ -41,6 +42,7 @@ log = logging.getLogger("warehouse.server.auth")
 
 __all__ = ["CSRF_COOKIE", "CSRF_FIELD", "CSRF_HEADER", "ROLES", "ROLE_SCOPES", "SCOPES",
            "SESSION_COOKIE", "AuthState", "Principal", "auth_router", "auth_state", "authenticate",
+           "authenticate_connection",
            "is_loopback", "public", "require", "required_scope", "route_scopes", "serving_allowed"]
 
 SESSION_COOKIE = "wh_session"  # HttpOnly: page scripts never see the session id
@@ -235,6 +237,18 @@ async def authenticate(request: Request) -> Principal:
     if principal.via == "session" and request.method not in SAFE_METHODS:
         await _check_csrf(request)
     request.state.principal = principal
+    return principal
+
+
+async def authenticate_connection(connection: HTTPConnection) -> Principal:
+    """The caller of an HTTP request or a WebSocket (401 if nobody): bearer token, session
+    cookie or open mode, by the same rules as :func:`authenticate`. It neither checks CSRF
+    (a WebSocket has no method; browsers send Origin there, which the caller checks) nor
+    caches on ``connection.state``: a long-lived socket asks again to see revocations."""
+    auth = auth_state(connection)
+    principal = _open_mode_at_hand(auth, connection)
+    if principal is None:
+        principal = await run_in_threadpool(_authenticate, auth, connection)
     return principal
 
 

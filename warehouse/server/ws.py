@@ -11,7 +11,10 @@ Protocol (JSON text frames):
   arriving within ``COALESCE_S`` of a message merged into one (a burst is a few messages);
   ``{"type": "resync"}`` when this client fell behind and lost changes (the page reloads
   its data); ``{"type": "ping"}`` when idle;
-  ``{"type": "error", "status": 401|403, "detail": ...}`` then close.
+  ``{"type": "error", "status": 401|403, "detail": ...}`` then close;
+  ``{"type": "error", "status": 429, "detail": ..., "retry_after": s}`` then close with code
+  1013 (Try Again Later) when the server's or the principal's limit of open sockets is
+  reached (:class:`ConnectionLimits`; the page says so and backs off).
 
 Memory stays bounded whatever the client does: each connection reads the change feed through
 its own bounded :class:`~warehouse.changes.Subscription` (oldest dropped, then a resync); a
@@ -32,10 +35,9 @@ import logging
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
-from starlette.concurrency import run_in_threadpool
 
 from warehouse.changes import KINDS, Change
-from warehouse.server.auth import _authenticate, auth_state
+from warehouse.server.auth import Principal, authenticate_connection
 
 log = logging.getLogger("warehouse.server.ws")
 
@@ -46,6 +48,61 @@ SEND_TIMEOUT_S = 10.0  # a client that cannot take a message this long is droppe
 PING_S = 25.0  # idle keep-alive
 REAUTH_S = 300.0  # credentials are checked again this often (sessions expire, are revoked)
 MAX_MESSAGE_BYTES = 16_384  # a subscribe message is small
+#: Open sockets beyond a limit are closed with this code: 1013 "Try Again Later" (RFC 6455
+#: registry, https://www.iana.org/assignments/websocket) — the page backs off and retries.
+BUSY_CLOSE_CODE = 1013
+BUSY_RETRY_S = 10  # the least time a refused page waits before trying again
+
+
+class ConnectionLimits:
+    """Open sockets of one app, bounded per server and per principal (each socket holds a
+    queue and two tasks: without a bound, one user's reloading tabs or a script could take
+    the server's memory). Used from the event loop only: no lock needed. Open mode's
+    anonymous admin (loopback only, no users) counts only against the server's limit."""
+
+    def __init__(self, total: int, per_principal: int):
+        self.total = total
+        self.per_principal = per_principal
+        self.open = 0
+        self.by_principal: dict[str, int] = {}
+
+    @staticmethod
+    def _key(principal: Principal) -> str | None:
+        return None if principal.via == "open" else principal.name
+
+    def acquire(self, principal: Principal) -> str | None:
+        """Count a new socket of ``principal``; or why it is refused (nothing counted)."""
+        if self.open >= self.total:
+            return f"too many live connections: this server holds at most {self.total}"
+        key = self._key(principal)
+        if key is not None and self.by_principal.get(key, 0) >= self.per_principal:
+            return (f"too many live connections: {principal.name!r} may hold at most "
+                    f"{self.per_principal} (close other dashboard tabs)")
+        self.open += 1
+        if key is not None:
+            self.by_principal[key] = self.by_principal.get(key, 0) + 1
+        return None
+
+    def release(self, principal: Principal) -> None:
+        """Forget a socket counted by :meth:`acquire`."""
+        self.open -= 1
+        key = self._key(principal)
+        if key is not None:
+            left = self.by_principal.pop(key) - 1
+            if left:
+                self.by_principal[key] = left
+
+
+def limits_of(app) -> ConnectionLimits:
+    """The app's :class:`ConnectionLimits`, made on first use from ``app.state.settings``
+    (``ws_max_connections``, ``ws_max_per_principal``)."""
+    limits = getattr(app.state, "ws_limits", None)
+    if limits is None:
+        settings = getattr(app.state, "settings", None)
+        limits = ConnectionLimits(getattr(settings, "ws_max_connections", 1000),
+                                  getattr(settings, "ws_max_per_principal", 100))
+        app.state.ws_limits = limits
+    return limits
 
 
 class Interest:
@@ -115,7 +172,7 @@ def _same_origin(ws: WebSocket) -> bool:
 async def _identify(ws: WebSocket):
     """The caller's principal, or an (status, detail) error."""
     try:
-        return await run_in_threadpool(_authenticate, auth_state(ws), ws), None
+        return await authenticate_connection(ws), None
     except HTTPException as exc:
         return None, (exc.status_code, exc.detail)
 
@@ -206,7 +263,19 @@ def router() -> APIRouter:
             await ws.send_text(json.dumps({"type": "error", "status": status, "detail": detail}))
             await ws.close(code=4000 + status)
             return
-        connection = Connection(ws)
+        limits = limits_of(ws.app)
+        refusal = limits.acquire(principal)
+        if refusal is not None:
+            await ws.send_text(json.dumps({"type": "error", "status": 429, "detail": refusal,
+                                           "retry_after": BUSY_RETRY_S}))
+            # The close reason is at most 123 bytes (RFC 6455 5.5): the message has the rest.
+            await ws.close(code=BUSY_CLOSE_CODE, reason="too many live connections")
+            return
+        try:
+            connection = Connection(ws)
+        except BaseException:
+            limits.release(principal)
+            raise
         tasks = []
         try:
             await connection.send({"type": "hello", "user": principal.name,
@@ -223,6 +292,7 @@ def router() -> APIRouter:
         finally:
             for task in tasks:
                 task.cancel()
+            limits.release(principal)  # first: a test sees the count when subscribers drop
             connection.close()
             with contextlib.suppress(Exception):
                 await ws.close()
