@@ -121,8 +121,10 @@ def _times_as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 #: Warehouse methods that need the database itself (the facade must not be imported here:
 #: it imports this module).
+#: ``alerts`` and ``dashboards`` have no HTTP API yet: manage them where the server runs
+#: (its pages show both).
 LOCAL_ONLY = frozenset({"downgrade", "head_revision", "set_chunk_interval", "maintain",
-                        "restore_archive"})
+                        "restore_archive", "alerts", "dashboards"})
 
 
 class RemoteWarehouse:

@@ -91,7 +91,7 @@ class BodyLimit:
 
 def create_app(wh, *, settings: ServerSettings | None = None, listen: bool = True,
                close_on_shutdown: bool = False, listen_host: str | None = None,
-               run_jobs: bool = False) -> FastAPI:
+               run_jobs: bool = False, run_alerts: bool = False) -> FastAPI:
     """The HTTP app over ``wh``.
 
     ``listen``: on an engine that notifies (PostgreSQL), republish changes other processes
@@ -100,6 +100,8 @@ def create_app(wh, *, settings: ServerSettings | None = None, listen: bool = Tru
     ``listen_host``: the address served on, for the auth module's open-mode decision.
     ``run_jobs``: run due jobs (rollups, retention, archive...) in a background scheduler
     while serving — with DuckDB the server is the only process that can.
+    ``run_alerts``: evaluate alert rules on every committed write (the change feed) and
+    deliver notifications (routes from ``WAREHOUSE_ALERTS_CONFIG``; docs/alerts.md).
     """
     settings = settings or ServerSettings()
     url = make_url(wh.url)
@@ -112,10 +114,14 @@ def create_app(wh, *, settings: ServerSettings | None = None, listen: bool = Tru
             listener.start()
         scheduler = _start_scheduler(wh) if run_jobs else None
         app.state.scheduler = scheduler
+        if run_alerts:
+            await run_in_threadpool(_start_alerts, wh)
         try:
             yield
         finally:
             listener.stop()
+            if run_alerts:
+                await run_in_threadpool(wh.alerts.stop)
             if scheduler is not None:
                 # Running jobs stop at their next step and are recorded as cancelled.
                 await run_in_threadpool(_stop_scheduler, scheduler)
@@ -166,6 +172,14 @@ def create_app(wh, *, settings: ServerSettings | None = None, listen: bool = Tru
     app.include_router(ws.router())
     app.mount("/static", pages.static_files(), name="static")
     return app
+
+
+def _start_alerts(wh) -> None:
+    from warehouse.alerts.job import notify_config_from_env
+
+    wh.alerts.set_notify(notify_config_from_env())
+    wh.alerts.start()
+    log.info("alert evaluation started (%d rules)", len(wh.alerts.rules))
 
 
 def _start_scheduler(wh):

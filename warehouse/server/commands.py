@@ -19,12 +19,15 @@ from warehouse.cli.options import command_url, database_command
               help="Run due jobs (rollups, retention, archive) while serving. Default: on "
                    "for an embedded database, which no other process can open; off for "
                    "PostgreSQL (run `warehouse scheduler` or pg_cron there).")
+@click.option("--alerts/--no-alerts", "run_alerts", default=None,
+              help="Evaluate alert rules on every write and notify (docs/alerts.md). Default: "
+                   "as --jobs; run one evaluator per database.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 @database_command
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, max_body_mb: int, sql_timeout: float,
-          run_jobs: bool | None, log_level: str) -> None:
+          run_jobs: bool | None, run_alerts: bool | None, log_level: str) -> None:
     """Serve the HTTP API, dashboard and live updates (owns an embedded database file).
 
     Other processes reach it with Warehouse("http://HOST:PORT") or WAREHOUSE_URL. Stops
@@ -60,7 +63,7 @@ def serve(ctx: click.Context, host: str, port: int, max_body_mb: int, sql_timeou
     if run_jobs is None:
         run_jobs = wh.backend.capabilities.single_writer
     app = create_app(wh, settings=settings, close_on_shutdown=True, listen_host=host,
-                     run_jobs=run_jobs)
+                     run_jobs=run_jobs, run_alerts=run_jobs if run_alerts is None else run_alerts)
     shown = make_url(url).render_as_string(hide_password=True)
     click.echo(f"serving {shown} on http://{host}:{port} (API docs: /api/v1/docs)", err=True)
     # uvicorn handles SIGINT/SIGTERM: stops accepting, lets requests finish, then runs the
