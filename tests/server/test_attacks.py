@@ -277,6 +277,11 @@ def test_hostile_names_are_refused_or_taken_literally(served):
                 assert len(response.text) < 20_000, where  # a 1 MB value is not echoed whole
             answers[where] = response.status_code
     assert s.counts() == before  # nothing written, nobody removed, no table dropped
+    # no path leaves the static folder
+    for path in ("/static/../../etc/passwd", "/static/%2e%2e/%2e%2e/etc/passwd",
+                 "/static/..%2f..%2fpyproject.toml", "/static/%2fetc%2fpasswd"):
+        response = s.client.get(path, headers=s.auth("admin"))
+        assert response.status_code == 404 and "root:" not in response.text, path
     # Refusals are specific, not blanket: unknown names 404, malformed values 400/422.
     assert answers["GET", "/api/v1/chunks", repr(HOSTILE[0]), str({"table": HOSTILE[0]})] == 404
     assert answers["POST", f"/api/v1/jobs/{quote(HOSTILE[4], safe='')}/run",
