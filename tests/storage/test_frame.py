@@ -200,3 +200,32 @@ def test_series_written_elsewhere_are_seen_by_the_next_query(both):
         assert len(after) == len(before) + 1 and "h9" in set(after["host"])
         framed = wh.frame(["cpu.user", "cpu.idle"], T0, T0 + pd.Timedelta("10s"))
         assert framed.set_index("host").loc["h9", "cpu.user"] == 1.0
+
+
+@pytest.mark.storage
+def test_a_series_committed_out_of_id_order_is_seen(both):
+    """Series ids come from a sequence: one drawn first may commit last. The cache must not
+    take the newest id as proof that it has every series below it."""
+    from sqlalchemy import text
+
+    add = text("INSERT INTO series (metric, labels, labels_key) "
+               "VALUES ('race.m', CAST(:k AS JSON), :k)")
+    point = text("INSERT INTO points (ts, series_id, value) SELECT :ts, series_id, 1.0 "
+                 "FROM series WHERE metric = 'race.m' AND labels_key = :k")
+    for wh in both:
+        wh.write_points(pd.DataFrame({"metric": ["race.m"], "ts": [T0], "value": [0.0],
+                                      "labels": [{"host": "r0"}]}))
+        first = wh.engine.connect()
+        try:
+            first.begin()
+            first.execute(add, {"k": '{"host": "r1"}'})  # draws its id now ...
+            first.execute(point, {"k": '{"host": "r1"}', "ts": T0})
+            with wh.engine.begin() as second:  # ... a later id commits first
+                second.execute(add, {"k": '{"host": "r2"}'})
+                second.execute(point, {"k": '{"host": "r2"}', "ts": T0})
+            seen = wh.points("race.m", with_labels=["host"])  # caches r0, r2
+            assert sorted(seen["host"]) == ["r0", "r2"]
+            first.commit()
+        finally:
+            first.close()
+        assert sorted(wh.points("race.m", with_labels=["host"])["host"]) == ["r0", "r1", "r2"]

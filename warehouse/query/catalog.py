@@ -5,10 +5,12 @@ whether any archived files must be read. Asking for each costs a statement (and 
 labels JSON of every series a pandas step); this module asks ONE statement
 (``sql/common/query/state.sql``) and keeps the series per metric in a cache.
 
-Why the cache is safe: series are only ever added (``series_id`` comes from a sequence and
-nothing deletes a series row), so the series of a metric cached at ``series_max = v`` are
-complete while the database's ``max(series_id)`` is still ``v``; when it has grown, only
-the series after ``v`` are read. The check is part of the state statement every query runs
+Why the cache is safe: series are only ever added (nothing deletes a series row), so the
+series of a metric cached when the table held ``n`` series with newest id ``v`` are
+complete while ``(count(*), max(series_id))`` is still ``(n, v)``. The count matters on
+PostgreSQL: a sequence value drawn before another's may commit after it, so a new series
+can appear below the newest id. When either has changed, the series of the metrics asked
+for are read again (in the query's snapshot). The check is part of the state statement every query runs
 anyway, so a series written by any process (another writer on PostgreSQL, the server) is
 seen by the next query. The cache lives in ``backend.schema_facts``, which
 :meth:`Warehouse.migrate` and ``downgrade`` clear (a downgrade to base drops series and
@@ -40,10 +42,16 @@ class QueryState:
     points, rollup watermarks (µs, None = nothing materialised) and pending invalidations."""
 
     series_max: int
+    series_count: int = 0
     archived: int = 0
     watermarks: dict[str, int | None] = field(default_factory=dict)
     pending: int = 0
     jobs_schema: bool = False
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """What the cached series are valid for: (number of series, newest id)."""
+        return (self.series_count, self.series_max)
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,7 @@ class MetricSeries:
     ids: np.ndarray
     labels: tuple[dict, ...]
     table: pd.DataFrame
-    version: int  # series_max when this was read
+    version: tuple[int, int]  # (series_count, series_max) when this was read
 
 
 @dataclass(frozen=True)
@@ -85,47 +93,42 @@ def query_state(conn: Connection, backend: Backend) -> QueryState:
     jobs = backend.jobs_schema_present(conn)
     if not jobs:
         row = conn.execute(text(backend.sql("query/state_series"))).one()
-        return QueryState(int(row.series_max or 0))
+        return QueryState(int(row.series_max or 0), int(row.series_count or 0))
     facts, marks = {}, {}
     for key, number, mark in conn.execute(text(backend.sql("query/state"))).fetchall():
         if key.startswith("points_"):
             marks[key] = None if mark is None else ts_to_us(mark)
         else:
             facts[key] = int(number or 0)
-    return QueryState(facts.get("series_max", 0), facts.get("archived", 0), marks,
-                      facts.get("pending", 0), True)
+    return QueryState(facts.get("series_max", 0), facts.get("series_count", 0),
+                      facts.get("archived", 0), marks, facts.get("pending", 0), True)
 
 
 def metric_series(conn: Connection, backend: Backend, metrics: list[str],
                   state: QueryState) -> dict[str, MetricSeries]:
-    """The series of each metric as of ``state`` (cached; only newer series are read)."""
+    """The series of each metric as of ``state`` (cached while the series table is
+    unchanged; read again otherwise)."""
+    version = state.version
     with _LOCK:
         cache: dict[str, MetricSeries] = backend.schema_facts.setdefault(_CATALOG_KEY, {})
         known = {m: cache.get(m) for m in metrics}
-    stale = [m for m, entry in known.items() if entry is None or entry.version < state.series_max]
+    stale = [m for m, entry in known.items() if entry is None or entry.version != version]
     if stale:
-        after = min((known[m].version if known[m] is not None else 0) for m in stale)
         query = text(backend.sql("query/metric_series")).bindparams(
             bindparam("metrics", expanding=True))
-        rows = conn.execute(query, {"metrics": sorted(stale), "after": after}).fetchall()
+        rows = conn.execute(query, {"metrics": sorted(stale)}).fetchall()
         new: dict[str, list[tuple[int, dict]]] = {m: [] for m in stale}
         for sid, metric, key in rows:
-            entry = known[metric]
-            if entry is None or sid > entry.version:
-                new[metric].append((int(sid), json.loads(key)))
+            new[metric].append((int(sid), json.loads(key)))
         for metric in stale:
-            known[metric] = _extend(known[metric], new[metric], state.series_max)
+            known[metric] = _table(new[metric], version)
         with _LOCK:
             for metric in stale:
-                current = cache.get(metric)
-                if current is None or current.version < known[metric].version:
-                    cache[metric] = known[metric]
+                cache[metric] = known[metric]
     return known  # type: ignore[return-value]
 
 
-def _extend(entry: MetricSeries | None, added: list[tuple[int, dict]], version: int
-            ) -> MetricSeries:
-    pairs = ([] if entry is None else list(zip(entry.ids.tolist(), entry.labels))) + added
+def _table(pairs: list[tuple[int, dict]], version: tuple[int, int]) -> MetricSeries:
     pairs.sort(key=lambda p: p[0])
     ids = np.array([p[0] for p in pairs], dtype="i8")
     labels = tuple(p[1] for p in pairs)
@@ -148,7 +151,7 @@ def select(conn: Connection, backend: Backend, metrics: list[str], labels: dict 
     with _LOCK:
         cache = backend.schema_facts.setdefault(_CATALOG_KEY, {})
         hit = cache.get(key)
-    if hit is not None and hit[0] == state.series_max:
+    if hit is not None and hit[0] == state.version:
         return hit[1]
     found = metric_series(conn, backend, metrics, state)
     parts_ids, parts_metric, parts_labels, parts_table = [], [], [], []
@@ -178,7 +181,7 @@ def select(conn: Connection, backend: Backend, metrics: list[str], labels: dict 
         if len(cache) > _MAX_SELECTIONS:
             for stale in [k for k in cache if isinstance(k, tuple)]:
                 del cache[stale]
-        cache[key] = (state.series_max, selection)
+        cache[key] = (state.version, selection)
     return selection
 
 
