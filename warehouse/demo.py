@@ -191,6 +191,31 @@ def summarize(wh, data: DemoData, console) -> None:
         f"{r.table} {r.rows:,} rows" for r in info["tables"].itertuples()))
 
 
+#: Alert rules the demo defines; its injected failures, outliers and CPU spikes fire them
+#: (the dashboard's Alerts page shows them; docs/alerts.md).
+DEMO_RULES = (
+    {"name": "demo_etl_failed", "kind": "run_failed", "recipe": "etl-hourly", "window": "1d",
+     "labels": {"severity": "page"},
+     "annotations": {"summary": "{labels.recipe} failed: {run_url}"}},
+    {"name": "demo_etl_slow", "kind": "run_duration", "recipe": "etl-hourly", "window": "7d",
+     "p95_factor": 3, "baseline": "21d",
+     "annotations": {"summary": "{labels.recipe} run took {value} s (over 3x p95)"}},
+    {"name": "demo_cpu_spike", "kind": "threshold", "metric": "host.cpu_percent",
+     "window": "30d", "agg": "max", "op": ">", "threshold": 72,
+     "annotations": {"summary": "{labels.host} CPU reached {value}%"}},
+)
+
+
+def define_alerts(wh, data: DemoData) -> pd.DataFrame:
+    """Store the demo's alert rules and evaluate them at the end of the demo period; returns
+    the alert instances (rule, state, labels, value...)."""
+    for rule in DEMO_RULES:
+        wh.alerts.add_rule(rule)
+    wh.alerts.evaluate_all(now=data.truth["end"])
+    state = wh.alerts.state()
+    return state[state["rule"].isin([r["name"] for r in DEMO_RULES])]
+
+
 def report_findings(wh, data: DemoData, console) -> None:
     """What the analytics find in the demo data, set against what was injected."""
     from warehouse import analytics
@@ -218,3 +243,8 @@ def report_findings(wh, data: DemoData, console) -> None:
                   f"{ahead['forecast'].mean():.0f} s, 95% interval "
                   f"{ahead['lo_95'].min():.0f}–{ahead['hi_95'].max():.0f} s "
                   f"({ahead['model'].iloc[0]})")
+    alerts = define_alerts(wh, data)
+    firing = alerts[alerts["state"] == "firing"].groupby("rule").size()
+    console.print("[bold]alerts[/bold] at the end of the period: " + (", ".join(
+        f"{rule} {n} firing" for rule, n in firing.items()) or "none firing") +
+        " (warehouse alerts state; the dashboard's Alerts page)")
