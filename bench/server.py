@@ -32,6 +32,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import print_table, timer, write_results  # noqa: E402
@@ -123,13 +124,25 @@ def query_latency(wh, repeats: int) -> list[float]:
     return out
 
 
-def interleaved(direct, remote, repeats: int) -> tuple[list[float], list[float]]:
-    """ms per query, direct and HTTP alternating (so load that comes and goes hits both)."""
-    d, r = [], []
+def interleaved(direct, remote, repeats: int, server_pid: int) -> dict:
+    """Direct and HTTP queries alternating (so load that comes and goes hits both): ms of
+    wall time per query, and CPU ms per query — this process's for both, the server's
+    for HTTP (a sum over all queries: /proc counts CPU in 10 ms ticks). CPU time does not
+    grow with the machine's load as wall time does, so it shows what HTTP costs on an idle
+    machine."""
+    server = psutil.Process(server_pid)
+    d, r, d_cpu, r_cpu, server_cpu = [], [], [], [], 0.0
     for _ in range(repeats):
+        cpu = time.process_time()
         d += query_latency(direct, 1)
+        d_cpu.append((time.process_time() - cpu) * 1000)
+        before = sum(server.cpu_times()[:2])
+        cpu = time.process_time()
         r += query_latency(remote, 1)
-    return d, r
+        r_cpu.append((time.process_time() - cpu) * 1000)
+        server_cpu += sum(server.cpu_times()[:2]) - before
+    return {"direct": d, "http": r, "direct_cpu": d_cpu, "client_cpu": r_cpu,
+            "server_cpu_mean": server_cpu * 1000 / repeats}
 
 
 def load_average() -> list[float] | None:
@@ -198,15 +211,22 @@ def main() -> None:
                          "per_second": n / seconds, "goal": ">= 100,000/s"})
 
             query_latency(direct, 20), query_latency(remote, 20)  # warm
-            d, r = interleaved(direct, remote, args.queries)
+            q = interleaved(direct, remote, args.queries, proc.pid)
+            d, r = q["direct"], q["http"]
             overhead = statistics.median(r) - statistics.median(d)
+            direct_cpu = statistics.mean(q["direct_cpu"])
             rows.append({"case": "1-series 1-hour query, direct", "p50_ms": statistics.median(d),
-                         "p95_ms": float(np.percentile(d, 95)), "goal": ""})
+                         "p95_ms": float(np.percentile(d, 95)), "cpu_ms": direct_cpu,
+                         "goal": ""})
+            http_cpu = statistics.mean(q["client_cpu"]) + q["server_cpu_mean"]
             rows.append({"case": "1-series 1-hour query, HTTP", "p50_ms": statistics.median(r),
                          "p95_ms": float(np.percentile(r, 95)),
                          "overhead_p50_ms": overhead,
                          "paired_overhead_p50_ms": statistics.median(
                              [h - q for h, q in zip(r, d, strict=True)]),
+                         "cpu_ms": http_cpu, "client_cpu_ms": statistics.mean(q["client_cpu"]),
+                         "server_cpu_ms": q["server_cpu_mean"],
+                         "cpu_overhead_ms": http_cpu - direct_cpu,
                          "goal": "overhead <= 5 ms p50"})
 
             result = concurrent_writes(url, clients=20, writes=50, points_each=10)
@@ -223,7 +243,8 @@ def main() -> None:
             proc.wait(30)
     load_after = load_average()
     print_table(rows, ["case", "points", "seconds", "per_second", "p50_ms", "p95_ms",
-                       "overhead_p50_ms", "paired_overhead_p50_ms", "errors", "lost", "goal"])
+                       "overhead_p50_ms", "paired_overhead_p50_ms", "cpu_ms",
+                       "cpu_overhead_ms", "errors", "lost", "goal"])
     print(f"\nload average (1, 5, 15 min) before: {load_before}, after: {load_after} "
           f"on {os.cpu_count()} CPUs")
     path = write_results("server", rows, {"args": vars(args), "load_average": {

@@ -17,9 +17,10 @@ from warehouse.server.deps import TABLE_RESPONSES, settings, split_list, table_r
 from warehouse.timeparse import aware_timestamp, interval_us
 
 
-def no_nul(request: Request) -> None:
+async def no_nul(request: Request) -> None:
     """Refuse a NUL character in the query string or path (400): PostgreSQL cannot take one
-    in text, and the database error would otherwise answer 500."""
+    in text, and the database error would otherwise answer 500. (``async``: FastAPI runs a
+    plain ``def`` dependency in the threadpool, a round trip per request for a string scan.)"""
     values = [*request.query_params.values(), *map(str, request.path_params.values())]
     for value in values:
         if "\x00" in value:
