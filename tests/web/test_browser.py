@@ -17,6 +17,7 @@ from tests.web.conftest import (
     shoot,
     wait_charts,
 )
+from warehouse.server import ws as live
 
 pytestmark = pytest.mark.slow
 
@@ -229,3 +230,19 @@ def test_phone_layout_has_no_horizontal_overflow(duck_served, pages):
             page.keyboard.press("Tab")
             reached.add(page.evaluate("document.activeElement.tagName"))
         assert reached & {"A", "BUTTON", "INPUT", "SELECT"}, name
+
+
+def test_busy_server_says_so_and_retries(duck_served, pages, monkeypatch):
+    """Over the limit of live connections the page says so, backs off and gets back in."""
+    monkeypatch.setattr(live, "BUSY_RETRY_S", 1)  # the wait the server asks for
+    state = duck_served.app.state
+    monkeypatch.setattr(state, "ws_limits", live.ConnectionLimits(total=0, per_principal=0),
+                        raising=False)
+    page = pages(duck_served).open("viewer", viewport=PHONE)
+    page.goto("/")
+    page.wait_for_selector("#message:has-text('Too many live connections, retrying')")
+    assert page.text_content("#live") == "○ busy"
+    shoot(page, "overview-busy-phone")
+    state.ws_limits = live.ConnectionLimits(total=10, per_principal=10)
+    page.wait_for_selector("#live.on", timeout=15_000)
+    assert page.is_hidden("#message")

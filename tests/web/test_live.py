@@ -4,6 +4,7 @@ appears in an open page without a reload, also after the socket dropped."""
 from __future__ import annotations
 
 import uuid
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pandas as pd
@@ -36,12 +37,20 @@ def test_overview_and_metrics_update_live(database_url, browser):
             page.wait_for_selector("#live.on")
             shoot(page, f"overview-live-{engine}")
             page.evaluate("window.__notReloaded = true")
+            page.evaluate("window.__rendered_end = window.__dashboard.data.window.end")
             run_id = str(uuid.uuid4())
             post(served, "/api/v1/runs", [{"run_id": run_id, "recipe": "report-build",
                                            "status": "running", "started_at": now.isoformat(),
                                            "host": "worker-7"}])
             page.wait_for_selector(f'#table-running a[href="/runs/{run_id}"]', timeout=10_000)
             assert page.evaluate("window.__notReloaded") is True
+            # Export links pin the window the refresh shows, not the one of the render.
+            shown_end = page.evaluate("window.__dashboard.data.window.end")
+            assert shown_end > page.evaluate("window.__rendered_end")
+            href = page.get_attribute('[data-export="failures-csv"]', "href")
+            assert parse_qs(urlsplit(href).query)["to"] == [shown_end]
+            caption = page.text_content(".window")  # '2026-01-02 10:00 → 2026-01-09 10:00 UTC'
+            assert caption.endswith(f"{shown_end[:16].replace('T', ' ')} UTC"), caption
 
             post(served, "/api/v1/points", [post_first])
             page.goto("/metrics?metric=live.latency&range=1h&every=raw")
@@ -63,6 +72,15 @@ def test_overview_and_metrics_update_live(database_url, browser):
             stored = wh.points("live.latency", now - pd.Timedelta(hours=1),
                                now + pd.Timedelta(minutes=1))
             assert sorted(shown) == sorted(stored["value"].tolist()) == [10.0, 42.0, 43.0]
+
+            # A point written after the page was rendered is in the chart and in its export.
+            post(served, "/api/v1/points", [{**post_first, "value": 44.0,
+                                             "ts": pd.Timestamp.now(tz="UTC").isoformat()}])
+            page.wait_for_function(f"{chart} === '4'", timeout=10_000)
+            with page.expect_download() as download:
+                page.click('[data-export="points-csv"]')
+            exported = pd.read_csv(download.value.path())
+            assert sorted(exported["value"]) == [10.0, 42.0, 43.0, 44.0]
             session.close()
             assert not session.errors, session.errors
     finally:

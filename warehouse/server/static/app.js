@@ -57,6 +57,7 @@ async function refresh() {
         if (fresh && fresh.innerHTML !== region.innerHTML) region.innerHTML = fresh.innerHTML;
       }
       state.data = readData(doc);
+      pinExports(state.data.window);
       drawCharts(state.data, document.body.dataset.page);
       state.refreshedAt = Date.now();
       document.dispatchEvent(new CustomEvent("dashboard:refreshed"));
@@ -67,6 +68,20 @@ async function refresh() {
     }
   })();
   return state.refreshing;
+}
+
+// Export links pin the window shown (the server renders them with it): after a refresh
+// the window moved, so the links must name the new one, or a file would miss the rows
+// that just appeared on the screen.
+function pinExports(window) {
+  if (!window || !window.start || !window.end) return;
+  for (const link of document.querySelectorAll("a[data-export]")) {
+    const url = new URL(link.getAttribute("href"), location.href);
+    url.searchParams.set("range", "custom");
+    url.searchParams.set("from", window.start);
+    url.searchParams.set("to", window.end);
+    link.setAttribute("href", url.pathname + url.search);
+  }
 }
 
 // The metrics page asks only for what is new: its own query (same series names, same
@@ -85,6 +100,11 @@ async function newPoints(change) {
   try {
     const response = await api(`${location.pathname}?${params}`);
     mergePoints(state.data, await response.json());
+    // The chart now runs to this moment: so do its exports.
+    if (state.data.window) {
+      state.data.window = { ...state.data.window, end: new Date().toISOString() };
+      pinExports(state.data.window);
+    }
     drawCharts(state.data, "metrics");
     const count = document.querySelector('[data-live="count"]');
     if (count) count.textContent = `${state.data.tables.points.length} points shown.`;
@@ -109,6 +129,7 @@ function connect() {
   const socket = new WebSocket(`${scheme}://${location.host}/ws`);
   state.socket = socket;
   let refused = false;
+  let busy = 0; // seconds the server asked us to wait (too many live connections)
   socket.onopen = () => socket.send(JSON.stringify({ type: "subscribe", ...wants }));
   socket.onmessage = (event) => {
     const message = JSON.parse(event.data);
@@ -116,6 +137,7 @@ function connect() {
       const resumed = state.retry > 0;
       state.retry = 0;
       setLive("● live", true);
+      if (state.busy) { state.busy = false; showMessage(""); }
       if (resumed) refresh(); // changes made while we were away
     } else if (message.type === "change" || message.type === "resync") {
       state.lastChange = message;
@@ -123,17 +145,29 @@ function connect() {
         message.kinds.length === 1 && message.kinds[0] === "points";
       if (pointsOnly && document.body.dataset.page === "metrics") newPoints(message);
       else refresh();
+    } else if (message.type === "error" && message.status === 429) {
+      busy = Number(message.retry_after) || 10;
     } else if (message.type === "error") {
       showMessage(`Live updates: ${message.detail}`);
       refused = message.status === 401 || message.status === 403;
     }
   };
-  socket.onclose = () => {
+  socket.onclose = (event) => {
     if (state.socket !== socket) return;
     setLive("○ reconnecting", false);
     if (refused) { setLive("○ offline", false); return; }
-    const delay = Math.min(30000, 500 * 2 ** state.retry++);
-    setTimeout(connect, delay);
+    let delay = Math.min(30000, 500 * 2 ** state.retry++);
+    if (busy || event.code === 1013) {
+      // The server is full: wait at least what it asked, doubling, with jitter so that
+      // refused pages do not all come back at the same moment.
+      state.busy = true;
+      setLive("○ busy", false);
+      showMessage("Too many live connections, retrying…", "warning");
+      delay = Math.max(delay, (busy || 10) * 1000) * (1 + Math.random() / 2);
+    } else if (state.busy) {
+      state.busy = false;
+    }
+    setTimeout(connect, Math.min(delay, 120000));
   };
 }
 
