@@ -27,6 +27,12 @@ from tests.storage.test_points import (  # noqa: F401 - collected here with the 
     test_run_id_and_arrow_and_records_inputs,
     test_weekly_buckets_start_on_monday_even_before_the_origin,
 )
+from tests.storage.test_query_newest import (  # noqa: F401
+    test_bad_last_is_refused,
+    test_last_buckets_equal_the_full_tail,
+    test_last_with_fill_is_the_n_buckets_before_end,
+    test_newest_points_per_series,
+)
 from tests.storage.test_recorder import (  # noqa: F401
     spill_dir,
     test_exception_is_recorded_and_reraised_unchanged,
@@ -95,3 +101,38 @@ def test_housekeeping_reads_through_the_client(wh):
     assert wh.job_runs("refresh_rollups")["status"].tolist() == ["succeeded"]
     with pytest.raises(AttributeError, match="no database engine"):
         wh.engine  # noqa: B018 - the attribute access is what is tested
+
+
+def test_frame_and_several_metrics_over_http_equal_the_direct_answers(database_url):
+    import numpy as np
+    import pandas as pd
+    from pandas.testing import assert_frame_equal
+
+    direct = Warehouse(database_url)
+    try:
+        rng = np.random.default_rng(3)
+        ticks = pd.date_range("2026-11-01", periods=600, freq="1min", tz="UTC")
+        direct.write_points(pd.concat([pd.DataFrame({
+            "metric": metric, "ts": ticks, "host": host, "value": rng.normal(50, 20, len(ticks))})
+            for metric in ("cpu.user", "cpu.system") for host in ("a", "b")], ignore_index=True),
+            label_columns=["host"])
+        with ThreadServer(create_app(direct)) as server, RemoteWarehouse(server.url) as remote:
+            asks = [
+                ("frame", (["cpu.user", "cpu.system"],), {"every": "1h", "agg": "max"}),
+                ("frame", (["cpu.user", "cpu.system"],), {"where": "cpu.user > 80",
+                                                         "labels": {"host": "a"}}),
+                ("frame", (["cpu.user", "cpu.system"],), {"every": "10m", "by": ["host"]}),
+                ("points", (["cpu.user", "cpu.system"],), {"every": "1h", "by": []}),
+                ("points", ("cpu.user",), {"with_labels": False, "last": 3}),
+                ("points", ("cpu.user",), {"every": "1h", "with_labels": ["host"], "last": 2}),
+            ]
+            for method, args, kwargs in asks:
+                here = getattr(direct, method)(*args, **kwargs).reset_index(drop=True)
+                there = getattr(remote, method)(*args, **kwargs).reset_index(drop=True)
+                assert not here.empty, (method, kwargs)
+                assert list(there.columns) == list(here.columns), (method, kwargs)
+                assert_frame_equal(there, here, check_dtype=False, obj=f"{method} {kwargs}")
+            with pytest.raises(ValueError, match="where"):
+                remote.frame(["cpu.user"], where="cpu.user > 1; DROP TABLE points")
+    finally:
+        direct.close()

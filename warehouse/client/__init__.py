@@ -121,6 +121,18 @@ def _times_as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 #: Warehouse methods that need the database itself (the facade must not be imported here:
 #: it imports this module).
+def _names(names: str | list[str]) -> str:
+    """Metric or label names as the API takes them: comma-separated."""
+    return names if isinstance(names, str) else ",".join(names)
+
+
+def _labels_json(labels: dict | None) -> str | None:
+    if not labels:
+        return None
+    return json.dumps({k: sorted(v) if isinstance(v, (set, frozenset)) else v
+                       for k, v in labels.items()})
+
+
 #: ``alerts`` and ``dashboards`` have no HTTP API yet: manage them where the server runs
 #: (its pages show both).
 LOCAL_ONLY = frozenset({"downgrade", "head_revision", "set_chunk_interval", "maintain",
@@ -247,20 +259,33 @@ class RemoteWarehouse:
         return recipe_run(self, name, **options)
 
     # -- query ----------------------------------------------------------------------------
-    def points(self, metric: str, start=None, end=None, *, labels: dict | None = None,
-               every=None, agg: str = "mean", by: list[str] | None = None, fill=None,
-               rollups: bool = True) -> pd.DataFrame:
-        """Points of ``metric`` in [start, end); see :meth:`Warehouse.points`."""
-        if isinstance(labels, dict):
-            labels = {k: sorted(v) if isinstance(v, (set, frozenset)) else v
-                      for k, v in labels.items()}
+    def points(self, metric: str | list[str], start=None, end=None, *,
+               labels: dict | None = None, every=None, agg: str = "mean",
+               by: list[str] | None = None, fill=None, rollups: bool = True,
+               with_labels: bool | list[str] = True, last: int | None = None) -> pd.DataFrame:
+        """Points of ``metric`` (or several) in [start, end); see :meth:`Warehouse.points`."""
         if isinstance(by, str):
             by = [by]
-        params = self._params(metric=metric, start=start, end=end, every=every, agg=agg,
-                              fill=fill, by=",".join(by) if by is not None else None,
-                              labels=json.dumps(labels) if labels else None)
+        if last is not None:
+            from warehouse.query.newest import check_last
+
+            check_last(last)  # the same refusal as a direct call (everything is text here)
+        params = self._params(metric=_names(metric), start=start, end=end, every=every,
+                              agg=agg, fill=fill, by=",".join(by) if by is not None else None,
+                              labels=_labels_json(labels), last=last)
         params["rollups"] = "true" if rollups else "false"
+        params["with_labels"] = (_names(with_labels) if isinstance(with_labels, list)
+                                 else "true" if with_labels else "false")
         return self._frame("GET", "/points", params=params)
+
+    def frame(self, metrics: list[str], start=None, end=None, *, labels: dict | None = None,
+              every=None, agg: str = "mean", by: list[str] | None = None,
+              where: str | None = None) -> pd.DataFrame:
+        """Several metrics side by side; see :meth:`Warehouse.frame`."""
+        return self._frame("GET", "/frame", params=self._params(
+            metrics=_names(metrics), start=start, end=end, every=every, agg=agg,
+            by=",".join([by] if isinstance(by, str) else by) if by is not None else None,
+            labels=_labels_json(labels), where=where))
 
     def runs(self, *, recipe: str | None = None, start=None, end=None,
              status: str | None = None, limit: int | None = None) -> pd.DataFrame:

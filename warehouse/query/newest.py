@@ -21,13 +21,19 @@ _RAW_FIRST_US = 3_600_000_000
 _GROWTH = 8
 
 
+def check_last(n) -> int:
+    """``n`` if it is a valid ``last=`` (a positive int, not a bool), else ValueError."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"last must be a positive whole number, not {n!r}")
+    return n
+
+
 def newest(query, start_ts, end_ts, n: int, fill) -> pd.DataFrame:
     """The rows of ``query`` (a :class:`~warehouse.query.points.PointsQuery`) for the ``n``
     newest buckets with data (bucketed), or the ``n`` newest points of each series (raw),
     in [start, end). With ``fill``, the ``n`` buckets ending at ``end`` are returned,
     empty ones filled."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"last must be a positive whole number, not {n!r}")
+    check_last(n)
     every = query.every_us
     if fill is not None and every is None:
         raise ValueError("fill needs every (it fills empty buckets)")

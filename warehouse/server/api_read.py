@@ -70,9 +70,12 @@ def _fill(text: str | None):
         raise ValueError(f"fill must be null, previous, linear, zero or a number, not {text!r}") from None
 
 
-@router.get("/points", summary="Query points of one metric", responses=TABLE_RESPONSES)
+@router.get("/points", summary="Query points of one metric (or several)",
+            responses=TABLE_RESPONSES)
 def points(request: Request,
-           metric: str = Query(..., min_length=1, description="metric name"),
+           metric: str = Query(..., min_length=1,
+                               description="metric name; comma-separated for several (the "
+                                           "answer then has a metric column)"),
            start: str | None = Query(None, description=_TIME_HELP),
            end: str | None = Query(None, description=_TIME_HELP),
            labels: str | None = Query(None, description='JSON object, e.g. {"recipe": "etl"}; '
@@ -83,19 +86,59 @@ def points(request: Request,
            by: str | None = Query(None, description="comma-separated label names to group by; "
                                                     "empty: one series across all"),
            fill: str | None = Query(None, description="null, previous, linear, zero or a number"),
-           rollups: bool = Query(True, description="false: read raw points only")):
+           rollups: bool = Query(True, description="false: read raw points only"),
+           with_labels: str = Query("true", description="true, false, or comma-separated "
+                                                        "label names to add as columns"),
+           last: int | None = Query(None, ge=1, le=POINTS_MAX_ROWS,
+                                    description="only the N newest buckets (points) before end")):
     """Points in [start, end): raw rows, or one row per bucket with ``every``."""
     cap = getattr(settings(request), "points_max_rows", POINTS_MAX_ROWS)
-    if fill is not None and every is not None:
+    if fill is not None and every is not None and last is None:
         _check_fill_buckets(start, end, every, cap)
-    frame = warehouse(request).points(metric, start, end, labels=_labels(labels), every=every,
-                                      agg=agg, by=[] if by == "" else split_list(by), fill=_fill(fill),
-                                      rollups=rollups)
+    metrics = split_list(metric)
+    frame = warehouse(request).points(metrics if len(metrics) > 1 else metric, start, end,
+                                      labels=_labels(labels), every=every, agg=agg,
+                                      by=[] if by == "" else split_list(by), fill=_fill(fill),
+                                      rollups=rollups, with_labels=_with_labels(with_labels),
+                                      last=last)
     if len(frame) > cap:
         raise ResultTooLargeError(
             f"the answer has {len(frame):,} rows, more than the server's limit of {cap:,} "
             f"for points; narrow start/end, or aggregate with every/agg")
     return table_response(request, frame)
+
+
+def _with_labels(text: str) -> bool | list[str]:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes", ""):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    return split_list(text)
+
+
+@router.get("/frame", summary="Several metrics side by side, from one statement",
+            responses=TABLE_RESPONSES)
+def frame(request: Request,
+          metrics: str = Query(..., min_length=1, description="comma-separated metric names"),
+          start: str | None = Query(None, description=_TIME_HELP),
+          end: str | None = Query(None, description=_TIME_HELP),
+          labels: str | None = Query(None, description="JSON object of label filters"),
+          every: str | None = Query(None, description="bucket width: 1m, 1h, 1d ..."),
+          agg: str = Query("mean", description="aggregate of each metric per bucket"),
+          by: str | None = Query(None, description="comma-separated label names to group by"),
+          where: str | None = Query(None, max_length=200,
+                                    description='a value filter such as "cpu.user > 90"')):
+    """``Warehouse.frame``: ts, labels, one column per metric (docs/query.md)."""
+    cap = getattr(settings(request), "points_max_rows", POINTS_MAX_ROWS)
+    result = warehouse(request).frame(split_list(metrics), start, end, labels=_labels(labels),
+                                      every=every, agg=agg,
+                                      by=None if by is None else split_list(by), where=where)
+    if len(result) > cap:
+        raise ResultTooLargeError(
+            f"the answer has {len(result):,} rows, more than the server's limit of {cap:,}; "
+            f"narrow start/end, or aggregate with every/agg")
+    return table_response(request, result)
 
 
 def _check_fill_buckets(start: str | None, end: str | None, every: str, cap: int) -> None:
