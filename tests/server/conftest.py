@@ -3,11 +3,15 @@ in a thread with a RemoteWarehouse pointed at it — on DuckDB and PostgreSQL al
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import warnings
 
+import httpx
 import pytest
 import uvicorn
 
@@ -23,6 +27,28 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def start_serve(args: list[str], log_path) -> subprocess.Popen:
+    """``python -m warehouse.cli serve ARGS`` with its output appended to ``log_path``."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "warehouse.cli", "serve", *args],
+                                stdout=log, stderr=log, env={**os.environ, "WAREHOUSE_URL": ""})
+
+
+def wait_ready(proc: subprocess.Popen, url: str, log_path) -> None:
+    """Wait until the served warehouse at ``url`` answers /readyz (or its process died)."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"serve exited: {log_path.read_text(errors='replace')[-2000:]}")
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"serve did not become ready: {log_path.read_text(errors='replace')[-2000:]}")
 
 
 class ThreadServer:

@@ -5,24 +5,17 @@ cookies and CSRF over real HTTP, and the users/tokens CLI from another process."
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
+from tests.server.conftest import free_port, start_serve, wait_ready
 from warehouse import Warehouse, accounts
 
 pytestmark = pytest.mark.slow
 PASSWORD = "correct horse battery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def cli(*args: str, url: str, token: str | None = None, stdin: str | None = None):
@@ -41,24 +34,12 @@ class Served:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        with open(log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "warehouse.cli", "serve", "--url", database_url,
-                 "--host", host, "--port", str(self.port), "--no-jobs", "--log-level", "info"],
-                stdout=log, stderr=log, env={**os.environ, "WAREHOUSE_URL": ""})
+        self.proc = start_serve(["--url", database_url, "--host", host, "--port",
+                                 str(self.port), "--no-jobs", "--log-level", "info"], log_path)
 
     def ready(self) -> Served:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"serve exited: {self.log()[-2000:]}")
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"serve did not become ready: {self.log()[-2000:]}")
+        wait_ready(self.proc, self.url, self.log_path)
+        return self
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

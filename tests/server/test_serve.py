@@ -11,10 +11,9 @@ import subprocess
 import sys
 import time
 
-import httpx
 import pytest
 
-from tests.server.conftest import free_port
+from tests.server.conftest import free_port, start_serve, wait_ready
 from warehouse import Warehouse, recorder
 
 pytestmark = pytest.mark.slow
@@ -29,23 +28,10 @@ class ServeProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> ServeProcess:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "warehouse.cli", "serve", "--url",
-             f"duckdb:///{self.db_path}", "--port", str(self.port), "--log-level", "info"],
-            stdout=log, stderr=log, env={**os.environ, "WAREHOUSE_URL": ""})
-        log.close()
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"serve exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"serve did not become ready: {self.log_path.read_text()[-2000:]}")
+        self.proc = start_serve(["--url", f"duckdb:///{self.db_path}", "--port",
+                                 str(self.port), "--log-level", "info"], self.log_path)
+        wait_ready(self.proc, self.url, self.log_path)
+        return self
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)

@@ -9,16 +9,13 @@ Skipped with the reason when /usr/bin/chromium is absent; under WAREHOUSE_REQUIR
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 import uuid
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import uvicorn
 
+from tests.server.conftest import ThreadServer
 from warehouse import Warehouse, accounts, demo
 from warehouse.server.app import ServerSettings, create_app
 
@@ -45,37 +42,13 @@ def _chromium_present():
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Served:
+class Served(ThreadServer):
     """uvicorn serving the dashboard of ``wh`` on a free loopback port, in a thread."""
 
     def __init__(self, wh, settings: ServerSettings | None = None):
         self.wh = wh
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        app = create_app(wh, listen_host="127.0.0.1", settings=settings)
-        self.app = app
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
+        self.app = create_app(wh, listen_host="127.0.0.1", settings=settings)
+        super().__init__(self.app)
 
 
 def load_demo(wh) -> None:
