@@ -72,3 +72,9 @@ def test_bad_runs_are_rejected_whole(wh, bad, field):
         wh.write_runs([good, broken])
     assert field in str(info.value)
     assert wh.runs().empty
+
+
+def test_steps_of_a_run_id_that_is_not_a_uuid_is_a_clear_error(wh):
+    with pytest.raises(ValueError, match="run_id: 'not-a-uuid' is not a UUID"):
+        wh.steps("not-a-uuid")
+    assert wh.steps(str(uuid.uuid4())).empty  # a well-formed unknown id: no steps

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pandas as pd
 from sqlalchemy import Connection
@@ -75,7 +76,11 @@ def query_steps(conn: Connection, backend: Backend, run_id: str | None = None, *
     if run_id is not None:
         sql = (f"SELECT {columns} FROM step_runs AS s WHERE s.run_id = :run_id "
                f"ORDER BY s.started_at, s.ordinal, s.step_id")
-        return _tidy(backend.fetch_frame(conn, sql, {"run_id": str(run_id)}))
+        try:  # the database would fail the cast with a driver error naming no field
+            run_id = str(uuid.UUID(str(run_id)))
+        except ValueError:
+            raise ValueError(f"run_id: {str(run_id)[:100]!r} is not a UUID") from None
+        return _tidy(backend.fetch_frame(conn, sql, {"run_id": run_id}))
     if recipe is None:
         raise ValueError("give a run_id or a recipe")
     where, params = ["r.recipe = :recipe"], {"recipe": recipe}
