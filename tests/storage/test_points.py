@@ -194,3 +194,13 @@ def test_label_filter_accepts_a_set_of_values(wh):
     assert set(both["host"]) == {"a", "c"} and len(both) == 6
     grouped = wh.points("cpu", labels={"host": {"a", "b"}}, every="1h", agg="max", by=["host"])
     assert grouped["host"].tolist() == ["a", "b"]
+
+
+def test_fill_over_the_data_span_is_bounded(wh):
+    # Two points eight millennia apart: filling every minute between them would be ~4e9 rows.
+    wh.write_points(pd.DataFrame({"metric": "far", "ts": [
+        pd.Timestamp("1600-01-01", tz="UTC"), pd.Timestamp("9000-01-01", tz="UTC")],
+        "value": [1.0, 2.0]}))
+    with pytest.raises(ValueError, match="fill would make more than"):
+        wh.points("far", every="1m", fill="previous")
+    assert len(wh.points("far", every="1m")) == 2  # without fill: only buckets with data

@@ -302,13 +302,24 @@ def _grouping(sel: Selection, by: list[str] | None, multi: bool):
     return "g_grp", join, keys, codes
 
 
+#: Rows ``fill`` may create in one answer (bounded memory whatever the data's span).
+MAX_FILLED_BUCKETS = 20_000_000
+
+
 def _fill_gaps(frame: pd.DataFrame, every_us: int, start, end, fill) -> pd.DataFrame:
     """Add a row for every empty bucket between start and end (or the data's own range)."""
-    filled = []
+    filled, total = [], 0
     for grp, part in frame.groupby("grp", sort=True):
         lo = (floor_to_bucket(epoch_us(start), every_us) if start is not None
               else part["bucket_us"].min())
         hi = epoch_us(end) - 1 if end is not None else part["bucket_us"].max()
+        # Counted before anything is allocated: every=1us over the data's years would
+        # otherwise try to build trillions of rows.
+        total += max(0, (int(floor_to_bucket(hi, every_us)) - int(lo)) // every_us + 1)
+        if total > MAX_FILLED_BUCKETS:
+            raise ValueError(
+                f"fill would make more than {MAX_FILLED_BUCKETS:,} buckets of {every_us} µs; "
+                f"give a shorter start/end or a wider every")
         full = np.arange(lo, floor_to_bucket(hi, every_us) + every_us, every_us, dtype="i8")
         part = part.set_index("bucket_us").reindex(full)
         part["grp"] = grp
