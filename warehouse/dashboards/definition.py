@@ -68,6 +68,16 @@ Short = Annotated[str, Field(max_length=200)]
 Text = Annotated[str, Field(max_length=4000)]
 
 
+
+def _interval_or_variable(value):
+    """An interval such as '1h' (checked now) or a ``$variable`` (checked when bound)."""
+    if value is not None and not value.startswith("$"):
+        try:
+            interval_us(value)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"bad interval {value!r}: {exc}") from None
+    return value
+
 class DashboardError(WarehouseError, ValueError):
     """A dashboard definition, variable or stored dashboard that cannot be used.
 
@@ -134,12 +144,7 @@ class PointsQuery(_Strict):
     @field_validator("every")
     @classmethod
     def _every(cls, value):
-        if value is not None and not value.startswith("$"):
-            try:
-                interval_us(value)
-            except (ValueError, TypeError) as exc:
-                raise ValueError(f"bad interval {value!r}: {exc}") from None
-        return value
+        return _interval_or_variable(value)
 
 
 class RunsQuery(_Strict):
@@ -225,12 +230,7 @@ class AnalyticsQuery(_Strict):
     @field_validator("history")
     @classmethod
     def _history(cls, value):
-        if value is not None and not value.startswith("$"):
-            try:
-                interval_us(value)
-            except (ValueError, TypeError) as exc:
-                raise ValueError(f"bad interval {value!r}: {exc}") from None
-        return value
+        return _interval_or_variable(value)
 
     @model_validator(mode="after")
     def _inputs(self):
