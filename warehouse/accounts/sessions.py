@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from warehouse.accounts import cache
 from warehouse.accounts.hashing import digest, new_secret
 from warehouse.accounts.roles import ROLE_SCOPES, CredentialsError, Identity
-from warehouse.accounts.store import HasDatabase, aware, run, utcnow
+from warehouse.accounts.store import HasDatabase, aware, credential_row, run, utcnow
 
 SESSION_LIFETIME = timedelta(hours=12)  # absolute: a stolen cookie is useful for a day at most
 IDLE_TIMEOUT = timedelta(hours=2)  # a session unused this long ends
@@ -50,15 +50,7 @@ def session_identity(wh: HasDatabase, session_id: str, now: datetime | None = No
     if not isinstance(session_id, str) or not 20 <= len(session_id) <= 100:
         raise CredentialsError("invalid session")
     session_hash = digest(session_id)
-    row = cache.get(str(wh.engine.url), "session", session_hash)
-    if row is None:
-        with wh.engine.connect() as conn:
-            found = run(conn, wh.backend, "session_get",
-                        {"session_hash": session_hash}).mappings().first()
-        if found is None or found["role"] is None:
-            raise CredentialsError("invalid session")
-        row = dict(found)
-        cache.put(str(wh.engine.url), "session", session_hash, row)
+    row = credential_row(wh, "session", session_hash, "session_get")
     expires_at, last_seen = aware(row["expires_at"]), aware(row["last_seen_at"])
     if expires_at <= now or now - last_seen >= IDLE_TIMEOUT:
         close_session(wh, session_id)

@@ -34,3 +34,21 @@ def aware(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def credential_row(wh: HasDatabase, kind: str, key_hash: str, query: str) -> dict:
+    """The row of a token or session (with its user's ``role``) by its digest, remembered
+    for a few seconds (:mod:`warehouse.accounts.cache`); :class:`CredentialsError` "invalid
+    <kind>" when it is unknown or its user is gone."""
+    from warehouse.accounts import cache
+    from warehouse.accounts.roles import CredentialsError
+
+    row = cache.get(str(wh.engine.url), kind, key_hash)
+    if row is None:
+        with wh.engine.connect() as conn:
+            found = run(conn, wh.backend, query, {f"{kind}_hash": key_hash}).mappings().first()
+        if found is None or found["role"] is None:
+            raise CredentialsError(f"invalid {kind}")
+        row = dict(found)
+        cache.put(str(wh.engine.url), kind, key_hash, row)
+    return row

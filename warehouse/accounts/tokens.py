@@ -16,7 +16,7 @@ import pandas as pd
 from warehouse.accounts import cache
 from warehouse.accounts.hashing import TOKEN_PREFIX, digest, new_secret
 from warehouse.accounts.roles import ROLE_SCOPES, SCOPES, CredentialsError, Identity, scopes_of
-from warehouse.accounts.store import HasDatabase, aware, run, utcnow
+from warehouse.accounts.store import HasDatabase, aware, credential_row, run, utcnow
 from warehouse.errors import FieldProblem, UnknownNameError, ValidationError
 from warehouse.timeparse import interval_us
 
@@ -82,15 +82,7 @@ def authenticate_token(wh: HasDatabase, token: str, now: datetime | None = None)
     if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise CredentialsError("invalid token")
     token_hash = digest(token)
-    row = cache.get(str(wh.engine.url), "token", token_hash)
-    if row is None:
-        with wh.engine.connect() as conn:
-            found = run(conn, wh.backend, "token_by_hash",
-                        {"token_hash": token_hash}).mappings().first()
-        if found is None or found["role"] is None:
-            raise CredentialsError("invalid token")
-        row = dict(found)
-        cache.put(str(wh.engine.url), "token", token_hash, row)
+    row = credential_row(wh, "token", token_hash, "token_by_hash")
     if row["revoked_at"] is not None:
         raise CredentialsError("token revoked")
     expires_at = aware(row["expires_at"])
