@@ -134,3 +134,13 @@ def test_every_page_needs_a_login_once_users_exist(client, wh):
     assert client.get("/static/plotly.min.js").headers["content-type"].startswith(
         "text/javascript")
     assert client.get("/static/app.js").status_code == 200
+
+
+def test_an_empty_alerts_table_says_so_across_all_its_columns(client):
+    page = client.get("/alerts")
+    assert page.status_code == 200
+    empty_rows = re.findall(r'<td class="empty"([^>]*)>None yet\.</td>', page.text)
+    assert empty_rows  # no rules and no instances in this warehouse
+    headers = [len(re.findall(r"<th>", head)) for head in
+               re.findall(r"<thead>(.*?)</thead>", page.text, re.S)]
+    assert [f' colspan="{n}"' for n in headers] == empty_rows
