@@ -31,11 +31,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import print_table, write_results  # noqa: E402
-from warehouse.analytics.forecast import (  # noqa: E402
-    _regularise_observed,
-    _to_series,
-    forecast,
-)
+from warehouse.analytics.forecast import forecast  # noqa: E402
+from warehouse.analytics.forecast_grid import regularise_observed, to_series  # noqa: E402
 
 NAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
 
@@ -46,8 +43,8 @@ def _smape(actual: np.ndarray, fc: np.ndarray) -> float:
 
 
 def backtest_series(df: pd.DataFrame, folds: int, select: bool = True) -> dict:
-    s = _to_series(df.rename(columns={"timestamp": "ts"}))
-    y, step, observed = _regularise_observed(s, None)
+    s = to_series(df.rename(columns={"timestamp": "ts"}))
+    y, step, observed = regularise_observed(s, None)
     day = int(round(pd.Timedelta("1D") / step))
     x = y.to_numpy()
     rows, models = [], []
@@ -59,7 +56,7 @@ def backtest_series(df: pd.DataFrame, folds: int, select: bool = True) -> dict:
         # version passed the regularised grid, whose slots just before the origin were
         # interpolated towards the first sample after it (a leak on irregular series)
         train = s[s.index < origin - step / 2]
-        yt, _, seen_t = _regularise_observed(train, step)
+        yt, _, seen_t = regularise_observed(train, step)
         lag = int(np.rint((origin - yt.index[-1]) / step))  # slots from the last sample
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -313,11 +313,11 @@ def test_interpolated_slots_are_neither_chosen_on_nor_calibrated_on() -> None:
 
 
 def test_regularise_marks_the_slots_that_held_a_sample() -> None:
-    from warehouse.analytics.forecast import _regularise_observed, _to_series
+    from warehouse.analytics.forecast_grid import regularise_observed, to_series
 
     ts = pd.date_range(START, periods=10, freq="1h").delete([3, 4, 7])
-    grid, step, observed = _regularise_observed(
-        _to_series(pd.DataFrame({"ts": ts, "value": np.arange(7.0)})), None)
+    grid, step, observed = regularise_observed(
+        to_series(pd.DataFrame({"ts": ts, "value": np.arange(7.0)})), None)
     assert step == pd.Timedelta("1h") and len(grid) == 10
     assert observed.tolist() == [True, True, True, False, False, True, True, False, True,
                                  True]

@@ -38,13 +38,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from warehouse.analytics.forecast_intervals import conformal_bounds
+
 Predictor = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray, str]]
 
 _MAX_CYCLES = 7  # seasonal median/mean candidates use at most this many cycles
 _COMBO = "combo"
 _COMBO_EDGE = 0.05  # relative validation-MAE gain a single candidate needs over combo
-_COVERAGE_SLACK = 0.02  # analytic intervals kept when within this of nominal coverage
-_MIN_PART_ERRORS = 50  # errors a horizon part needs for its own quantile
 _MODEL_INTERVAL_FOLDS = 7  # interval windows when the (slow) ETS model is chosen
 _LEVEL_POWER = 1.0  # nonnegative series: errors relative to the level (a log scale)
 _COMBO_SE = 1.0  # standard errors a single candidate's gain over combo must exceed
@@ -117,7 +117,7 @@ def choose(y: np.ndarray, horizon: int, cands: dict[str, Predictor], folds: int,
         vm = np.abs(np.stack(vms))
         floor = 0.1 * float(np.median(vm)) + 1e-12
         scale = ((vm + floor) ** _LEVEL_POWER, (np.abs(mean) + floor) ** _LEVEL_POWER)
-    bounds = _intervals(mean, var, e, z, levels, analytic_ok=best == "model", scale=scale)
+    bounds = conformal_bounds(mean, var, e, z, levels, analytic_ok=best == "model", scale=scale)
     return mean, bounds, name
 
 
@@ -211,48 +211,6 @@ def _prefer_robust(best: str, by_window: dict[str, np.ndarray]) -> str:
     if naive is None or best == naive:
         return best
     return best if _beats(by_window, best, naive, _NOISE_SE, _MIN_GAIN) else naive
-
-
-def _intervals(mean: np.ndarray, var: np.ndarray, e: np.ndarray, z: np.ndarray,
-               levels: Sequence[float], analytic_ok: bool,
-               scale: tuple[np.ndarray, np.ndarray] | None = None
-               ) -> dict[str, np.ndarray]:
-    """Analytic intervals if they validated, else conformal quantiles of the
-    validation errors (relative to ``scale`` = (validation level, future level), the
-    locally weighted variant of Lei et al. 2018, when given)."""
-    from scipy import stats
-
-    h = len(mean)
-    sd = np.sqrt(np.maximum(var, 0))
-    out = {}
-    # split the horizon in thirds: errors grow with the lead time
-    n_err = int(np.isfinite(e).sum())
-    thirds = np.array_split(np.arange(h), min(3, h)) if n_err >= 300 else [np.arange(h)]
-    for level in levels:
-        tag = f"{level * 100:g}"
-        q = stats.norm.ppf(0.5 + level / 2)
-        covered = float(np.mean(z[np.isfinite(z)] <= q)) if np.isfinite(z).any() else 0.0
-        if analytic_ok and abs(covered - level) <= _COVERAGE_SLACK:
-            width = q * sd
-        else:
-            width = np.empty(h)
-            for part in thirds:
-                a = np.abs(e[:, part])
-                if scale is not None:
-                    a = a / scale[0][:, part]
-                a = a.ravel()
-                a = a[np.isfinite(a)]  # interpolated slots carry no error
-                if len(a) < _MIN_PART_ERRORS:  # too few in this part: pool the horizon
-                    a = np.abs(e) / scale[0] if scale is not None else np.abs(e)
-                    a = a[np.isfinite(a)]
-                k = len(a)
-                rank = min(1.0, level * (k + 1) / k)  # split-conformal finite-sample rank
-                width[part] = np.quantile(a, rank)
-                if scale is not None:
-                    width[part] = width[part] * scale[1][part]
-        out[f"lo_{tag}"] = mean - width
-        out[f"hi_{tag}"] = mean + width
-    return out
 
 
 def _snaive(p: int) -> Predictor:
