@@ -129,6 +129,19 @@ def _shown_url(url: str | None) -> str:
     return make_url(database_url(url)).render_as_string(hide_password=True)
 
 
+def _served_at(url: str | None) -> str | None:
+    """The URL of the ``warehouse serve`` that owns the embedded file ``url`` names, if any."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from warehouse.backends.paths import serving_url
+    from warehouse.config import database_url
+
+    name = make_url(database_url(url)).database
+    return serving_url(Path(name).resolve()) if name and name != ":memory:" else None
+
+
 def _is_http(url: str | None) -> bool:
     from warehouse.config import database_url
 
@@ -152,6 +165,11 @@ def describe_error(exc: BaseException, url: str | None, command: str | None) -> 
         detail = _one_line(str(problem)) or type(exc).__name__
         if isinstance(problem, TransientError):
             if backend.capabilities.single_writer:
+                served = _served_at(url)
+                if served:
+                    return (f"cannot open {_shown_url(url)}: `warehouse serve` owns it at "
+                            f"{served} — go through it: --url {served} (or WAREHOUSE_URL="
+                            f"{served}, with WAREHOUSE_TOKEN if it asks for a login)")
                 return (f"cannot open {_shown_url(url)}: {detail} — is another process "
                         f"(warehouse serve?) holding it? Stop it or go through its API")
             return (f"cannot reach {_shown_url(url)}: {detail} — is the server running and "

@@ -38,6 +38,7 @@ def serve(ctx: click.Context, host: str, port: int, max_body_mb: int, sql_timeou
     import uvicorn
     from sqlalchemy.engine import make_url
 
+    from warehouse.backends.paths import announce_serving, database_file, withdraw_serving
     from warehouse.config import database_url
     from warehouse.core import Warehouse
     from warehouse.server import auth
@@ -70,4 +71,29 @@ def serve(ctx: click.Context, host: str, port: int, max_body_mb: int, sql_timeou
     # app's shutdown, which closes the Warehouse (and releases the DuckDB file).
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
                             timeout_graceful_shutdown=15, server_header=False)
-    uvicorn.Server(config).run()
+    # While we own an embedded file no other process can open it: a marker beside it lets
+    # their error say where to go instead (port 0 picks a port we do not know here).
+    db_file = database_file(wh.engine, wh.backend) if port else None
+    if db_file is not None:
+        announce_serving(db_file, f"http://{_local_address(host)}:{port}")
+
+    class Server(uvicorn.Server):
+        # uvicorn re-raises SIGTERM/SIGINT once shut down, so code after run() never runs:
+        # the marker goes with the shutdown itself.
+        async def shutdown(self, sockets=None):
+            try:
+                await super().shutdown(sockets)
+            finally:
+                if db_file is not None:
+                    withdraw_serving(db_file)
+
+    Server(config).run()
+
+
+def _local_address(host: str) -> str:
+    """How a process on this machine reaches a server listening on ``host``."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
