@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from warehouse.alerts import kinds, store
-from warehouse.alerts.notify import Notifier, NotifyConfig
+from warehouse.alerts.notify import Notifier, NotifyConfig, matchers
 from warehouse.alerts.rules import Rule, RuleError, parse_rule, render
 from warehouse.alerts.state import (
     FIRING,
@@ -242,6 +242,46 @@ class AlertManager:
                                 key=lambda i: (i.rule_name, i.fingerprint))]
         return pd.DataFrame(rows, columns=["rule", "state", "labels", "value", "active_at",
                                            "fired_at", "resolved_at", "fingerprint"])
+
+    # -- checks, silences and history (here so that wh.alerts over HTTP offers the same) -----
+    def check(self, rule: Rule | dict) -> Rule:
+        """Validate a rule, against the warehouse too (metric, window, SQL); store nothing."""
+        rule = rule if isinstance(rule, Rule) else parse_rule(rule)
+        check_against_data(self.wh, rule)
+        return rule
+
+    def add_silence(self, match, *, ends_at: datetime, author: str, comment: str,
+                    starts_at: datetime | None = None) -> store.Silence:
+        """Mute the alerts whose labels meet every matcher of ``match`` ("recipe=etl",
+        (label, op, value) or {label: value}) from ``starts_at`` (default now) to ``ends_at``."""
+        now = self.clock()
+        starts = starts_at or now
+        parsed = matchers(match)
+        if not parsed:
+            raise ValueError("a silence needs at least one matcher")
+        if ends_at <= starts:
+            raise ValueError("the silence ends before it starts")
+        silence = store.Silence(store.new_id(), tuple((m.label, m.op, m.value) for m in parsed),
+                                starts, ends_at, author, comment)
+        store.add_silence(self.wh, silence, now)
+        return silence
+
+    def silences(self) -> list[store.Silence]:
+        """Silences that have not ended."""
+        return store.current_silences(self.wh, self.clock())
+
+    def expire_silence(self, silence_id: str) -> bool:
+        """End a silence now; False if it had already ended or does not exist."""
+        return store.expire_silence(self.wh, silence_id, self.clock())
+
+    def history(self, rule: str | None = None, since: datetime | None = None,
+                limit: int = 100) -> pd.DataFrame:
+        """State changes (alert_events), newest first."""
+        return store.history(self.wh, rule, since, limit)
+
+    def notifications(self, limit: int = 100) -> pd.DataFrame:
+        """Delivery attempts, newest first."""
+        return store.notifications(self.wh, limit)
 
     # -- running in the background -------------------------------------------------------------
     def start(self, tick: float = 1.0) -> None:

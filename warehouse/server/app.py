@@ -24,7 +24,15 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import make_url
 
-from warehouse.server import api_admin, api_read, api_write, auth, problems
+from warehouse.server import (
+    api_admin,
+    api_alerts,
+    api_dashboards,
+    api_read,
+    api_write,
+    auth,
+    problems,
+)
 from warehouse.server.listener import ChangeListener
 
 log = logging.getLogger("warehouse.server")
@@ -161,7 +169,7 @@ def create_app(wh, *, settings: ServerSettings | None = None, listen: bool = Tru
                                     kind="not-ready", title="Not ready")
         return {"status": "ready", "revision": revision}
 
-    for module in (api_write, api_read, api_admin):
+    for module in (api_write, api_read, api_admin, api_dashboards, api_alerts):
         app.include_router(module.router, prefix=API_PREFIX)
     # The auth module chooses its own paths (login pages, /api/v1/tokens ...).
     app.include_router(auth.auth_router())
