@@ -36,9 +36,8 @@ def _done(fmt: str, line: str, **fields) -> None:
 
 
 def _manager(ctx):
-    from warehouse.alerts import AlertManager
-
-    return AlertManager(open_warehouse(ctx))
+    """``wh.alerts``: the warehouse's AlertManager, or the server's over HTTP."""
+    return open_warehouse(ctx).alerts
 
 
 @click.group("alerts")
@@ -55,12 +54,12 @@ def alerts_list(ctx, fmt) -> None:
     import pandas as pd
 
     am = _manager(ctx)
-    state = am.state()
+    state, errors = am.state(), am.errors
     rows = [{"name": r.name, "kind": r.kind, "enabled": r.enabled, "interval": r.interval,
              "for": r.for_, "pending": int(((state["rule"] == r.name)
                                              & (state["state"] == "pending")).sum()),
              "firing": int(((state["rule"] == r.name) & (state["state"] == "firing")).sum()),
-             "error": am.errors.get(r.name)}
+             "error": errors.get(r.name)}
             for r in am.rules.values()]
     show_frame(pd.DataFrame(rows, columns=["name", "kind", "enabled", "interval", "for",
                                            "pending", "firing", "error"]), fmt, title="rules")
@@ -84,14 +83,13 @@ def alerts_state(ctx, fmt) -> None:
 @click.pass_context
 def alerts_add(ctx, files, no_check, fmt) -> None:
     """Add or replace the rules in YAML/JSON FILES (all validated before any is stored)."""
-    from warehouse.alerts.evaluator import check_against_data
     from warehouse.alerts.rules import load_rules
 
     am = _manager(ctx)
     rules = [rule for path in files for rule in load_rules(path)]
     if not no_check:
         for rule in rules:
-            check_against_data(am.wh, rule)
+            am.check(rule)
     import pandas as pd
 
     for rule in rules:
@@ -138,7 +136,8 @@ def alerts_test(ctx, name, path, now, fmt) -> None:
         if name not in am.rules:
             raise click.BadParameter(f"no alert rule named {name!r}", param_hint="NAME")
         rules = [am.rules[name]]
-    frames = [am.test(rule, _time(now, "--now")) for rule in rules]
+    # a stored rule by name: a viewer may test those (a rule from a file needs an editor)
+    frames = [am.test(rule if path else rule.name, _time(now, "--now")) for rule in rules]
     for rule, frame in zip(rules, frames):
         if frame.attrs.get("no_data"):
             note(f"{rule.name}: no data (no_data_state={rule.no_data_state})")
@@ -167,7 +166,6 @@ def silence_add(ctx, match, duration, start, until, author, comment, fmt) -> Non
     from datetime import UTC, datetime, timedelta
 
     from warehouse.alerts.notify import matchers
-    from warehouse.alerts.store import Silence, add_silence, new_id
     from warehouse.timeparse import interval_us
 
     try:
@@ -187,9 +185,8 @@ def silence_add(ctx, match, duration, start, until, author, comment, fmt) -> Non
         ends = _time(until, "--until")
     if ends <= starts:
         raise click.BadParameter("the silence ends before it starts", param_hint="--until")
-    silence = Silence(new_id(), tuple((m.label, m.op, m.value) for m in parsed), starts, ends,
-                      author, comment)
-    add_silence(open_warehouse(ctx), silence, now)
+    silence = _manager(ctx).add_silence(parsed, starts_at=starts, ends_at=ends, author=author,
+                                        comment=comment)
     _done(fmt, silence.silence_id, silence_id=silence.silence_id,
           ends_at=ends.isoformat())
 
@@ -200,17 +197,13 @@ def silence_add(ctx, match, duration, start, until, author, comment, fmt) -> Non
 @click.pass_context
 def silence_list(ctx, fmt) -> None:
     """Silences that have not ended."""
-    from datetime import UTC, datetime
-
     import pandas as pd
-
-    from warehouse.alerts.store import current_silences
 
     rows = [{"silence_id": s.silence_id,
              "matchers": " ".join(f"{a}{op}{b}" for a, op, b in s.matchers),
              "starts_at": s.starts_at, "ends_at": s.ends_at, "author": s.author,
              "comment": s.comment}
-            for s in current_silences(open_warehouse(ctx), datetime.now(UTC))]
+            for s in _manager(ctx).silences()]
     show_frame(pd.DataFrame(rows, columns=["silence_id", "matchers", "starts_at", "ends_at",
                                            "author", "comment"]), fmt, title="silences")
 
@@ -222,11 +215,7 @@ def silence_list(ctx, fmt) -> None:
 @click.pass_context
 def silence_expire(ctx, silence_id, fmt) -> None:
     """End the silence SILENCE_ID now."""
-    from datetime import UTC, datetime
-
-    from warehouse.alerts.store import expire_silence
-
-    if not expire_silence(open_warehouse(ctx), silence_id, datetime.now(UTC)):
+    if not _manager(ctx).expire_silence(silence_id):
         raise click.BadParameter(f"no current silence {silence_id!r}", param_hint="SILENCE_ID")
     _done(fmt, f"expired silence {silence_id}", expired=silence_id)
 
@@ -241,11 +230,8 @@ def silence_expire(ctx, silence_id, fmt) -> None:
 @click.pass_context
 def alerts_history(ctx, rule, since, limit, deliveries, fmt) -> None:
     """State changes (or delivery attempts), newest first."""
-    from warehouse.alerts import store
-
-    wh = open_warehouse(ctx)
+    am = _manager(ctx)
     if deliveries:
-        show_frame(store.notifications(wh, limit), fmt, title="deliveries")
+        show_frame(am.notifications(limit), fmt, title="deliveries")
     else:
-        show_frame(store.history(wh, rule, _time(since, "--since"), limit), fmt,
-                   title="alert history")
+        show_frame(am.history(rule, _time(since, "--since"), limit), fmt, title="alert history")

@@ -133,10 +133,8 @@ def _labels_json(labels: dict | None) -> str | None:
                        for k, v in labels.items()})
 
 
-#: ``alerts`` and ``dashboards`` have no HTTP API yet: manage them where the server runs
-#: (its pages show both).
 LOCAL_ONLY = frozenset({"downgrade", "head_revision", "set_chunk_interval", "maintain",
-                        "restore_archive", "alerts", "dashboards"})
+                        "restore_archive"})
 
 
 class RemoteWarehouse:
@@ -311,6 +309,21 @@ class RemoteWarehouse:
     def view(self, name: str, limit: int = 1000) -> pd.DataFrame:
         """The first ``limit`` rows of a documented view."""
         return self._frame("GET", f"/views/{name}", params={"limit": int(limit)})
+
+    # -- dashboards and alerts (warehouse.client.remote_objects) ----------------------------
+    @property
+    def dashboards(self):
+        """``wh.dashboards`` over HTTP (a RemoteDashboards)."""
+        from warehouse.client.remote_objects import RemoteDashboards
+
+        return RemoteDashboards(self)
+
+    @property
+    def alerts(self):
+        """``wh.alerts`` over HTTP (a RemoteAlerts; evaluation runs in the server)."""
+        from warehouse.client.remote_objects import RemoteAlerts
+
+        return RemoteAlerts(self)
 
     # -- chunks and housekeeping ---------------------------------------------------------
     def show_chunks(self, table: str = "points") -> pd.DataFrame:

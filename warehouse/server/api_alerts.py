@@ -122,12 +122,13 @@ def test_document(request: Request, rule: dict, now: str | None = _NOW) -> dict:
 
 
 # -- instances and history ------------------------------------------------------------------
-@router.get("/alerts/instances", summary="Current alert instances", dependencies=[_reader])
+@router.get("/alerts/instances", summary="Current alert instances", responses=TABLE_RESPONSES,
+            dependencies=[_reader])
 @answers_problems
-def instances(request: Request) -> list[dict]:
+def instances(request: Request):
     """rule, state (pending, firing, resolved), labels, value, active_at, fired_at,
     resolved_at, fingerprint."""
-    return records(_fresh(warehouse(request)).state())
+    return table_response(request, _fresh(warehouse(request)).state())
 
 
 @router.get("/alerts/history", summary="Alert state changes (alert_events), newest first",

@@ -144,6 +144,7 @@ class NewDashboard(BaseModel):
     shared_with: list[str] = Field(default_factory=list, max_length=MAX_SHARED)
     owner: str | None = Field(None, max_length=200, description="admin only (default: caller)")
     author: str | None = Field(None, max_length=200, description="admin only (default: caller)")
+    version: int = Field(1, ge=1, le=10**6, description="its first version number")
 
 
 @router.post("/dashboards", summary="Create a dashboard", status_code=201)
@@ -159,7 +160,8 @@ def create_dashboard(request: Request, body: NewDashboard, principal: Principal 
                                "message": "not together with document"}])
     store = warehouse(request).dashboards
     options = {"owner": body.owner or principal.name, "visibility": body.visibility,
-               "shared_with": body.shared_with, "author": author_of(principal, body.author)}
+               "shared_with": body.shared_with, "author": author_of(principal, body.author),
+               "version": body.version}
     if body.template is not None:
         stored = store.create_from_template(body.template, dashboard_id=body.id,
                                             title=body.title, **options)
@@ -181,6 +183,8 @@ class Update(BaseModel):
 
     document: dict
     expected_version: int | None = Field(None, ge=1, le=10**6)
+    version: int | None = Field(None, ge=1, le=10**6,
+                                description="the number to save under (default current + 1)")
     author: str | None = Field(None, max_length=200, description="admin only")
 
 
@@ -209,7 +213,8 @@ def update_dashboard(request: Request, body: Update, dashboard_id: str = _ID,
     _writable(wh, dashboard_id, principal)
     author = author_of(principal, body.author)
     return stored_json(_save(wh, dashboard_id, lambda: wh.dashboards.update(
-        dashboard_id, body.document, author=author, expected_version=body.expected_version),
+        dashboard_id, body.document, author=author, expected_version=body.expected_version,
+        version=body.version),
         body.expected_version))
 
 
