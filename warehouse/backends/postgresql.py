@@ -232,6 +232,7 @@ class PostgreSQLBackend(Backend):
 
     # -- ingest ---------------------------------------------------------------------------
     def insert_points(self, conn: Connection, batch: pd.DataFrame) -> int:
+        self._decompress_for_write(conn, batch)
         raw = _raw(conn)
         payload = points_copy_payload(_in_key_order(batch))
         columns = "(ts, series_id, value, run_id)"
@@ -252,6 +253,18 @@ class PostgreSQLBackend(Backend):
         with raw.cursor().copy(f"COPY _stage_points {columns} FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(payload)
         return raw.execute(self.sql("ingest/insert_points")).rowcount
+
+    def _decompress_for_write(self, conn: Connection, batch: pd.DataFrame) -> None:
+        """Before points are written: decode the compressed segments the batch's series
+        overlap (by whole minutes of its time range) back into their chunk, so that the
+        insert's de-duplication sees every stored key and the rollup refresh finds the raw
+        points of the minutes it recomputes (migration 0010, wh_decompress_for_write). The
+        chunk is left with hot rows, which the compress job encodes again next run."""
+        if batch.empty or not self.table_exists(conn, "points_compressed"):
+            return
+        series = np.unique(batch["series_id"].to_numpy(dtype="i8")).tolist()
+        conn.execute(text(self.sql("jobs/decompress_for_write")), {
+            "series": series, "lo": batch["ts"].min(), "hi": batch["ts"].max()})
 
     def upsert_rows(self, conn: Connection, table: str, frame: pd.DataFrame) -> int:
         raw = _raw(conn)

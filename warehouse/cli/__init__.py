@@ -52,6 +52,8 @@ COMMANDS: tuple[Entry, ...] = (
           "Retention policies: set, list, remove."),
     Entry("archive", "warehouse.cli.jobs:archive_group", "jobs",
           "The Parquet archive: list, restore."),
+    Entry("compress", "warehouse.cli.jobs:compress_group", "jobs",
+          "Compress closed chunks of points now; the compression policy."),
     Entry("scheduler", "warehouse.cli.jobs:scheduler_command", "jobs",
           "Run due jobs in the foreground until SIGINT/SIGTERM."),
     Entry("forecast", "warehouse.cli.analytics:forecast", "analytics",

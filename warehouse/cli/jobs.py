@@ -6,6 +6,7 @@ scheduler and restore need the database itself and call :mod:`warehouse.jobs.api
     warehouse scheduler
     warehouse retention set TABLE --keep 30d [--archive] [--metric NAME] | list | remove
     warehouse archive list | restore --from T --to T [--hold 7d]
+    warehouse compress [--older-than 7d] | compress policy [--after 7d | --remove]
 """
 
 from __future__ import annotations
@@ -224,3 +225,58 @@ def archive_restore(ctx, start, end, hold, fmt) -> None:
                    f"inserted of {counts['rows_read']} read")
     else:
         show_mapping(counts, fmt)
+
+
+@click.group("compress", invoke_without_command=True)
+@click.option("--older-than", default=None,
+              help="Compress chunks that ended this long ago (default: the policy's age).")
+@NOW
+@format_option
+@database_command
+@click.pass_context
+def compress_group(ctx, older_than, now, fmt) -> None:
+    """Compress closed chunks of points now (PostgreSQL; DuckDB: nothing to do)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from warehouse.jobs.compress import compress_now
+
+    results = compress_now(open_warehouse(ctx), older_than, now=now)
+    if fmt != "table":
+        show_frame(_results_frame(results), fmt)
+        return
+    done = [r for r in results if not r.refused]
+    click.echo(f"compressed {len(done)} chunk(s): {sum(r.rows for r in done)} rows into "
+               f"{sum(r.segments for r in done)} segments")
+    for r in results:
+        if r.refused:
+            note(f"  {r.chunk_name}: {r.refused}")
+
+
+def _results_frame(results):
+    import pandas as pd
+
+    from warehouse.jobs.compress import ChunkResult
+
+    return pd.DataFrame([dataclasses.asdict(r) for r in results],
+                        columns=[f.name for f in dataclasses.fields(ChunkResult)])
+
+
+@compress_group.command("policy")
+@click.option("--after", default=None, help="Compress chunks once they ended this long ago.")
+@click.option("--remove", is_flag=True, help="Remove the policy.")
+@database_command
+@click.pass_context
+def compress_policy(ctx, after, remove) -> None:
+    """Show, set (--after 7d) or remove (--remove) the compression policy."""
+    from warehouse.jobs import compress
+
+    wh = open_warehouse(ctx)
+    if remove:
+        click.echo("removed" if compress.remove_policy(wh) else "no policy")
+    elif after is not None:
+        compress.set_policy(wh, after)
+        click.echo(f"points: compress chunks {after} after they end")
+    else:
+        with wh.engine.connect() as conn:
+            after_us = compress.policy_after_us(conn, wh.backend)
+        click.echo("no policy" if after_us is None else f"points: {after_us} µs")

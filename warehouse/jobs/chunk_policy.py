@@ -28,7 +28,7 @@ from sqlalchemy import Connection, text
 
 from warehouse.backends.base import Backend
 from warehouse.errors import RetentionPolicyError
-from warehouse.query.archive_read import refresh_all_points_view
+from warehouse.query.archive_read import compressed_segments, refresh_all_points_view
 from warehouse.timeparse import ts_to_us
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def judge_chunks(conn: Connection, backend: Backend, table: str, cutoff: pd.Time
     if policies is None:
         policies = conn.execute(text(backend.sql("jobs/retention_policies"))).fetchall()
     if chunks is None:
-        chunks = backend.show_chunks(conn, table)
+        chunks = chunk_rows(conn, backend, table)
     own = {p.metric: bool(p.archive) for p in policies if p.table_name == table}
     table_archives = own.get(ALL, False)
     if metric == ALL:
@@ -147,7 +147,7 @@ def retention_plan(conn: Connection, backend: Backend,
     for policy in policies:
         table = policy.table_name
         if table not in chunks_of:
-            chunks_of[table] = backend.show_chunks(conn, table)
+            chunks_of[table] = chunk_rows(conn, backend, table)
         cutoff = now - pd.Timedelta(microseconds=int(policy.keep_us))
         verdict = judge_chunks(conn, backend, table, cutoff, metric=policy.metric,
                                policies=policies, chunks=chunks_of[table])
@@ -157,6 +157,17 @@ def retention_plan(conn: Connection, backend: Backend,
     # again in SQL (which is then archived again without them, rather than holding them twice).
     todo.sort(key=lambda u: (u.start, u.table, u.metric == ALL, u.metric))
     return todo, refused
+
+
+def chunk_rows(conn: Connection, backend: Backend, table: str) -> pd.DataFrame:
+    """``backend.show_chunks`` with ``rows`` counting compressed rows too: a compressed chunk
+    is empty as a partition, not as data."""
+    chunks = backend.show_chunks(conn, table)
+    if table != "points" or chunks.empty or not compressed_segments(conn, backend):
+        return chunks
+    compressed = dict(conn.execute(text(backend.sql("jobs/compressed_rows_by_chunk"))).fetchall())
+    return chunks.assign(rows=chunks["rows"] + chunks["chunk_name"].map(
+        lambda name: int(compressed.get(name, 0))))
 
 
 def drop_chunks(wh: Warehouse, table: str, older_than: pd.Timestamp, *, force: bool = False,

@@ -118,6 +118,8 @@ JOB_LIST = (
      "Write chunks past an archive policy to Parquet, record and verify them"),
     ("retention", "warehouse.jobs.retention:retention_job", "20 * * * *", {"sql_only": True},
      "Drop chunks past their policy (archived and verified ones only, if archiving)"),
+    ("compress", "warehouse.jobs.compress:compress_job", "30 * * * *", {},
+     "Compress chunks of points past the compression policy (PostgreSQL; DuckDB: no-op)"),
     ("maintain", "warehouse.jobs.maintenance:maintain_job", "0 * * * *", {},
      "Create chunks ahead of time; move stray rows out of default partitions"),
     ("alerts", "warehouse.alerts.job:alerts_job", "* * * * *", {"timeout": 300.0},

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, text
 
 from warehouse.backends.base import Backend
 from warehouse.errors import UnknownNameError
-from warehouse.jobs.chunk_policy import ALL, Unit, retention_plan
+from warehouse.jobs.chunk_policy import ALL, Unit, chunk_rows, retention_plan
 from warehouse.query.archive_read import refresh_all_points_view
 from warehouse.schema import HYPERTABLES
 from warehouse.timeparse import interval_us
@@ -93,7 +93,7 @@ def units(conn: Connection, backend: Backend, now: pd.Timestamp, *,
             continue
         table = policy.table_name
         if table not in chunks_of:
-            chunks_of[table] = backend.show_chunks(conn, table)
+            chunks_of[table] = chunk_rows(conn, backend, table)
         chunks = chunks_of[table]
         cutoff = now - pd.Timedelta(microseconds=int(policy.keep_us))
         for chunk in chunks[chunks["range_end"] <= cutoff].itertuples():

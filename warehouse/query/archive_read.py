@@ -1,6 +1,6 @@
 """Reading archived points back: which files hold a query's range, the rows in them, the raw
-points relation that includes them on engines that scan Parquet in SQL, and DuckDB's
-``all_points`` view.
+points relation that includes them on engines that scan Parquet in SQL (and compressed
+segments of closed chunks on PostgreSQL), and DuckDB's ``all_points`` view.
 
 Only units whose rows have left the hot table (``dropped_at`` set) are read from files: a
 unit that is archived but still hot is read from ``points``, so no row is read twice.
@@ -79,17 +79,53 @@ def with_archived_rows(hot: pd.DataFrame, units: list[ArchivedUnit], series_ids:
     return frame.drop_duplicates(["series_id", "ts"], keep="first").reset_index(drop=True)
 
 
-def points_relation(units: list[ArchivedUnit], series_ids: list[int]) -> tuple[str, dict]:
-    """SQL for a relation ``points`` that adds archived rows to the hot table, for engines
-    with ``capabilities.parquet_scan``; the file list is a bind parameter."""
-    if not units:
+def compressed_segments(conn: Connection, backend: Backend) -> bool:
+    """Whether raw reads must include compressed segments (``points_compressed``, engines
+    with native partitions from migration 0010 on). No round trip once the table is known:
+    the segment branch costs an index probe when nothing is compressed, less than asking."""
+    return (backend.capabilities.native_partitions
+            and backend.table_exists(conn, "points_compressed"))
+
+
+def oldest_compressed_us(conn: Connection, backend: Backend, series_ids: list[int]) -> int | None:
+    """µs of the oldest compressed point of ``series_ids`` (None: none compressed)."""
+    if not series_ids or not compressed_segments(conn, backend):
+        return None
+    ids = ",".join(str(int(s)) for s in series_ids)
+    oldest = conn.execute(text(
+        f"SELECT min(ts_min) FROM points_compressed WHERE series_id IN ({ids})")).scalar()
+    return None if oldest is None else ts_to_us(oldest)
+
+
+def points_relation(units: list[ArchivedUnit], series_ids: list[int], *,
+                    compressed: bool = False, start=None, end=None) -> tuple[str, dict]:
+    """SQL for a relation ``points`` (ts, series_id, value, run_id) holding every raw point
+    of ``series_ids``: the hot table, plus archived rows of ``units`` (engines with
+    ``capabilities.parquet_scan``; the file list is a bind parameter), plus, if
+    ``compressed`` (:func:`compressed_segments`), the decoded segments of closed chunks.
+    ``start``/``end`` bound the segments read (their ts_min/ts_max); the caller's own time
+    condition on the relation still applies to every row."""
+    if not units and not compressed:
         return "points", {}
     ids = ",".join(str(int(s)) for s in series_ids) or "NULL"
-    sql = ("(SELECT ts, series_id, value, run_id FROM points UNION ALL "
-           "SELECT ts, series_id, value, CAST(run_id AS UUID) AS run_id "
-           f"FROM read_parquet(:archive_files, hive_partitioning = false) "
-           f"WHERE series_id IN ({ids})) AS points")
-    return sql, {"archive_files": [str(u.path) for u in units]}
+    parts, params = ["SELECT ts, series_id, value, run_id FROM points"], {}
+    if units:
+        parts.append("SELECT ts, series_id, value, CAST(run_id AS UUID) AS run_id "
+                     "FROM read_parquet(:archive_files, hive_partitioning = false) "
+                     f"WHERE series_id IN ({ids})")
+        params["archive_files"] = [str(u.path) for u in units]
+    if compressed:
+        bounds = ""
+        if start is not None:
+            bounds += " AND c.ts_max >= :compressed_start"
+            params["compressed_start"] = start
+        if end is not None:
+            bounds += " AND c.ts_min < :compressed_end"
+            params["compressed_end"] = end
+        parts.append("SELECT s.ts, c.series_id, s.value, s.run_id FROM points_compressed c "
+                     "CROSS JOIN LATERAL wh_segment_points(c.ts_min, c.ts_deltas, c.vals, "
+                     f"c.run_ids) s WHERE c.series_id IN ({ids}){bounds}")
+    return f"({' UNION ALL '.join(parts)}) AS points", params
 
 
 def refresh_all_points_view(engine: Engine, backend: Backend) -> int:

@@ -24,7 +24,7 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from warehouse.backends.base import Backend
-from warehouse.query.archive_read import archived_units, points_relation
+from warehouse.query.archive_read import archived_units, compressed_segments, points_relation
 from warehouse.query.catalog import query_state, select
 from warehouse.query.points import (
     _PARTIALS,
@@ -101,7 +101,9 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
         # (one points query for every metric) and pivot here, with the same semantics.
         return _pivot_long(conn, backend, names, start, end, labels, every, agg, by,
                            key_names, condition)
-    source, params = points_relation(archived, series_ids)
+    source, params = points_relation(archived, series_ids,
+                                     compressed=compressed_segments(conn, backend),
+                                     start=start_ts, end=end_ts)
     ids = ",".join(map(str, series_ids)) or "NULL"
     filters = [f"series_id IN ({ids})"]
     if start_ts is not None:

@@ -85,11 +85,16 @@ def _newest_us(query) -> int | None:
 
 
 def _oldest_us(query) -> int | None:
-    """µs of the oldest hot point of the chosen series, or an archived unit's start."""
+    """µs of the oldest hot or compressed point of the chosen series, or an archived
+    unit's start."""
     ids = ",".join(str(int(s)) for s in query.sel.ids) or "NULL"
     oldest = query.conn.execute(text(
         f"SELECT min(ts) FROM points WHERE series_id IN ({ids})")).scalar()
     found = [] if oldest is None else [ts_to_us(oldest)]
+    from warehouse.query.archive_read import oldest_compressed_us
+
+    compressed = oldest_compressed_us(query.conn, query.backend, list(query.sel.ids))
+    found += [] if compressed is None else [compressed]
     if query.state.archived:
         from warehouse.query.archive_read import archived_units
 

@@ -11,7 +11,8 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from warehouse.backends.base import AGGREGATES, PERCENTILES, Backend, floor_to_bucket
-from warehouse.query.archive_read import archived_units, points_relation, with_archived_rows
+from warehouse.query.archive_read import (archived_units, compressed_segments, points_relation,
+                                          with_archived_rows)
 from warehouse.query.catalog import QueryState, Selection, query_state, select
 from warehouse.query.runs import optional_text
 from warehouse.query.tiers import plan_tier, raw_overlaps, tier_sql
@@ -129,13 +130,15 @@ class PointsQuery:
                                    start_ts, end_ts, schema=True)
                     if ids and self.state.archived else [])
         in_python = bool(archived) and not backend.capabilities.parquet_scan
-        source, source_params = points_relation(archived, series_ids) if not in_python else ("", {})
+        compressed = compressed_segments(conn, backend)
+        source, source_params = points_relation([] if in_python else archived, series_ids,
+                                                compressed=compressed, start=start_ts, end=end_ts)
         params.update(source_params)
 
         if every_us is None:
             if in_python:
-                return _with_archive(conn, backend, archived, series_ids, condition, params,
-                                     start_ts, end_ts).sort_values(["series_id", "ts"])
+                return _with_archive(conn, backend, archived, series_ids, source, condition,
+                                     params, start_ts, end_ts).sort_values(["series_id", "ts"])
             return backend.fetch_frame(conn, f"SELECT ts, series_id, value, run_id FROM "
                                              f"{source} WHERE {condition} "
                                              f"ORDER BY series_id, ts", params)
@@ -147,10 +150,11 @@ class PointsQuery:
                          marks=self.state) if self.rollups else None
         if plan is not None and not raw_overlaps(plan, [(u.start_us, u.end_us)
                                                         for u in archived]):
-            sql, tier_params = tier_sql(plan, backend, agg, every_us, series_ids, group, join)
+            sql, tier_params = tier_sql(plan, backend, agg, every_us, series_ids, group, join,
+                                        compressed=compressed)
             frame = backend.fetch_frame(conn, sql, tier_params)
         elif in_python:
-            rows = _with_archive(conn, backend, archived, series_ids, condition, params,
+            rows = _with_archive(conn, backend, archived, series_ids, source, condition, params,
                                  start_ts, end_ts)
             frame = _aggregate(rows, every_us, agg, sel, self.codes, self.by)
         elif join and agg in _PARTIALS:
@@ -232,10 +236,11 @@ def _objects(values: np.ndarray) -> pd.Series:
 
 
 def _with_archive(conn: Connection, backend: Backend, archived, series_ids: list[int],
-                  condition: str, params: dict, start, end) -> pd.DataFrame:
-    """Raw rows from the hot table and from archive files (engines that cannot read Parquet
-    in SQL); a row restored into the hot table while its file is still listed counts once."""
-    hot = backend.fetch_frame(conn, f"SELECT ts, series_id, value, run_id FROM points "
+                  source: str, condition: str, params: dict, start, end) -> pd.DataFrame:
+    """Raw rows from the hot relation ``source`` and from archive files (engines that cannot
+    read Parquet in SQL); a row restored into the hot table while its file is still listed
+    counts once."""
+    hot = backend.fetch_frame(conn, f"SELECT ts, series_id, value, run_id FROM {source} "
                                     f"WHERE {condition}", params)
     return with_archived_rows(hot, archived, series_ids, start, end)
 

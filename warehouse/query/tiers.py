@@ -19,6 +19,7 @@ from sqlalchemy import Connection, text
 
 from warehouse.backends.base import Backend, floor_to_bucket
 from warehouse.model import ROLLUP_AGGREGATES, TIERS
+from warehouse.query.archive_read import points_relation
 from warehouse.timeparse import ts_to_us, us_to_ts
 
 #: More stale ranges than this and they are coarsened (any superset of the stale buckets is
@@ -128,10 +129,17 @@ _ROLLUP_PARTS = {
 
 
 def tier_sql(plan: TierPlan, backend: Backend, agg: str, every_us: int, series_ids: list[int],
-             group: str, join: str) -> tuple[str, dict]:
-    """SELECT bucket_us, grp, value for the plan: partials from both sides, merged."""
+             group: str, join: str, *, compressed: bool = False) -> tuple[str, dict]:
+    """SELECT bucket_us, grp, value for the plan: partials from both sides, merged.
+    ``compressed``: raw parts also read compressed segments (archive_read.points_relation)."""
     ids = ",".join(str(int(s)) for s in series_ids)
-    params: dict = {"t_hi": us_to_ts(plan.hi)}
+    spans = list(plan.raw) + [(a, b) for a, b, _ in plan.stale]
+    starts, ends = [a for a, _ in spans], [b for _, b in spans]
+    raw_source, params = points_relation(
+        [], series_ids, compressed=compressed,
+        start=None if None in starts or not starts else us_to_ts(min(starts)),
+        end=None if None in ends or not ends else us_to_ts(max(ends)))
+    params["t_hi"] = us_to_ts(plan.hi)
     ts_col, value_col, weight_col = _ROLLUP_PARTS[agg]
     weight = f", CAST({weight_col} AS DOUBLE PRECISION) AS n" if weight_col else ""
     where = [f"series_id IN ({ids})", "bucket < :t_hi"]
@@ -149,7 +157,7 @@ def tier_sql(plan: TierPlan, backend: Backend, agg: str, every_us: int, series_i
     raw_weight = ", CAST(1 AS DOUBLE PRECISION) AS n" if weight_col else ""
 
     def raw_part(condition: str) -> str:
-        return (f"SELECT series_id, ts, {raw_value} AS value{raw_weight} FROM points "
+        return (f"SELECT series_id, ts, {raw_value} AS value{raw_weight} FROM {raw_source} "
                 f"WHERE {condition}")
 
     for i, (a, b) in enumerate(plan.raw):

@@ -1,0 +1,196 @@
+"""Closed-chunk compression (issue 15): every answer is the same before and after the
+compress job, late writes into compressed chunks stay correct, retention and archive work on
+compressed chunks, the job is idempotent and a killed compression loses nothing — on both
+engines (DuckDB's job compresses nothing; its answers must not change either)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from warehouse import jobs
+from warehouse.jobs import compress
+
+NOW = pd.Timestamp("2026-11-12T00:00:00Z")
+DAYS = 6  # 2026-11-01 .. 11-06, one chunk a day
+HOSTS = ("a", "b", "c")
+
+
+@pytest.fixture(autouse=True)
+def archive_dir(tmp_path, monkeypatch):
+    root = tmp_path / "archive"
+    monkeypatch.setenv("WAREHOUSE_ARCHIVE", str(root))
+    return root
+
+
+def frame(start="2026-11-01", days=DAYS, freq="10min", seed=0, metric="cpu"):
+    rng = np.random.default_rng(seed)
+    ts = pd.date_range(start, periods=days * 144, freq=freq, tz="UTC")
+    parts = []
+    for i, host in enumerate(HOSTS):
+        walk = np.round(50 + np.cumsum(rng.normal(0, 2, len(ts))), 1)
+        runs = [str(uuid.UUID(int=k + 1)) if k % 7 == 0 else None for k in range(len(ts))]
+        parts.append(pd.DataFrame({"metric": metric, "labels": [{"host": host}] * len(ts),
+                                   "ts": ts + pd.Timedelta(seconds=i), "value": walk,
+                                   "run_id": runs}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def run(wh, name, now=NOW):
+    result = jobs.run_job(wh, name, now=now, retries=0)
+    assert result.status == "succeeded", result.error
+    return result
+
+
+def compressed(wh) -> tuple[int, int]:
+    """(hot rows, compressed rows) of points; compressed is 0 where the engine has none."""
+    hot = int(wh.sql("SELECT count(*) AS n FROM points")["n"].iloc[0])
+    state = compress.compression_state(wh)
+    return hot, int(state.get("compressed_rows", 0))
+
+
+def answers(wh) -> dict:
+    """The questions whose answers must not change."""
+    start, end = "2026-11-01T03:00:00Z", "2026-11-06T21:00:00Z"
+    return {
+        "raw": wh.points("cpu", start, end),
+        "raw_all": wh.points("cpu"),
+        "host": wh.points("cpu", start, end, labels={"host": "b"}),
+        "hourly": wh.points("cpu", start, end, every="1h", agg="mean", rollups=False),
+        "hourly_rollup": wh.points("cpu", start, end, every="1h", agg="max"),
+        "odd_buckets": wh.points("cpu", "2026-11-02T00:07:00Z", end, every="7h", agg="p95"),
+        "by_host": wh.points("cpu", start, end, every="6h", agg="sum", by=["host"]),
+        "last": wh.points("cpu", last=5),
+        "last_buckets": wh.points("cpu", every="1d", agg="min", last=3),
+        "frame": wh.frame(["cpu", "mem"], start=start, end=end, every="2h", agg="mean"),
+        "rollup_state": wh.rollup_state()[["rollup", "watermark", "rows"]],
+    }
+
+
+def assert_same(before: dict, after: dict) -> None:
+    for name in before:
+        pd.testing.assert_frame_equal(after[name], before[name], obj=name)
+
+
+def loaded(wh):
+    wh.write_points(pd.concat([frame(), frame(seed=1, metric="mem")], ignore_index=True))
+    run(wh, "refresh_rollups")
+    return len(frame()) * 2
+
+
+def test_answers_identical_after_compression(wh):
+    total = loaded(wh)
+    before = answers(wh)
+    compress.set_policy(wh, "3d")
+    result = run(wh, "compress")
+    hot, packed = compressed(wh)
+    if wh.backend.capabilities.native_partitions:
+        # 11-01..11-08 end by NOW - 3d: the six days of data are compressed
+        assert packed == total and hot == 0 and result.rows == total
+    else:
+        assert (hot, packed) == (total, 0)
+    assert_same(before, answers(wh))
+
+
+def test_compress_again_changes_nothing(wh):
+    loaded(wh)
+    compress.set_policy(wh, "3d")
+    run(wh, "compress")
+    state = compress.compression_state(wh)
+    assert run(wh, "compress").rows == 0
+    assert compress.compression_state(wh) == state
+
+
+def test_chunk_not_rolled_up_is_left_hot(wh):
+    wh.write_points(frame())
+    results = compress.compress_now(wh, "3d", now=NOW)
+    if wh.backend.capabilities.native_partitions:
+        assert results and all(r.refused and "rolled up" in r.refused for r in results)
+    assert compressed(wh) == (len(frame()), 0)
+
+
+def test_late_writes_into_compressed_chunk(wh):
+    loaded(wh)
+    compress.compress_now(wh, "3d", now=NOW)
+    some = frame().iloc[[5, 400]].copy()  # two stored points: duplicates change nothing
+    new = some.assign(ts=some["ts"] + pd.Timedelta(minutes=5), value=[1000.0, -1000.0])
+    written = wh.write_points(pd.concat([some.assign(value=[7.0, 8.0]), new]))
+    assert written.written == 2
+    run(wh, "refresh_rollups")
+    expected = pd.concat([frame(), new], ignore_index=True).sort_values(["ts"])
+    raw = wh.points("cpu")
+    assert len(raw) == len(expected)
+    stored = raw.set_index(["ts", "series_id"])["value"]
+    assert sorted(stored.to_numpy()) == sorted(expected["value"].to_numpy())
+    hourly = wh.points("cpu", every="1h", agg="max", rollups=False)
+    pd.testing.assert_frame_equal(wh.points("cpu", every="1h", agg="max"), hourly)
+    assert hourly["value"].max() == 1000.0
+    # The decoded segments are hot again; the next run encodes them again.
+    hot, _ = compressed(wh)
+    if wh.backend.capabilities.native_partitions:
+        assert hot > 0
+        compress.compress_now(wh, "3d", now=NOW)
+        assert compressed(wh) == (0, len(expected) + len(frame(metric="mem")))
+    assert len(wh.points("cpu")) == len(expected)
+
+
+def test_retention_and_archive_of_compressed_chunks(wh, archive_dir):
+    total = loaded(wh)
+    compress.compress_now(wh, "3d", now=NOW)
+    before = wh.points("cpu")
+    wh.set_retention("points", "8d", archive=True)  # chunks 11-01..11-03 end by NOW - 8d
+    run(wh, "archive")
+    manifest = wh.archive_manifest()
+    assert len(manifest) == 3 and manifest["rows"].sum() == total // 2
+    run(wh, "retention")
+    hot, packed = compressed(wh)
+    assert hot + packed == total // 2
+    pd.testing.assert_frame_equal(wh.points("cpu"), before)  # the rest read from Parquet
+    gone = wh.drop_chunks("points", pd.Timestamp("2026-11-06T00:00:00Z"), force=True)
+    assert len(gone) == 2
+    hot, packed = compressed(wh)
+    assert hot + packed == total // 6  # 11-06 only
+
+
+def test_drop_chunks_refuses_compressed_chunk_without_archive(wh):
+    loaded(wh)
+    compress.compress_now(wh, "3d", now=NOW)
+    wh.set_retention("points", "30d", archive=True)
+    with pytest.raises(Exception, match="not archived"):
+        wh.drop_chunks("points", pd.Timestamp("2026-11-03T00:00:00Z"))
+
+
+def test_killed_compression_loses_nothing(wh):
+    if not wh.backend.capabilities.native_partitions:
+        pytest.skip("DuckDB compresses nothing")
+    total = loaded(wh)
+    before = wh.points("cpu")
+    chunk = wh.show_chunks("points")["chunk_name"].iloc[0]
+    started = threading.Event()
+
+    def compress_then_hang():
+        with wh.engine.connect() as conn:
+            started.pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            conn.execute(text("SELECT * FROM wh_compress_chunk(:c)"), {"c": chunk})
+            started.set()
+            try:
+                conn.execute(text("SELECT pg_sleep(30)"))
+            except Exception:  # noqa: BLE001 - the session is killed here
+                pass
+
+    worker = threading.Thread(target=compress_then_hang)
+    worker.start()
+    assert started.wait(30)
+    with wh.engine.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": started.pid})
+    worker.join(30)
+    assert compressed(wh) == (total, 0)
+    pd.testing.assert_frame_equal(wh.points("cpu"), before)
+    compress.compress_now(wh, "3d", now=NOW)
+    assert compressed(wh) == (0, total)
+    pd.testing.assert_frame_equal(wh.points("cpu"), before)

@@ -1,0 +1,124 @@
+"""The ``compress`` job and the ``compression`` policy (issue 15; docs/jobs.md "Compression").
+
+On PostgreSQL each closed chunk of points older than the policy is encoded into
+``points_compressed`` (one row per series and segment of up to 1,000 points) and its
+partition emptied, in one transaction per chunk (``wh_compress_chunk``, migration 0010): a
+crash leaves either the rows or the segments. A chunk the rollups do not cover yet is left
+for a later run (the refresh reads raw points). A write into a compressed range decodes the
+segments it overlaps back into the partition (``PostgreSQLBackend._decompress_for_write``);
+such a chunk holds hot rows again, which is what marks it for the next run. A chunk without
+hot rows is skipped, so running the job again changes nothing.
+
+On DuckDB the job does nothing: DuckDB already stores columns compressed, and re-sorting
+closed ranges by (series_id, ts) did not make a one-host query faster there (docs/tsbs.md,
+"Compression"; bench/compress.py measures it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from warehouse.backends.base import Backend
+from warehouse.timeparse import interval_us
+
+if TYPE_CHECKING:
+    from warehouse.core import Warehouse
+    from warehouse.jobs.runner import JobContext
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What compressing one chunk did: rows encoded, segments written, or why it refused."""
+
+    chunk_name: str
+    rows: int
+    segments: int
+    refused: str | None
+
+
+def set_policy(wh: Warehouse, after) -> dict:
+    """Compress chunks of points once they end more than ``after`` ('7d', a timedelta) ago."""
+    after_us = interval_us(after)
+    with wh.engine.begin() as conn:
+        conn.execute(text(wh.backend.sql("jobs/compression_set")), {
+            "after_us": after_us, "now": pd.Timestamp.now(tz="UTC")})
+    return {"table_name": "points", "compress_after_us": after_us}
+
+
+def remove_policy(wh: Warehouse) -> bool:
+    """Remove the compression policy; returns whether there was one."""
+    with wh.engine.begin() as conn:
+        return conn.execute(text(wh.backend.sql("jobs/compression_remove"))).rowcount > 0
+
+
+def policy_after_us(conn: Connection, backend: Backend) -> int | None:
+    """The policy's age in µs, or None without a policy."""
+    return conn.execute(text(backend.sql("jobs/compression_policy"))).scalar()
+
+
+def compress_job(ctx: JobContext) -> int:
+    """The scheduled job: every chunk past the policy (none without one); rows encoded."""
+    with ctx.wh.engine.connect() as conn:
+        after_us = policy_after_us(conn, ctx.wh.backend)
+    if after_us is None:
+        return 0
+    results = compress_chunks(ctx, ctx.now - pd.Timedelta(microseconds=int(after_us)))
+    refused = [f"{r.chunk_name}: {r.refused}" for r in results if r.refused]
+    if refused:
+        ctx.note(f"compress left {len(refused)} chunk(s): " + "; ".join(refused[:10]))
+    return sum(r.rows for r in results)
+
+
+def compress_chunks(ctx: JobContext, older_than: pd.Timestamp) -> list[ChunkResult]:
+    """Compress every chunk of points that ends at or before ``older_than`` and holds hot
+    rows, oldest first, one transaction each."""
+    backend = ctx.wh.backend
+    if not backend.capabilities.native_partitions:
+        return []  # DuckDB: nothing to do (see the module's docstring)
+    with ctx.wh.engine.connect() as conn:
+        todo = conn.execute(text(backend.sql("jobs/compress_candidates")),
+                            {"older_than": older_than}).scalars().all()
+    script = backend.sql("jobs/compress_chunk")
+    results = []
+    for chunk in todo:
+        ctx.check()
+        with ctx.transaction(exclusive=True) as conn:
+            [(rows, segments, refused)] = backend.run_script(conn, script, {"chunk": chunk})
+        results.append(ChunkResult(chunk, int(rows or 0), int(segments or 0), refused))
+    return results
+
+
+def compress_now(wh: Warehouse, older_than=None, *, now=None) -> list[ChunkResult]:
+    """``warehouse compress``: compress the chunks ending at or before ``now - older_than``
+    (default: the policy's age) at once, outside the scheduler. Each chunk is locked and
+    checked as in the job, so running it beside the job is safe."""
+    from warehouse.jobs.runner import JobContext
+
+    now = pd.Timestamp(now or pd.Timestamp.now(tz="UTC"))
+    now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+    if older_than is None:
+        with wh.engine.connect() as conn:
+            after_us = policy_after_us(conn, wh.backend)
+        if after_us is None:
+            raise ValueError("no compression policy: give --older-than, or set one with "
+                             "'warehouse compress policy --after 7d'")
+    else:
+        after_us = interval_us(older_than)
+    return compress_chunks(JobContext(wh, "compress", now),
+                           now - pd.Timedelta(microseconds=int(after_us)))
+
+
+def compression_state(wh: Warehouse) -> dict:
+    """Rows and bytes of points hot and compressed (``warehouse info``): hot_rows,
+    hot_bytes, compressed_rows, compressed_bytes, segments; zeros where nothing is
+    compressed or the engine does not compress."""
+    with wh.engine.connect() as conn:
+        if not (wh.backend.capabilities.native_partitions
+                and wh.backend.table_exists(conn, "points_compressed")):
+            return {}
+        row = conn.execute(text(wh.backend.sql("jobs/compression_state"))).one()
+    return dict(row._mapping)
