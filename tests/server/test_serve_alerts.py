@@ -30,7 +30,7 @@ def test_a_failed_run_written_over_http_fires_its_rule(wh, tmp_path, monkeypatch
     now = pd.Timestamp.now(tz="UTC")
     with TestClient(create_app(wh, listen=False, run_alerts=True),
                     base_url="http://127.0.0.1") as client:  # open mode: loopback, no users
-        assert wh.alerts._thread is not None  # started by the app's lifespan
+        assert wh.alerts.running and wh.alerts.lease.held  # started by the app's lifespan
         response = client.post("/api/v1/runs", json=[{
             "run_id": run_id, "recipe": "etl", "status": "failed",
             "started_at": (now - pd.Timedelta("1s")).isoformat(), "finished_at": now.isoformat()}])
@@ -38,6 +38,6 @@ def test_a_failed_run_written_over_http_fires_its_rule(wh, tmp_path, monkeypatch
         deadline = time.monotonic() + 30
         while not (sent.exists() and run_id in sent.read_text()) and time.monotonic() < deadline:
             time.sleep(0.05)
-    assert wh.alerts._thread is None  # stopped at shutdown
+    assert not wh.alerts.running and not wh.alerts.lease.held  # stopped at shutdown
     lines = [json.loads(line) for line in sent.read_text().splitlines()]
     assert any(run_id in json.dumps(line) for line in lines), lines

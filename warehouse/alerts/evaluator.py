@@ -3,9 +3,11 @@
 :class:`AlertManager` holds the rules and instances of one warehouse (loaded from the
 database, so a new process resumes where the last one stopped), evaluates a rule when a
 committed write touches its series or recipe (:meth:`AlertManager.on_changes`, fed by
-``wh.changes``) and on each rule's interval (:meth:`AlertManager.evaluate_due`), stores
-every state change, and hands firing/resolved instances to the :class:`Notifier`. Time
-comes from an injectable clock, so tests drive it with a fake one.
+``wh.changes``; incrementally where it can, :mod:`warehouse.alerts.incremental`) and on each
+rule's interval (:meth:`AlertManager.evaluate_due`), stores every state change, and hands
+firing/resolved instances to the :class:`Notifier`. Reading the data runs outside the state
+lock, so the run rules of a write are never held up by a round of metric rules. Time comes
+from an injectable clock, so tests drive it with a fake one.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from warehouse.alerts import kinds, store
+from warehouse.alerts import incremental, kinds, store
+from warehouse.alerts.background import Background
+from warehouse.alerts.incremental import QUICK_KINDS, RuleIndex
+from warehouse.alerts.lease import EvaluatorLease
 from warehouse.alerts.notify import Notifier, NotifyConfig, matchers
 from warehouse.alerts.rules import Rule, RuleError, parse_rule, render
 from warehouse.alerts.state import (
@@ -35,9 +40,6 @@ from warehouse.errors import WarehouseError
 if TYPE_CHECKING:
     from warehouse.core import Warehouse
 
-POINT_KINDS = ("threshold", "anomaly", "forecast")
-RUN_KINDS = ("run_failed", "run_duration", "dead_man")
-
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
@@ -52,10 +54,13 @@ class AlertManager:
         if isinstance(notify, NotifyConfig):
             notify = Notifier(wh, notify)
         self.notifier = notify
-        self._lock = threading.RLock()  # one evaluation at a time: state is read-modify-write
+        # Applying outcomes to the instances is read-modify-write: one at a time. Reading the
+        # data for an outcome is not under it.
+        self._lock = threading.RLock()
         self._last_eval: dict[str, datetime] = {}
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._series_labels: dict = {}  # series id -> labels, for incremental evaluation
+        self._background: Background | None = None
+        self.lease = EvaluatorLease(wh)
         self.errors: dict[str, str] = {}  # rule -> last evaluation error
         self.reload()
 
@@ -68,6 +73,7 @@ class AlertManager:
         """Read rules and instances from the database (what a restart does)."""
         with self._lock:
             self.rules = {r.name: r for r in store.load_rules(self.wh)}
+            self.index = RuleIndex(self.rules.values())
             self.instances = {i.fingerprint: i for i in store.load_instances(self.wh)}
 
     def add_rule(self, rule: Rule | dict, *, check: bool = True) -> Rule:
@@ -79,6 +85,7 @@ class AlertManager:
         store.save_rule(self.wh, rule, self.clock())
         with self._lock:
             self.rules[rule.name] = rule
+            self.index = RuleIndex(self.rules.values())
         return rule
 
     def remove_rule(self, name: str) -> None:
@@ -86,6 +93,7 @@ class AlertManager:
         store.delete_rule(self.wh, name)
         with self._lock:
             self.rules.pop(name, None)
+            self.index = RuleIndex(self.rules.values())
             self.instances = {fp: i for fp, i in self.instances.items() if i.rule_name != name}
 
     # -- evaluation ------------------------------------------------------------------------
@@ -100,21 +108,30 @@ class AlertManager:
         """Evaluate several rules (default: every enabled rule) as one round: their queries
         batched, their state changes stored in one transaction; then notify once."""
         now = now or self.clock()
+        rules = [r for r in (rules if rules is not None else list(self.rules.values()))
+                 if r.enabled]
+        transitions = self._commit(rules, kinds.evaluate_many(self.wh, rules, now), now,
+                                   notify=notify)
+        self._last_eval.update(dict.fromkeys((r.name for r in rules), now))
+        return transitions
+
+    def _commit(self, rules: list[Rule], outcomes: dict, now: datetime, *,
+                notify: bool = True) -> list[Transition]:
+        """Apply the ``outcomes`` of ``rules`` read at ``now``: state changes stored in one
+        transaction, then what is due sent at once (no wait for a polling tick)."""
         with self._lock:
-            rules = [r for r in (rules if rules is not None else self.rules.values())
-                     if r.enabled]
-            outcomes = kinds.evaluate_many(self.wh, rules, now)
             by_rule: dict[str, dict[str, Instance]] = {}
             for fp, inst in self.instances.items():
                 by_rule.setdefault(inst.rule_name, {})[fp] = inst
             changed, gone, transitions = [], [], []
             for rule in rules:
+                if rule.name not in outcomes:
+                    continue
                 c, g, t = self._apply(rule, *outcomes[rule.name], now,
                                       by_rule.get(rule.name, {}))
                 changed += c
                 gone += g
                 transitions += t
-                self._last_eval[rule.name] = now
             if changed or gone or transitions:
                 store.save_evaluation(self.wh, changed, gone, transitions, now)
             if notify:
@@ -133,14 +150,26 @@ class AlertManager:
         """Evaluate the rules that the committed writes ``changes`` touch (Change records of
         :mod:`warehouse.changes`, or anything with the same attributes)."""
         changes = list(changes)
-        touched = [r for r in self.rules.values() if r.enabled and any(
-            touches(r, c) for c in changes)]
         # Run and step rules are cheap and the most urgent ("a recipe failed"): they are
         # evaluated and notified first, not behind a round of metric rules.
-        quick = [r for r in touched if r.kind in RUN_KINDS or r.kind == "step_error_rate"]
-        rest = [r for r in touched if not (r.kind in RUN_KINDS or r.kind == "step_error_rate")]
-        out = self.evaluate_all(now, quick) if quick else []
-        return out + (self.evaluate_all(now, rest) if rest else [])
+        return (self.evaluate_changes(changes, now, quick=True)
+                + self.evaluate_changes(changes, now, quick=False))
+
+    def evaluate_changes(self, changes: list, now: datetime | None = None, *,
+                         quick: bool) -> list[Transition]:
+        """The rules of one lane that ``changes`` touch: the run and step rules
+        (``quick``), or the metric and SQL rules. Rules that can be judged on what the
+        writes carry get a scoped outcome; the others are evaluated whole."""
+        now = now or self.clock()
+        touched = [r for r in self.index.touched(changes) if (r.kind in QUICK_KINDS) == quick]
+        if not touched:
+            return []
+        outcomes, whole = incremental.scoped(self.wh, touched, changes, now,
+                                             self._series_labels)
+        outcomes.update(kinds.evaluate_many(self.wh, whole, now))
+        transitions = self._commit(touched, outcomes, now)
+        self._last_eval.update(dict.fromkeys((r.name for r in whole), now))
+        return transitions
 
     def notify(self, now: datetime | None = None) -> list:
         """Send the notifications that are due (group timers) — also with no new data."""
@@ -170,15 +199,23 @@ class AlertManager:
                existing: dict[str, Instance]):
         """Advance the rule's ``existing`` instances by one outcome:
         (changed, gone, transitions)."""
-        mode = ("error" if error is not None else "nodata" if not outcome.has_data else None)
+        scope = outcome.scope if error is None else None
+        mode = ("error" if error is not None else "nodata"
+                if not outcome.has_data and scope is None else None)
         policy = {"error": rule.error_state, "nodata": rule.no_data_state}.get(mode)
         active: dict[str, tuple[dict, float | None, str | None]] = {}
         keep = set()
         if mode is None:
             for sample in outcome.samples:
-                labels = {**{k: str(v) for k, v in sample.labels.items()}, **rule.labels,
-                          "alertname": rule.name}
+                labels = _instance_labels(rule, sample.labels)
                 active[fingerprint(rule.name, labels)] = (labels, sample.value, sample.run_id)
+            if scope is not None:
+                # A scoped outcome judges only the label sets the write touched (and, with
+                # data, ends a NoData or error instance); the others keep their state.
+                judged = {fingerprint(rule.name, _instance_labels(rule, lab)) for lab in scope}
+                if outcome.has_data:
+                    judged |= {fp for fp, i in existing.items() if "alertstate" in i.labels}
+                keep = set(existing) - judged
         elif policy == "keep_last":
             keep = set(existing)
         elif policy == "alerting":
@@ -190,6 +227,9 @@ class AlertManager:
         for fp in sorted(set(existing) | set(active)):
             if fp in keep and fp not in active:
                 continue
+            if fp in existing and existing[fp].last_eval_at is not None \
+                    and existing[fp].last_eval_at > now:
+                continue  # a newer evaluation already judged it (the other lane, on a write)
             labels, value, run_id = active.get(fp) or (existing[fp].labels, None, None)
             inst = existing.get(fp) or Instance(fp, rule.name, labels)
             annotations = None
@@ -285,58 +325,27 @@ class AlertManager:
 
     # -- running in the background -------------------------------------------------------------
     def start(self, tick: float = 1.0) -> None:
-        """Evaluate on the change feed and on intervals in a daemon thread until
-        :meth:`stop`."""
-        if self._thread is not None:
+        """Evaluate on the change feed and on intervals in daemon threads until :meth:`stop`,
+        while this process holds the database's evaluator lease (:mod:`.lease`); another
+        evaluator of the same database waits as a standby."""
+        if self._background is not None:
             return
-        self._stop.clear()
-        sub = self.wh.changes.subscribe(maxsize=10_000)
-        self._thread = threading.Thread(target=self._loop, args=(sub, tick), daemon=True,
-                                        name="alerts-evaluator")
-        self._thread.start()
+        self.lease.claim()
+        self._background = Background(self, tick)
+        self._background.start()
 
-    def _loop(self, sub, tick: float, reload_every: float = 10.0) -> None:
-        import time
-
-        reloaded = time.monotonic()
-        try:
-            while not self._stop.is_set():
-                first = sub.get(timeout=tick)
-                changes = ([first] + sub.drain()) if first is not None else []
-                try:
-                    if time.monotonic() - reloaded >= reload_every:
-                        # rules added or removed by other processes (CLI, another server)
-                        reloaded = time.monotonic()
-                        self.reload()
-                    if changes:
-                        self.on_changes(changes)
-                    self.evaluate_due()
-                    self.notify()
-                except Exception as exc:  # noqa: BLE001 - the loop outlives a bad round
-                    self.errors["<loop>"] = f"{type(exc).__name__}: {exc}"
-        finally:
-            sub.close()
+    @property
+    def running(self) -> bool:
+        """Whether the background evaluator runs (it may be a standby: see ``lease.held``)."""
+        return self._background is not None
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the background thread (deliveries already queued go on)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-
-def touches(rule: Rule, change) -> bool:
-    """Whether a committed write may change what ``rule`` selects."""
-    kind = getattr(change, "kind", None)
-    if rule.kind in POINT_KINDS:
-        metrics = tuple(getattr(change, "metrics", ()) or ())
-        return kind == "points" and (rule.metric in metrics or not metrics)
-    if rule.kind in RUN_KINDS:
-        recipes = tuple(getattr(change, "recipes", ()) or ())
-        return kind == "runs" and (rule.recipe is None or not recipes or rule.recipe in recipes)
-    if rule.kind == "step_error_rate":
-        return kind in ("steps", "runs")
-    return rule.kind == "sql"
+        """Stop the background threads and give up the lease (deliveries already queued go
+        on)."""
+        if self._background is not None:
+            self._background.stop(timeout)
+            self._background = None
+        self.lease.release()
 
 
 def check_against_data(wh: Warehouse, rule: Rule) -> None:
@@ -365,6 +374,11 @@ def check_against_data(wh: Warehouse, rule: Rule) -> None:
             raise RuleError(rule.name, "query", str(exc).splitlines()[0][:500]) from None
         if "value" not in frame.columns:
             raise RuleError(rule.name, "query", "the query must return a 'value' column")
+
+
+def _instance_labels(rule: Rule, labels: dict) -> dict:
+    """An instance's label set: the query's labels, the rule's, and ``alertname``."""
+    return {**{k: str(v) for k, v in labels.items()}, **rule.labels, "alertname": rule.name}
 
 
 def _td(us: int) -> timedelta:

@@ -42,10 +42,13 @@ class Sample:
 
 @dataclass
 class Outcome:
-    """The result of evaluating one rule once."""
+    """The result of evaluating one rule once. ``scope``: the label sets this evaluation
+    judged (None: all of the rule's); an incremental evaluation judges only the series or
+    runs a write touched, and leaves the rule's other instances as they are."""
 
     has_data: bool
     samples: list[Sample] = field(default_factory=list)
+    scope: list[dict] | None = None
 
 
 def evaluate(wh: Warehouse, rule: Rule, now: datetime) -> Outcome:

@@ -1,0 +1,8 @@
+-- The newest point of each of the series :series_ids (a list): what a write just changed,
+-- for the threshold rules with agg=last that it touches (one row per series, from
+-- series_last, whatever the number of rules). Result: series_id, metric, labels, ts, value.
+SELECT s.series_id AS series_id, s.metric AS metric, s.labels AS labels, l.ts AS ts,
+       l.value AS value
+FROM series_last AS l
+JOIN series AS s ON s.series_id = l.series_id
+WHERE l.series_id IN (SELECT unnest(CAST(:series_ids AS INTEGER[])))
