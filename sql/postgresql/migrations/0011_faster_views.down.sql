@@ -1,0 +1,1 @@
+-- 0011 down: nothing to undo on PostgreSQL (0011 changed only DuckDB's slow_runs).

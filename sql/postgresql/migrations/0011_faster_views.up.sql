@@ -1,0 +1,5 @@
+-- 0011 up: nothing changes on PostgreSQL. slow_runs keeps its 0002 definition: an
+-- ordered-set aggregate (percentile_cont) cannot be a window function here, and the
+-- rewrites measured on a year of hourly runs (a LATERAL percentile per run, array_agg over
+-- a RANGE window then percentile_cont of the array, a join on day keys) were slower than
+-- the self-join for a 30-day range (1.4-2.0 s against 0.65 s).
