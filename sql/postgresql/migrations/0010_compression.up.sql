@@ -92,19 +92,21 @@ BEGIN
     EXECUTE format($q$
         INSERT INTO points_compressed (series_id, ts_min, ts_max, n, min, max, sum, sum_sq,
                                        first_value, last_value, ts_deltas, vals, run_ids)
-        SELECT series_id, min(ts), max(ts), count(*), min(value), max(value), sum(value),
-               sum(value * value), (array_agg(value ORDER BY ts))[1],
-               (array_agg(value ORDER BY ts DESC))[1],
-               -- the segment's first delta is 0: its time is ts_min itself
-               array_prepend(0::bigint, (array_agg(d ORDER BY ts))[2:]),
-               array_agg(value ORDER BY ts),
-               CASE WHEN count(run_id) > 0 THEN array_agg(run_id ORDER BY ts) END
-          FROM (SELECT series_id, ts, value, run_id,
-                       coalesce((extract(epoch FROM ts - lag(ts) OVER w) * 1000000)::bigint, 0)
-                           AS d,
-                       (row_number() OVER w - 1) / %s AS seg
-                  FROM %I WINDOW w AS (PARTITION BY series_id ORDER BY ts)) r
-         GROUP BY series_id, seg$q$, p_segment, p_chunk);
+        SELECT series_id, ts_min, ts_max, n, lo, hi, total, total_sq, vals[1], vals[n],
+               deltas, vals, runs
+          FROM (SELECT series_id, min(ts) AS ts_min, max(ts) AS ts_max, count(*) AS n,
+                       min(value) AS lo, max(value) AS hi, sum(value) AS total,
+                       sum(value * value) AS total_sq,
+                       -- the segment's first delta is 0: its time is ts_min itself
+                       array_prepend(0::bigint, (array_agg(d ORDER BY ts))[2:]) AS deltas,
+                       array_agg(value ORDER BY ts) AS vals,
+                       CASE WHEN count(run_id) > 0 THEN array_agg(run_id ORDER BY ts) END AS runs
+                  FROM (SELECT series_id, ts, value, run_id,
+                               coalesce((extract(epoch FROM ts - lag(ts) OVER w)
+                                         * 1000000)::bigint, 0) AS d,
+                               (row_number() OVER w - 1) / %s AS seg
+                          FROM %I WINDOW w AS (PARTITION BY series_id ORDER BY ts)) r
+                 GROUP BY series_id, seg) s$q$, p_segment, p_chunk);
     GET DIAGNOSTICS v_segs = ROW_COUNT;
     EXECUTE format('SELECT count(*) FROM %I', p_chunk) INTO v_rows;
     EXECUTE format('TRUNCATE %I', p_chunk);
