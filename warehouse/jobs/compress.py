@@ -9,9 +9,9 @@ segments it overlaps back into the partition (``PostgreSQLBackend._decompress_fo
 such a chunk holds hot rows again, which is what marks it for the next run. A chunk without
 hot rows is skipped, so running the job again changes nothing.
 
-On DuckDB the job does nothing: DuckDB already stores columns compressed, and re-sorting
-closed ranges by (series_id, ts) did not make a one-host query faster there (docs/tsbs.md,
-"Compression"; bench/compress.py measures it).
+On DuckDB the job does nothing: DuckDB already stores columns compressed. Re-sorting closed
+ranges by (series_id, ts) so zone maps prune by series is not built: whether it makes a
+one-host query faster has not been measured yet (docs/tsbs.md, "Compression").
 """
 
 from __future__ import annotations
