@@ -35,9 +35,10 @@ if TYPE_CHECKING:
 
 #: AlertManager members that belong to the process that evaluates (the server): driving
 #: evaluation, notification and the background thread, and its in-memory state.
-ALERTS_SERVER_ONLY = frozenset({"evaluate", "evaluate_all", "evaluate_due", "on_changes",
-                                "notify", "start", "stop", "set_notify", "instances",
-                                "notifier", "clock", "wh"})
+ALERTS_SERVER_ONLY = frozenset({"evaluate", "evaluate_all", "evaluate_changes", "evaluate_due",
+                                "on_changes", "notify", "start", "stop", "running",
+                                "set_notify", "instances", "notifier", "clock", "wh", "lease",
+                                "index"})
 #: Problem types of the dashboards routes that a direct call raises as DashboardError.
 _DASHBOARD_KINDS = ("dashboard", "unknown-dashboard", "dashboard-conflict")
 #: Rows of each panel asked for when rendering: all a panel may have (the frames are the
