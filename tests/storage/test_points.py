@@ -204,3 +204,42 @@ def test_fill_over_the_data_span_is_bounded(wh):
     with pytest.raises(ValueError, match="fill would make more than"):
         wh.points("far", every="1m", fill="previous")
     assert len(wh.points("far", every="1m")) == 2  # without fill: only buckets with data
+
+
+def test_a_query_sees_every_commit_made_since_the_last_query(wh, database_url, monkeypatch,
+                                                             tmp_path):
+    """The state a query starts from (series, rollup watermarks, pending invalidations) is
+    remembered on DuckDB only while no commit has happened: writes through a second
+    Warehouse on the same file (spelled differently), and SQL committed on the engine, are
+    seen by the next query. A stale 'nothing pending' would answer from outdated rollups."""
+    from warehouse import Warehouse
+
+    wh.write_points(frame(180, hosts=("a",), start="2026-11-25T00:00Z"))
+    wh.refresh_rollups(now=pd.Timestamp("2026-11-26T00:00Z"))
+    before = wh.points("cpu", every="1h", agg="sum", with_labels=False)
+    assert len(before) == 3
+    if database_url.startswith("duckdb:///"):
+        monkeypatch.chdir(tmp_path)  # the same file by a relative path
+        other_url = "duckdb:///warehouse.duckdb"
+    else:
+        other_url = database_url
+    other = Warehouse(other_url)
+    try:
+        late = frame(1, hosts=("a",), start="2026-11-25T00:30:30Z").assign(value=1000.0)
+        other.write_points(late)  # late: invalidates a materialised hour
+        other.write_points(frame(2, hosts=("b",), start="2026-11-25T00:00Z"))  # a new series
+    finally:
+        other.close()
+    after = wh.points("cpu", every="1h", agg="sum", with_labels=["host"])
+    raw = wh.points("cpu", every="1h", agg="sum", with_labels=["host"], rollups=False)
+    pd.testing.assert_frame_equal(after, raw)
+    assert set(after["host"]) == {"a", "b"}
+    first_hour = after[(after["host"] == "a")]["value"].iloc[0]
+    assert first_hour == pytest.approx(before["value"].iloc[0] + 1000.0)
+    with wh.engine.begin() as conn:
+        conn.execute(text("DELETE FROM rollup_invalidations"))
+        conn.execute(text("DELETE FROM points_1h"))
+        conn.execute(text("UPDATE rollup_watermarks SET watermark = NULL"))
+    # Nothing materialised any more: the next query must not plan from the old watermark.
+    pd.testing.assert_frame_equal(
+        wh.points("cpu", every="1h", agg="sum", with_labels=["host"]), raw)

@@ -147,6 +147,23 @@ class Backend(ABC):
         result = conn.execute(text(sql), params)
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
+    def fetch_columns(self, conn: Connection, sql: str, params: dict) -> dict[str, np.ndarray]:
+        """Run a query and return its columns as NumPy arrays (NaN for a NULL float, None
+        for a NULL object; timestamps as UTC ``datetime64[us]`` or aware datetimes): the
+        query layer builds its one DataFrame from them, so no intermediate frame is made."""
+        result = conn.execute(text(sql), params)
+        names = list(result.keys())
+        rows = result.fetchall()
+        if not rows:
+            return {name: np.empty(0, dtype=object) for name in names}
+        return {name: np.array(column, dtype=object) for name, column in zip(names, zip(*rows))}
+
+    def commit_generation(self) -> int | None:
+        """A number that changes after every commit to this database, when the engine can
+        know every commit (one writer process: this one); None when it cannot (another
+        process may write), so state read from the database must be read again each time."""
+        return None
+
     # -- ingest ---------------------------------------------------------------------------
     @abstractmethod
     def insert_points(self, conn: Connection, batch: pd.DataFrame) -> int:

@@ -32,6 +32,7 @@ from warehouse.errors import UnknownNameError
 from warehouse.timeparse import ts_to_us
 
 _CATALOG_KEY = "query_catalog"  # in backend.schema_facts
+_STATE_KEY = "query_state"  # (commit generation, QueryState) in backend.schema_facts
 _LOCK = threading.Lock()
 _MAX_SELECTIONS = 512  # cached (metrics, labels) selections before the cache starts over
 
@@ -89,7 +90,25 @@ class Selection:
 
 
 def query_state(conn: Connection, backend: Backend) -> QueryState:
-    """The state statement's answer (one round trip)."""
+    """The state statement's answer (one round trip), or, where the engine counts every
+    commit (:meth:`Backend.commit_generation`: DuckDB, one writer process), the answer
+    remembered from the last call while no commit has happened since: nothing to run.
+
+    The count is read before ``conn``'s transaction begins (a transaction already begun
+    may hold an older snapshot, so neither reads nor stores the remembered state); a commit
+    counted after that read makes the stored answer stale at once."""
+    generation = None if conn.in_transaction() else backend.commit_generation()
+    if generation is not None:
+        remembered = backend.schema_facts.get(_STATE_KEY)
+        if remembered is not None and remembered[0] == generation:
+            return remembered[1]
+    state = _read_state(conn, backend)
+    if generation is not None:
+        backend.schema_facts[_STATE_KEY] = (generation, state)
+    return state
+
+
+def _read_state(conn: Connection, backend: Backend) -> QueryState:
     jobs = backend.jobs_schema_present(conn)
     if not jobs:
         row = conn.execute(text(backend.sql("query/state_series"))).one()

@@ -14,7 +14,6 @@ from warehouse.backends.base import AGGREGATES, PERCENTILES, Backend, floor_to_b
 from warehouse.query.archive_read import (archived_units, compressed_segments, points_relation,
                                           with_archived_rows)
 from warehouse.query.catalog import QueryState, Selection, query_state, select
-from warehouse.query.runs import optional_text
 from warehouse.query.tiers import plan_tier, raw_overlaps, tier_sql
 from warehouse.timeparse import aware_timestamp, epoch_us, interval_us
 
@@ -139,9 +138,9 @@ class PointsQuery:
             if in_python:
                 return _with_archive(conn, backend, archived, series_ids, source, condition,
                                      params, start_ts, end_ts).sort_values(["series_id", "ts"])
-            return backend.fetch_frame(conn, f"SELECT ts, series_id, value, run_id FROM "
-                                             f"{source} WHERE {condition} "
-                                             f"ORDER BY series_id, ts", params)
+            return _raw_rows(backend.fetch_columns(
+                conn, f"SELECT ts, series_id, value, run_id FROM {source} WHERE {condition} "
+                      f"ORDER BY series_id, ts", params))
         group, join = self.group, self.join
         plan = plan_tier(conn, backend, series_ids,
                          epoch_us(start_ts) if start_ts is not None else None,
@@ -152,11 +151,11 @@ class PointsQuery:
                                                         for u in archived]):
             sql, tier_params = tier_sql(plan, backend, agg, every_us, series_ids, group, join,
                                         compressed=compressed)
-            frame = backend.fetch_frame(conn, sql, tier_params)
+            frame = _buckets(backend.fetch_columns(conn, sql, tier_params))
         elif in_python:
             rows = _with_archive(conn, backend, archived, series_ids, source, condition, params,
                                  start_ts, end_ts)
-            frame = _aggregate(rows, every_us, agg, sel, self.codes, self.by)
+            frame = _buckets(_aggregate(rows, every_us, agg, sel, self.codes, self.by))
         elif join and agg in _PARTIALS:
             # Aggregate per series first, then merge the partials per group: the join that
             # maps series to groups then meets buckets × series rows instead of every point
@@ -167,32 +166,30 @@ class PointsQuery:
                    f"{partials} FROM {source} WHERE {condition} "
                    f"GROUP BY {backend.bucket_key('ts', every_us)}, 2) AS points {join} "
                    f"GROUP BY 1, 2 ORDER BY 2, 1")
-            frame = backend.fetch_frame(conn, sql, params)
+            frame = _buckets(backend.fetch_columns(conn, sql, params))
         else:
             sql = (f"SELECT {backend.bucket_start('ts', every_us)} AS bucket_us, "
                    f"{group} AS grp, {backend.aggregate(agg)} AS value FROM {source} {join} "
                    f"WHERE {condition} GROUP BY {backend.bucket_key('ts', every_us)}, 2 "
                    f"ORDER BY 2, 1")
-            frame = backend.fetch_frame(conn, sql, params)
-        frame = pd.DataFrame({"bucket_us": frame["bucket_us"].to_numpy(dtype="i8"),
-                              "grp": frame["grp"].to_numpy(dtype="i8"),
-                              "value": frame["value"].to_numpy(dtype="f8")})
+            frame = _buckets(backend.fetch_columns(conn, sql, params))
         if fill is not None:
             frame = _fill_gaps(frame, every_us, start_ts, end_ts, fill)
         return frame
 
     def shape(self, frame: pd.DataFrame, with_labels) -> pd.DataFrame:
         """The answer's columns: ts first, then metric (a list was asked), then series_id
-        and labels, or the ``by`` labels, then value (and run_id for raw rows)."""
+        and labels, or the ``by`` labels, then value (and run_id for raw rows). Every column
+        is an array made once (no per-column index to align) and the DataFrame built once."""
         if self.every_us is None:
-            out = {"ts": pd.to_datetime(frame["ts"], utc=True).reset_index(drop=True)}
+            out = {"ts": pd.to_datetime(frame["ts"], utc=True).array}
             sids = frame["series_id"].to_numpy(dtype="i8")
             rest = {"series_id": sids,
                     "value": frame["value"].to_numpy(dtype="f8"),
-                    "run_id": _objects(optional_text(frame["run_id"]).to_numpy(dtype=object))}
+                    "run_id": _objects(_run_ids(frame["run_id"].to_numpy(dtype=object)))}
             return self._with_series(out, sids, rest, with_labels)
         out = {"ts": pd.to_datetime(frame["bucket_us"].to_numpy(dtype="i8"), unit="us",
-                                    utc=True)}
+                                    utc=True).array}
         grp = frame["grp"].to_numpy(dtype="i8")
         if self.by is None:
             return self._with_series(out, grp, {"series_id": grp,
@@ -200,39 +197,98 @@ class PointsQuery:
                                      with_labels)
         keys = self.keys
         for name in (["metric"] if self.multi else []) + list(self.by):
-            out[name] = pd.Series(keys[name].to_numpy(dtype=object)[grp])
+            out[name] = pd.Series(keys[name].to_numpy(dtype=object)[grp]).array
         out["value"] = frame["value"].to_numpy(dtype="f8")
         return pd.DataFrame(out)
 
     def _with_series(self, out: dict, sids: np.ndarray, rest: dict, with_labels
                      ) -> pd.DataFrame:
         sel = self.sel
-        pos = pd.Index(sel.ids).get_indexer(sids) if len(sids) else np.array([], dtype="i8")
+        memo = sel.memo
+        if "id_index" not in memo:
+            memo["id_index"] = pd.Index(sel.ids)
+        pos = memo["id_index"].get_indexer(sids) if len(sids) else np.array([], dtype="i8")
+        labels = _LabelTaker(sel, pos)
         if self.multi:
-            out["metric"] = pd.Series(sel.metrics[pos])
+            out["metric"] = labels.column("metric", sel.metrics)
         out.update(rest)
-        frame = pd.DataFrame(out)
-        if with_labels is False:
-            return frame
-        if with_labels is True:
-            labels = np.empty(len(sel.labels), dtype=object)
-            labels[:] = list(sel.labels)
-            frame["labels"] = _objects(labels[pos])
-            names = [n for n in sel.label_names() if n not in _RESERVED]
-        else:
-            names = [n for n in with_labels if n not in _RESERVED]
-        for name in names:
-            column = sel.table.get(name)
-            # Inferred like pandas' own map() did before: text labels get its string dtype.
-            frame[name] = pd.Series(column.to_numpy(dtype=object)[pos] if column is not None
-                                    else np.full(len(frame), None, dtype=object))
-        return frame
+        if with_labels is not False:
+            if with_labels is True:
+                if "labels_array" not in memo:
+                    every = np.empty(len(sel.labels), dtype=object)
+                    every[:] = list(sel.labels)
+                    memo["labels_array"] = every
+                out["labels"] = _objects(memo["labels_array"][pos])
+                names = [n for n in sel.label_names() if n not in _RESERVED]
+            else:
+                names = [n for n in with_labels if n not in _RESERVED]
+            for name in names:
+                column = sel.table.get(name)
+                out[name] = labels.column(
+                    name, column.to_numpy(dtype=object) if column is not None else None)
+        return pd.DataFrame(out)
+
+
+class _LabelTaker:
+    """Label columns of the chosen series at the rows' positions ``pos``, each typed as
+    pandas infers the values present (text: its string dtype; only missing values: object),
+    as building the column from the row values would. The type is inferred from one value
+    per series, not per row, and remembered on the selection when every series is present
+    (the usual answer)."""
+
+    def __init__(self, sel: Selection, pos: np.ndarray):
+        self.sel, self.pos = sel, pos
+        present = np.bincount(pos, minlength=len(sel.ids)) > 0 if len(pos) else None
+        self.every_series = present is not None and bool(present.all())
+        if self.every_series:
+            self.present, self.inverse = None, pos
+        elif present is not None:
+            self.present = np.flatnonzero(present)
+            self.inverse = np.searchsorted(self.present, pos)
+
+    def column(self, name: str, values: np.ndarray | None):
+        if len(self.pos) == 0:
+            return _objects(np.empty(0, dtype=object))
+        if values is None:
+            return _objects(np.full(len(self.pos), None, dtype=object))
+        key = ("label_array", name)
+        distinct = self.sel.memo.get(key) if self.every_series else None
+        if distinct is None:
+            distinct = pd.Series(values if self.every_series else values[self.present]).array
+            if self.every_series:
+                self.sel.memo[key] = distinct
+        return distinct.take(self.inverse)
 
 
 def _objects(values: np.ndarray) -> pd.Series:
     """An object column kept as such: pandas would infer text as its string dtype, turning
-    None into NaN (run_id has always held None, labels holds dicts)."""
+    None into NaN (run_id has always held None, labels holds dicts). A Series: the
+    DataFrame constructor infers that dtype even for an object extension array."""
     return pd.Series(values, dtype=object)
+
+
+def _run_ids(values: np.ndarray) -> np.ndarray:
+    """run_id values as text, None where missing (as ``query.runs.optional_text``, vectorised)."""
+    out = np.full(len(values), None, dtype=object)
+    present = pd.notna(values)
+    if present.any():
+        out[present] = [str(v) for v in values[present]]
+    return out
+
+
+def _raw_rows(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Raw point rows (ts, series_id, value, run_id) from fetched columns."""
+    return pd.DataFrame({"ts": pd.to_datetime(columns["ts"], utc=True),
+                         "series_id": np.asarray(columns["series_id"], dtype="i8"),
+                         "value": np.asarray(columns["value"], dtype="f8"),
+                         "run_id": pd.Series(columns["run_id"], dtype=object)})
+
+
+def _buckets(columns) -> pd.DataFrame:
+    """bucket_us, grp, value with fixed dtypes from fetched columns (or a frame of them)."""
+    return pd.DataFrame({"bucket_us": np.asarray(columns["bucket_us"], dtype="i8"),
+                         "grp": np.asarray(columns["grp"], dtype="i8"),
+                         "value": np.asarray(columns["value"], dtype="f8")})
 
 
 def _with_archive(conn: Connection, backend: Backend, archived, series_ids: list[int],
