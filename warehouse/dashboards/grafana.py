@@ -17,6 +17,7 @@ from __future__ import annotations
 from sqlalchemy.engine import make_url
 
 from warehouse.backends.base import PERCENTILES
+from warehouse.dashboards.buckets import AUTO, MAX_BUCKETS, WIDTHS
 from warehouse.dashboards.checks import reference, replace_binds
 from warehouse.dashboards.definition import VIEWS, Dashboard, Panel
 
@@ -187,10 +188,15 @@ def _template_variables(dashboard: Dashboard, uid: str) -> list[dict]:
             entry.update(type="query", datasource=_datasource(uid), refresh=2, query=sql,
                          definition=sql, includeAll=False)
         elif var.type == "interval":
-            entry.update(type="interval", query="1m,5m,15m,1h,6h,1d,7d", auto=False)
+            # 'auto' maps to Grafana's own auto interval: the time range cut into about as
+            # many buckets as the warehouse's render allows (buckets.py).
+            entry.update(type="interval", query=",".join(WIDTHS), auto=var.default == AUTO,
+                         auto_count=MAX_BUCKETS, auto_min=WIDTHS[0])
         else:
             entry.update(type="textbox", query="" if var.default is None else str(var.default))
-        if var.default is not None:
+        if var.default == AUTO and var.type == "interval":
+            entry["current"] = {"text": AUTO, "value": f"$__auto_interval_{var.name}"}
+        elif var.default is not None:
             entry["current"] = {"text": str(var.default), "value": str(var.default)}
         out.append(entry)
     return out

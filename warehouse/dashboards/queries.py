@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from warehouse import analytics
+from warehouse.analytics.compare import compare as compare_runs
+from warehouse.analytics.sources import Selection, runs_of, series_frame
+from warehouse.dashboards.analysis_cache import CACHE, data_version
 from warehouse.dashboards.checks import reference, sql_binds
 from warehouse.dashboards.definition import MAX_ROWS, VIEWS, DashboardError
 from warehouse.timeparse import aware_timestamp, interval_us
@@ -156,16 +159,15 @@ def _sql(wh: Warehouse, sql: str, variables: dict) -> pd.DataFrame:
 
 
 def _analytics(wh: Warehouse, spec: dict) -> pd.DataFrame:
+    # The input is read through the query API on every render; the analysis runs only when
+    # that input changed (analysis_cache.py), since it costs far more than the read.
     function = spec["function"]
     if function == "compare":
-        sides = []
-        for key in ("a", "b"):
-            side = {k: v for k, v in spec[key].items() if v is not None}
-            side.setdefault("label", _period_label(side))
-            sides.append(side)
-        return analytics.compare(wh, sides[0], sides[1])
+        return _compare(wh, spec)
     if function == "bottlenecks":
-        return analytics.bottlenecks(wh, spec["recipe"], spec.get("start"), spec.get("end"))
+        runs, steps = runs_of(wh, spec["recipe"], spec.get("start"), spec.get("end"))
+        return CACHE.get_or_compute(("bottlenecks", data_version(runs, steps)),
+                                    lambda: analytics.bottlenecks(runs, steps=steps))
     start = spec.get("start")
     if spec.get("history") is not None:
         end = aware_timestamp(spec.get("end") or "now", "end")
@@ -179,11 +181,28 @@ def _analytics(wh: Warehouse, spec: dict) -> pd.DataFrame:
                               if v is not None})
     else:
         select.update(recipe=spec["recipe"], step=spec.get("step"))
+    frame = series_frame(wh, Selection(**select))
     if function == "forecast":
-        return analytics.forecast(wh, spec.get("horizon") or 24, **select)
-    if function == "anomalies":
-        return analytics.anomalies(wh, **select)
-    return analytics.trends(wh, **select)
+        horizon = spec.get("horizon") or 24
+        return CACHE.get_or_compute(("forecast", horizon, data_version(frame)),
+                                    lambda: analytics.forecast(frame, horizon))
+    method = analytics.anomalies if function == "anomalies" else analytics.trends
+    return CACHE.get_or_compute((function, data_version(frame)), lambda: method(frame))
+
+
+def _compare(wh: Warehouse, spec: dict) -> pd.DataFrame:
+    sides = []
+    for key in ("a", "b"):
+        side = {k: v for k, v in spec[key].items() if v is not None}
+        side.setdefault("label", _period_label(side))
+        runs, steps = runs_of(wh, side["recipe"], side.get("start"), side.get("end"))
+        sides.append((side["label"], runs, steps))
+    (la, ra, sa), (lb, rb, sb) = sides
+    if la == lb:  # as analytics.compare names two sides that carry the same label
+        la, lb = f"a: {la}", f"b: {lb}"
+    return CACHE.get_or_compute(
+        ("compare", la, lb, data_version(ra, sa, rb, sb)),
+        lambda: compare_runs(ra, rb, labels=(la, lb), a_steps=sa, b_steps=sb))
 
 
 def _period_label(side: dict) -> str:

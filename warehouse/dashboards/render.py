@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from warehouse.dashboards.buckets import AUTO, auto_width
 from warehouse.dashboards.checks import embedded
 from warehouse.dashboards.definition import Dashboard, DashboardError, Panel, parse
 from warehouse.dashboards.figures import figure, plain, stat_value
@@ -95,8 +96,9 @@ class RenderedDashboard:
 def resolve_variables(dashboard: Dashboard, given: dict | None = None) -> dict:
     """Typed values of the dashboard's variables: ``given`` over the defaults.
 
-    Times become aware timestamps ('now-7d' works), numbers floats, intervals are checked;
-    an unknown name, a missing required value or a value outside ``options`` is a
+    Times become aware timestamps ('now-7d' works), numbers floats, intervals are checked
+    (``auto`` becomes a width chosen from ``start``..``end``, see buckets.py); an unknown
+    name, a missing required value or a value outside ``options`` is a
     :class:`DashboardError` naming the variable."""
     given = dict(given or {})
     unknown = sorted(set(given) - {v.name for v in dashboard.variables})
@@ -118,6 +120,9 @@ def resolve_variables(dashboard: Dashboard, given: dict | None = None) -> dict:
         if var.options and str(raw) not in var.options:
             raise DashboardError(f"variable {var.name!r}: {raw!r} is not one of "
                                  f"{', '.join(var.options)}")
+    for var in dashboard.variables:  # after the loop: the range may be declared later
+        if var.type == "interval" and values[var.name] == AUTO:
+            values[var.name] = auto_width(values.get("start"), values.get("end"))
     return values
 
 
@@ -129,7 +134,7 @@ def _typed(kind: str, raw, name: str):
     text = str(raw)
     if len(text) > MAX_TEXT:
         raise ValueError(f"longer than {MAX_TEXT} characters")
-    if kind == "interval":
+    if kind == "interval" and text != AUTO:
         interval_us(text)
     return text
 
