@@ -177,6 +177,7 @@ def create_app(wh, *, settings: ServerSettings | None = None, listen: bool = Tru
     from warehouse.server import pages, ws
 
     app.include_router(pages.router())
+    app.include_router(pages.dashboards.builder_router())  # the dashboard builder's forms
     app.include_router(ws.router())
     app.mount("/static", pages.static_files(), name="static")
     return app
