@@ -2,15 +2,20 @@
 received, with many rules active and background ingest; evaluation cost per write batch;
 memory with many flapping instances.
 
-    python bench/alerts.py [--url URL] [--rules 1000] [--rate 10000] [--trials 30]
-                           [--flapping 10000] [--rounds 6]
+    python bench/alerts.py [--url URL] [--rules 1000] [--rate 10000] [--batch 5000]
+                           [--trials 30] [--flapping 10000] [--rounds 6]
 
 - Latency: ``--rules`` rules (all threshold rules on their own metric, plus 10 run-failed
-  rules) in one AlertManager thread following ``wh.changes``; a thread writes ``--rate``
-  points/s (batches of 1,000, values below every threshold, on the rules' metrics so each
-  batch triggers evaluations). Each trial writes one breaching point (or one failed run) and
-  waits for the webhook on a local HTTP server: latency = receipt - just before the write.
-- Evaluation cost: wall time of each evaluation round the thread ran for a change batch.
+  rules) in one running AlertManager following ``wh.changes``; a thread writes ``--rate``
+  points/s (batches of ``--batch``, values below every threshold, on the rules' metrics so
+  each batch triggers evaluations). Each trial writes one breaching point (or one failed
+  run) and waits for the webhook on a local HTTP server: latency = receipt - just before
+  the write. The points/s actually written are reported next to the target.
+- Evaluation cost per write batch: in the same process without background ingest, one
+  batch of ``--batch`` points written, then the rules it touches evaluated incrementally
+  (``on_changes``, what the evaluator does) and, as the baseline, whole
+  (``evaluate_all`` of the same rules, what it did before); and the rounds the running
+  evaluator made under ingest (wall time, points covered).
 - Flapping: one threshold rule over ``--flapping`` series whose values cross the threshold
   every round (fake clock): instances in memory / table and traced Python memory per round.
 
@@ -88,16 +93,28 @@ def pct(values, q):
     return float(np.percentile(values, q)) * 1000 if values else float("nan")
 
 
-def latency(url: str, n_rules: int, rate: int, trials: int) -> tuple[list[dict], dict]:
-    wh = Warehouse(url)
-    receiver = Receiver()
+def background_batch(n_metric_rules: int, batch: int, rng) -> pd.DataFrame:
+    """``batch`` points below every threshold on random rule metrics, 10 hosts each."""
+    ts = pd.Timestamp.now(tz="UTC")
+    metrics = rng.integers(0, n_metric_rules, batch)
+    hosts = [{"host": f"h{k}"} for k in range(10)]
+    return pd.DataFrame({"metric": [f"m{k}" for k in metrics],
+                         "labels": [hosts[k % 10] for k in range(batch)],
+                         "ts": ts - pd.to_timedelta(np.arange(batch), unit="us"),
+                         "value": rng.uniform(0, 50, batch)})
+
+
+def with_rules(wh: Warehouse, n_rules: int) -> AlertManager:
+    """An AlertManager with ``n_rules`` rules: threshold rules m<i>_high on metrics m<i>
+    (each written first, on 10 hosts) and 10 run-failed rules r<j>_failed."""
     n_metric_rules = n_rules - 10
     now = pd.Timestamp.now(tz="UTC")
-    # every metric exists before the rules are validated against it
-    wh.write_points(pd.DataFrame({"metric": [f"m{i}" for i in range(n_metric_rules)],
-                                  "labels": [{"host": "h0"}] * n_metric_rules,
-                                  "ts": [now - pd.Timedelta("10s")] * n_metric_rules,
-                                  "value": [1.0] * n_metric_rules}))
+    wh.write_points(pd.DataFrame({"metric": [f"m{i}" for i in range(n_metric_rules)
+                                             for _ in range(10)],
+                                  "labels": [{"host": f"h{k}"} for _ in range(n_metric_rules)
+                                             for k in range(10)],
+                                  "ts": [now - pd.Timedelta("10s")] * n_metric_rules * 10,
+                                  "value": [1.0] * n_metric_rules * 10}))
     am = AlertManager(wh)
     for i in range(n_metric_rules):
         am.add_rule({"name": f"m{i}_high", "kind": "threshold", "metric": f"m{i}",
@@ -106,37 +123,74 @@ def latency(url: str, n_rules: int, rate: int, trials: int) -> tuple[list[dict],
     for j in range(10):
         am.add_rule({"name": f"r{j}_failed", "kind": "run_failed", "recipe": f"r{j}",
                      "interval": "1h"}, check=False)
+    return am
+
+
+def batch_cost(url: str, n_rules: int, batch: int, repeats: int) -> dict:
+    """Evaluation cost of one write batch: incremental (on_changes) against whole
+    (evaluate_all of the rules the batch touches), measured alternately in one process."""
+    wh = Warehouse(url)
+    am = with_rules(wh, n_rules)
+    am.evaluate_all()  # first full round: every rule has been evaluated once
+    rng = np.random.default_rng(1)
+    incremental, whole, touched = [], [], []
+    for _ in range(repeats):
+        with wh.changes.subscribe() as sub:
+            wh.write_points(background_batch(n_rules - 10, batch, rng))
+            changes = sub.drain()
+        rules = am.index.touched(changes)
+        touched.append(len(rules))
+        started = time.perf_counter()
+        am.on_changes(changes)
+        incremental.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        am.evaluate_all(rules=rules)
+        whole.append(time.perf_counter() - started)
+    wh.close()
+    return {"batch_points": batch, "repeats": repeats,
+            "rules_touched_median": float(np.median(touched)),
+            "incremental_p50_ms": pct(incremental, 50), "incremental_p95_ms": pct(incremental, 95),
+            "whole_p50_ms": pct(whole, 50), "whole_p95_ms": pct(whole, 95),
+            "load_average": os.getloadavg()}
+
+
+def latency(url: str, n_rules: int, rate: int, batch: int, trials: int
+            ) -> tuple[list[dict], dict]:
+    wh = Warehouse(url)
+    receiver = Receiver()
+    n_metric_rules = n_rules - 10
+    load_before = os.getloadavg()
+    am = with_rules(wh, n_rules)
     am.set_notify(NotifyConfig.from_dict({
         "receivers": [{"name": "hook", "channels": [{"type": "webhook", "url": receiver.url}]}],
         "routes": [{"receiver": "hook", "group_by": ["alertname", "run_id", "trial"],
                     "group_wait": "0s", "group_interval": "0s"}]}))
-    rounds: list[float] = []
-    original = am.on_changes
+    rounds: dict[str, list[tuple[float, int]]] = {"quick": [], "metric": []}
+    original = am.evaluate_changes
 
-    def timed(changes, now=None):
+    def timed(changes, now=None, *, quick):
         start = time.perf_counter()
         try:
-            return original(changes, now)
+            return original(changes, now, quick=quick)
         finally:
-            rounds.append(time.perf_counter() - start)
+            rounds["quick" if quick else "metric"].append(
+                (time.perf_counter() - start,
+                 sum(c.rows for c in changes if c.kind == "points")))
 
-    am.on_changes = timed
+    am.evaluate_changes = timed
     stop = threading.Event()
     written = [0]
 
     def ingest():
-        batch, rng = 1000, np.random.default_rng(0)
+        rng = np.random.default_rng(0)
+        # A steady rate from batches: each write is sent when the schedule says, and a
+        # write that runs late is not made up for by a burst.
+        next_at = time.perf_counter()
         while not stop.is_set():
-            started = time.perf_counter()
-            ts = pd.Timestamp.now(tz="UTC")
-            metrics = rng.integers(0, n_metric_rules, batch)
-            wh.write_points(pd.DataFrame({
-                "metric": [f"m{k}" for k in metrics],
-                "labels": [{"host": f"h{k % 10}"} for k in range(batch)],
-                "ts": [ts - pd.Timedelta(microseconds=int(k)) for k in range(batch)],
-                "value": rng.uniform(0, 50, batch)}))
+            wh.write_points(background_batch(n_metric_rules, batch, rng))
             written[0] += batch
-            stop.wait(max(0.0, batch / rate - (time.perf_counter() - started)))
+            next_at = max(next_at + batch / rate, time.perf_counter() - batch / rate)
+            stop.wait(max(0.0, next_at - time.perf_counter()))
 
     am.start(tick=0.05)
     background = threading.Thread(target=ingest, daemon=True)
@@ -164,6 +218,7 @@ def latency(url: str, n_rules: int, rate: int, trials: int) -> tuple[list[dict],
         results["run_failed"].append(got - before) if got else None
         missed["run_failed"] += got is None
     elapsed = time.perf_counter() - started_all
+    load_after = os.getloadavg()
     stop.set()
     if background.is_alive():
         background.join()
@@ -171,11 +226,18 @@ def latency(url: str, n_rules: int, rate: int, trials: int) -> tuple[list[dict],
     rows = [{"rule kind": kind, "trials": len(v) + missed[kind], "missed": missed[kind],
              "p50 ms": pct(v, 50), "p95 ms": pct(v, 95), "p99 ms": pct(v, 99),
              "max ms": max(v) * 1000 if v else float("nan")} for kind, v in results.items()]
-    extra = {"rules": n_rules, "target_points_per_s": rate,
+    metric = [seconds for seconds, _ in rounds["metric"]]
+    quick = [seconds for seconds, _ in rounds["quick"]]
+    extra = {"rules": n_rules, "target_points_per_s": rate, "batch_points": batch,
              "achieved_points_per_s": written[0] / (elapsed + 2.0),
-             "evaluation_rounds": len(rounds), "round_p50_ms": pct(rounds, 50),
-             "round_p95_ms": pct(rounds, 95), "round_max_ms": max(rounds) * 1000
-             if rounds else None, "load_average": os.getloadavg(),
+             "metric_rounds": len(metric), "metric_round_p50_ms": pct(metric, 50),
+             "metric_round_p95_ms": pct(metric, 95),
+             "metric_round_max_ms": max(metric) * 1000 if metric else None,
+             "points_per_metric_round_p50": float(np.median([n for _, n in rounds["metric"]]))
+             if metric else None,
+             "run_rounds": len(quick), "run_round_p50_ms": pct(quick, 50),
+             "run_round_p95_ms": pct(quick, 95),
+             "load_average_before": load_before, "load_average_after": load_after,
              "errors": dict(list(am.errors.items())[:5])}
     wh.close()
     return rows, extra
@@ -217,24 +279,41 @@ def main() -> None:
     parser.add_argument("--url", default=None, help="database (default: a temporary DuckDB)")
     parser.add_argument("--rules", type=int, default=1000)
     parser.add_argument("--rate", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=5_000,
+                        help="points per background write (bigger batches: less overhead)")
+    parser.add_argument("--repeats", type=int, default=20,
+                        help="write batches timed for the evaluation cost per batch")
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--flapping", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="bench-alerts-")
     url = args.url or f"duckdb:///{folder}/latency.duckdb"
-    rows, extra = latency(url, args.rules, args.rate, args.trials)
+    cost = batch_cost(f"duckdb:///{folder}/cost.duckdb" if not args.url else args.url,
+                      args.rules, args.batch, args.repeats)
+    print(f"\nevaluation cost of one write batch of {args.batch:,} points "
+          f"({cost['rules_touched_median']:.0f} rules touched, median), no background ingest\n")
+    print_table([{"evaluation": "incremental (on_changes)", "p50 ms": cost["incremental_p50_ms"],
+                  "p95 ms": cost["incremental_p95_ms"]},
+                 {"evaluation": "whole (evaluate_all, baseline)", "p50 ms": cost["whole_p50_ms"],
+                  "p95 ms": cost["whole_p95_ms"]}], ["evaluation", "p50 ms", "p95 ms"])
+    print(f"load average {cost['load_average']}")
+    rows, extra = latency(url, args.rules, args.rate, args.batch, args.trials)
     print(f"\nwrite -> webhook latency, {args.rules} rules, {args.rate:,} points/s target "
-          f"({extra['achieved_points_per_s']:,.0f} achieved)\n")
+          f"({extra['achieved_points_per_s']:,.0f} achieved, batches of {args.batch:,})\n")
     print_table(rows, ["rule kind", "trials", "missed", "p50 ms", "p95 ms", "p99 ms", "max ms"])
-    print(f"\nevaluation rounds: {extra['evaluation_rounds']}, p50 {extra['round_p50_ms']:.1f} "
-          f"ms, p95 {extra['round_p95_ms']:.1f} ms; load average {extra['load_average']}")
+    print(f"\nmetric rounds under ingest: {extra['metric_rounds']}, p50 "
+          f"{extra['metric_round_p50_ms']:.1f} ms, p95 {extra['metric_round_p95_ms']:.1f} ms, "
+          f"{extra['points_per_metric_round_p50']} points per round (median); run rounds p50 "
+          f"{extra['run_round_p50_ms']:.1f} ms, p95 {extra['run_round_p95_ms']:.1f} ms; "
+          f"load average before {extra['load_average_before']}, after "
+          f"{extra['load_average_after']}")
     flap_url = args.url or f"duckdb:///{folder}/flapping.duckdb"
     flap = flapping(flap_url, args.flapping, args.rounds)
     print(f"\n{args.flapping:,} flapping instances\n")
     print_table(flap, ["round", "transitions", "instances in memory", "rows stored", "eval s",
                        "traced MB"])
-    path = write_results("alerts", rows, {**extra, "flapping": flap,
+    path = write_results("alerts", rows, {**extra, "batch_cost": cost, "flapping": flap,
                                           "engine": url.split(":", 1)[0]})
     print(f"\nwrote {path}")
 

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 #: Rules added or removed by other processes (CLI, another server) are read this often.
 RELOAD_EVERY_S = 10.0
+#: Group timers (group_wait, group_interval, repeat, silences ending) are checked this often;
+#: a state change is sent by the round that made it, without waiting for this.
+TIMERS_EVERY_S = 1.0
 
 
 class Background:
@@ -65,13 +68,13 @@ class Background:
                 self._guarded(lambda: self.manager.evaluate_changes(changes, quick=True))
 
     def _rounds(self) -> None:
-        reloaded = time.monotonic()
+        reloaded = timers = time.monotonic()
         while not self._stop.is_set():
             self._wake.wait(self.tick)
             self._wake.clear()
             with self._pending_lock:
                 changes, self._pending = self._pending, []
-            if self._stop.is_set() or not self._guarded(self.manager.lease.claim):
+            if self._stop.is_set() or not self._guarded(self.manager.claim):
                 continue  # a standby: another evaluator holds the lease
             if time.monotonic() - reloaded >= RELOAD_EVERY_S:
                 reloaded = time.monotonic()
@@ -79,7 +82,9 @@ class Background:
             if changes:
                 self._guarded(lambda: self.manager.evaluate_changes(changes, quick=False))
             self._guarded(self.manager.evaluate_due)
-            self._guarded(self.manager.notify)
+            if time.monotonic() - timers >= TIMERS_EVERY_S:
+                timers = time.monotonic()
+                self._guarded(self.manager.notify)
 
     def _guarded(self, step):
         """Run one step; a failure is recorded (``errors['<loop>']``) and the loop goes on."""

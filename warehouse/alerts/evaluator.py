@@ -111,14 +111,17 @@ class AlertManager:
         rules = [r for r in (rules if rules is not None else list(self.rules.values()))
                  if r.enabled]
         transitions = self._commit(rules, kinds.evaluate_many(self.wh, rules, now), now,
-                                   notify=notify)
+                                   notify="always" if notify else "never")
         self._last_eval.update(dict.fromkeys((r.name for r in rules), now))
         return transitions
 
     def _commit(self, rules: list[Rule], outcomes: dict, now: datetime, *,
-                notify: bool = True) -> list[Transition]:
-        """Apply the ``outcomes`` of ``rules`` read at ``now``: state changes stored in one
-        transaction, then what is due sent at once (no wait for a polling tick)."""
+                notify: str) -> list[Transition]:
+        """Apply the ``outcomes`` of ``rules`` read at ``now``, then send what is due at once
+        (no wait for a polling tick): the state changes and the deliveries about to be
+        handed to the channels are stored in one transaction. ``notify``: ``always`` (group
+        timers too), ``on_change`` (only if a state changed: the change feed's rounds, whose
+        timers the evaluator's loop sends) or ``never``."""
         with self._lock:
             by_rule: dict[str, dict[str, Instance]] = {}
             for fp, inst in self.instances.items():
@@ -132,10 +135,16 @@ class AlertManager:
                 changed += c
                 gone += g
                 transitions += t
-            if changed or gone or transitions:
-                store.save_evaluation(self.wh, changed, gone, transitions, now)
-            if notify:
-                self.notify(now)
+            send = self.notifier is not None and (
+                notify == "always" or (notify == "on_change" and bool(transitions)))
+            due = self.notifier.plan(list(self.instances.values()), now) if send else []
+            delivered = [pair for delivery in due for pair in delivery.fingerprints]
+            if changed or gone or transitions or delivered:
+                store.save_evaluation(self.wh, changed, gone, transitions, now,
+                                      notified=delivered)
+            self._dispatch(due, now)
+            if notify == "always":
+                self._forget_expired(now)
         return transitions
 
     def evaluate_due(self, now: datetime | None = None) -> list[Transition]:
@@ -144,7 +153,7 @@ class AlertManager:
         due = [r for r in self.rules.values()
                if r.enabled and (r.name not in self._last_eval or now - self._last_eval[r.name]
                                  >= timedelta(microseconds=r.interval_us))]
-        return self.evaluate_all(now, due)
+        return self.evaluate_all(now, due) if due else []
 
     def on_changes(self, changes: Iterable, now: datetime | None = None) -> list[Transition]:
         """Evaluate the rules that the committed writes ``changes`` touch (Change records of
@@ -167,7 +176,7 @@ class AlertManager:
         outcomes, whole = incremental.scoped(self.wh, touched, changes, now,
                                              self._series_labels)
         outcomes.update(kinds.evaluate_many(self.wh, whole, now))
-        transitions = self._commit(touched, outcomes, now)
+        transitions = self._commit(touched, outcomes, now, notify="on_change")
         self._last_eval.update(dict.fromkeys((r.name for r in whole), now))
         return transitions
 
@@ -175,18 +184,22 @@ class AlertManager:
         """Send the notifications that are due (group timers) — also with no new data."""
         now = now or self.clock()
         with self._lock:
-            if self.notifier is None:
-                self._forget_expired(now)
-                return []
-            sent = self.notifier.process(list(self.instances.values()), now)
-            for delivery in sent:
-                for fp, state in delivery.fingerprints:
-                    if fp in self.instances:
-                        inst = self.instances[fp]
-                        self.instances[fp] = _replace(inst, notified_state=state,
-                                                      notified_at=now)
+            due = (self.notifier.plan(list(self.instances.values()), now)
+                   if self.notifier is not None else [])
+            store.mark_notified(self.wh, [pair for d in due for pair in d.fingerprints], now)
+            self._dispatch(due, now)
             self._forget_expired(now)
-        return sent
+        return due
+
+    def _dispatch(self, due: list, now: datetime) -> None:
+        """Hand ``due`` (already stored as delivered: at most once, never twice) to the
+        channels' worker threads, and remember it in memory."""
+        for delivery in due:
+            for fp, state in delivery.fingerprints:
+                if fp in self.instances:
+                    self.instances[fp] = _replace(self.instances[fp], notified_state=state,
+                                                  notified_at=now)
+            self.notifier.dispatch(delivery)
 
     def _forget_expired(self, now: datetime) -> None:
         gone = [fp for fp, inst in self.instances.items() if expired(inst, now)]
@@ -330,9 +343,19 @@ class AlertManager:
         evaluator of the same database waits as a standby."""
         if self._background is not None:
             return
-        self.lease.claim()
+        self.claim()
         self._background = Background(self, tick)
         self._background.start()
+
+    def claim(self) -> bool:
+        """Hold the database's evaluator lease (True), or not: another evaluator has it.
+        Taking it over reloads the state, which the previous holder kept changing."""
+        with self._lock:
+            had = self.lease.held
+            held = self.lease.claim()
+            if held and not had:
+                self.reload()
+            return held
 
     @property
     def running(self) -> bool:

@@ -227,7 +227,8 @@ def message_for(receiver: str, group_key: str, group_labels: dict,
 
 
 class Notifier:
-    """Decides which groups are due (:meth:`process`) and hands them to the dispatcher."""
+    """Decides which groups are due (:meth:`plan`) and hands them to the dispatcher
+    (:meth:`dispatch`)."""
 
     def __init__(self, wh, config: NotifyConfig, *, dispatcher: Dispatcher | None = None):
         self.wh, self.config = wh, config
@@ -293,14 +294,11 @@ class Notifier:
             return now >= last + route.group_interval
         return any(a.state == FIRING for a in alerts) and now >= last + route.repeat_interval
 
-    def process(self, instances: list[Instance], now: datetime) -> list[Delivery]:
-        """Send what is due; remember it as delivered for each instance (so a restart
-        never sends it again) and return it."""
-        due = self.plan(instances, now)
-        for delivery in due:
-            store.mark_notified(self.wh, delivery.fingerprints, now)
-            self.dispatcher.submit(delivery, self.config.receivers.get(delivery.receiver, []))
-        return due
+    def dispatch(self, delivery: Delivery) -> None:
+        """Hand a planned delivery to its receiver's channels (returns at once). The caller
+        has stored it as delivered first (``notified_state``), so a restart never sends it
+        again."""
+        self.dispatcher.submit(delivery, self.config.receivers.get(delivery.receiver, []))
 
 
 @dataclass

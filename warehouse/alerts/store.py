@@ -88,12 +88,15 @@ def load_instances(wh: Warehouse) -> list[Instance]:
 
 
 def save_evaluation(wh: Warehouse, changed: Iterable[Instance], gone: Iterable[str],
-                    transitions: Iterable[Transition], now: datetime) -> None:
+                    transitions: Iterable[Transition], now: datetime,
+                    notified: Iterable[tuple[str, str]] = ()) -> None:
     """Store one evaluation's outcome in one transaction: changed instances, forgotten
-    ones, and a history row per state change. Three statements whatever the number of
-    instances (10,000 flapping instances are one evaluation; executemany costs a round trip
-    per row, over a millisecond each on DuckDB)."""
-    changed, gone, transitions = list(changed), list(gone), list(transitions)
+    ones, a history row per state change, and the ``(fingerprint, state)`` pairs about to
+    be delivered (one commit on the way from a write to its notification, not two). A
+    statement per kind whatever the number of instances (10,000 flapping instances are one
+    evaluation; executemany costs a round trip per row, over a millisecond each on DuckDB)."""
+    changed, gone, transitions, notified = (list(changed), list(gone), list(transitions),
+                                            list(notified))
     with wh.engine.begin() as conn:
         doomed = [*gone, *(i.fingerprint for i in changed)]
         if doomed:
@@ -109,6 +112,7 @@ def save_evaluation(wh: Warehouse, changed: Iterable[Instance], gone: Iterable[s
                      "value": _finite(tr.instance.value), "reason": tr.reason or None}
                     for tr in transitions]
             run(conn, wh, "events_insert", {k: [r[k] for r in rows] for k in rows[0]})
+        _mark_notified(conn, wh, notified, now)
 
 
 def mark_notified(wh: Warehouse, sent: Iterable[tuple[str, str]], now: datetime) -> None:
@@ -116,9 +120,15 @@ def mark_notified(wh: Warehouse, sent: Iterable[tuple[str, str]], now: datetime)
     sent = list(sent)
     if sent:
         with wh.engine.begin() as conn:
-            run(conn, wh, "instances_notified", {"fingerprints": [fp for fp, _ in sent],
-                                                 "states": [st for _, st in sent],
-                                                 "notified_at": now})
+            _mark_notified(conn, wh, sent, now)
+
+
+def _mark_notified(conn: Connection, wh: Warehouse, sent: list[tuple[str, str]],
+                   now: datetime) -> None:
+    if sent:
+        run(conn, wh, "instances_notified", {"fingerprints": [fp for fp, _ in sent],
+                                             "states": [st for _, st in sent],
+                                             "notified_at": now})
 
 
 def _instance_params(inst: Instance) -> dict:
