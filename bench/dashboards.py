@@ -2,8 +2,16 @@
 points, >= 100k runs) with rollups refreshed, and export throughput of 1M rows to CSV,
 Parquet and XLSX. Prints Markdown tables, writes bench/results/dashboards.json.
 
-    python bench/dashboards.py [--recipes 12] [--hosts 20] [--engines duckdb,postgresql]
-                               [--export-rows 1000000] [--repeat 3]
+    python bench/dashboards.py [--recipes 12] [--hosts 20] [--days 365]
+                               [--engines duckdb,postgresql] [--ranges 30,365]
+                               [--export-rows 1000000] [--repeat 3] [--keep DIR]
+                               [--baseline-rev REV] [--serial]
+
+``--keep DIR`` keeps the DuckDB file (and reuses a ``--pg-url`` database) between runs:
+data is loaded only when the warehouse has no runs yet. ``--baseline-rev REV`` also renders
+the built-in documents as they were at git revision REV, in the same process on the same
+data, so a change of the documents is compared at the same load; ``--serial`` renders each
+dashboard once more on one thread to show what the concurrent panels gain.
 
 Data (vectorised, deterministic): RECIPES recipes run hourly for 365 days with 4 steps
 each (run and step rows with resource use, ~3% failures in the last step, transform-like
@@ -15,7 +23,10 @@ per dashboard on DuckDB with rollups, <= 1 s on PostgreSQL.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,11 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import print_table, timer, write_results  # noqa: E402
 
 from warehouse import Warehouse, export  # noqa: E402
-from warehouse.dashboards import BUILT_IN, render, template  # noqa: E402
+from warehouse.dashboards import BUILT_IN, parse, render, template  # noqa: E402
+from warehouse.dashboards.analysis_cache import CACHE as ANALYSES  # noqa: E402
 from warehouse.pgserver import LocalPostgres  # noqa: E402
 
 END = pd.Timestamp("2026-11-01", tz="UTC")
-DAYS = 365
+DAYS = 365  # --days sets it
 STEPS = ("extract", "transform", "validate", "load")
 BASE_S = np.array([40.0, 90.0, 15.0, 30.0])
 RECIPE = "recipe-00"  # the recipe the dashboards are rendered for
@@ -117,6 +129,10 @@ def host_cpu(hosts: int, seed: int = 2):
 
 
 def load(wh: Warehouse, recipes: int, hosts: int) -> dict:
+    present = int(wh.sql("SELECT count(*) AS n FROM runs")["n"].iloc[0])
+    if present:  # a kept warehouse: measure on what is there
+        return {"runs": present, "reused": True,
+                "points": int(wh.sql("SELECT count(*) AS n FROM points")["n"].iloc[0])}
     runs, steps, points = year_of_runs(recipes)
     counts = {"runs": len(runs), "steps": len(steps), "points": 0}
     with timer() as took:
@@ -150,23 +166,71 @@ def variables(name: str, days: int) -> dict:
     return out
 
 
-def bench_render(wh: Warehouse, engine: str, repeat: int, ranges=(30, 365)) -> list[dict]:
-    rows = []
-    for days in ranges:
+def p95(values: list[float]) -> float:
+    return float(np.percentile(values, 95))
+
+
+def documents(baseline_rev: str | None) -> list[tuple[str, str, object]]:
+    """(label, name, dashboard) to render: the built-ins, and those of ``baseline_rev``."""
+    out = [("now", name, template(name)) for name in BUILT_IN]
+    if baseline_rev:
+        root = Path(__file__).resolve().parent.parent
         for name in BUILT_IN:
-            dashboard = template(name)
-            times, slowest, errors = [], ("", 0.0), {}
-            for _ in range(repeat):
-                result = render(wh, dashboard, variables(name, days))
-                times.append(result.elapsed_ms)
-                errors = result.errors
-                worst = max(result.panels, key=lambda p: p.elapsed_ms)
-                slowest = (worst.id, worst.elapsed_ms)
-            rows.append({"engine": engine, "dashboard": name, "range_days": days,
-                         "median_ms": statistics.median(times), "min_ms": min(times),
-                         "slowest_panel": f"{slowest[0]} ({slowest[1]:.0f} ms)",
-                         "errors": len(errors), "error_text": errors})
-            print(rows[-1], flush=True)
+            text = subprocess.run(
+                ["git", "show", f"{baseline_rev}:warehouse/dashboards/templates/{name}.json"],
+                cwd=root, check=True, capture_output=True, text=True).stdout
+            out.append((f"baseline {baseline_rev}", name, parse(json.loads(text))))
+    return out
+
+
+#: (mode, threads, analysis cache emptied before each render): "cold" is a first render
+#: (or data changed since the last one), "warm" a refresh with the analytics' input
+#: unchanged, "serial" a cold render on one thread.
+MODES = (("cold", None, True), ("warm", None, False))
+SERIAL = ("serial", 1, True)
+
+
+def bench_render(wh: Warehouse, engine: str, repeat: int, ranges=(30, 365),
+                 baseline_rev: str | None = None, serial: bool = False) -> list[dict]:
+    """Each document over each range ``repeat`` times per mode, interleaved (now, baseline,
+    now...) so both see the same load; a first render of each warms connections and the
+    engine's caches and is not counted."""
+    rows = []
+    docs = documents(baseline_rev)
+    modes = MODES + ((SERIAL,) if serial else ())
+    for days in ranges:
+        samples = {(label, name, mode): [] for label, name, _ in docs for mode, *_ in modes}
+        panels: dict = {}
+        errors: dict = {}
+        for _label, name, dashboard in docs:
+            render(wh, dashboard, variables(name, days))
+        for _ in range(repeat):
+            for label, name, dashboard in docs:
+                for mode, workers, cold in modes:
+                    if cold:
+                        ANALYSES.clear()
+                    kwargs = {"max_workers": workers} if workers else {}
+                    result = render(wh, dashboard, variables(name, days), **kwargs)
+                    samples[(label, name, mode)].append(result.elapsed_ms)
+                    errors[(label, name)] = result.errors
+                    for p in result.panels:
+                        panels.setdefault((label, name, mode), {}).setdefault(
+                            p.id, []).append(p.elapsed_ms)
+        for (label, name, mode), times in samples.items():
+            per_panel = {pid: round(statistics.median(v), 1)
+                         for pid, v in panels[(label, name, mode)].items()}
+            worst = max(per_panel, key=per_panel.get)
+            rows.append({"engine": engine, "documents": label, "mode": mode,
+                         "dashboard": name, "range_days": days,
+                         "median_ms": statistics.median(times), "p95_ms": p95(times),
+                         "min_ms": min(times), "renders": len(times),
+                         "slowest_panel": f"{worst} ({per_panel[worst]:.0f} ms)",
+                         "panels_median_ms": per_panel,
+                         "errors": len(errors[(label, name)]),
+                         "error_text": errors[(label, name)],
+                         "loadavg": os.getloadavg()})
+            print({k: v for k, v in rows[-1].items() if k != "panels_median_ms"}, flush=True)
+            print("   ", per_panel, flush=True)
     return rows
 
 
@@ -191,28 +255,42 @@ def bench_export(rows: int) -> list[dict]:
 
 
 def main() -> None:
+    global DAYS  # the data generators read it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipes", type=int, default=12)
     parser.add_argument("--hosts", type=int, default=20)
     parser.add_argument("--engines", default="duckdb,postgresql")
     parser.add_argument("--export-rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--days", type=int, default=DAYS, help="Days of data to load.")
+    parser.add_argument("--ranges", default="30,365", help="Dashboard ranges in days.")
+    parser.add_argument("--keep", default=None, help="Keep the DuckDB file in this folder.")
+    parser.add_argument("--baseline-rev", default=None,
+                        help="Also render the built-ins as they were at this git revision.")
+    parser.add_argument("--serial", action="store_true",
+                        help="Also render each dashboard on one thread.")
     parser.add_argument("--pg-url", default=None, help="An empty PostgreSQL database to use.")
     args = parser.parse_args()
+    DAYS = args.days
+    ranges = [int(r) for r in args.ranges.split(",")]
     loads, renders = [], []
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(args.keep or scratch)
+        folder.mkdir(parents=True, exist_ok=True)
         for engine in args.engines.split(","):
             pg = None
             if engine == "duckdb":
-                url = f"duckdb:///{Path(folder) / 'bench.duckdb'}"
+                url = f"duckdb:///{folder / f'bench-{args.recipes}r-{args.days}d.duckdb'}"
             else:
                 pg = None if args.pg_url else LocalPostgres().start()
                 url = args.pg_url or pg.create_database(f"bench_dash_{int(time.time())}")
             try:
                 wh = Warehouse(url)
-                loads.append({"engine": engine, **load(wh, args.recipes, args.hosts)})
+                loads.append({"engine": engine, **load(wh, args.recipes, args.hosts),
+                              "loadavg": os.getloadavg()})
                 print(loads[-1], flush=True)
-                renders += bench_render(wh, engine, args.repeat)
+                renders += bench_render(wh, engine, args.repeat, ranges, args.baseline_rev,
+                                        args.serial)
                 wh.close()
             finally:
                 if pg is not None:
@@ -221,8 +299,8 @@ def main() -> None:
     print()
     print_table(loads, ["engine", "runs", "steps", "points", "load_s", "rollups_s"])
     print()
-    print_table(renders, ["engine", "dashboard", "range_days", "median_ms", "min_ms",
-                          "slowest_panel", "errors"])
+    print_table(renders, ["engine", "documents", "mode", "dashboard", "range_days",
+                          "median_ms", "p95_ms", "slowest_panel", "errors", "loadavg"])
     print()
     print_table(exports, ["format", "rows", "seconds", "rows_per_s", "bytes"])
     path = write_results("dashboards", renders, {"loads": loads, "exports": exports,
