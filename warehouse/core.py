@@ -345,6 +345,13 @@ class Warehouse:
             sizes = self.backend.table_sizes(conn)
             chunks = {t: len(self.backend.show_chunks(conn, t)) for t in HYPERTABLES}
         sizes["chunks"] = sizes["table"].map(chunks).astype("Int64")
+        from warehouse.jobs.compress import compression_state
+
+        packed = compression_state(self)  # closed chunks' segments (PostgreSQL), if any
+        if packed:
+            sizes = pd.concat([sizes, pd.DataFrame([{
+                "table": "points_compressed", "rows": packed["compressed_rows"],
+                "bytes": packed["compressed_bytes"]}])], ignore_index=True)
         return {
             "backend": self.backend.dialect,
             "url": make_url(self.url).render_as_string(hide_password=True),

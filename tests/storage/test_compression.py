@@ -86,14 +86,19 @@ def loaded(wh):
 def test_answers_identical_after_compression(wh):
     total = loaded(wh)
     before = answers(wh)
+    hot_bytes = wh.info()["tables"].set_index("table").loc["points", "bytes"]
     compress.set_policy(wh, "3d")
     result = run(wh, "compress")
     hot, packed = compressed(wh)
+    tables = wh.info()["tables"].set_index("table")
     if wh.backend.capabilities.native_partitions:
         # 11-01..11-08 end by NOW - 3d: the six days of data are compressed
         assert packed == total and hot == 0 and result.rows == total
+        assert tables.loc["points_compressed", "rows"] == total
+        assert 0 < tables.loc["points_compressed", "bytes"] < hot_bytes / 2
     else:
         assert (hot, packed) == (total, 0)
+        assert "points_compressed" not in tables.index
     assert_same(before, answers(wh))
 
 
