@@ -1,10 +1,11 @@
 """Per-call overhead of ``wh.points`` / ``wh.frame`` / ``wh.sql`` beyond the SQL itself.
 
-For each call form, on DuckDB and PostgreSQL: the median time of the whole call, and the
-median time of its main statement alone (captured with SQLAlchemy cursor events during the
-call, then re-run on the bare driver connection with the same parameters and fetched with
-``fetchall``). Overhead = call - main SQL: the state statement, connection checkout,
-parameter binding, the result's conversion to a DataFrame.
+For each call form, on DuckDB and PostgreSQL: the time of the whole call, and the time of
+its main statement alone (captured with SQLAlchemy cursor events during the call, then
+re-run on the bare driver connection with the same parameters and fetched with
+``fetchall``), measured alternately. Overhead = call - main SQL per pair (median and p95):
+the state statement, connection checkout, parameter binding, the result's conversion to a
+DataFrame. The load average is recorded with each form.
 
 Data: ``--hosts`` hosts × 10 metrics (TSBS cpu field names, 11 labels), one point every
 10 s for ``--hours`` hours. Prints a table and writes bench/results/query_overhead.json.
@@ -17,14 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from warehouse import Warehouse
 
@@ -69,13 +69,27 @@ def forms(hosts: int) -> dict:
         "frame ×5 metrics 1 host 1h every=1m max": lambda wh: wh.frame(
             [f"cpu.{f}" for f in FIELDS[:5]], *one_hour, labels={"hostname": "host_1"},
             every="1m", agg="max"),
-        "sql 60 rows": lambda wh: wh.sql(
-            "SELECT ts, value FROM points WHERE series_id = :s AND ts >= :a AND ts < :b",
-            {"s": 1, "a": one_hour[0], "b": one_hour[0] + pd.Timedelta("10min")}),
+        "sql 60 rows": lambda wh: wh.sql(*SQL_60_ROWS),
     }
 
 
-def measure(wh: Warehouse, call, runs: int) -> dict:
+SQL_60_ROWS = ("SELECT ts, value FROM points WHERE series_id = :s AND ts >= :a AND ts < :b",
+               {"s": 1, "a": START + pd.Timedelta("2h"), "b": START + pd.Timedelta("2h10min")})
+
+
+def driver_statement(wh: Warehouse, sql: str, params: dict) -> tuple:
+    """``sql`` with ``:name`` binds as the driver takes it, for timing it alone: wh.sql
+    runs on a connection of its own, which the cursor events do not see."""
+    compiled = text(sql).compile(dialect=wh.engine.dialect)
+    if compiled.positiontup:
+        return str(compiled), [params[name] for name in compiled.positiontup]
+    return str(compiled), params
+
+
+def measure(wh: Warehouse, call, runs: int, alone: tuple | None = None) -> dict:
+    """Time the call and its main statement alone, alternately, ``runs`` times each: on a
+    shared machine whose load changes by the second, each pair sees the same load, so the
+    per-pair difference (the overhead) is steadier than the difference of two medians."""
     captured: list = []
 
     def before(conn, cursor, statement, parameters, context, executemany):
@@ -89,39 +103,45 @@ def measure(wh: Warehouse, call, runs: int) -> dict:
         statements = list(captured)
     finally:
         event.remove(wh.engine, "before_cursor_execute", before)
-    totals = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        call(wh)
-        totals.append(time.perf_counter() - t)
-    main = statements[-1] if statements else None  # the query runs after the state
-    sql_times = []
-    if main is not None:
-        raw = wh.engine.raw_connection()
-        try:
-            for _ in range(runs):
-                cursor = raw.cursor()
-                t = time.perf_counter()
-                cursor.execute(main[0], main[1])
-                cursor.fetchall()
-                sql_times.append(time.perf_counter() - t)
-                cursor.close()
+    main = statements[-1] if statements else alone  # the query runs after any state read
+    raw = wh.engine.raw_connection() if main is not None else None
+    totals, sql_times, cpu_totals, cpu_sql = [], [], [], []
+    load_before = os.getloadavg()
+    try:
+        for _ in range(runs):
+            t, c = time.perf_counter(), time.process_time()
+            call(wh)
+            totals.append(time.perf_counter() - t)
+            cpu_totals.append(time.process_time() - c)
+            if raw is None:
+                continue
+            cursor = raw.cursor()
+            t, c = time.perf_counter(), time.process_time()
+            cursor.execute(main[0], main[1])
+            cursor.fetchall()
+            sql_times.append(time.perf_counter() - t)
+            cpu_sql.append(time.process_time() - c)
+            cursor.close()
             try:
                 raw.rollback()
             except Exception:  # noqa: BLE001 - DuckDB: no transaction was open
                 pass
-        finally:
+    finally:
+        if raw is not None:
             raw.close()
-    # Best of the runs as well as the median: on a shared, loaded machine the minimum is
-    # the steadiest estimate of what the call itself costs.
-    call_ms = statistics.median(totals) * 1e3
-    sql_ms = statistics.median(sql_times) * 1e3 if sql_times else 0.0
-    call_min = min(totals) * 1e3
-    sql_min = min(sql_times) * 1e3 if sql_times else 0.0
-    return {"call_ms": round(call_ms, 3), "main_sql_ms": round(sql_ms, 3),
-            "overhead_ms": round(call_ms - sql_ms, 3), "call_min_ms": round(call_min, 3),
-            "main_sql_min_ms": round(sql_min, 3), "overhead_min_ms": round(call_min - sql_min, 3),
-            "statements": len(statements)}
+    overheads = ([a - b for a, b in zip(totals, sql_times)] if sql_times else totals)
+    # CPU time of this process (all its threads: DuckDB's too) is what a busy machine
+    # disturbs least; PostgreSQL's server-side work is not in it.
+    cpu_overheads = ([a - b for a, b in zip(cpu_totals, cpu_sql)] if cpu_sql else cpu_totals)
+    ms = lambda xs, q: round(float(np.quantile(xs, q)) * 1e3, 3)  # noqa: E731
+    return {"call_ms": ms(totals, 0.5), "call_p95_ms": ms(totals, 0.95),
+            "main_sql_ms": ms(sql_times, 0.5) if sql_times else 0.0,
+            "overhead_ms": ms(overheads, 0.5), "overhead_p95_ms": ms(overheads, 0.95),
+            "call_min_ms": round(min(totals) * 1e3, 3),
+            "call_cpu_ms": ms(cpu_totals, 0.5), "overhead_cpu_ms": ms(cpu_overheads, 0.5),
+            "overhead_cpu_p95_ms": ms(cpu_overheads, 0.95),
+            "statements": len(statements),
+            "load_average": [round(x, 2) for x in load_before]}
 
 
 def main() -> None:
@@ -147,13 +167,18 @@ def main() -> None:
             try:
                 load(wh, args.hosts, args.hours)
                 for name, call in forms(args.hosts).items():
-                    row = {"engine": engine, "form": name, **measure(wh, call, args.runs)}
+                    alone = (driver_statement(wh, *SQL_60_ROWS) if name.startswith("sql")
+                             else None)
+                    row = {"engine": engine, "form": name,
+                           **measure(wh, call, args.runs, alone)}
                     results.append(row)
-                    print(f"{engine:10} {name:50} median: call {row['call_ms']:7.2f} SQL "
-                          f"{row['main_sql_ms']:7.2f} overhead {row['overhead_ms']:6.2f} | best: "
-                          f"call {row['call_min_ms']:7.2f} SQL {row['main_sql_min_ms']:7.2f} "
-                          f"overhead {row['overhead_min_ms']:6.2f} ms "
-                          f"({row['statements']} statements)", flush=True)
+                    print(f"{engine:10} {name:50} call {row['call_ms']:7.2f} (p95 "
+                          f"{row['call_p95_ms']:7.2f}) SQL {row['main_sql_ms']:7.2f} overhead "
+                          f"{row['overhead_ms']:6.2f} (p95 {row['overhead_p95_ms']:6.2f}) | CPU: "
+                          f"call {row['call_cpu_ms']:6.2f} overhead {row['overhead_cpu_ms']:6.2f} "
+                          f"(p95 {row['overhead_cpu_p95_ms']:6.2f}) ms, "
+                          f"{row['statements']} statements, load {row['load_average'][0]}",
+                          flush=True)
             finally:
                 wh.close()
                 if server is not None:

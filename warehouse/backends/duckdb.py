@@ -61,6 +61,11 @@ class DuckDBBackend(Backend):
 
         event.listen(engine, "connect", lambda dbapi, _record: _count_commits(dbapi, counter))
         _COUNTED_ENGINES[engine] = counter
+        # wh.sql keeps a connection of its own per pooled connection: closed with it, so a
+        # closed Warehouse leaves nothing holding the file.
+        for name in ("close", "invalidate"):
+            event.listen(engine, name, lambda _dbapi, record, *_rest:
+                         readonly_duckdb.close_own_connection(record.info))
         return engine
 
     def commit_generation(self) -> int | None:
