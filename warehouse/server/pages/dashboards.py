@@ -185,13 +185,19 @@ def _edit(wh, dashboard_id: str, form, principal: Principal, change) -> Redirect
 
 
 def _new_panel(form) -> dict:
-    """The panel of the add-panel form: id, title, type and the query as JSON."""
-    try:
-        query = json.loads(_text(form, "query") or "null")
-    except ValueError as exc:
-        raise ValueError(f"field 'query': not JSON ({exc})") from None
-    return {"id": _text(form, "panel_id"), "title": _text(form, "title"),
-            "type": _text(form, "type"), "query": query}
+    """The panel of the add-panel form: id, title, type, the query and (optional, for the
+    types that need it: bar, stat, heatmap, gantt) the visual, both as JSON."""
+    panel = {"id": _text(form, "panel_id"), "title": _text(form, "title"),
+             "type": _text(form, "type")}
+    for name in ("query", "visual"):
+        text = _text(form, name)
+        if not text and name == "visual":
+            continue
+        try:
+            panel[name] = json.loads(text or "null")
+        except ValueError as exc:
+            raise ValueError(f"field '{name}': not JSON ({exc})") from None
+    return panel
 
 
 def moved(document, panel_id: str, step: int):
