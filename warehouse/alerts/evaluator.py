@@ -222,7 +222,7 @@ class AlertManager:
             for sample in outcome.samples:
                 labels = _instance_labels(rule, sample.labels)
                 active[fingerprint(rule.name, labels)] = (labels, sample.value, sample.run_id)
-            if scope is not None:
+            if scope is not None and existing:
                 # A scoped outcome judges only the label sets the write touched (and, with
                 # data, ends a NoData or error instance); the others keep their state.
                 judged = {fingerprint(rule.name, _instance_labels(rule, lab)) for lab in scope}

@@ -1,7 +1,9 @@
 -- The newest point of each of the series :series_ids (a list): what a write just changed,
 -- for the threshold rules with agg=last that it touches (one row per series, from
--- series_last, whatever the number of rules). Result: series_id, metric, labels, ts, value.
-SELECT s.series_id AS series_id, s.metric AS metric, s.labels AS labels, l.ts AS ts,
+-- series_last, whatever the number of rules). Labels come as JSON text: the caller parses
+-- each series' labels once and keeps them. Result: series_id, metric, labels, ts, value.
+SELECT s.series_id AS series_id, s.metric AS metric, CAST(s.labels AS VARCHAR) AS labels,
+       l.ts AS ts,
        l.value AS value
 FROM series_last AS l
 JOIN series AS s ON s.series_id = l.series_id
