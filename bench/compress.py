@@ -81,33 +81,94 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--url", default=None, help="a PostgreSQL database (default: a "
                                                     "throwaway local server)")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results/compress.json"))
+    parser.add_argument("--engine", choices=("postgresql", "duckdb"), default="postgresql",
+                        help="duckdb: measure re-sorting closed ranges by (series_id, ts)")
+    parser.add_argument("--out", default=None, help="default: bench/results/compress[_duckdb].json")
     args = parser.parse_args()
+    out = args.out or str(Path(__file__).parent / "results" / (
+        "compress.json" if args.engine == "postgresql" else "compress_duckdb.json"))
     load_start = os.getloadavg()
     server = None
     url = args.url
-    if url is None:
+    if args.engine == "duckdb":
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="bench_compress_")
+        result = run_resort(Warehouse(f"duckdb:///{folder}/w.duckdb"),
+                            Dataset(args.hosts, args.days), args.repeat)
+        url = ""
+    elif url is None:
         from warehouse.pgserver import LocalPostgres
 
         server = LocalPostgres().start()
         url = server.create_database("bench_compress")
     try:
-        result = run(Warehouse(url), Dataset(args.hosts, args.days), args.repeat)
+        if url:
+            result = run(Warehouse(url), Dataset(args.hosts, args.days), args.repeat)
     finally:
         if server is not None:
             server.stop()
-    result.update(load_average_start=load_start, load_average_end=os.getloadavg(),
-                  hosts=args.hosts, days=args.days)
-    Path(args.out).write_text(json.dumps(result, indent=2, default=str) + "\n")
+    result.update(engine=args.engine, load_average_start=load_start,
+                  load_average_end=os.getloadavg(), hosts=args.hosts, days=args.days)
+    Path(out).write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(json.dumps(result, indent=2, default=str))
 
 
-def run(wh: Warehouse, data: Dataset, repeat: int) -> dict:
+def load(wh: Warehouse, data: Dataset) -> float:
+    """Write the TSBS data; seconds taken."""
     tags = host_tags(data.hosts, data.seed)
     t = time.perf_counter()
     for wide in cpu_days(data):
         wh.write_points(warehouse_points(wide, tags), label_columns=list(TAGS))
-    ingest_s = time.perf_counter() - t
+    return time.perf_counter() - t
+
+
+def run_resort(wh: Warehouse, data: Dataset, repeat: int) -> dict:
+    """DuckDB: the same queries before and after every closed range is rewritten sorted by
+    (series_id, ts) (delete and insert in one transaction, then CHECKPOINT), so row-group
+    zone maps on series_id can skip other hosts' rows."""
+    load(wh, data)
+    asked = queries(wh, data)
+    with wh.engine.connect() as conn:
+        sid = conn.execute(text(
+            "SELECT series_id FROM series WHERE metric = 'cpu.usage_user' "
+            "AND json_extract_string(labels, '$.hostname') = 'host_1'")).scalar_one()
+    mid = data.start + pd.Timedelta(hours=30)
+
+    def one_series_sql():  # the SQL alone: where zone maps would show
+        with wh.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(text(
+                "SELECT max(value) AS m, count(*) AS n FROM points WHERE series_id = :s "
+                "AND ts >= :a AND ts < :b"),
+                {"s": sid, "a": mid, "b": mid + pd.Timedelta(hours=12)}).fetchall())
+
+    asked["1-host 12 h max, SQL only"] = one_series_sql
+    answers_before, timing_before = {}, {}
+    for name, fn in asked.items():
+        answers_before[name], timing_before[name] = timed(fn, repeat)
+    t = time.perf_counter()
+    with wh.engine.begin() as conn:
+        conn.execute(text("CREATE TEMP TABLE sorted AS SELECT * FROM points "
+                          "ORDER BY series_id, ts"))
+        conn.execute(text("DELETE FROM points"))
+        conn.execute(text("INSERT INTO points SELECT * FROM sorted"))
+        conn.execute(text("DROP TABLE sorted"))
+    with wh.engine.connect() as conn:
+        conn.execute(text("CHECKPOINT"))
+    resort_s = time.perf_counter() - t
+    timing_after, identical = {}, {}
+    for name, fn in asked.items():
+        answer, timing_after[name] = timed(fn, repeat)
+        identical[name] = answer.equals(answers_before[name])
+    points = int(wh.sql("SELECT count(*) AS n FROM points")["n"].iloc[0])
+    return {"points": points, "resort_seconds": round(resort_s, 2),
+            "resort_points_per_s": round(points / resort_s),
+            "queries_before": timing_before, "queries_after": timing_after,
+            "answers_identical": identical}
+
+
+def run(wh: Warehouse, data: Dataset, repeat: int) -> dict:
+    ingest_s = load(wh, data)
     wh.run_job("refresh_rollups", now=data.end + pd.Timedelta(days=1))
     before = points_bytes(wh)
     asked = queries(wh, data)

@@ -114,27 +114,34 @@ BEGIN
 END
 $$;
 
--- Before a write of points of p_series in [p_lo, p_hi]: decode the segments of those series
--- that overlap the whole minutes of that range back into points (the rollup refresh then
--- recomputes those minutes from raw points, and the insert's de-duplication sees every
--- stored key). Holds the chunks' compress keys shared until commit. Returns rows decoded.
-CREATE FUNCTION wh_decompress_for_write(p_series integer[], p_lo timestamptz,
-                                        p_hi timestamptz)
+-- Before a write of points: for each series p_series[i], decode its segments that overlap
+-- the whole minutes of [p_lo[i], p_hi[i]] (the batch's range of that series) back into
+-- points. Ingest invalidates that same per-series range of minutes when it lies below the
+-- rollup watermark, and the refresh recomputes it from raw points, so all of it must be hot;
+-- the insert's de-duplication then also sees every stored key. Holds the compress keys of
+-- the chunks in the batch's range shared until commit. Returns rows decoded.
+CREATE FUNCTION wh_decompress_for_write(p_series integer[], p_lo timestamptz[],
+                                        p_hi timestamptz[])
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     c_origin constant timestamptz := '2000-01-03 00:00:00+00';
-    v_lo timestamptz := date_bin('1 minute', p_lo, c_origin);
-    v_hi timestamptz := date_bin('1 minute', p_hi, c_origin) + interval '1 minute';
     v_rows bigint;
 BEGIN
     PERFORM pg_advisory_xact_lock_shared(hashtext('wh_compress:' || c.chunk_name))
        FROM (SELECT chunk_name FROM wh_chunks
-              WHERE hypertable = 'points' AND range_end > v_lo AND range_start < v_hi
+              WHERE hypertable = 'points'
+                AND range_end > date_bin('1 minute', (SELECT min(x) FROM unnest(p_lo) x),
+                                         c_origin)
+                AND range_start <= (SELECT max(x) FROM unnest(p_hi) x)
               ORDER BY range_start) c;
-    WITH seg AS (
-        DELETE FROM points_compressed s
-         WHERE s.series_id = ANY (p_series) AND s.ts_max >= v_lo AND s.ts_min < v_hi
+    WITH wanted AS (
+        SELECT r.series_id, date_bin('1 minute', r.lo, c_origin) AS lo,
+               date_bin('1 minute', r.hi, c_origin) + interval '1 minute' AS hi
+          FROM unnest(p_series, p_lo, p_hi) AS r(series_id, lo, hi)),
+    seg AS (
+        DELETE FROM points_compressed s USING wanted w
+         WHERE s.series_id = w.series_id AND s.ts_max >= w.lo AND s.ts_min < w.hi
         RETURNING s.series_id, s.ts_min, s.ts_deltas, s.vals, s.run_ids)
     INSERT INTO points (ts, series_id, value, run_id)
     SELECT p.ts, seg.series_id, p.value, p.run_id
