@@ -11,11 +11,6 @@ from datetime import timedelta
 
 import pandas as pd
 
-from warehouse.alerts import AlertManager
-from warehouse.alerts.background import merge_points
-from warehouse.alerts.evaluator import system_clock
-from warehouse.changes import Change
-
 from tests.storage.test_alerts import (
     CPU_RULE,
     T0,
@@ -26,6 +21,10 @@ from tests.storage.test_alerts import (
     run_row,
     write_cpu,
 )
+from warehouse.alerts import AlertManager
+from warehouse.alerts.background import merge_points
+from warehouse.alerts.evaluator import system_clock
+from warehouse.changes import Change
 
 
 def firing(am, rule=None):

@@ -13,6 +13,7 @@ evaluator is a standby that claims the lease every tick (the holder stopped or d
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import replace
@@ -65,7 +66,8 @@ class Background:
                 self._pending = merge_points([*self._pending, *changes])
             self._wake.set()
             if self.manager.lease.held:
-                self._guarded(lambda: self.manager.evaluate_changes(changes, quick=True))
+                self._guarded(functools.partial(self.manager.evaluate_changes, changes,
+                                                quick=True))
 
     def _rounds(self) -> None:
         reloaded = timers = time.monotonic()
@@ -80,7 +82,8 @@ class Background:
                 reloaded = time.monotonic()
                 self._guarded(self.manager.reload)
             if changes:
-                self._guarded(lambda: self.manager.evaluate_changes(changes, quick=False))
+                self._guarded(functools.partial(self.manager.evaluate_changes, changes,
+                                                quick=False))
             self._guarded(self.manager.evaluate_due)
             if time.monotonic() - timers >= TIMERS_EVERY_S:
                 timers = time.monotonic()

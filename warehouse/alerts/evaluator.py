@@ -21,10 +21,11 @@ import pandas as pd
 
 from warehouse.alerts import incremental, kinds, store
 from warehouse.alerts.background import Background
+from warehouse.alerts.checks import check_against_data
 from warehouse.alerts.incremental import QUICK_KINDS, RuleIndex
 from warehouse.alerts.lease import EvaluatorLease
 from warehouse.alerts.notify import Notifier, NotifyConfig, matchers
-from warehouse.alerts.rules import Rule, RuleError, parse_rule, render
+from warehouse.alerts.rules import Rule, parse_rule, render
 from warehouse.alerts.state import (
     FIRING,
     INACTIVE,
@@ -369,34 +370,6 @@ class AlertManager:
             self._background.stop(timeout)
             self._background = None
         self.lease.release()
-
-
-def check_against_data(wh: Warehouse, rule: Rule) -> None:
-    """Checks on save that need the warehouse: the metric exists, a window is not shorter
-    than the metric's data interval, SQL parses and returns a ``value`` column."""
-    if rule.metric is not None:
-        with wh.engine.connect() as conn:
-            n = store.run(conn, wh, "metric_exists", {"metric": rule.metric}).scalar()
-            recent = [store.aware(r[0]) for r in store.run(
-                conn, wh, "metric_recent_ts", {"metric": rule.metric, "limit": 50})]
-        if not n:
-            raise RuleError(rule.name, "metric", f"unknown metric {rule.metric!r}")
-        gaps = sorted((a - b).total_seconds() for a, b in zip(recent, recent[1:]) if a > b)
-        window = rule.spec.get("window")
-        if gaps and window:
-            interval = gaps[len(gaps) // 2]
-            if timedelta(microseconds=rule.us("window")).total_seconds() < interval:
-                raise RuleError(rule.name, "window", f"{window} is shorter than the data "
-                                f"interval of {rule.metric!r} (about {interval:g} s): "
-                                "most windows would hold no point")
-    if rule.kind == "sql":
-        try:
-            frame = wh.sql(rule.spec["query"], {"now": datetime.now(UTC)}
-                           if ":now" in rule.spec["query"] else None)
-        except Exception as exc:  # noqa: BLE001 - any refusal names the field
-            raise RuleError(rule.name, "query", str(exc).splitlines()[0][:500]) from None
-        if "value" not in frame.columns:
-            raise RuleError(rule.name, "query", "the query must return a 'value' column")
 
 
 def _instance_labels(rule: Rule, labels: dict) -> dict:
