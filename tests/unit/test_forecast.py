@@ -335,3 +335,57 @@ def test_backtest_scores_only_observed_slots() -> None:
     # forecast misses the observed hours by about the noise
     assert bt["mase"].iloc[0] < 5
     assert bt["snaive_mase"].iloc[0] < 5
+
+
+def test_intervals_of_sparse_counts_stay_on_the_scale_of_the_data() -> None:
+    # 5-minute counts that are 0 most of the time: the typical forecast is 0, and
+    # errors taken relative to it once blew the upper bound up to ~1e12
+    rng = np.random.default_rng(11)
+    n = 288 * 28
+    t = np.arange(n)
+    rate = 0.1 + 1.2 * np.clip(np.sin(2 * np.pi * t / 288), 0, None)
+    y = rng.poisson(rate).astype(float)
+    fc = forecast(frame(y, "5min"), 288)
+    assert fc["hi_95"].max() <= 3 * y.max()
+    future = rng.poisson(rate[:288])  # the next day, same phases
+    inside = np.mean((future >= fc["lo_95"]) & (future <= fc["hi_95"]))
+    assert inside >= 0.85
+
+
+def test_calibrated_intervals_follow_skewed_errors() -> None:
+    # bursts go up, never down: the upper bound sits farther from the forecast than
+    # the lower one (a symmetric interval would be as wide below as above)
+    rng = np.random.default_rng(12)
+    n = 24 * 60
+    t = np.arange(n)
+    y = 100 + 20 * np.sin(2 * np.pi * t / 24) + rng.exponential(5, n)
+    fc = forecast(frame(y), 24)
+    above = (fc["hi_95"] - fc["forecast"]).mean()
+    below = (fc["forecast"] - fc["lo_95"]).mean()
+    assert above > 1.5 * below
+    assert (fc["lo_95"] <= fc["forecast"]).all() and (fc["forecast"] <= fc["hi_95"]).all()
+
+
+def test_a_winner_of_the_last_windows_that_loses_over_the_longer_record_falls_back() -> None:
+    from warehouse.analytics import forecast_select as fs
+
+    rng = np.random.default_rng(13)
+    n, p, folds = 24 * 40, 24, 4
+    y = 50 + 10 * np.sin(2 * np.pi * np.arange(n) / p) + rng.normal(0, 1, n)
+    recent = n - folds * p
+
+    def lucky(train: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray, str]:
+        # exact on the selection windows (it peeks), far off on every older window
+        end = len(train)
+        if end >= recent:
+            return y[end:end + h].copy() if end + h <= n else np.full(h, 50.0), \
+                np.ones(h), "lucky"
+        return y[end:end + h] + 30, np.ones(h), "lucky"
+
+    cands = {"model": lucky, "SNaive[24]": fs._snaive(p)}
+    _, _, name = fs.choose(y, p, cands, folds, (0.95,), interval_folds=7)
+    assert name == "SNaive[24]"
+    # with no older window to contradict it, the winner of the last windows stays
+    cands = {"model": lucky, "SNaive[24]": fs._snaive(p)}
+    _, _, name = fs.choose(y, p, cands, folds, (0.95,), interval_folds=folds)
+    assert name == "lucky"

@@ -1,5 +1,5 @@
-"""Model choice by rolling-origin validation on the series itself, and intervals
-calibrated from the validation errors (split-conformal style).
+"""Model choice by rolling-origin validation on the series itself, and the backtest
+errors of the chosen forecaster that calibrate its intervals.
 
 :func:`warehouse.analytics.forecast.forecast` fits one model family (ETS, or STL+ETS
 for long seasons). On real series — spiky counts, several seasons (daily + weekly at
@@ -23,13 +23,12 @@ others were interpolated by the regularisation):
 * ``combo`` — the per-step median of the candidates above except ``model`` (forecast
   combination; robust when any one candidate fails on a window).
 
-Intervals: the chosen model's analytic intervals are kept only when they covered the
-validation points at about their nominal rate; otherwise (always for the naive,
-median and combined candidates, whose analytic variance ignores level wander and
-spikes) they are the empirical quantiles of the validation absolute errors, per
-third of the horizon, at the split-conformal rank level * (k + 1) / k, relative to
-the forecast level for nonnegative series, from up to 28 windows (7 when the ETS
-model, which must be refitted per window, is chosen).
+After the choice, the chosen candidate and seasonal naive are both backtested on up
+to 28 back-to-back windows, the selection windows and older ones (7 when the ETS
+model, which must be refitted per window, is chosen); when seasonal naive erred no
+more over that longer record, it is the forecast: the choice made on a few recent
+windows must not lose to "same time yesterday" over a month. The errors of that
+backtest calibrate the intervals (:mod:`warehouse.analytics.forecast_intervals`).
 """
 from __future__ import annotations
 
@@ -38,7 +37,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from warehouse.analytics.forecast_intervals import conformal_bounds
+from warehouse.analytics.forecast_intervals import PastWindows, calibrated_bounds
 
 Predictor = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray, str]]
 
@@ -46,7 +45,6 @@ _MAX_CYCLES = 7  # seasonal median/mean candidates use at most this many cycles
 _COMBO = "combo"
 _COMBO_EDGE = 0.05  # relative validation-MAE gain a single candidate needs over combo
 _MODEL_INTERVAL_FOLDS = 7  # interval windows when the (slow) ETS model is chosen
-_LEVEL_POWER = 1.0  # nonnegative series: errors relative to the level (a log scale)
 _COMBO_SE = 1.0  # standard errors a single candidate's gain over combo must exceed
 _NOISE_SE = 1.0  # standard errors of the paired window differences a gain must exceed
 _MIN_GAIN = 0.02  # ... and this share of seasonal naive's validation MAE
@@ -82,17 +80,37 @@ def choose(y: np.ndarray, horizon: int, cands: dict[str, Predictor], folds: int,
     seen = np.ones(n, dtype=bool) if observed is None else np.asarray(observed, dtype=bool)
     fc: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {k: [] for k in cands}
     tests: list[np.ndarray] = []
-    start = n - folds * horizon
-    chosen = _select(y, seen, horizon, cands, folds, fc, tests)
-    best, mean, var, name = chosen
-    err = [t - m for t, (m, _) in zip(tests, fc[best], strict=True)]
-    vms = [m for m, _ in fc[best]]
-    sds = [np.sqrt(np.maximum(v, 0)) for _, v in fc[best]]
-    # older windows for the intervals, while the training part keeps two cycles
-    # (the cheap candidates are vector operations; refitting the ETS model is not)
-    if best == "model":
-        interval_folds = min(interval_folds, _MODEL_INTERVAL_FOLDS)
-    extra = max(0, min(interval_folds - folds, (start - _min_train(cands)) // horizon))
+    best = _select(y, seen, horizon, cands, folds, fc, tests)
+    windows = min(interval_folds, _MODEL_INTERVAL_FOLDS) if best == "model" else interval_folds
+    past = _past_windows(best, cands, y, seen, horizon, fc[best], tests, windows)
+    naive = next((k for k in fc if k.startswith("SNaive[")), None)
+    if naive is not None and best != naive:
+        # the choice was made on the last few windows; over the longer record of the
+        # interval windows it must not lose to "same time yesterday" either
+        naive_past = _past_windows(naive, cands, y, seen, horizon, fc[naive], tests,
+                                   len(past.errors))
+        k = min(len(past.errors), len(naive_past.errors))
+        if np.nanmean(np.abs(naive_past.errors[-k:])) <= np.nanmean(np.abs(past.errors[-k:])):
+            best, past = naive, naive_past
+    mean, var, name = _refit(best, cands, y, horizon)
+    bounds = calibrated_bounds(mean, var, past, levels, analytic_ok=best == "model",
+                               nonnegative=bool(np.nanmin(y) >= 0))
+    return mean, bounds, name
+
+
+def _past_windows(best: str, cands: dict[str, Predictor], y: np.ndarray, seen: np.ndarray,
+                  horizon: int, validated: list[tuple[np.ndarray, np.ndarray]],
+                  tests: list[np.ndarray], windows: int) -> PastWindows:
+    """The chosen candidate's forecasts and errors on the selection windows and on older
+    back-to-back windows, up to ``windows`` in all, while the training part keeps what
+    the candidates need (the cheap candidates are vector operations; refitting the ETS
+    model is not)."""
+    folds = len(tests)
+    err = [t - m for t, (m, _) in zip(tests, validated, strict=True)]
+    means = [m for m, _ in validated]
+    sds = [np.sqrt(np.maximum(v, 0)) for _, v in validated]
+    start = len(y) - folds * horizon
+    extra = max(0, min(windows - folds, (start - _min_train(cands)) // horizon))
     for f in range(1, extra + 1):
         end = start - f * horizon
         try:
@@ -100,25 +118,9 @@ def choose(y: np.ndarray, horizon: int, cands: dict[str, Predictor], folds: int,
         except Exception:
             break
         err.insert(0, np.where(seen[end:end + horizon], y[end:end + horizon] - m, np.nan))
-        vms.insert(0, m)
+        means.insert(0, m)
         sds.insert(0, np.sqrt(np.maximum(v, 0)))
-    if extra >= folds:
-        # the selection windows flatter the winner (it won on them): take the interval
-        # quantiles from the older windows only when there are as many of those
-        err, sds, vms = err[:extra], sds[:extra], vms[:extra]
-    e, sd = np.stack(err), np.stack(sds)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = (np.abs(e) / np.where(sd > 0, sd, np.nan)).ravel()
-    # counts, durations, bytes: errors grow with the level (a quiet night errs less than
-    # a busy afternoon), so their quantiles are taken relative to the forecast level
-    # (level ** _LEVEL_POWER; measured on real series: docs/analytics.md)
-    scale = None
-    if np.nanmin(y) >= 0:
-        vm = np.abs(np.stack(vms))
-        floor = 0.1 * float(np.median(vm)) + 1e-12
-        scale = ((vm + floor) ** _LEVEL_POWER, (np.abs(mean) + floor) ** _LEVEL_POWER)
-    bounds = conformal_bounds(mean, var, e, z, levels, analytic_ok=best == "model", scale=scale)
-    return mean, bounds, name
+    return PastWindows(np.stack(err), np.stack(means), np.stack(sds))
 
 
 def _min_train(cands: dict[str, Predictor]) -> int:
@@ -136,8 +138,8 @@ def _predict_one(best: str, cands: dict[str, Predictor], train: np.ndarray, hori
         return mean, var
 
 
-def _select(y, seen, horizon, cands, folds, fc, tests):
-    """Validation forecasts of every candidate into ``fc``; the best one refitted.
+def _select(y, seen, horizon, cands, folds, fc, tests) -> str:
+    """Validation forecasts of every candidate into ``fc``; the name of the best one.
 
     ``tests`` receives the validation windows, NaN where a slot was interpolated."""
     n = len(y)
@@ -172,16 +174,20 @@ def _select(y, seen, horizon, cands, folds, fc, tests):
     best = min(mae, key=lambda k: (mae[k], k != _COMBO))
     # with a few validation windows the winner is partly luck, and the combination
     # rarely loses badly: a single candidate must beat it clearly
-    best = _prefer_robust(best, {k: w[ok] for k, w in by_window.items()})
-    mean, var = _predict_one(best, cands, y, horizon)
+    return _prefer_robust(best, {k: w[ok] for k, w in by_window.items()})
+
+
+def _refit(best: str, cands: dict[str, Predictor], y: np.ndarray, horizon: int
+           ) -> tuple[np.ndarray, np.ndarray, str]:
+    """The chosen candidate on all of ``y``: (mean, variance, model name)."""
     if best == _COMBO:
+        naive = [k for k in cands if k != "model"]
         period = naive[0].split("[")[1].split("]")[0]
-        name = f"Combo[{period}]({len(naive)} seasonal naive/median/mean)"
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mean, var, name = cands[best](y, horizon)
-    return best, mean, var, name
+        mean, var = _predict_one(best, cands, y, horizon)
+        return mean, var, f"Combo[{period}]({len(naive)} seasonal naive/median/mean)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cands[best](y, horizon)
 
 
 def _beats(by_window: dict[str, np.ndarray], a: str, b: str, n_se: float,
