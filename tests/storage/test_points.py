@@ -243,3 +243,26 @@ def test_a_query_sees_every_commit_made_since_the_last_query(wh, database_url, m
     # Nothing materialised any more: the next query must not plan from the old watermark.
     pd.testing.assert_frame_equal(
         wh.points("cpu", every="1h", agg="sum", with_labels=["host"]), raw)
+
+
+def test_a_pooled_connection_the_server_closed_is_replaced(wh, database_url, monkeypatch):
+    """A connection that sat in the pool is pinged before use, and a dead one replaced, so
+    the query after a server restart (here: its backend terminated) succeeds."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("an embedded file has no server to lose")
+    import warehouse.backends.postgresql as pg
+    from warehouse import Warehouse
+
+    wh.write_points(frame(5))
+    assert len(wh.points("cpu")) == 5
+    other = Warehouse(database_url)  # a connection outside wh's pool ends all of wh's
+    try:
+        with other.engine.connect() as admin:
+            ended = admin.execute(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+    finally:
+        other.close()
+    assert ended >= 1
+    monkeypatch.setattr(pg, "_PING_AFTER_IDLE_S", 0.0)  # the pooled one counts as idle
+    assert len(wh.points("cpu")) == 5
