@@ -230,3 +230,20 @@ def test_late_write_decodes_only_its_series_and_range(wh):
     # host b's segment of 11-02 (one day of 10-minute points) is hot again, with the new one
     assert compressed(wh) == (144 + 1, total - 144)
     assert len(wh.points("cpu", labels={"host": "b"})) == len(frame()) // 3 + 1
+
+
+def test_irregular_microsecond_timestamps_round_trip(wh):
+    rng = np.random.default_rng(3)
+    gaps = rng.choice([1, 7, 999, 1_000_001, 3_599_999_999], size=2500)  # µs, 2.5 segments
+    ts = pd.Timestamp("2026-11-01T00:00:00Z") + pd.to_timedelta(np.cumsum(gaps), unit="us")
+    ts = ts[ts < pd.Timestamp("2026-11-02T00:00:00Z")]
+    data = pd.DataFrame({"metric": "odd", "labels": [{}] * len(ts), "ts": ts,
+                         "value": rng.normal(0, 1e6, len(ts))})
+    wh.write_points(data)
+    run(wh, "refresh_rollups")
+    before = wh.points("odd")
+    compress.compress_now(wh, "1d", now=NOW)
+    if wh.backend.capabilities.native_partitions:
+        assert compressed(wh) == (0, len(ts))
+    pd.testing.assert_frame_equal(wh.points("odd"), before)
+    assert (wh.points("odd")["ts"].to_numpy() == ts.to_numpy()).all()

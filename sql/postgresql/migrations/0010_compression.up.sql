@@ -102,8 +102,11 @@ BEGIN
                        array_agg(value ORDER BY ts) AS vals,
                        CASE WHEN count(run_id) > 0 THEN array_agg(run_id ORDER BY ts) END AS runs
                   FROM (SELECT series_id, ts, value, run_id,
-                               coalesce((extract(epoch FROM ts - lag(ts) OVER w)
-                                         * 1000000)::bigint, 0) AS d,
+                               -- date_part's float8 seconds, rounded, are exact µs for
+                               -- any gap inside a chunk and cost a third of extract's
+                               -- numeric
+                               coalesce(round(date_part('epoch', ts - lag(ts) OVER w)
+                                              * 1000000)::bigint, 0) AS d,
                                (row_number() OVER w - 1) / %s AS seg
                           FROM %I WINDOW w AS (PARTITION BY series_id ORDER BY ts)) r
                  GROUP BY series_id, seg) s$q$, p_segment, p_chunk);
