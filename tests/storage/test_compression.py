@@ -247,3 +247,26 @@ def test_irregular_microsecond_timestamps_round_trip(wh):
         assert compressed(wh) == (0, len(ts))
     pd.testing.assert_frame_equal(wh.points("odd"), before)
     assert (wh.points("odd")["ts"].to_numpy() == ts.to_numpy()).all()
+
+
+def test_cli_compress_and_policy(database_url):
+    from click.testing import CliRunner
+
+    from warehouse import Warehouse
+    from warehouse.cli import main
+
+    with Warehouse(database_url) as wh:
+        total = loaded(wh)
+
+    def cli(*args):
+        result = CliRunner().invoke(main, [*args, "--url", database_url],
+                                    catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "no policy" in cli("compress", "policy")
+    assert "compress chunks 3d" in cli("compress", "policy", "--after", "3d")
+    out = cli("compress", "--now", str(NOW))  # the policy's age
+    assert f"compressed {DAYS} chunk(s): {total} rows" in out
+    assert "compressed 0 chunk(s)" in cli("compress", "--older-than", "1d", "--now", str(NOW))
+    assert "removed" in cli("compress", "policy", "--remove")
