@@ -1,9 +1,10 @@
 -- 0010 closed-chunk compression, PostgreSQL, down: segments are decoded back into points
--- first (nothing is lost), then the functions of 0001/0003 are restored as they were.
+-- first (nothing is lost), then the functions of 0001/0003/0006 and all_points as they were.
 INSERT INTO points (ts, series_id, value, run_id)
 SELECT p.ts, c.series_id, p.value, p.run_id
   FROM points_compressed c
  CROSS JOIN LATERAL wh_segment_points(c.ts_min, c.ts_deltas, c.vals, c.run_ids) p;
+CREATE OR REPLACE VIEW all_points AS SELECT ts, series_id, value, run_id FROM points;
 DROP FUNCTION IF EXISTS wh_decompress_for_write(integer[], timestamptz[], timestamptz[]);
 DROP FUNCTION IF EXISTS wh_compress_chunk(text, integer);
 DROP FUNCTION IF EXISTS wh_segment_points(timestamptz, bigint[], double precision[], uuid[]);
@@ -119,5 +120,32 @@ BEGIN
      WHERE a.table_name = p_table AND a.chunk_start = p_start AND a.metric = p_metric
        AND a.verified AND a.rows = v_rows AND a.dropped_at IS NULL;
     RETURN QUERY SELECT v_rows, NULL::text;
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION wh_apply_retention(p_now timestamptz DEFAULT now()) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    u record;
+    v_total bigint := 0;
+    v_n bigint;
+BEGIN
+    FOR u IN SELECT * FROM wh_retention_units(p_now) r
+              ORDER BY r.chunk_start, r.table_name, r.metric = '*', r.metric LOOP
+        IF u.metric = '*' AND NOT u.archive AND u.table_name = 'points' AND EXISTS (
+            SELECT 1 FROM retention_policies q JOIN series s ON s.metric = q.metric
+             WHERE q.table_name = 'points' AND q.metric <> '*' AND q.archive
+               AND EXISTS (SELECT 1 FROM points x
+                            WHERE x.series_id = s.series_id
+                              AND x.ts >= u.chunk_start AND x.ts < u.chunk_end)) THEN
+            CONTINUE;
+        END IF;
+        SELECT d.removed INTO v_n
+          FROM wh_retention_drop(u.table_name, u.chunk_start, u.chunk_end, u.metric,
+                                 u.archive, p_now) d;
+        v_total := v_total + coalesce(v_n, 0);
+    END LOOP;
+    RETURN v_total;
 END
 $$;

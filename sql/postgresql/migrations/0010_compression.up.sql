@@ -288,3 +288,43 @@ BEGIN
     RETURN QUERY SELECT v_rows, NULL::text;
 END
 $$;
+
+
+-- The SQL-only retention (pg_cron) as in 0006, with compressed rows of archived metrics
+-- holding their chunk back as hot rows do.
+CREATE OR REPLACE FUNCTION wh_apply_retention(p_now timestamptz DEFAULT now()) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    u record;
+    v_total bigint := 0;
+    v_n bigint;
+BEGIN
+    FOR u IN SELECT * FROM wh_retention_units(p_now) r
+              ORDER BY r.chunk_start, r.table_name, r.metric = '*', r.metric LOOP
+        IF u.metric = '*' AND NOT u.archive AND u.table_name = 'points' AND EXISTS (
+            SELECT 1 FROM retention_policies q JOIN series s ON s.metric = q.metric
+             WHERE q.table_name = 'points' AND q.metric <> '*' AND q.archive
+               AND (EXISTS (SELECT 1 FROM points x
+                             WHERE x.series_id = s.series_id
+                               AND x.ts >= u.chunk_start AND x.ts < u.chunk_end)
+                    OR EXISTS (SELECT 1 FROM points_compressed x
+                                WHERE x.series_id = s.series_id
+                                  AND x.ts_min >= u.chunk_start AND x.ts_min < u.chunk_end))) THEN
+            CONTINUE;
+        END IF;
+        SELECT d.removed INTO v_n
+          FROM wh_retention_drop(u.table_name, u.chunk_start, u.chunk_end, u.metric,
+                                 u.archive, p_now) d;
+        v_total := v_total + coalesce(v_n, 0);
+    END LOOP;
+    RETURN v_total;
+END
+$$;
+
+-- all_points (the analysts' "every point" view): hot rows and decoded segments.
+CREATE OR REPLACE VIEW all_points AS
+SELECT ts, series_id, value, run_id FROM points
+UNION ALL
+SELECT s.ts, c.series_id, s.value, s.run_id
+  FROM points_compressed c
+ CROSS JOIN LATERAL wh_segment_points(c.ts_min, c.ts_deltas, c.vals, c.run_ids) s;
