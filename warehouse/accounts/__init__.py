@@ -8,7 +8,7 @@ cookies, CSRF, status codes) lives in :mod:`warehouse.server.auth`; docs/securit
 
 from __future__ import annotations
 
-from warehouse.accounts.ratelimit import LoginLimiter
+from warehouse.accounts.ratelimit import FailureLimiter, LoginLimiter
 from warehouse.accounts.roles import (
     ROLE_SCOPES,
     ROLES,
@@ -17,12 +17,19 @@ from warehouse.accounts.roles import (
     Identity,
     scopes_of,
 )
-from warehouse.accounts.sessions import NewSession, close_session, open_session, session_identity
+from warehouse.accounts.sessions import (
+    NewSession,
+    close_session,
+    open_session,
+    remembered_session,
+    session_identity,
+)
 from warehouse.accounts.tokens import (
     NewToken,
     authenticate_token,
     create_token,
     list_tokens,
+    remembered_token,
     revoke_token,
     token_owner,
 )
@@ -36,8 +43,9 @@ from warehouse.accounts.users import (
 )
 
 __all__ = [
-    "CredentialsError", "Identity", "LoginLimiter", "NewSession", "NewToken", "ROLES",
-    "ROLE_SCOPES", "SCOPES", "add_user", "authenticate_token", "check_login", "close_session",
-    "create_token", "list_tokens", "list_users", "open_session", "remove_user", "revoke_token",
-    "scopes_of", "session_identity", "set_password", "token_owner", "user_count",
+    "CredentialsError", "FailureLimiter", "Identity", "LoginLimiter", "NewSession", "NewToken",
+    "ROLES", "ROLE_SCOPES", "SCOPES", "add_user", "authenticate_token", "check_login",
+    "close_session", "create_token", "list_tokens", "list_users", "open_session",
+    "remembered_session", "remembered_token", "remove_user", "revoke_token", "scopes_of",
+    "session_identity", "set_password", "token_owner", "user_count",
 ]

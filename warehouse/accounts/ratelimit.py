@@ -1,4 +1,5 @@
-"""Failed-login rate limiting: per user name and per client address, in bounded memory.
+"""Rate limiting of failed logins (per user name and per client address) and of failed
+credentials (per client address), in bounded memory.
 
 A key (user name or address) that failed ``limit`` times within ``window`` seconds is refused
 until its oldest failure leaves the window; refused attempts are not checked at all, so a
@@ -73,6 +74,32 @@ class LoginLimiter:
 
     def __len__(self) -> int:
         return len(self._users.failures) + len(self._addresses.failures)
+
+
+class FailureLimiter:
+    """Counts failed credentials (bad or stale tokens and session cookies) per client
+    address: an address over ``limit`` failures within ``window`` seconds is refused (429)
+    before its credential is looked up, so guessing tokens costs the server no query."""
+
+    def __init__(self, limit: int = 60, window: float = 60.0, max_keys: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic):
+        self._addresses = _Window(limit, window, max_keys)
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def retry_after(self, address: str | None) -> int | None:
+        """Seconds to wait (rounded up) if ``address`` is over its limit, else None."""
+        with self._lock:
+            wait = self._addresses.wait(address or "?", self._clock())
+        return math.ceil(wait) or 1 if wait > 0 else None
+
+    def failed(self, address: str | None) -> None:
+        """Count one failed credential from ``address``."""
+        with self._lock:
+            self._addresses.fail(address or "?", self._clock())
+
+    def __len__(self) -> int:
+        return len(self._addresses.failures)
 
 
 def _user_key(user: str) -> str:

@@ -15,7 +15,14 @@ from datetime import datetime, timedelta
 from warehouse.accounts import cache
 from warehouse.accounts.hashing import digest, new_secret
 from warehouse.accounts.roles import ROLE_SCOPES, CredentialsError, Identity
-from warehouse.accounts.store import HasDatabase, aware, credential_row, run, utcnow
+from warehouse.accounts.store import (
+    HasDatabase,
+    aware,
+    credential_row,
+    remembered_row,
+    run,
+    utcnow,
+)
 
 SESSION_LIFETIME = timedelta(hours=12)  # absolute: a stolen cookie is useful for a day at most
 IDLE_TIMEOUT = timedelta(hours=2)  # a session unused this long ends
@@ -47,15 +54,12 @@ def open_session(wh: HasDatabase, user: str, now: datetime | None = None) -> New
 def session_identity(wh: HasDatabase, session_id: str, now: datetime | None = None) -> Identity:
     """Who the session belongs to; :class:`CredentialsError` if it is unknown or over."""
     now = now or utcnow()
-    if not isinstance(session_id, str) or not 20 <= len(session_id) <= 100:
-        raise CredentialsError("invalid session")
-    session_hash = digest(session_id)
+    session_hash = _session_digest(session_id)
     row = credential_row(wh, "session", session_hash, "session_get")
-    expires_at, last_seen = aware(row["expires_at"]), aware(row["last_seen_at"])
-    if expires_at <= now or now - last_seen >= IDLE_TIMEOUT:
+    if _over(row, now):
         close_session(wh, session_id)
         raise CredentialsError("session expired")
-    if now - last_seen >= TOUCH_EVERY:
+    if _touch_due(row, now):
         try:  # best effort, as for tokens: a timestamp must not fail the request
             with wh.engine.begin() as conn:
                 run(conn, wh.backend, "session_touch",
@@ -63,8 +67,39 @@ def session_identity(wh: HasDatabase, session_id: str, now: datetime | None = No
             row["last_seen_at"] = now
         except Exception:  # noqa: BLE001
             pass
+    return _identity(row)
+
+
+def remembered_session(wh: HasDatabase, session_id: str, now: datetime | None = None
+                       ) -> Identity | None:
+    """What :func:`session_identity` answers, when memory alone decides it (no query, no
+    write: safe on an event loop): the identity, or :class:`CredentialsError`; None when the
+    database must be asked or written (not remembered, over, or its last use due)."""
+    now = now or utcnow()
+    row = remembered_row(wh, "session", _session_digest(session_id))
+    if row is None or _over(row, now) or _touch_due(row, now):
+        return None
+    return _identity(row)
+
+
+def _session_digest(session_id: str) -> str:
+    if not isinstance(session_id, str) or not 20 <= len(session_id) <= 100:
+        raise CredentialsError("invalid session")
+    return digest(session_id)
+
+
+def _over(row: dict, now: datetime) -> bool:
+    """Past its absolute lifetime, or idle too long (the caller closes it)."""
+    return aware(row["expires_at"]) <= now or now - aware(row["last_seen_at"]) >= IDLE_TIMEOUT
+
+
+def _touch_due(row: dict, now: datetime) -> bool:
+    return now - aware(row["last_seen_at"]) >= TOUCH_EVERY
+
+
+def _identity(row: dict) -> Identity:
     return Identity(row["user_name"], row["role"], ROLE_SCOPES[row["role"]], via="session",
-                    expires_at=expires_at)
+                    expires_at=aware(row["expires_at"]))
 
 
 def close_session(wh: HasDatabase, session_id: str) -> None:

@@ -39,16 +39,31 @@ def aware(value: datetime | None) -> datetime | None:
 def credential_row(wh: HasDatabase, kind: str, key_hash: str, query: str) -> dict:
     """The row of a token or session (with its user's ``role``) by its digest, remembered
     for a few seconds (:mod:`warehouse.accounts.cache`); :class:`CredentialsError` "invalid
-    <kind>" when it is unknown or its user is gone."""
+    <kind>" when it is unknown or its user is gone (remembered too, briefly)."""
     from warehouse.accounts import cache
     from warehouse.accounts.roles import CredentialsError
 
-    row = cache.get(str(wh.engine.url), kind, key_hash)
+    row = remembered_row(wh, kind, key_hash)
     if row is None:
+        database = str(wh.engine.url)
         with wh.engine.connect() as conn:
             found = run(conn, wh.backend, query, {f"{kind}_hash": key_hash}).mappings().first()
         if found is None or found["role"] is None:
+            cache.put_unknown(database, kind, key_hash)
             raise CredentialsError(f"invalid {kind}")
         row = dict(found)
-        cache.put(str(wh.engine.url), kind, key_hash, row)
+        cache.put(database, kind, key_hash, row)
     return row
+
+
+def remembered_row(wh: HasDatabase, kind: str, key_hash: str) -> dict | None:
+    """What :func:`credential_row` would answer from memory alone, without a query: the
+    remembered row, :class:`CredentialsError` for a digest remembered as unknown, or None
+    when the database must be asked."""
+    from warehouse.accounts import cache
+    from warehouse.accounts.roles import CredentialsError
+
+    database = str(wh.engine.url)
+    if cache.known_unknown(database, kind, key_hash):
+        raise CredentialsError(f"invalid {kind}")
+    return cache.get(database, kind, key_hash)

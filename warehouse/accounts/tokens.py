@@ -16,7 +16,14 @@ import pandas as pd
 from warehouse.accounts import cache
 from warehouse.accounts.hashing import TOKEN_PREFIX, digest, new_secret
 from warehouse.accounts.roles import ROLE_SCOPES, SCOPES, CredentialsError, Identity, scopes_of
-from warehouse.accounts.store import HasDatabase, aware, credential_row, run, utcnow
+from warehouse.accounts.store import (
+    HasDatabase,
+    aware,
+    credential_row,
+    remembered_row,
+    run,
+    utcnow,
+)
 from warehouse.errors import FieldProblem, UnknownNameError, ValidationError
 from warehouse.timeparse import interval_us
 
@@ -79,22 +86,48 @@ def authenticate_token(wh: HasDatabase, token: str, now: datetime | None = None)
     """Who ``token`` belongs to, with its scopes narrowed to the user's role; raises
     :class:`CredentialsError` for an unknown, expired or revoked token."""
     now = now or utcnow()
+    row = credential_row(wh, "token", _token_digest(token), "token_by_hash")
+    identity = _identity(row, now)
+    if _touch_due(row, now):
+        _touch(wh, row["token_id"], now)
+        row["last_used_at"] = now  # the remembered row too, or it would touch on every call
+    return identity
+
+
+def remembered_token(wh: HasDatabase, token: str, now: datetime | None = None
+                     ) -> Identity | None:
+    """What :func:`authenticate_token` answers, when memory alone decides it (no query, no
+    write: safe on an event loop): the identity, or :class:`CredentialsError`; None when the
+    database must be asked (the token is not remembered, or its last use is due to be
+    written)."""
+    now = now or utcnow()
+    row = remembered_row(wh, "token", _token_digest(token))
+    if row is None:
+        return None
+    identity = _identity(row, now)  # a revoked or expired token is refused from memory too
+    return None if _touch_due(row, now) else identity
+
+
+def _token_digest(token: str) -> str:
     if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise CredentialsError("invalid token")
-    token_hash = digest(token)
-    row = credential_row(wh, "token", token_hash, "token_by_hash")
+    return digest(token)
+
+
+def _identity(row: dict, now: datetime) -> Identity:
     if row["revoked_at"] is not None:
         raise CredentialsError("token revoked")
     expires_at = aware(row["expires_at"])
     if expires_at is not None and expires_at <= now:
         raise CredentialsError("token expired")
-    last_used = aware(row["last_used_at"])
-    if last_used is None or now - last_used >= TOUCH_EVERY:
-        _touch(wh, row["token_id"], now)
-        row["last_used_at"] = now  # the remembered row too, or it would touch on every call
     return Identity(row["user_name"], row["role"],
                     scopes_of(row["scope"]) & ROLE_SCOPES[row["role"]],
                     via="token", token_id=row["token_id"], expires_at=expires_at)
+
+
+def _touch_due(row: dict, now: datetime) -> bool:
+    last_used = aware(row["last_used_at"])
+    return last_used is None or now - last_used >= TOUCH_EVERY
 
 
 def list_tokens(wh: HasDatabase, user: str | None = None) -> pd.DataFrame:

@@ -18,7 +18,11 @@ cookie. The warehouse is ``app.state.warehouse``; ``app.state.listen_host`` (set
 Open mode: while no user exists, a caller reaching a loopback address without credentials
 is an anonymous admin (and :func:`serving_allowed` refuses any other address). A "no users"
 answer is reused for :attr:`AuthState.NO_USERS_TTL` seconds (no query, no threadpool hop per
-request); the first user added through the server ends open mode at once.
+request); the first user added through the server ends open mode at once. A token or session
+remembered by :mod:`warehouse.accounts.cache` is checked on the event loop too; one that
+names nobody is answered 401 and counted against the client's address
+(:class:`~warehouse.accounts.FailureLimiter`: too many, and the address gets 429 without a
+lookup).
 """
 
 from __future__ import annotations
@@ -69,9 +73,10 @@ ANONYMOUS_ADMIN = Principal("anonymous", "admin", ROLE_SCOPES["admin"], via="ope
 
 
 class AuthState:
-    """The authentication state of one app: its warehouse, the failed-login limiter, and
-    whether any user exists (remembered once true: open mode never comes back while the
-    server runs, even if every user is removed)."""
+    """The authentication state of one app: its warehouse, the failed-login limiter, the
+    failed-credential limiter (per client address), and whether any user exists
+    (remembered once true: open mode never comes back while the server runs, even if every
+    user is removed)."""
 
     #: How long an open-mode request may rely on an earlier "no users" answer. Asking costs
     #: a query (~2-4 ms on DuckDB, most of the server's 5 ms overhead budget) on every
@@ -81,10 +86,12 @@ class AuthState:
     NO_USERS_TTL = credential_cache.TTL
 
     def __init__(self, wh, listen_host: str | None = None,
-                 limiter: accounts.LoginLimiter | None = None):
+                 limiter: accounts.LoginLimiter | None = None,
+                 failures: accounts.FailureLimiter | None = None):
         self.wh = wh
         self.listen_host = listen_host
         self.limiter = limiter if limiter is not None else accounts.LoginLimiter()
+        self.failures = failures if failures is not None else accounts.FailureLimiter()
         self._users_exist = False
         self._no_users_at: float | None = None  # time.monotonic() of the last "none" asked
 
@@ -172,39 +179,81 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": 'Bearer realm="warehouse"'})
 
 
-def _authenticate(auth: AuthState, request: Request) -> Principal:
-    """The caller by bearer token, else session cookie, else open mode; 401 otherwise.
-    Blocking (database reads): run in the threadpool."""
+def _presented(request: HTTPConnection) -> tuple[str, str] | None:
+    """The credential sent: ``("token", ...)`` from ``Authorization: Bearer``, else
+    ``("session", ...)`` from the session cookie, else None (401 for another header)."""
     header = request.headers.get("authorization")
     if header is not None:
         kind, _, token = header.partition(" ")
         if kind.lower() != "bearer" or not token.strip():
             raise _unauthorized("the Authorization header must be 'Bearer <token>'")
-        try:
-            who = accounts.authenticate_token(auth.wh, token.strip())
-        except accounts.CredentialsError as exc:
-            raise _unauthorized(exc.reason) from None
-        return Principal(who.name, who.role, who.scopes, via="token")
+        return "token", token.strip()
     session_id = request.cookies.get(SESSION_COOKIE)
-    if session_id:
-        try:
-            who = accounts.session_identity(auth.wh, session_id)
-        except accounts.CredentialsError as exc:
-            raise _unauthorized(f"{exc.reason}: log in again") from None
-        return Principal(who.name, who.role, who.scopes, via="session")
+    return ("session", session_id) if session_id else None
+
+
+def _by_credential(auth: AuthState, request: HTTPConnection, kind: str, secret: str, *,
+                   from_memory: bool) -> Principal | None:
+    """The caller a token or session names, or 401. ``from_memory``: decide without the
+    database, None when it must be asked. A credential the database finds naming nobody
+    counts against the client's address; an address over its limit gets 429 instead of a
+    lookup (a remembered answer, good or bad, costs nothing and is still given)."""
+    address = request.client.host if request.client else None
+    if kind == "token":
+        remembered, lookup = accounts.remembered_token, accounts.authenticate_token
+    else:
+        remembered, lookup = accounts.remembered_session, accounts.session_identity
+    try:
+        if from_memory:
+            who = remembered(auth.wh, secret)
+            if who is None:
+                _refuse_if_failing(auth, address)
+                return None
+        else:
+            _refuse_if_failing(auth, address)
+            who = lookup(auth.wh, secret)
+    except accounts.CredentialsError as exc:
+        if not from_memory:
+            auth.failures.failed(address)
+        raise _unauthorized(exc.reason if kind == "token" else f"{exc.reason}: log in again"
+                            ) from None
+    return Principal(who.name, who.role, who.scopes, via=kind)
+
+
+def _refuse_if_failing(auth: AuthState, address: str | None) -> None:
+    wait = auth.failures.retry_after(address)
+    if wait is not None:
+        raise HTTPException(429, f"too many failed credentials from this address: try again "
+                                 f"in {wait} s", headers={"Retry-After": str(wait)})
+
+
+def _authenticate(auth: AuthState, request: HTTPConnection) -> Principal:
+    """The caller by bearer token, else session cookie, else open mode; 401 otherwise.
+    Blocking (database reads): run in the threadpool."""
+    credential = _presented(request)
+    if credential is not None:
+        return _by_credential(auth, request, *credential, from_memory=False)
     if auth.is_local(request) and not auth.users_exist(max_age=auth.NO_USERS_TTL):
         return ANONYMOUS_ADMIN
-    raise _unauthorized("authentication required: an API token (Authorization: Bearer ...) "
-                        "or a session (POST /api/v1/auth/login)")
+    raise _no_credentials()
 
 
-def _open_mode_at_hand(auth: AuthState, request: Request) -> Principal | None:
-    """The open-mode caller, when that is decided without a query (no credentials sent, a
-    local request, no users a moment ago): the answer :func:`_authenticate` would give,
-    without its threadpool round trip (~1 ms, more on a loaded machine)."""
-    if (request.headers.get("authorization") is None
-            and not request.cookies.get(SESSION_COOKIE)
-            and auth._no_users_known(auth.NO_USERS_TTL) and auth.is_local(request)):
+def _no_credentials() -> HTTPException:
+    return _unauthorized("authentication required: an API token (Authorization: Bearer ...) "
+                         "or a session (POST /api/v1/auth/login)")
+
+
+def _at_hand(auth: AuthState, request: HTTPConnection) -> Principal | None:
+    """The answer :func:`_authenticate` would give, when memory decides it (a remembered
+    token or session, a remembered "no users" for open mode, users known to exist and no
+    credential sent): no query, so no round trip into the threadpool (~1 ms, more on a
+    loaded machine). None when the database must be asked."""
+    credential = _presented(request)
+    if credential is not None:
+        return _by_credential(auth, request, *credential, from_memory=True)
+    if auth._users_exist:
+        raise _no_credentials()
+    if auth._no_users_known(auth.NO_USERS_TTL) and auth.is_local(request):
         return ANONYMOUS_ADMIN
     return None
 
@@ -231,7 +280,7 @@ async def authenticate(request: Request) -> Principal:
     if cached is not None:
         return cached
     auth = auth_state(request)
-    principal = _open_mode_at_hand(auth, request)
+    principal = _at_hand(auth, request)
     if principal is None:
         principal = await run_in_threadpool(_authenticate, auth, request)
     if principal.via == "session" and request.method not in SAFE_METHODS:
@@ -246,7 +295,7 @@ async def authenticate_connection(connection: HTTPConnection) -> Principal:
     (a WebSocket has no method; browsers send Origin there, which the caller checks) nor
     caches on ``connection.state``: a long-lived socket asks again to see revocations."""
     auth = auth_state(connection)
-    principal = _open_mode_at_hand(auth, connection)
+    principal = _at_hand(auth, connection)
     if principal is None:
         principal = await run_in_threadpool(_authenticate, auth, connection)
     return principal
