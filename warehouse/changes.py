@@ -157,6 +157,9 @@ class ChangeFeed:
     def __init__(self, maxsize: int = 1000):
         self.origin = uuid.uuid4().hex  # identifies changes this feed published first
         self.maxsize = maxsize
+        #: Changes published so far: a cache of what the warehouse holds is current while
+        #: this has not moved (it moves before subscribers hear of the change).
+        self.version = 0
         self._subscribers: list[Subscription] = []
         self._lock = threading.Lock()
 
@@ -184,6 +187,8 @@ class ChangeFeed:
         """Give ``change`` to every subscriber; stamps this feed as origin if it has none."""
         if not change.origin:
             change = replace(change, origin=self.origin)
+        with self._lock:
+            self.version += 1
         for sub in self._subscribers:  # a copy-on-write list: no lock held while offering
             sub._offer(change)
 

@@ -144,3 +144,53 @@ def test_an_empty_alerts_table_says_so_across_all_its_columns(client):
     headers = [len(re.findall(r"<th>", head)) for head in
                re.findall(r"<thead>(.*?)</thead>", page.text, re.S)]
     assert [f' colspan="{n}"' for n in headers] == empty_rows
+
+
+def test_overview_is_loaded_once_per_change(client, wh, monkeypatch):
+    """The Overview's two queries run once while nothing is written; a write (published on
+    the change feed) makes the next request load again and show it."""
+    queries = []
+    real = wh.runs
+
+    def runs(**kwargs):
+        queries.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(wh, "runs", runs)
+    first = client.get("/", params={"range": "24h", "format": "json"}).json()
+    assert len(queries) == 2
+    for _ in range(3):
+        again = client.get("/", params={"range": "24h", "format": "json"}).json()
+        assert again["tables"] == first["tables"]
+    assert client.get("/", params={"range": "24h"}).status_code == 200  # the HTML: same data
+    assert len(queries) == 2
+    assert client.get("/", params={"range": "1h", "format": "json"}).status_code == 200
+    assert len(queries) == 4  # another window is another page
+    now = pd.Timestamp.now(tz="UTC")
+    wh.write_runs(pd.DataFrame([{"run_id": str(uuid.uuid4()), "recipe": "fresh",
+                                 "status": "running", "started_at": now}]))
+    after = client.get("/", params={"range": "24h", "format": "json"}).json()
+    assert len(queries) == 6
+    assert "fresh" in [row["recipe"] for row in after["tables"]["recipes"]]
+
+
+def test_remembered_page_data_ages_out():
+    from warehouse.changes import Change, ChangeFeed
+    from warehouse.server.pages.memo import MAX_AGE_S, PageMemo
+
+    feed, now = ChangeFeed(), [0.0]
+    memo = PageMemo(feed, clock=lambda: now[0])
+    loads = []
+
+    def load():
+        loads.append(1)
+        return {"n": len(loads)}
+
+    assert memo.get_or_load(("k",), load) == {"n": 1}
+    now[0] += MAX_AGE_S / 2
+    assert memo.get_or_load(("k",), load) == {"n": 1}
+    now[0] += MAX_AGE_S  # too old, though nothing changed: relative windows slide
+    assert memo.get_or_load(("k",), load) == {"n": 2}
+    feed.publish(Change("runs"))
+    assert memo.get_or_load(("k",), load) == {"n": 3}
+    assert memo.get_or_load(("other",), load) == {"n": 4}

@@ -41,6 +41,7 @@ from warehouse.server.pages.loaders import (
     step_data,
     time_window,
 )
+from warehouse.server.pages.memo import memo_of
 from warehouse.server.pages.render import (
     BINARY_FORMATS,
     SERVER_DIR,
@@ -77,7 +78,10 @@ Reader = Annotated[Principal | None, Depends(page_reader)]
 
 
 async def _page(request: Request, principal: Principal | None, template: str, loader, *args,
-                title: str) -> Response:
+                title: str, memo: bool = False) -> Response:
+    """Render ``template`` with ``loader(wh, params, *args)`` (or answer its JSON / an
+    export). ``memo``: the loader depends on its URL and the data only, so its answer is
+    reused until the next change (:mod:`.memo`)."""
     if principal is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse("/login?next=" + quote(target, safe=""), status_code=303)
@@ -88,7 +92,14 @@ async def _page(request: Request, principal: Principal | None, template: str, lo
                "filters": lambda **c: query_string(request, **c), "ranges": list(RANGES),
                "path": request.url.path}
     try:
-        data = await run_in_threadpool(loader, request.app.state.warehouse, params, *args)
+        wh = request.app.state.warehouse
+        if memo:
+            key = (loader.__name__, args, tuple(sorted(
+                (k, v) for k, v in params.multi_items() if k not in ("format", "table"))))
+            data = await run_in_threadpool(memo_of(request.app).get_or_load, key,
+                                           lambda: loader(wh, params, *args))
+        else:
+            data = await run_in_threadpool(loader, wh, params, *args)
     except (PageError, HTTPException, WarehouseError) as exc:  # e.g. an unknown metric
         status, detail = (exc.status_code, exc.detail) if isinstance(exc, HTTPException) \
             else (400, str(exc))
@@ -117,7 +128,8 @@ def router() -> APIRouter:
 
     @pages.get("/")
     async def overview(request: Request, principal: Reader):
-        return await _page(request, principal, "overview.html", overview_data, title="Overview")
+        return await _page(request, principal, "overview.html", overview_data, title="Overview",
+                           memo=True)
 
     # Recipe and step names may hold '/' (ingest allows it): path parameters, steps first.
     @pages.get("/recipes/{recipe:path}/steps/{step:path}")
