@@ -28,6 +28,7 @@ from warehouse.query.archive_read import archived_units, compressed_segments, po
 from warehouse.query.catalog import query_state, select
 from warehouse.query.points import (
     _PARTIALS,
+    LabelTaker,
     check_options,
     group_keys,
     metric_list,
@@ -125,8 +126,10 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
             # Find the (instant, label set) whose filtered metric passes first (materialised,
             # so the planner cannot turn it round), then fetch only the readings there:
             # LATERAL makes PostgreSQL probe the primary key per (hit, series); DuckDB
-            # decorrelates it into a hash join on (series_id, ts). Pivoting every reading of
-            # the range instead cost 3-10x more (bench/tsbs high-cpu).
+            # decorrelates it into a hash join on (series_id, ts), whose scan the time bounds
+            # repeated inside keep to the range (else it read every point of the table).
+            # Pivoting every reading of the range instead cost 3-10x more (bench/tsbs
+            # high-cpu: ten FILTER aggregates over every reading is most of it).
             k = metric_index[condition.metric]
             hit_ids = ",".join(str(s) for s, m in zip(series_ids, m_codes) if m == k) or "NULL"
             hit_where = " AND ".join([f"series_id IN ({hit_ids})", *filters[1:]])
@@ -136,7 +139,8 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
                    f"SELECT h.h_ts AS t, h.h_grp AS grp, {', '.join(columns)} FROM h "
                    f"JOIN (VALUES {pairs}) AS g(g_series_id, g_grp, g_m) ON g.g_grp = h.h_grp "
                    f"JOIN LATERAL (SELECT points.value FROM {source} "
-                   f"WHERE points.series_id = g.g_series_id AND points.ts = h.h_ts) AS points "
+                   f"WHERE points.series_id = g.g_series_id AND points.ts = h.h_ts"
+                   f"{''.join(' AND points.' + f for f in filters[1:])}) AS points "
                    f"ON true GROUP BY 1, 2")
     elif agg in _PARTIALS:
         partials, merge = _PARTIALS[agg]
@@ -161,7 +165,7 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
     sql += " ORDER BY grp, t"
     if not series_ids:
         return _empty(names, key_names)
-    rows = backend.fetch_frame(conn, sql, params)
+    rows = backend.fetch_columns(conn, sql, params)
     return _shape(rows, names, keys, key_names, every_us is not None)
 
 
@@ -174,18 +178,21 @@ def _filtered_merge(agg: str, i: int) -> str:
     return f"{outer}(p) {where} AS v{i}"
 
 
-def _shape(rows: pd.DataFrame, names: list[str], keys: pd.DataFrame, key_names: list[str],
-           bucketed: bool) -> pd.DataFrame:
-    grp = rows["grp"].to_numpy(dtype="i8")
+def _shape(rows: dict[str, np.ndarray], names: list[str], keys: pd.DataFrame,
+           key_names: list[str], bucketed: bool) -> pd.DataFrame:
+    """The frame from fetched columns: label columns typed once per group and taken by
+    position (inferring text per row was a quarter of high-cpu-all, py-spy)."""
+    grp = np.asarray(rows["grp"], dtype="i8")
     if bucketed:
-        ts = pd.to_datetime(rows["t"].to_numpy(dtype="i8"), unit="us", utc=True)
+        ts = pd.to_datetime(np.asarray(rows["t"], dtype="i8"), unit="us", utc=True)
     else:
         ts = pd.to_datetime(rows["t"], utc=True)
-    out = {"ts": ts}
+    out = {"ts": ts.array}
+    groups = LabelTaker(len(keys), grp)
     for name in key_names:
-        out[name] = keys[name].to_numpy(dtype=object)[grp]
+        out[name] = groups.column(name, keys[name].to_numpy(dtype=object))
     for i, metric in enumerate(names):
-        out[metric] = rows[f"v{i}"].to_numpy(dtype="f8")
+        out[metric] = np.asarray(rows[f"v{i}"], dtype="f8")
     return pd.DataFrame(out)
 
 

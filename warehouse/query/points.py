@@ -196,8 +196,9 @@ class PointsQuery:
                                                 "value": frame["value"].to_numpy(dtype="f8")},
                                      with_labels)
         keys = self.keys
+        groups = LabelTaker(len(keys), grp)
         for name in (["metric"] if self.multi else []) + list(self.by):
-            out[name] = pd.Series(keys[name].to_numpy(dtype=object)[grp]).array
+            out[name] = groups.column(name, keys[name].to_numpy(dtype=object))
         out["value"] = frame["value"].to_numpy(dtype="f8")
         return pd.DataFrame(out)
 
@@ -208,7 +209,7 @@ class PointsQuery:
         if "id_index" not in memo:
             memo["id_index"] = pd.Index(sel.ids)
         pos = memo["id_index"].get_indexer(sids) if len(sids) else np.array([], dtype="i8")
-        labels = _LabelTaker(sel, pos)
+        labels = LabelTaker(len(sel.ids), pos, memo)
         if self.multi:
             out["metric"] = labels.column("metric", sel.metrics)
         out.update(rest)
@@ -229,18 +230,18 @@ class PointsQuery:
         return pd.DataFrame(out)
 
 
-class _LabelTaker:
-    """Label columns of the chosen series at the rows' positions ``pos``, each typed as
-    pandas infers the values present (text: its string dtype; only missing values: object),
-    as building the column from the row values would. The type is inferred from one value
-    per series, not per row, and remembered on the selection when every series is present
-    (the usual answer)."""
+class LabelTaker:
+    """Columns of per-key values (one per series, or per group) at the rows' positions
+    ``pos``, each typed as pandas infers the values present (text: its string dtype; only
+    missing values: object), as building the column from the row values would. The type is
+    inferred from one value per key, not per row, and, given a ``memo``, remembered there
+    when every key is present (the usual answer)."""
 
-    def __init__(self, sel: Selection, pos: np.ndarray):
-        self.sel, self.pos = sel, pos
-        present = np.bincount(pos, minlength=len(sel.ids)) > 0 if len(pos) else None
-        self.every_series = present is not None and bool(present.all())
-        if self.every_series:
+    def __init__(self, count: int, pos: np.ndarray, memo: dict | None = None):
+        self.pos, self.memo = pos, memo
+        present = np.bincount(pos, minlength=count) > 0 if len(pos) else None
+        self.every_key = present is not None and bool(present.all())
+        if self.every_key:
             self.present, self.inverse = None, pos
         elif present is not None:
             self.present = np.flatnonzero(present)
@@ -252,11 +253,12 @@ class _LabelTaker:
         if values is None:
             return _objects(np.full(len(self.pos), None, dtype=object))
         key = ("label_array", name)
-        distinct = self.sel.memo.get(key) if self.every_series else None
+        remember = self.every_key and self.memo is not None
+        distinct = self.memo.get(key) if remember else None
         if distinct is None:
-            distinct = pd.Series(values if self.every_series else values[self.present]).array
-            if self.every_series:
-                self.sel.memo[key] = distinct
+            distinct = pd.Series(values if self.every_key else values[self.present]).array
+            if remember:
+                self.memo[key] = distinct
         return distinct.take(self.inverse)
 
 
