@@ -34,6 +34,7 @@ _MAX_FIT_POINTS = 2000
 _MAX_SMEAN = 7  # seasonal median/mean candidates use up to this many cycles
 _MIN_FOLDS = 4  # validation windows the model choice is made on (at least)
 _INTERVAL_FOLDS = 28  # validation windows the interval quantiles are taken from (at most)
+_STL_MAX_PERIOD = 2016  # longest season the validated model fits (weekly at 5 minutes)
 
 
 def forecast(df: pd.DataFrame | pd.Series, horizon: int, *,
@@ -270,6 +271,10 @@ def _predict(y: np.ndarray, horizon: int, step: pd.Timedelta, season: str | int,
     daily = int(round(day)) if day >= 2 and abs(day - round(day)) < 1e-9 else None
     # >= ~150 validation errors, and at least _MIN_FOLDS windows
     folds = min(max(6, _MIN_FOLDS), max(_MIN_FOLDS, -(-150 // horizon)))
+    # the model is refitted per validation window and STL costs O(period x cycles)
+    # (0.2 s at a weekly period of 1-minute data): past _STL_MAX_PERIOD the validated
+    # model has the daily season, and the weekly profile is the seasonal medians' part
+    model_period = daily if period and period > _STL_MAX_PERIOD and daily else period
     for cycle in dict.fromkeys([period, daily if season == "auto" else None]):
         if not (select and cycle):
             continue
@@ -278,13 +283,14 @@ def _predict(y: np.ndarray, horizon: int, step: pd.Timedelta, season: str | int,
         recent = y[-max(max_points, 3 * (week or 0) + _INTERVAL_FOLDS * horizon,
                         (_MAX_SMEAN + 1) * cycle + _INTERVAL_FOLDS * horizon):]
         if len(recent) >= folds * horizon + max(2 * cycle, 10 + 2 * (cycle // 2)):
-            cands = forecast_select.candidates(len(recent) - folds * horizon, horizon, cycle, week,
-                                  lambda t, h: fit_model(t, h, period, max_points))
+            cands = forecast_select.candidates(
+                len(recent) - folds * horizon, horizon, cycle, week,
+                lambda t, h: fit_model(t, h, model_period, max_points))
             seen = None if observed is None else observed[len(y) - len(recent):]
             with one_blas_thread():
-                mean, bounds, name = forecast_select.choose(recent, horizon, cands, folds, levels,
-                                               interval_folds=_INTERVAL_FOLDS,
-                                               observed=seen)
+                mean, bounds, name = forecast_select.choose(
+                    recent, horizon, cands, folds, levels, interval_folds=_INTERVAL_FOLDS,
+                    observed=seen)
             return mean, bounds, name, period
     mean, var, name = fit_model(y, horizon, period, max_points)
     return mean, normal_bounds(mean, var, levels), name, period

@@ -21,7 +21,7 @@ _ETS_FIT_CYCLES = 24  # seasonal ETS fits at least this many cycles when availab
 
 
 def fit_model(y: np.ndarray, horizon: int, period: int | None, max_points: int
-         ) -> tuple[np.ndarray, np.ndarray, str]:
+              ) -> tuple[np.ndarray, np.ndarray, str]:
     """ETS (season as state) or STL+ETS on a recent window: (mean, variance, name)."""
     # an ETS season state is updated once a cycle, so it needs many cycles to settle
     # (period 168: 12 -> 24 weeks cut the MAE by 4% and lifted 95% coverage .92 -> .94);
@@ -34,7 +34,7 @@ def fit_model(y: np.ndarray, horizon: int, period: int | None, max_points: int
             if period <= _ETS_MAX_PERIOD:
                 mean, var, name = _ets(window, horizon, period)
             else:
-                mean, var, name = _stl_ets(window, horizon, period)
+                mean, var, name = _stl_ets(window, horizon, period, max_points)
         else:
             mean, var, name = _ets(window, horizon, None)
     return mean, var, name
@@ -98,8 +98,12 @@ def _ets(y: np.ndarray, horizon: int, period: int | None
             np.asarray(pred.forecast_variance, dtype=float), best_name)
 
 
-def _stl_ets(y: np.ndarray, horizon: int, period: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """STL season (repeated from its last cycle) + non-seasonal ETS on the rest."""
+def _stl_ets(y: np.ndarray, horizon: int, period: int, max_points: int
+             ) -> tuple[np.ndarray, np.ndarray, str]:
+    """STL season (repeated from its last cycle) + non-seasonal ETS on the last
+    ``max_points`` of the rest (as for ETS alone: older samples carry no weight, and
+    at a weekly period of 1-minute data the 30 240 samples STL needs cost 0.5 s
+    of ETS fitting)."""
     from statsmodels.tsa.seasonal import STL
 
     # loess evaluated every ~period/10 samples and interpolated: ~15x faster at
@@ -108,6 +112,6 @@ def _stl_ets(y: np.ndarray, horizon: int, period: int) -> tuple[np.ndarray, np.n
     stl = STL(y, period=period, seasonal_jump=jump, trend_jump=jump,
               low_pass_jump=jump).fit()
     seasonal = np.asarray(stl.seasonal)
-    mean, var, name = _ets(y - seasonal, horizon, None)
+    mean, var, name = _ets((y - seasonal)[-max_points:], horizon, None)
     last_cycle = seasonal[-period:]
     return mean + last_cycle[np.arange(horizon) % period], var, f"STL[{period}]+{name}"

@@ -102,11 +102,8 @@ def _strengths(y: np.ndarray, periods: list[int]) -> list[float]:
     if len(y) >= 3 * lag:
         # centred moving average over one (longest) cycle: removes level and trend
         # but no seasonal shape of that period or of its divisors
-        w = np.ones(lag + 1 - lag % 2)
-        if lag % 2 == 0:
-            w[0] = w[-1] = 0.5
-        off = (len(w) - 1) // 2
-        r = y[off:len(y) - off] - np.convolve(y, w / lag, mode="valid")
+        off = lag // 2
+        r = y[off:len(y) - off] - _centred_mean(y, lag)
     else:
         # too few cycles to spare one at each end: a straight-line detrend instead
         off = 0
@@ -121,3 +118,18 @@ def _strengths(y: np.ndarray, periods: list[int]) -> list[float]:
         ok = ss_tot > 0 and m > p
         out.append(max(0.0, 1 - (ss_res / (m - p)) / (ss_tot / (m - 1))) if ok else 0.0)
     return out
+
+
+def _centred_mean(y: np.ndarray, lag: int) -> np.ndarray:
+    """Centred moving average over ``lag`` samples (2 x lag for an even lag: the end
+    points weigh half), for every sample with ``lag // 2`` on each side.
+
+    By cumulative sums: O(n), where a convolution with the kernel is O(n * lag)
+    (2.5 s for 30 days of 1-minute samples at the weekly lag of 10 080)."""
+    span = lag + 1 - lag % 2
+    x = y - y.mean()  # small partial sums keep the differences exact
+    c = np.concatenate(([0.0], np.cumsum(x)))
+    total = c[span:] - c[:-span]
+    if lag % 2 == 0:
+        total -= 0.5 * (x[:len(x) - span + 1] + x[span - 1:])
+    return total / lag + y.mean()

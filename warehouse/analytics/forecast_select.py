@@ -233,12 +233,11 @@ def _snaive(p: int) -> Predictor:
 def _smean(p: int, k: int) -> Predictor:
     def fit(y: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray, str]:
         cycles = y[len(y) - k * p:].reshape(k, p)
-        profile = cycles.mean(axis=0)
         shift = float(np.median(cycles[-1]) - np.median(cycles))  # the level moved since
-        j = np.arange(horizon)
-        mean = profile[j % p] + shift
-        resid = y[len(y) - k * p:] - np.tile(profile, k)
-        sd2 = float(np.var(resid)) * (1 + 1 / k)
+        cycles = cycles[:, :min(horizon, p)]  # only the phases forecast
+        profile = cycles.mean(axis=0)
+        sd2 = float(np.var(cycles - profile)) * (1 + 1 / k)
+        mean = profile[np.arange(horizon) % p] + shift
         return mean, np.full(horizon, sd2), f"SMean[{p}]x{k}"
     fit.min_train = k * p
     return fit
@@ -248,12 +247,12 @@ def _smedian(p: int, k: int, shift: bool) -> Predictor:
     def fit(y: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray, str]:
         kk = min(k, len(y) // p)
         cycles = y[len(y) - kk * p:].reshape(kk, p)
-        profile = np.median(cycles, axis=0)  # the MAE-optimal point forecast per phase
         level = float(np.median(cycles[-1]) - np.median(cycles)) if shift else 0.0
-        j = np.arange(horizon)
-        resid = cycles - profile
-        sd2 = float(np.mean(resid**2)) * (1 + 1 / kk)
-        return profile[j % p] + level, np.full(horizon, sd2), \
+        # only the phases forecast: a weekly cycle of 1-minute data has 10 080
+        cycles = cycles[:, :min(horizon, p)]
+        profile = np.median(cycles, axis=0)  # the MAE-optimal point forecast per phase
+        sd2 = float(np.mean((cycles - profile) ** 2)) * (1 + 1 / kk)
+        return profile[np.arange(horizon) % p] + level, np.full(horizon, sd2), \
             f"SMedian[{p}]x{kk}" + ("" if shift else "/flat")
     fit.min_train = k * p
     return fit
