@@ -131,6 +131,8 @@ def host_cpu(hosts: int, seed: int = 2):
 def load(wh: Warehouse, recipes: int, hosts: int) -> dict:
     present = int(wh.sql("SELECT count(*) AS n FROM runs")["n"].iloc[0])
     if present:  # a kept warehouse: measure on what is there
+        if wh.backend.dialect == "postgresql":
+            analyze_parents(wh)
         return {"runs": present, "reused": True,
                 "points": int(wh.sql("SELECT count(*) AS n FROM points")["n"].iloc[0])}
     runs, steps, points = year_of_runs(recipes)
@@ -155,7 +157,20 @@ def load(wh: Warehouse, recipes: int, hosts: int) -> dict:
     with timer() as took:
         wh.refresh_rollups(now=END)
     counts["rollups_s"] = took()
+    if wh.backend.dialect == "postgresql":
+        analyze_parents(wh)
     return counts
+
+
+def analyze_parents(wh: Warehouse) -> None:
+    """ANALYZE the partitioned parents: autovacuum analyses only the partitions, so the
+    planner has no statistics for a join of runs and step_runs and picks a nested loop that
+    probes every step partition per run (a year: 16 s instead of 0.5 s for one panel)."""
+    from sqlalchemy import text
+
+    with wh.engine.begin() as conn:
+        for table in ("runs", "step_runs", "points"):
+            conn.execute(text(f"ANALYZE {table}"))
 
 
 def variables(name: str, days: int) -> dict:
