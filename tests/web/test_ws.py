@@ -105,6 +105,20 @@ def test_merge_caps_id_lists():
     assert message["statuses"] == ["running"] and message["changes"] == live.MAX_IDS + 5
 
 
+def test_a_burst_is_encoded_once_per_subscription_shape():
+    memo = live.MessageMemo()
+    burst = [Change("points", metrics=("cpu",)), Change("points", metrics=("mem",))]
+    wants_cpu = live.Interest({"kinds": ["points"], "metrics": ["cpu", "mem"]})
+    same = live.Interest({"metrics": ["mem", "cpu"], "kinds": ["points"]})
+    other = live.Interest({"kinds": ["points"]})
+    text = memo.text(wants_cpu, burst)
+    assert json.loads(text) == live.merge(burst)
+    assert memo.text(same, list(burst)) is text  # another page of the same shape
+    assert memo.text(other, burst) is not text
+    later = [*burst, Change("points", metrics=("cpu",))]
+    assert json.loads(memo.text(wants_cpu, later))["changes"] == 3  # other changes: new text
+
+
 def test_open_socket_ends_when_its_credentials_are_revoked(wh, monkeypatch):
     monkeypatch.setattr(live, "REAUTH_S", 0.0)  # check on every wake-up
     accounts.add_user(wh, "viewer", "viewer", "correct horse battery")

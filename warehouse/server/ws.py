@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import OrderedDict
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
@@ -48,6 +49,7 @@ SEND_TIMEOUT_S = 10.0  # a client that cannot take a message this long is droppe
 PING_S = 25.0  # idle keep-alive
 REAUTH_S = 300.0  # credentials are checked again this often (sessions expire, are revoked)
 MAX_MESSAGE_BYTES = 16_384  # a subscribe message is small
+MEMO_ENTRIES = 256  # merged messages remembered for other pages of the same shape
 #: Open sockets beyond a limit are closed with this code: 1013 "Try Again Later" (RFC 6455
 #: registry, https://www.iana.org/assignments/websocket) — the page backs off and retries.
 BUSY_CLOSE_CODE = 1013
@@ -118,6 +120,9 @@ class Interest:
         self.recipes = self._names(message, "recipes")
         self.run_ids = self._names(message, "run_ids")
         self.metrics = self._names(message, "metrics")
+        #: Equal for pages that want the same: they get the same messages (MessageMemo).
+        self.key = tuple(frozenset(names) for names in (self.kinds, self.recipes,
+                                                         self.run_ids, self.metrics))
 
     @staticmethod
     def _names(message: dict, key: str) -> set[str]:
@@ -162,6 +167,36 @@ def merge(changes: list[Change]) -> dict:
     return message
 
 
+class MessageMemo:
+    """The text of the message for a burst of changes, built once per subscription shape:
+    the pages that want the same (an Interest key) and drained the same changes get the
+    same text, so a write seen by 100 open tabs is merged and encoded once, not 100 times.
+    Used from the event loop only; holds the last :data:`MEMO_ENTRIES` messages (and their
+    changes, so an id of a freed change is never mistaken for a new one)."""
+
+    def __init__(self):
+        self._texts: OrderedDict[tuple, tuple[tuple[Change, ...], str]] = OrderedDict()
+
+    def text(self, interest: Interest, changes: list[Change]) -> str:
+        key = (interest.key, tuple(map(id, changes)))
+        entry = self._texts.get(key)
+        if entry is not None and all(a is b for a, b in zip(entry[0], changes, strict=True)):
+            return entry[1]
+        text = json.dumps(merge(changes))
+        self._texts[key] = (tuple(changes), text)
+        while len(self._texts) > MEMO_ENTRIES:
+            self._texts.popitem(last=False)
+        return text
+
+
+def memo_of(app) -> MessageMemo:
+    """The app's :class:`MessageMemo`, made on first use."""
+    memo = getattr(app.state, "ws_messages", None)
+    if memo is None:
+        memo = app.state.ws_messages = MessageMemo()
+    return memo
+
+
 def _same_origin(ws: WebSocket) -> bool:
     origin = ws.headers.get("origin")
     if origin is None:
@@ -186,14 +221,18 @@ class Connection:
         self.wakeup = asyncio.Event()
         self.loop = asyncio.get_running_loop()
         self.sub = ws.app.state.changes.subscribe(maxsize=QUEUE_SIZE, wake=self._wake)
+        self.messages = memo_of(ws.app)
         self.seen_dropped = 0
         self.sent_at = float("-inf")  # when the last change message went out
 
     def _wake(self) -> None:  # the writer's thread: must not block
         self.loop.call_soon_threadsafe(self.wakeup.set)
 
-    async def send(self, message: dict) -> None:
-        await asyncio.wait_for(self.ws.send_text(json.dumps(message)), SEND_TIMEOUT_S)
+    async def send(self, message: dict | str) -> None:
+        text = message if isinstance(message, str) else json.dumps(message)
+        # asyncio.timeout rather than wait_for: no task made per message and client.
+        async with asyncio.timeout(SEND_TIMEOUT_S):
+            await self.ws.send_text(text)
 
     async def receive(self) -> None:
         while True:
@@ -240,7 +279,7 @@ class Connection:
                 continue
             matching = [c for c in changes if self.interest.matches(c)]
             if matching:
-                await self.send(merge(matching))
+                await self.send(self.messages.text(self.interest, matching))
                 self.sent_at = self.loop.time()
 
     def close(self) -> None:

@@ -135,19 +135,22 @@ def router() -> APIRouter:
     @pages.get("/recipes/{recipe:path}/steps/{step:path}")
     async def step(request: Request, recipe: str, step: str, principal: Reader):
         return await _page(request, principal, "step.html", step_data, recipe, step,
-                           title=f"{recipe} / {step}")
+                           title=f"{recipe} / {step}", memo=True)
 
     @pages.get("/recipes/{recipe:path}")
     async def recipe(request: Request, recipe: str, principal: Reader):
-        return await _page(request, principal, "recipe.html", recipe_data, recipe, title=recipe)
+        return await _page(request, principal, "recipe.html", recipe_data, recipe, title=recipe,
+                           memo=True)
 
     @pages.get("/runs/{run_id}")
     async def run(request: Request, run_id: str, principal: Reader):
-        return await _page(request, principal, "run.html", run_data, run_id, title=f"Run {run_id[:8]}")
+        return await _page(request, principal, "run.html", run_data, run_id, title=f"Run {run_id[:8]}",
+                           memo=True)
 
     @pages.get("/metrics")
     async def metrics(request: Request, principal: Reader):
-        return await _page(request, principal, "metrics.html", metrics_data, title="Metrics")
+        return await _page(request, principal, "metrics.html", metrics_data, title="Metrics",
+                           memo=True)
 
     @pages.get("/dashboards")
     async def dashboards(request: Request, principal: Reader):

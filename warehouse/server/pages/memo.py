@@ -1,6 +1,7 @@
 """Page data remembered per change-feed version: a page asked for again before anything
-was written (reloads, several viewers, the live refresh of each open tab after one write)
-is answered without its queries.
+was written (reloads, several viewers) is answered without its queries, and after a write
+the live refresh of every open tab showing the same page (the same URL: the metrics
+explorer's "points after the last one shown" included) costs one load, not one per tab.
 
 An answer is reused while the server's change feed (``app.state.changes``: writes through
 this server, and on PostgreSQL the writes of other processes it hears by ``LISTEN``) has
