@@ -118,7 +118,7 @@ def threshold_on_series(wh: Warehouse, rules: list[Rule], series_ids: list[int],
         rows = run(conn, wh, "series_last_by_id", {"series_ids": series_ids}).all()
     by_metric: dict[str, list[tuple[dict, datetime, float]]] = defaultdict(list)
     for series_id, metric, labels, ts, value in rows:
-        ts = aware(ts)
+        ts = ts if getattr(ts, "tzinfo", None) is not None else aware(ts)
         if ts > now:
             return None
         if series_id not in labels_cache:
@@ -126,14 +126,18 @@ def threshold_on_series(wh: Warehouse, rules: list[Rule], series_ids: list[int],
                 labels_cache.clear()  # bounded: a cache, not a copy of the series table
             labels_cache[series_id] = json.loads(labels) if isinstance(labels, str) else labels
         by_metric[metric].append((labels_cache[series_id], ts, float(value)))
-    out = {}
+    out, starts = {}, {}
     for rule in rules:
         match = rule.spec.get("match") or {}
-        series = [s for s in by_metric.get(rule.metric, ())
-                  if all(str(s[0].get(k)) == v for k, v in match.items())]
+        series = by_metric.get(rule.metric, ())
+        if match:
+            series = [s for s in series if all(str(s[0].get(k)) == v for k, v in match.items())]
         if not series:
             continue  # the write touched none of this rule's series
-        start = now - timedelta(microseconds=rule.us("window"))
+        window = rule.spec["window"]
+        if window not in starts:
+            starts[window] = now - timedelta(microseconds=rule.us("window"))
+        start = starts[window]
         op, threshold = rule.spec["op"], rule.spec["threshold"]
         fresh = [(labels, value) for labels, ts, value in series if ts >= start]
         out[rule.name] = Outcome(
