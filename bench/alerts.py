@@ -2,15 +2,20 @@
 received, with many rules active and background ingest; evaluation cost per write batch;
 memory with many flapping instances.
 
-    python bench/alerts.py [--url URL] [--rules 1000] [--rate 10000] [--batch 5000]
-                           [--trials 30] [--flapping 10000] [--rounds 6]
+    python bench/alerts.py [--engine duckdb|postgresql] [--url URL] [--rules 1000]
+                           [--rate 10000] [--batch 5000] [--trials 30] [--flapping 10000]
+                           [--rounds 6]
 
 - Latency: ``--rules`` rules (all threshold rules on their own metric, plus 10 run-failed
   rules) in one running AlertManager following ``wh.changes``; a thread writes ``--rate``
   points/s (batches of ``--batch``, values below every threshold, on the rules' metrics so
   each batch triggers evaluations). Each trial writes one breaching point (or one failed
   run) and waits for the webhook on a local HTTP server: latency = receipt - just before
-  the write. The points/s actually written are reported next to the target.
+  the write. The points/s actually written are reported next to the target. On DuckDB the
+  background writer and the trials share the one writer of the file; on PostgreSQL
+  (``--engine postgresql``: a throwaway local server) the background writer is another
+  client, whose changes reach the evaluator the way ``warehouse serve`` republishes what
+  it hears by LISTEN.
 - Evaluation cost per write batch: in the same process without background ingest, one
   batch of ``--batch`` points written, then the rules it touches evaluated incrementally
   (``on_changes``, what the evaluator does) and, as the baseline, whole
@@ -181,6 +186,18 @@ def latency(url: str, n_rules: int, rate: int, batch: int, trials: int
     stop = threading.Event()
     written = [0]
 
+    writer = wh
+    if not wh.backend.capabilities.single_writer:
+        writer = Warehouse(url)  # another client, with its own writer and connections
+        heard = writer.changes.subscribe(maxsize=10_000)
+
+        def forward():  # what the server's LISTEN does with other clients' NOTIFYs
+            while not stop.is_set():
+                change = heard.get(timeout=0.1)
+                if change is not None:
+                    wh.changes.publish(change)
+
+        threading.Thread(target=forward, daemon=True).start()
     rng = np.random.default_rng(0)
     # Built beforehand, only the times renewed per write: the writer's CPU goes to writing.
     frames = [background_batch(n_metric_rules, batch, rng) for _ in range(8)]
@@ -192,7 +209,7 @@ def latency(url: str, n_rules: int, rate: int, batch: int, trials: int
         next_at = time.perf_counter()
         while not stop.is_set():
             frame = frames[written[0] // batch % len(frames)]
-            wh.write_points(frame.assign(ts=pd.Timestamp.now(tz="UTC") - offsets))
+            writer.write_points(frame.assign(ts=pd.Timestamp.now(tz="UTC") - offsets))
             written[0] += batch
             next_at = max(next_at + batch / rate, time.perf_counter() - batch / rate)
             stop.wait(max(0.0, next_at - time.perf_counter()))
@@ -236,6 +253,8 @@ def latency(url: str, n_rules: int, rate: int, batch: int, trials: int
     if background.is_alive():
         background.join()
     am.stop()
+    if writer is not wh:
+        writer.close()
     rows = [{"rule kind": kind, "trials": len(v) + missed[kind], "missed": missed[kind],
              "p50 ms": pct(v, 50), "p95 ms": pct(v, 95), "p99 ms": pct(v, 99),
              "max ms": max(v) * 1000 if v else float("nan"),
@@ -299,7 +318,10 @@ def flapping(url: str, n_series: int, rounds: int) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default=None, help="database (default: a temporary DuckDB)")
+    parser.add_argument("--engine", choices=("duckdb", "postgresql"), default="duckdb",
+                        help="temporary databases: DuckDB files, or a throwaway local "
+                             "PostgreSQL server (warehouse.pgserver)")
+    parser.add_argument("--url", default=None, help="one existing database for every part")
     parser.add_argument("--rules", type=int, default=1000)
     parser.add_argument("--rate", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=5_000,
@@ -310,10 +332,28 @@ def main() -> None:
     parser.add_argument("--flapping", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
-    folder = tempfile.mkdtemp(prefix="bench-alerts-")
-    url = args.url or f"duckdb:///{folder}/latency.duckdb"
-    cost = batch_cost(f"duckdb:///{folder}/cost.duckdb" if not args.url else args.url,
-                      args.rules, args.batch, args.repeats)
+    server = None
+    parts = ("cost", "latency", "flapping")
+    if args.url:
+        urls = dict.fromkeys(parts, args.url)
+    elif args.engine == "postgresql":
+        from warehouse.pgserver import LocalPostgres
+
+        server = LocalPostgres().start()
+        urls = {part: server.create_database(f"bench_alerts_{part}") for part in parts}
+    else:
+        folder = tempfile.mkdtemp(prefix="bench-alerts-")
+        urls = {part: f"duckdb:///{folder}/{part}.duckdb" for part in parts}
+    try:
+        run_all(args, urls)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def run_all(args, urls: dict[str, str]) -> None:
+    url = urls["latency"]
+    cost = batch_cost(urls["cost"], args.rules, args.batch, args.repeats)
     print(f"\nevaluation cost of one write batch of {args.batch:,} points "
           f"({cost['rules_touched_median']:.0f} rules touched, median), no background ingest\n")
     print_table([{"evaluation": "incremental (on_changes)", "p50 ms": cost["incremental_p50_ms"],
@@ -337,13 +377,13 @@ def main() -> None:
           f"{extra['run_round_p50_ms']:.1f} ms, p95 {extra['run_round_p95_ms']:.1f} ms; "
           f"load average before {extra['load_average_before']}, after "
           f"{extra['load_average_after']}")
-    flap_url = args.url or f"duckdb:///{folder}/flapping.duckdb"
-    flap = flapping(flap_url, args.flapping, args.rounds)
+    flap = flapping(urls["flapping"], args.flapping, args.rounds)
     print(f"\n{args.flapping:,} flapping instances\n")
     print_table(flap, ["round", "transitions", "instances in memory", "rows stored", "eval s",
                        "traced MB"])
-    path = write_results("alerts", rows, {**extra, "batch_cost": cost, "flapping": flap,
-                                          "engine": url.split(":", 1)[0]})
+    engine = url.split(":", 1)[0].split("+")[0]
+    path = write_results("alerts" if engine == "duckdb" else f"alerts_{engine}", rows,
+                         {**extra, "batch_cost": cost, "flapping": flap, "engine": engine})
     print(f"\nwrote {path}")
 
 
