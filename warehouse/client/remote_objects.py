@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 ALERTS_SERVER_ONLY = frozenset({"evaluate", "evaluate_all", "evaluate_changes", "evaluate_due",
                                 "on_changes", "notify", "start", "stop", "running",
                                 "set_notify", "instances", "notifier", "clock", "wh", "lease",
-                                "index"})
+                                "claim", "index"})
 #: Problem types of the dashboards routes that a direct call raises as DashboardError.
 _DASHBOARD_KINDS = ("dashboard", "unknown-dashboard", "dashboard-conflict")
 #: Rows of each panel asked for when rendering: all a panel may have (the frames are the

@@ -1,6 +1,6 @@
 """Dashboard routes (``/api/v1/dashboards``): the functions of ``wh.dashboards`` over HTTP —
-list, get, history, create, update, edit, restore, share, delete, render, export/import —
-and the rendered data as CSV, JSON, XLSX, Parquet or HTML (docs/dashboards.md).
+list, get, history, create, update, edit, restore, share, delete (docs/dashboards.md); the
+rendering and export routes are in :mod:`.api_dashboard_render`, under the same permissions.
 
 Who may do what (docs/server.md): the token's scope first (read for reading and rendering,
 write for any change), then the dashboard's own permissions — it is readable by its owner,
@@ -12,43 +12,32 @@ same as one that does not exist, so private dashboards do not reveal that they e
 
 from __future__ import annotations
 
-import json
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from warehouse.dashboards import builder
-from warehouse.dashboards.render import MAX_PANEL_ROWS
 from warehouse.dashboards.store import MAX_SHARED, StoredDashboard
 from warehouse.server.api_read import no_nul
 from warehouse.server.auth import Principal, require
-from warehouse.server.deps import TABLE_RESPONSES, split_list, table_response, warehouse
-from warehouse.server.object_routes import (
-    MEDIA_TYPES,
-    Refusal,
-    answers_problems,
-    author_of,
-    file_response,
-    jsonable,
-)
+from warehouse.server.deps import TABLE_RESPONSES, table_response, warehouse
+from warehouse.server.object_routes import Refusal, answers_problems, author_of
 
 router = APIRouter(tags=["dashboards"], dependencies=[Depends(no_nul)])
-_reader, _writer = Depends(require("read")), Depends(require("write"))
+READER, WRITER = Depends(require("read")), Depends(require("write"))
 Visibility = Literal["private", "shared", "public"]
-_ID = Path(..., max_length=100, description="a stored dashboard's id (or a built-in's name "
-                                            "where rendering)")
-#: Rows of each panel a JSON render carries by default (``max_rows`` asks for more).
-RENDER_ROWS = 1000
+DASHBOARD_ID = Path(..., max_length=100, description="a stored dashboard's id (or a "
+                                                     "built-in's name where rendering)")
 
 
 # -- permissions ----------------------------------------------------------------------------
-def _is_admin(principal: Principal) -> bool:
+def is_admin(principal: Principal) -> bool:
     return principal.role == "admin"
 
 
-def _readable(wh, dashboard_id: str, principal: Principal,
-              version: int | None = None) -> StoredDashboard:
+def readable(wh, dashboard_id: str, principal: Principal,
+             version: int | None = None) -> StoredDashboard:
     """The stored dashboard if the caller may read it; 404 otherwise (missing or private)."""
     if not wh.dashboards.exists(dashboard_id):
         raise Refusal(404, f"no dashboard {dashboard_id!r}", "unknown-dashboard")
@@ -58,8 +47,8 @@ def _readable(wh, dashboard_id: str, principal: Principal,
     return stored
 
 
-def _writable(wh, dashboard_id: str, principal: Principal) -> StoredDashboard:
-    stored = _readable(wh, dashboard_id, principal)
+def writable(wh, dashboard_id: str, principal: Principal) -> StoredDashboard:
+    stored = readable(wh, dashboard_id, principal)
     if not stored.writable_by(principal.name, principal.role):
         raise Refusal(403, f"{principal.name!r} may read dashboard {dashboard_id!r} but not "
                            f"edit it (its owner, an admin, or an editor it is shared with may)",
@@ -67,9 +56,9 @@ def _writable(wh, dashboard_id: str, principal: Principal) -> StoredDashboard:
     return stored
 
 
-def _owned(wh, dashboard_id: str, principal: Principal) -> StoredDashboard:
-    stored = _readable(wh, dashboard_id, principal)
-    if not (_is_admin(principal) or stored.owner == principal.name):
+def owned(wh, dashboard_id: str, principal: Principal) -> StoredDashboard:
+    stored = readable(wh, dashboard_id, principal)
+    if not (is_admin(principal) or stored.owner == principal.name):
         raise Refusal(403, f"only the owner ({stored.owner!r}) or an admin may change the "
                            f"sharing of dashboard {dashboard_id!r} or delete it", "403")
     return stored
@@ -87,21 +76,21 @@ def stored_json(stored: StoredDashboard) -> dict:
 @router.get("/dashboards", summary="Stored dashboards the caller may read",
             responses=TABLE_RESPONSES)
 @answers_problems
-def list_dashboards(request: Request, principal: Principal = _reader,
+def list_dashboards(request: Request, principal: Principal = READER,
                     user: str | None = Query(None, max_length=200,
                                              description="admin only: what this user may read"),
                     role: Literal["viewer", "editor", "admin"] | None = Query(
                         None, description="admin only: with user, that user's role")):
     """id, title, owner, visibility, shared_with, version, created_at, updated_at."""
-    if (user or role) and not _is_admin(principal):
+    if (user or role) and not is_admin(principal):
         raise Refusal(403, "only an admin may list dashboards as another user sees them", "403")
-    if not _is_admin(principal):
+    if not is_admin(principal):
         user, role = principal.name, principal.role
     return table_response(request, warehouse(request).dashboards.list(user=user, role=role))
 
 
 @router.get("/dashboard-templates", summary="The built-in dashboard templates",
-            dependencies=[_reader])
+            dependencies=[READER])
 def list_templates() -> list[dict]:
     """Each built-in: id, title, description, panels, variables (names)."""
     from warehouse.dashboards import templates
@@ -113,21 +102,21 @@ def list_templates() -> list[dict]:
 
 @router.get("/dashboards/{dashboard_id}", summary="A stored dashboard and its document")
 @answers_problems
-def get_dashboard(request: Request, dashboard_id: str = _ID, principal: Principal = _reader,
+def get_dashboard(request: Request, dashboard_id: str = DASHBOARD_ID, principal: Principal = READER,
                   version: int | None = Query(None, ge=1, le=10**6,
                                               description="an older version")):
     """The dashboard at ``version`` (default its current one)."""
-    return stored_json(_readable(warehouse(request), dashboard_id, principal, version))
+    return stored_json(readable(warehouse(request), dashboard_id, principal, version))
 
 
 @router.get("/dashboards/{dashboard_id}/history", summary="Every saved version",
             responses=TABLE_RESPONSES)
 @answers_problems
-def dashboard_history(request: Request, dashboard_id: str = _ID,
-                      principal: Principal = _reader):
+def dashboard_history(request: Request, dashboard_id: str = DASHBOARD_ID,
+                      principal: Principal = READER):
     """version, author, created_at, title, panels — oldest first."""
     wh = warehouse(request)
-    _readable(wh, dashboard_id, principal)
+    readable(wh, dashboard_id, principal)
     return table_response(request, wh.dashboards.history(dashboard_id))
 
 
@@ -149,9 +138,9 @@ class NewDashboard(BaseModel):
 
 @router.post("/dashboards", summary="Create a dashboard", status_code=201)
 @answers_problems
-def create_dashboard(request: Request, body: NewDashboard, principal: Principal = _writer):
+def create_dashboard(request: Request, body: NewDashboard, principal: Principal = WRITER):
     """From a document, a built-in template, or empty; the caller owns it."""
-    if body.owner and body.owner != principal.name and not _is_admin(principal):
+    if body.owner and body.owner != principal.name and not is_admin(principal):
         raise Refusal(403, "field 'owner': only an admin may create a dashboard for someone "
                            "else", "403")
     if body.document is not None and body.template is not None:
@@ -206,11 +195,11 @@ def _save(wh, dashboard_id: str, save, expected: int | None):
 
 @router.put("/dashboards/{dashboard_id}", summary="Save a new version of a dashboard")
 @answers_problems
-def update_dashboard(request: Request, body: Update, dashboard_id: str = _ID,
-                     principal: Principal = _writer):
+def update_dashboard(request: Request, body: Update, dashboard_id: str = DASHBOARD_ID,
+                     principal: Principal = WRITER):
     """The document becomes the next version (its id must stay the same)."""
     wh = warehouse(request)
-    _writable(wh, dashboard_id, principal)
+    writable(wh, dashboard_id, principal)
     author = author_of(principal, body.author)
     return stored_json(_save(wh, dashboard_id, lambda: wh.dashboards.update(
         dashboard_id, body.document, author=author, expected_version=body.expected_version,
@@ -265,11 +254,11 @@ def apply_operation(document, step: Operation, index: int):
 
 @router.post("/dashboards/{dashboard_id}/edit", summary="Apply builder steps as a new version")
 @answers_problems
-def edit_dashboard(request: Request, body: Edit, dashboard_id: str = _ID,
-                   principal: Principal = _writer):
+def edit_dashboard(request: Request, body: Edit, dashboard_id: str = DASHBOARD_ID,
+                   principal: Principal = WRITER):
     """add/replace/move/remove panels, retitle: one new version for all the steps."""
     wh = warehouse(request)
-    current = _writable(wh, dashboard_id, principal)
+    current = writable(wh, dashboard_id, principal)
     expected = body.expected_version or current.version
     if expected != current.version:
         raise Refusal(409, f"dashboard {dashboard_id!r} is at version {current.version}, not "
@@ -290,11 +279,11 @@ class Restore(BaseModel):
 
 @router.post("/dashboards/{dashboard_id}/restore", summary="Save an old version as the newest")
 @answers_problems
-def restore_dashboard(request: Request, body: Restore, dashboard_id: str = _ID,
-                      principal: Principal = _writer):
+def restore_dashboard(request: Request, body: Restore, dashboard_id: str = DASHBOARD_ID,
+                      principal: Principal = WRITER):
     """The old document again as a new version (history is kept)."""
     wh = warehouse(request)
-    _writable(wh, dashboard_id, principal)
+    writable(wh, dashboard_id, principal)
     return stored_json(wh.dashboards.restore(dashboard_id, body.version,
                                              author=author_of(principal, body.author)))
 
@@ -310,161 +299,25 @@ class Sharing(BaseModel):
 
 @router.put("/dashboards/{dashboard_id}/sharing", summary="Change who may see a dashboard")
 @answers_problems
-def share_dashboard(request: Request, body: Sharing, dashboard_id: str = _ID,
-                    principal: Principal = _writer):
+def share_dashboard(request: Request, body: Sharing, dashboard_id: str = DASHBOARD_ID,
+                    principal: Principal = WRITER):
     """Visibility (private, shared, public), who it is shared with, its owner."""
     wh = warehouse(request)
-    _owned(wh, dashboard_id, principal)
+    owned(wh, dashboard_id, principal)
     return stored_json(wh.dashboards.share(dashboard_id, visibility=body.visibility,
                                            shared_with=body.shared_with, owner=body.owner))
 
 
 @router.delete("/dashboards/{dashboard_id}", summary="Delete a dashboard and its history")
 @answers_problems
-def delete_dashboard(request: Request, dashboard_id: str = _ID,
-                     principal: Principal = _writer):
+def delete_dashboard(request: Request, dashboard_id: str = DASHBOARD_ID,
+                     principal: Principal = WRITER):
     """Only its owner or an admin."""
     wh = warehouse(request)
-    _owned(wh, dashboard_id, principal)
+    owned(wh, dashboard_id, principal)
     wh.dashboards.delete(dashboard_id)
     return {"id": dashboard_id, "deleted": True}
 
 
-# -- rendering and exporting ----------------------------------------------------------------
-def _document(wh, dashboard_id: str, principal: Principal):
-    """A stored dashboard the caller may read, else the built-in of that name."""
-    from warehouse.dashboards import BUILT_IN, template
-
-    if wh.dashboards.exists(dashboard_id) or dashboard_id not in BUILT_IN:
-        return _readable(wh, dashboard_id, principal).document
-    return template(dashboard_id)
-
-
-def _variables(text: str | None) -> dict:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise Refusal(422, f"variables must be a JSON object: {exc}", "request-validation",
-                      errors=[{"row": None, "field": "variables", "message": str(exc)}]) from None
-    if not isinstance(value, dict):
-        raise Refusal(422, "variables must be a JSON object, e.g. {\"recipe\": \"etl\"}",
-                      "request-validation",
-                      errors=[{"row": None, "field": "variables", "message": "not an object"}])
-    return value
-
-
-def rendered_json(rendered, max_rows: int) -> dict:
-    """A render as JSON: ``to_json`` plus the document and each panel's column dtypes (the
-    remote client rebuilds typed frames from them)."""
-    out = rendered.to_json(max_rows)
-    out["document"] = rendered.dashboard.to_json()
-    for panel, result in zip(out["panels"], rendered.panels, strict=True):
-        if result.frame is not None:
-            panel["dtypes"] = {str(c): str(t) for c, t in result.frame.dtypes.items()}
-    return jsonable(out)
-
-
-_VARIABLES = Query(None, max_length=20_000, description='JSON object: {"recipe": "etl"}')
-_PANELS = Query(None, max_length=5000, description="comma-separated panel ids (default all)")
-
-
-@router.get("/dashboards/{dashboard_id}/render",
-            summary="Render a stored or built-in dashboard: every panel's data and figure")
-@answers_problems
-def render_dashboard(request: Request, dashboard_id: str = _ID, principal: Principal = _reader,
-                     variables: str | None = _VARIABLES, panels: str | None = _PANELS,
-                     max_rows: int = Query(RENDER_ROWS, ge=0, le=MAX_PANEL_ROWS)):
-    """Panels render concurrently; a panel that fails carries its ``error``."""
-    wh = warehouse(request)
-    document = _document(wh, dashboard_id, principal)
-    rendered = wh.dashboards.render(document, _variables(variables), panels=split_list(panels))
-    return rendered_json(rendered, max_rows)
-
-
-class RenderDocument(BaseModel):
-    """An unsaved document to render (the builder's preview)."""
-
-    document: dict
-    variables: dict = Field(default_factory=dict)
-    panels: list[str] | None = Field(None, max_length=500)
-    max_rows: int = Field(RENDER_ROWS, ge=0, le=MAX_PANEL_ROWS)
-
-
-@router.post("/dashboards/render", summary="Render an unsaved dashboard document")
-@answers_problems
-def render_document(request: Request, body: RenderDocument, principal: Principal = _writer):
-    """Needs write scope: evaluating arbitrary documents is the builder's (editors') tool."""
-    rendered = warehouse(request).dashboards.render(body.document, body.variables,
-                                                    panels=body.panels)
-    return rendered_json(rendered, body.max_rows)
-
-
-@router.get("/dashboards/{dashboard_id}/data",
-            summary="Export a rendered dashboard or one panel (CSV, JSON, XLSX, Parquet, HTML)",
-            responses={200: {"description": "the file",
-                             "content": {t: {} for t in set(MEDIA_TYPES.values())}}})
-@answers_problems
-def export_data(request: Request, dashboard_id: str = _ID, principal: Principal = _reader,
-                format: Literal["csv", "json", "json-split", "xlsx", "parquet", "html"] = Query(
-                    ..., description="a whole dashboard: html, xlsx or json; a panel: any"),
-                panel: str | None = Query(None, max_length=100, description="one panel's id"),
-                variables: str | None = _VARIABLES):
-    """One panel's rows in any format; a whole dashboard as an HTML report (opens offline),
-    a workbook (a sheet per panel) or JSON (every panel with its figure)."""
-    from warehouse import export
-    from warehouse.dashboards.reports import html_report, xlsx_report
-
-    wh = warehouse(request)
-    document = _document(wh, dashboard_id, principal)
-    rendered = wh.dashboards.render(document, _variables(variables),
-                                    panels=[panel] if panel else None)
-    suffix = {"json-split": "json"}.get(format, format)
-    if panel:
-        only = rendered.panels[0]
-        if only.error:
-            raise Refusal(400, f"panel {panel!r}: {only.error}", "panel-error")
-        return file_response(lambda path: export.write(only.frame, path, format), format,
-                             f"{document.id}.{panel}.{suffix}")
-    writers = {"html": html_report, "xlsx": xlsx_report,
-               "json": lambda r, path: path.write_text(json.dumps(
-                   rendered_json(r, MAX_PANEL_ROWS), ensure_ascii=False), encoding="utf-8")}
-    if format not in writers:
-        raise Refusal(422, f"a whole dashboard exports as html, xlsx or json; give panel= for "
-                           f"{format}", "request-validation",
-                      errors=[{"row": None, "field": "format", "message": "needs panel"}])
-    return file_response(lambda path: writers[format](rendered, path), format,
-                         f"{document.id}.{suffix}")
-
-
-@router.get("/dashboards/{dashboard_id}/export",
-            summary="The dashboard as an export file (to import elsewhere)")
-@answers_problems
-def export_dashboard(request: Request, dashboard_id: str = _ID, principal: Principal = _reader):
-    """``{"format": "warehouse-dashboard", "format_version", "id", "version", ...}``."""
-    wh = warehouse(request)
-    _readable(wh, dashboard_id, principal)
-    return wh.dashboards.export(dashboard_id)
-
-
-@router.post("/dashboards/import", summary="Import a dashboard export file")
-@answers_problems
-def import_dashboard(request: Request, payload: dict, principal: Principal = _writer,
-                     author: str | None = Query(None, max_length=200,
-                                                description="admin only")):
-    """Validated; unknown metrics and recipes come back as ``warnings``; the same id and
-    version again is ``unchanged``. A new dashboard is owned by the caller (an admin keeps
-    the file's owner); a newer version of one here needs the right to edit it."""
-    wh = warehouse(request)
-    dashboard_id = payload.get("id")
-    if isinstance(dashboard_id, str) and wh.dashboards.exists(dashboard_id):
-        _writable(wh, dashboard_id, principal)
-    elif not _is_admin(principal):
-        payload = {**payload, "owner": principal.name}
-    result = wh.dashboards.import_(payload, author=author_of(principal, author))
-    return {"id": result.id, "version": result.version, "status": result.status,
-            "warnings": result.warnings}
-
-
-__all__ = ["apply_operation", "router", "stored_json"]
+__all__ = ["DASHBOARD_ID", "READER", "WRITER", "apply_operation", "is_admin", "owned",
+           "readable", "router", "stored_json", "writable"]

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from warehouse.server import (
     api_admin,
     api_alerts,
+    api_dashboard_render,
     api_dashboards,
     api_read,
     api_write,
@@ -169,7 +170,8 @@ def create_app(wh, *, settings: ServerSettings | None = None, listen: bool = Tru
                                     kind="not-ready", title="Not ready")
         return {"status": "ready", "revision": revision}
 
-    for module in (api_write, api_read, api_admin, api_dashboards, api_alerts):
+    for module in (api_write, api_read, api_admin, api_dashboards, api_dashboard_render,
+                   api_alerts):
         app.include_router(module.router, prefix=API_PREFIX)
     # The auth module chooses its own paths (login pages, /api/v1/tokens ...).
     app.include_router(auth.auth_router())
