@@ -31,7 +31,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tsbs.data import TAGS, Dataset, cpu_days, host_tags, warehouse_points  # noqa: E402
+from tsbs.data import METRICS, TAGS, Dataset, cpu_days, host_tags, warehouse_points  # noqa: E402
 
 from warehouse import Warehouse  # noqa: E402
 from warehouse.jobs import compress  # noqa: E402
@@ -71,6 +71,13 @@ def queries(wh: Warehouse, data: Dataset) -> dict:
         "all hosts 1 day mean per host (raw)": lambda: wh.points(
             "cpu.usage_user", data.start, data.start + pd.Timedelta(days=1), every="1d",
             agg="mean", rollups=False, with_labels=False),
+        # TSBS high-cpu-1: readings of one host where usage_user > 90, with all 10 fields
+        "high-cpu-1 (frame where=)": lambda: wh.frame(
+            [f"cpu.{m}" for m in METRICS], start=mid, end=mid + pd.Timedelta(hours=12),
+            labels=host, where="cpu.usage_user > 90"),
+        # TSBS groupby-orderby-limit: the last 5 one-minute max buckets before a time
+        "last 5 minute buckets, all hosts": lambda: wh.points(
+            "cpu.usage_user", end=mid, every="1m", agg="max", last=5, with_labels=False),
     }
 
 

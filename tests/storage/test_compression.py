@@ -68,6 +68,7 @@ def answers(wh) -> dict:
         "last": wh.points("cpu", last=5),
         "last_buckets": wh.points("cpu", every="1d", agg="min", last=3),
         "frame": wh.frame(["cpu", "mem"], start=start, end=end, every="2h", agg="mean"),
+        "frame_where": wh.frame(["cpu", "mem"], start=start, end=end, where="cpu > 55"),
         "rollup_state": wh.rollup_state()[["rollup", "watermark", "rows"]],
     }
 

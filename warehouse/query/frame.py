@@ -102,8 +102,8 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
         # (one points query for every metric) and pivot here, with the same semantics.
         return _pivot_long(conn, backend, names, start, end, labels, every, agg, by,
                            key_names, condition)
-    source, params = points_relation(archived, series_ids,
-                                     compressed=compressed_segments(conn, backend),
+    compressed = compressed_segments(conn, backend)
+    source, params = points_relation(archived, series_ids, compressed=compressed,
                                      start=start_ts, end=end_ts)
     ids = ",".join(map(str, series_ids)) or "NULL"
     filters = [f"series_id IN ({ids})"]
@@ -133,12 +133,15 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
             k = metric_index[condition.metric]
             hit_ids = ",".join(str(s) for s, m in zip(series_ids, m_codes) if m == k) or "NULL"
             hit_where = " AND ".join([f"series_id IN ({hit_ids})", *filters[1:]])
+            # Each probe decodes only the compressed segments spanning its instant.
+            probe, _ = points_relation(archived, series_ids, compressed=compressed,
+                                       start=start_ts, end=end_ts, at="h.h_ts")
             sql = (f"WITH h AS MATERIALIZED (SELECT points.ts AS h_ts, g.g_grp AS h_grp "
                    f"FROM {source} {mapping} WHERE {hit_where} "
                    f"AND points.value {condition.op} :where_value) "
                    f"SELECT h.h_ts AS t, h.h_grp AS grp, {', '.join(columns)} FROM h "
                    f"JOIN (VALUES {pairs}) AS g(g_series_id, g_grp, g_m) ON g.g_grp = h.h_grp "
-                   f"JOIN LATERAL (SELECT points.value FROM {source} "
+                   f"JOIN LATERAL (SELECT points.value FROM {probe} "
                    f"WHERE points.series_id = g.g_series_id AND points.ts = h.h_ts"
                    f"{''.join(' AND points.' + f for f in filters[1:])}) AS points "
                    f"ON true GROUP BY 1, 2")

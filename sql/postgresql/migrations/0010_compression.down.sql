@@ -3,11 +3,13 @@
 INSERT INTO points (ts, series_id, value, run_id)
 SELECT p.ts, c.series_id, p.value, p.run_id
   FROM points_compressed c
- CROSS JOIN LATERAL wh_segment_points(c.ts_min, c.ts_deltas, c.vals, c.run_ids) p;
+ CROSS JOIN LATERAL wh_segment_points(c.ts_min, c.ts_step, c.ts_deltas, c.vals,
+                                     c.run_ids) p;
 CREATE OR REPLACE VIEW all_points AS SELECT ts, series_id, value, run_id FROM points;
 DROP FUNCTION IF EXISTS wh_decompress_for_write(integer[], timestamptz[], timestamptz[]);
 DROP FUNCTION IF EXISTS wh_compress_chunk(text, integer);
-DROP FUNCTION IF EXISTS wh_segment_points(timestamptz, bigint[], double precision[], uuid[]);
+DROP FUNCTION IF EXISTS wh_segment_points(timestamptz, bigint, bigint[], double precision[],
+                                          uuid[]);
 DROP TABLE IF EXISTS points_compressed;
 DROP TABLE IF EXISTS compression_policies;
 

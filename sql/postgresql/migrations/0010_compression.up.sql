@@ -25,10 +25,15 @@ CREATE TABLE points_compressed (
     sum_sq      double precision NOT NULL,
     first_value double precision NOT NULL,
     last_value  double precision NOT NULL,
-    ts_deltas   bigint[]         NOT NULL,  -- µs after the previous point (the first: 0)
+    -- Timestamps: a regular segment (every gap the same, as a scraper's or TSBS's) keeps
+    -- its gap in ts_step (µs; 0 for one point) and decodes without a running sum; any
+    -- other keeps ts_deltas, µs after the previous point (the first: 0).
+    ts_step     bigint,
+    ts_deltas   bigint[],
     vals        double precision[] NOT NULL,
     run_ids     uuid[],                     -- NULL: no point of the segment has a run
-    PRIMARY KEY (series_id, ts_min)
+    PRIMARY KEY (series_id, ts_min),
+    CHECK ((ts_step IS NULL) <> (ts_deltas IS NULL))
 );
 -- Retention, archive and the compress job find a chunk's segments by time alone.
 CREATE INDEX points_compressed_ts ON points_compressed (ts_min);
@@ -45,13 +50,19 @@ EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
 END
 $$;
 
--- The points of one segment, in time order. SQL (not PL/pgSQL) so the planner inlines it.
-CREATE FUNCTION wh_segment_points(p_first timestamptz, p_deltas bigint[],
+-- The points of one segment, in time order. SQL (not PL/pgSQL) so the planner inlines it;
+-- only the branch of the segment's form returns rows.
+CREATE FUNCTION wh_segment_points(p_first timestamptz, p_step bigint, p_deltas bigint[],
                                   p_vals double precision[], p_runs uuid[])
 RETURNS TABLE (ts timestamptz, value double precision, run_id uuid)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT p_first + ((u.o - 1) * p_step) * interval '1 microsecond', u.v, u.r
+      FROM unnest(p_vals, p_runs) WITH ORDINALITY AS u(v, r, o)
+     WHERE p_step IS NOT NULL
+    UNION ALL
     SELECT p_first + (sum(u.d) OVER (ORDER BY u.o)) * interval '1 microsecond', u.v, u.r
       FROM unnest(p_deltas, p_vals, p_runs) WITH ORDINALITY AS u(d, v, r, o)
+     WHERE p_step IS NULL
 $$;
 
 -- Encode every hot row of one points chunk into segments and empty the partition, in the
@@ -91,24 +102,33 @@ BEGIN
     END IF;
     EXECUTE format($q$
         INSERT INTO points_compressed (series_id, ts_min, ts_max, n, min, max, sum, sum_sq,
-                                       first_value, last_value, ts_deltas, vals, run_ids)
+                                       first_value, last_value, ts_step, ts_deltas, vals,
+                                       run_ids)
         SELECT series_id, ts_min, ts_max, n, lo, hi, total, total_sq, vals[1], vals[n],
-               deltas, vals, runs
+               CASE WHEN n = 1 THEN 0 WHEN gap_lo = gap_hi THEN gap_lo END,
+               -- the segment's first delta is 0: its time is ts_min itself
+               CASE WHEN n > 1 AND gap_lo <> gap_hi
+                    THEN array_prepend(0::bigint, deltas[2:]) END,
+               vals, runs
           FROM (SELECT series_id, min(ts) AS ts_min, max(ts) AS ts_max, count(*) AS n,
                        min(value) AS lo, max(value) AS hi, sum(value) AS total,
                        sum(value * value) AS total_sq,
-                       -- the segment's first delta is 0: its time is ts_min itself
-                       array_prepend(0::bigint, (array_agg(d ORDER BY ts))[2:]) AS deltas,
+                       min(d) FILTER (WHERE pos > 0) AS gap_lo,
+                       max(d) FILTER (WHERE pos > 0) AS gap_hi,
+                       array_agg(d ORDER BY ts) AS deltas,
                        array_agg(value ORDER BY ts) AS vals,
                        CASE WHEN count(run_id) > 0 THEN array_agg(run_id ORDER BY ts) END AS runs
-                  FROM (SELECT series_id, ts, value, run_id,
-                               -- date_part's float8 seconds, rounded, are exact µs for
-                               -- any gap inside a chunk and cost a third of extract's
-                               -- numeric
-                               coalesce(round(date_part('epoch', ts - lag(ts) OVER w)
-                                              * 1000000)::bigint, 0) AS d,
-                               (row_number() OVER w - 1) / %s AS seg
-                          FROM %I WINDOW w AS (PARTITION BY series_id ORDER BY ts)) r
+                  FROM (SELECT series_id, ts, value, run_id, d, rn / %1$s AS seg,
+                               rn %% %1$s AS pos
+                          FROM (SELECT series_id, ts, value, run_id,
+                                       -- date_part's float8 seconds, rounded, are exact µs
+                                       -- for any gap inside a chunk and cost a third of
+                                       -- extract's numeric
+                                       coalesce(round(date_part('epoch', ts - lag(ts) OVER w)
+                                                      * 1000000)::bigint, 0) AS d,
+                                       row_number() OVER w - 1 AS rn
+                                  FROM %2$I WINDOW w AS (PARTITION BY series_id ORDER BY ts)
+                               ) numbered) r
                  GROUP BY series_id, seg) s$q$, p_segment, p_chunk);
     GET DIAGNOSTICS v_segs = ROW_COUNT;
     EXECUTE format('SELECT count(*) FROM %I', p_chunk) INTO v_rows;
@@ -145,11 +165,11 @@ BEGIN
     seg AS (
         DELETE FROM points_compressed s USING wanted w
          WHERE s.series_id = w.series_id AND s.ts_max >= w.lo AND s.ts_min < w.hi
-        RETURNING s.series_id, s.ts_min, s.ts_deltas, s.vals, s.run_ids)
+        RETURNING s.series_id, s.ts_min, s.ts_step, s.ts_deltas, s.vals, s.run_ids)
     INSERT INTO points (ts, series_id, value, run_id)
     SELECT p.ts, seg.series_id, p.value, p.run_id
-      FROM seg CROSS JOIN LATERAL wh_segment_points(seg.ts_min, seg.ts_deltas, seg.vals,
-                                                    seg.run_ids) p;
+      FROM seg CROSS JOIN LATERAL wh_segment_points(seg.ts_min, seg.ts_step, seg.ts_deltas,
+                                                    seg.vals, seg.run_ids) p;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     RETURN v_rows;
 END
@@ -327,4 +347,5 @@ SELECT ts, series_id, value, run_id FROM points
 UNION ALL
 SELECT s.ts, c.series_id, s.value, s.run_id
   FROM points_compressed c
- CROSS JOIN LATERAL wh_segment_points(c.ts_min, c.ts_deltas, c.vals, c.run_ids) s;
+ CROSS JOIN LATERAL wh_segment_points(c.ts_min, c.ts_step, c.ts_deltas, c.vals,
+                                     c.run_ids) s;
