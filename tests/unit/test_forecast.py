@@ -389,3 +389,19 @@ def test_a_winner_of_the_last_windows_that_loses_over_the_longer_record_falls_ba
     cands = {"model": lucky, "SNaive[24]": fs._snaive(p)}
     _, _, name = fs.choose(y, p, cands, folds, (0.95,), interval_folds=folds)
     assert name == "lucky"
+
+
+def test_intervals_widen_after_a_volatile_week_and_narrow_after_a_calm_one() -> None:
+    from warehouse.analytics.forecast_intervals import PastWindows, calibrated_bounds
+
+    rng = np.random.default_rng(14)
+    h, calm, wild = 24, rng.normal(0, 1, (20, 24)), rng.normal(0, 3, (8, 24))
+
+    def width(errors: np.ndarray) -> float:
+        past = PastWindows(errors, np.zeros_like(errors), np.ones_like(errors))
+        b = calibrated_bounds(np.zeros(h), np.ones(h), past, (0.95,), analytic_ok=False,
+                              nonnegative=False)
+        return float(np.mean(b["hi_95"] - b["lo_95"]))
+
+    # the same errors in another order: the newest windows set the regime
+    assert width(np.vstack([calm, wild])) > 1.3 * width(np.vstack([wild, calm]))

@@ -15,13 +15,16 @@ upper quantiles of those scaled errors times the scale of each future step:
 * **relative to the level** for series without negative values (counts, durations,
   bytes; a busy afternoon errs more than a quiet night): the scale of a step is its
   forecast plus the mean absolute backtest error, so that a forecast of 0 does not
-  make the scale vanish (the locally weighted conformal of Lei et al. 2018).
+  make the scale vanish (the locally weighted conformal of Lei et al. 2018);
+* **relative to the recent error level**, half-way: each window's errors against the
+  7 windows before it, the future against the last 7 (:func:`_recent_error_level`).
 
 The analytic ETS intervals are kept instead when they covered the backtest points
 within 2 points of nominal.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,6 +36,9 @@ __all__ = ["PastWindows", "calibrated_bounds", "normal_bounds", "pct"]
 _COVERAGE_SLACK = 0.02  # analytic intervals kept when within this of nominal coverage
 _MIN_PART_ERRORS = 50  # errors a horizon part needs for its own quantile
 _PARTS_FROM = 300  # errors from which each third of the horizon has its own quantiles
+_RECENT_WINDOWS = 7  # windows whose error level is "recent"
+_RECENT_WEIGHT = 0.5  # how far the recent error level moves the scale (geometric)
+_MIN_RECENT_LEVEL = 0.1  # of the whole record's error level: a floor for quiet spells
 
 
 @dataclass
@@ -55,7 +61,8 @@ def calibrated_bounds(mean: np.ndarray, var: np.ndarray, past: PastWindows,
         past_scale, scale = np.abs(past.forecasts) + floor, np.abs(mean) + floor
     else:
         past_scale, scale = np.ones_like(e), np.ones_like(mean)
-    r = e / past_scale
+    r, recent = _recent_error_level(e / past_scale)
+    scale = scale * recent
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.abs(e) / np.where(past.sds > 0, past.sds, np.nan)
     h = len(mean)
@@ -79,6 +86,32 @@ def calibrated_bounds(mean: np.ndarray, var: np.ndarray, past: PastWindows,
                 hi[part] = mean[part] + q_hi * scale[part]
         out[f"lo_{pct(level)}"], out[f"hi_{pct(level)}"] = lo, hi
     return out
+
+
+def _recent_error_level(r: np.ndarray) -> tuple[np.ndarray, float]:
+    """Scaled errors ``r`` (windows x horizon, oldest first) relative to the error level
+    of the ``_RECENT_WINDOWS`` windows before each, and the level of the newest ones.
+
+    Errors come in regimes (a volatile week, a calm one): each window's errors are
+    divided by the mean absolute error of the windows just before it, the future's
+    scale is that of the last windows, both moved only half-way (geometrically) from
+    the level of the whole record, which keeps one odd week from setting the width.
+    The first windows, which have no such history, leave the calibration set."""
+    k = _RECENT_WINDOWS
+    if len(r) <= k + 3:  # too short a record to tell regimes apart
+        return r, 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # windows with no observed slot
+        whole = float(np.nanmean(np.abs(r)))
+        before = np.array([np.nanmean(np.abs(r[w - k:w])) for w in range(k, len(r))])
+        now = float(np.nanmean(np.abs(r[-k:])))
+    if not whole > 0:
+        return r, 1.0
+
+    def level(v: np.ndarray | float) -> np.ndarray | float:
+        return (np.maximum(v, _MIN_RECENT_LEVEL * whole) / whole) ** _RECENT_WEIGHT
+
+    return r[k:] / level(before)[:, None], float(level(now))
 
 
 def _signed_quantiles(r: np.ndarray, level: float) -> tuple[float, float]:
