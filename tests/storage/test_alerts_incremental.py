@@ -108,6 +108,20 @@ def test_a_mixed_write_of_runs_is_looked_up_by_id(wh):
         {"recipe": "etl", "run_id": failed["run_id"], "alertname": "etl_failed"}]
 
 
+def test_a_run_that_started_before_a_narrow_window_is_looked_up(wh):
+    clock = FakeClock()
+    am = AlertManager(wh, clock=clock)
+    am.add_rule({"name": "failed_15m", "kind": "run_failed", "window": "15m"})
+    am.add_rule({"name": "failed_1m", "kind": "run_failed", "window": "1m"})
+    row = run_row("etl", "failed", T0 - pd.Timedelta("5m"), 270)  # finished 30 s ago
+    with wh.changes.subscribe() as sub:
+        wh.write_runs([row])
+        changes = sub.drain()
+    # started before the 1m window, finished inside it: the change alone cannot tell
+    transitions = am.on_changes(changes, clock.advance(seconds=0))
+    assert sorted(t.instance.rule_name for t in transitions) == ["failed_15m", "failed_1m"]
+
+
 def test_an_older_outcome_never_overrides_a_newer_one(wh):
     clock, channel = FakeClock(), Memory()
     am = manager(wh, clock, channel)

@@ -148,17 +148,20 @@ def threshold_on_series(wh: Warehouse, rules: list[Rule], series_ids: list[int],
 
 
 def runs_of(wh: Warehouse, changes: list, now: datetime, rules: list[Rule]) -> list[tuple]:
-    """(run_id, recipe, status, finished inside which window start or later) of the runs
-    the ``changes`` wrote: ``(run_id, recipe, status, started_at, finished_at)``, where
-    ``finished_at`` is None when the change alone told us (the run then started at or
-    after ``started_at`` and, being written now, finished by ``now``)."""
+    """The runs the ``changes`` wrote: ``(run_id, recipe, status, started_at, finished_at)``.
+
+    From the change alone when it is unambiguous (one status, one recipe) and its runs
+    started inside the narrowest window of ``rules`` and not after ``now``: written now,
+    such a run finished (if it did) inside every window, so ``finished_at`` is None ("at or
+    after started_at, by now"). Otherwise one lookup of the change's run ids."""
+    narrowest = min(timedelta(microseconds=r.us("window")) for r in rules)
     widest = max(timedelta(microseconds=r.us("window")) for r in rules)
     out, lookup = [], []
     for change in changes:
         statuses, recipes = set(change.statuses), set(change.recipes)
         start, end = aware(change.start), aware(change.end)
         if len(statuses) == 1 and len(recipes) == 1 and start is not None \
-                and start >= now - widest and end is not None and end <= now:
+                and start >= now - narrowest and end is not None and end <= now:
             out += [(str(rid), *recipes, *statuses, start, None) for rid in change.run_ids]
         else:
             lookup.append(change)
@@ -187,8 +190,8 @@ def run_failed_on_runs(rules: list[Rule], runs: list[tuple], now: datetime
             continue
         samples = []
         for run_id, recipe, status, started, finished in mine:
-            in_window = (started >= start if finished is None
-                         else start <= finished <= now and start - RUN_LOOKBACK <= started <= now)
+            in_window = (finished is None  # runs_of: inside every window of the rules
+                         or start <= finished <= now and start - RUN_LOOKBACK <= started <= now)
             if status == "failed" and in_window:
                 samples.append(Sample({"recipe": recipe, "run_id": run_id}, 1.0, run_id))
         out[rule.name] = Outcome(True, samples,
