@@ -101,6 +101,7 @@ BEGIN
         RETURN;
     END IF;
     EXECUTE format($q$
+        WITH written AS (
         INSERT INTO points_compressed (series_id, ts_min, ts_max, n, min, max, sum, sum_sq,
                                        first_value, last_value, ts_step, ts_deltas, vals,
                                        run_ids)
@@ -129,9 +130,10 @@ BEGIN
                                        row_number() OVER w - 1 AS rn
                                   FROM %2$I WINDOW w AS (PARTITION BY series_id ORDER BY ts)
                                ) numbered) r
-                 GROUP BY series_id, seg) s$q$, p_segment, p_chunk);
-    GET DIAGNOSTICS v_segs = ROW_COUNT;
-    EXECUTE format('SELECT count(*) FROM %I', p_chunk) INTO v_rows;
+                 GROUP BY series_id, seg) s
+        RETURNING n)
+        SELECT count(*), coalesce(sum(n), 0) FROM written$q$, p_segment, p_chunk)
+    INTO v_segs, v_rows;
     EXECUTE format('TRUNCATE %I', p_chunk);
     RETURN QUERY SELECT v_rows, v_segs, NULL::text;
 END
