@@ -113,13 +113,18 @@ def test_a_run_that_started_before_a_narrow_window_is_looked_up(wh):
     am = AlertManager(wh, clock=clock)
     am.add_rule({"name": "failed_15m", "kind": "run_failed", "window": "15m"})
     am.add_rule({"name": "failed_1m", "kind": "run_failed", "window": "1m"})
-    row = run_row("etl", "failed", T0 - pd.Timedelta("5m"), 270)  # finished 30 s ago
-    with wh.changes.subscribe() as sub:
-        wh.write_runs([row])
-        changes = sub.drain()
-    # started before the 1m window, finished inside it: the change alone cannot tell
-    transitions = am.on_changes(changes, clock.advance(seconds=0))
-    assert sorted(t.instance.rule_name for t in transitions) == ["failed_15m", "failed_1m"]
+    late = run_row("etl", "failed", T0 - pd.Timedelta("5m"), 270)  # finished 30 s ago
+    early = run_row("etl", "failed", T0 - pd.Timedelta("5m"), 180)  # finished 2 min ago
+    fired = []
+    for row in (late, early):  # one write each: one status, one recipe
+        with wh.changes.subscribe() as sub:
+            wh.write_runs([row])
+            changes = sub.drain()
+        # started before the 1m window: only the run's finish says whether it is in it
+        fired += [(t.instance.rule_name, t.instance.labels["run_id"])
+                  for t in am.on_changes(changes, clock())]
+    assert sorted(fired) == sorted([("failed_15m", late["run_id"]), ("failed_1m", late["run_id"]),
+                                    ("failed_15m", early["run_id"])])
 
 
 def test_an_older_outcome_never_overrides_a_newer_one(wh):
