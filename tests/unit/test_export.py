@@ -43,6 +43,22 @@ def test_csv_and_json_round_trip_values(frame, tmp_path):
         export.to_json(frame, tmp_path / "x.json", "table")
 
 
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_writes_formula_like_text_as_text(start, tmp_path):
+    """A spreadsheet opening the export shows the text; it never runs it (OWASP CSV
+    injection). Numbers, even negative ones, and other text are written as they are."""
+    frame = pd.DataFrame({"name": [f"{start}cmd|' /C calc'!A0", "ok", None, "a=b"],
+                          "value": [-1.5, 2.0, 3.0, -4.0]})
+    export.to_csv(frame, tmp_path / "safe.csv")
+    back = pd.read_csv(tmp_path / "safe.csv", keep_default_na=False)
+    assert back["name"].tolist() == [f"'{start}cmd|' /C calc'!A0", "ok", "", "a=b"]
+    assert back["value"].tolist() == [-1.5, 2.0, 3.0, -4.0]
+
+    export.to_csv(frame, tmp_path / "exact.csv", spreadsheet_safe=False)
+    exact = pd.read_csv(tmp_path / "exact.csv", keep_default_na=False)
+    assert exact["name"][0] == f"{start}cmd|' /C calc'!A0"
+
+
 def test_parquet_keeps_types_and_time_zone(frame, tmp_path):
     export.write(frame, tmp_path / "f.parquet")
     back = pd.read_parquet(tmp_path / "f.parquet")

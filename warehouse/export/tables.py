@@ -14,6 +14,17 @@ import numpy as np
 import pandas as pd
 
 FORMATS = ("csv", "json", "json-split", "parquet", "xlsx")
+#: First characters that make a spreadsheet read a CSV cell as a formula (OWASP "CSV
+#: injection"): a recipe named ``=HYPERLINK(...)`` must arrive as text, not run.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value):
+    """``value`` as a CSV cell a spreadsheet shows as written: text starting like a formula
+    gets a leading apostrophe (which spreadsheets hide); anything else is unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _plain_object(value):
@@ -60,9 +71,11 @@ def flat(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def to_csv(frame: pd.DataFrame, path) -> int:
+def to_csv(frame: pd.DataFrame, path, *, spreadsheet_safe: bool = True) -> int:
     """Write ``frame`` as CSV (UTF-8, header, ISO-8601 times with µs and offset, nulls as
-    empty fields); returns rows."""
+    empty fields); returns rows. Exports are opened in spreadsheets, so by default text
+    that would run as a formula is written as text (:func:`spreadsheet_text`);
+    ``spreadsheet_safe=False`` writes every value exactly (for programs)."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
@@ -70,6 +83,12 @@ def to_csv(frame: pd.DataFrame, path) -> int:
     for column in out.columns:
         if pd.api.types.is_datetime64_any_dtype(out[column]):
             out[column] = _iso_text(out[column])
+        elif spreadsheet_safe and (out[column].dtype == object
+                                   or pd.api.types.is_string_dtype(out[column])):
+            text = out[column]
+            formula = text.str.startswith(FORMULA_STARTS).fillna(False).astype(bool)
+            if formula.any():
+                out[column] = text.where(~formula, "'" + text.astype(str))
     # pyarrow's writer: several times faster than DataFrame.to_csv on wide numeric data.
     table = pa.Table.from_pandas(out, preserve_index=False)
     pa_csv.write_csv(table, str(path), pa_csv.WriteOptions(quoting_style="needed"))

@@ -138,10 +138,10 @@ def export(data: dict, table: str, fmt: str, filename: str) -> Response:
 
 def _csv_cell(value):
     """A CSV cell; text that a spreadsheet would run as a formula (a recipe name or an error
-    message starting with '=', '+', '-', '@') is prefixed with a quote (OWASP CSV injection)."""
-    value = plain(value)
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
+    message starting with '=', '+', '-', '@') is written as text (OWASP CSV injection)."""
+    from warehouse.export import spreadsheet_text
+
+    value = spreadsheet_text(plain(value))
     if isinstance(value, dict | list):
         return json.dumps(value, default=str)
     return value
