@@ -242,10 +242,13 @@ class Warehouse:
 
     # -- chunks and housekeeping ---------------------------------------------------------
     def show_chunks(self, table: str = "points") -> pd.DataFrame:
-        """Chunks of a hypertable: chunk_name, range_start, range_end, rows."""
+        """Chunks of a hypertable: chunk_name, range_start, range_end, rows (hot and
+        compressed)."""
+        from warehouse.jobs.chunk_policy import chunk_rows
+
         self._check_hypertable(table)
         with self.engine.connect() as conn:
-            return self.backend.show_chunks(conn, table)
+            return chunk_rows(conn, self.backend, table)
 
     def drop_chunks(self, table: str, older_than, *, force: bool = False,
                     dry_run: bool = False) -> list[str]:

@@ -102,6 +102,7 @@ def test_answers_identical_after_compression(wh):
     result = run(wh, "compress")
     hot, packed = compressed(wh)
     tables = wh.info()["tables"].set_index("table")
+    assert wh.show_chunks("points")["rows"].sum() == total  # compressed rows count
     if wh.backend.capabilities.native_partitions:
         # 11-01..11-08 end by NOW - 3d: the six days of data are compressed
         assert packed == total and hot == 0 and result.rows == total
