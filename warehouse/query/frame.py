@@ -119,7 +119,8 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
     where_sql = " AND ".join(filters)
     if every_us is None:
         # One series per (label set, metric): the value at an instant is that one point.
-        columns = [f"max(value) FILTER (WHERE g_m = {i}) AS v{i}" for i in range(len(names))]
+        columns = [f"{backend.filtered_aggregate('max', f'g_m = {i}')} AS v{i}"
+                   for i in range(len(names))]
         sql = (f"SELECT points.ts AS t, g_grp AS grp, {', '.join(columns)} FROM {source} "
                f"{mapping} WHERE {where_sql} GROUP BY 1, 2")
         if condition is not None:
