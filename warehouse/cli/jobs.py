@@ -245,8 +245,11 @@ def compress_group(ctx, older_than, now, fmt) -> None:
         show_frame(_results_frame(results), fmt)
         return
     done = [r for r in results if not r.refused]
-    click.echo(f"compressed {len(done)} chunk(s): {sum(r.rows for r in done)} rows into "
-               f"{sum(r.segments for r in done)} segments")
+    rows, segments = sum(r.rows for r in done), sum(r.segments for r in done)
+    if rows and not segments:  # DuckDB: rewritten in (series_id, ts) order, no segments
+        click.echo(f"sorted {len(done)} chunk(s) by series: {rows} rows")
+    else:
+        click.echo(f"compressed {len(done)} chunk(s): {rows} rows into {segments} segments")
     for r in results:
         if r.refused:
             note(f"  {r.chunk_name}: {r.refused}")
