@@ -74,10 +74,17 @@ def ingest_table(rows: list[dict]) -> str:
 
 
 def query_table(rows: list[dict], engines: list[str]) -> str:
-    """One line per query: warehouse and baseline medians (ms) and their ratio per engine.
+    """One line per query: warehouse and baseline medians (ms) and their ratio per engine,
+    and for an embedded engine the ratio of CPU time (steadier on a loaded machine).
     Ratios above 2 are bold; ✗ marks an answer that did not match the baseline."""
-    head = "| query |" + "".join(f" {e} wh ms | {e} raw ms | {e} wh/raw |" for e in engines)
-    lines = [head, "|---|" + "---:|" * (3 * len(engines))]
+    def cpu_column(engine: str) -> bool:  # embedded engines: the process's CPU is the work
+        return any(r.get("cpu_ratio") is not None for r in rows if r["engine"] == engine)
+
+    head = "| query |" + "".join(f" {e} wh ms | {e} raw ms | {e} wh/raw |"
+                                 + (f" {e} CPU wh/raw |" if cpu_column(e) else "")
+                                 for e in engines)
+    columns = sum(4 if cpu_column(e) else 3 for e in engines)
+    lines = [head, "|---|" + "---:|" * columns]
     names = list(dict.fromkeys(r["query"] for r in rows))
     for name in names:
         cells = []
@@ -85,6 +92,9 @@ def query_table(rows: list[dict], engines: list[str]) -> str:
             row = next((r for r in rows if r["query"] == name and r["engine"] == engine), None)
             cells += [_ms(row and row["wh_median_ms"]), _ms(row and row["raw_median_ms"]),
                       _ratio(row)]
+            if cpu_column(engine):
+                ratio = row and row.get("cpu_ratio")
+                cells.append("–" if ratio is None else f"{ratio:.2f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -129,6 +129,10 @@ def run_query(query: QueryType, engine: str, wh, raw, instances, hostnames, args
             break
     min_runs = 1 if slow else args.min_runs
     times: dict[str, list[float]] = {"wh": [], "raw": []}
+    # CPU time of this process as well: on a loaded machine wall clock follows the
+    # scheduler, CPU time the work. Embedded DuckDB's threads are in it; a PostgreSQL
+    # server's work is not (the column is left out there).
+    cpu: dict[str, list[float]] = {"wh": [], "raw": []}
     start = time.perf_counter()
     rounds = 0
     while True:
@@ -136,19 +140,25 @@ def run_query(query: QueryType, engine: str, wh, raw, instances, hostnames, args
             # Alternate who goes first, so neither always runs right after the other.
             order = [("wh", warehouse), ("raw", baseline)]
             for label, f in order if rounds % 2 == 0 else reversed(order):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 f(p)
                 times[label].append(time.perf_counter() - t0)
+                cpu[label].append(time.process_time() - c0)
         rounds += 1
         if len(times["wh"]) >= args.max_runs or (
                 len(times["wh"]) >= min_runs and time.perf_counter() - start >= args.budget):
             break
     wh_ms, raw_ms = (statistics.median(times[k]) * 1000 for k in ("wh", "raw"))
+    wh_cpu, raw_cpu = (statistics.median(cpu[k]) * 1000 for k in ("wh", "raw"))
+    embedded = engine == "duckdb"
     return {"engine": engine, "mode": mode, "query": query.name,
             "description": query.description,
             "via": query.via, "instances": len(instances), "runs": len(times["wh"]),
             "wh_median_ms": wh_ms, "raw_median_ms": raw_ms, "ratio": wh_ms / raw_ms,
             "wh_min_ms": min(times["wh"]) * 1000, "raw_min_ms": min(times["raw"]) * 1000,
+            "wh_cpu_ms": wh_cpu, "raw_cpu_ms": raw_cpu,
+            "cpu_ratio": wh_cpu / raw_cpu if embedded and raw_cpu > 0 else None,
+            "load_average": os.getloadavg(),
             "slow": slow, "verified": mismatch is None, "mismatch": mismatch}
 
 
