@@ -297,3 +297,26 @@ def test_sql_retention_keeps_compressed_rows_of_an_archived_metric(wh):
         conn.execute(text("SELECT wh_apply_retention(:now)"), {"now": NOW})
     hot, packed = compressed(wh)
     assert hot + packed == total  # the mem rows of 11-01..11-03 hold their chunks back
+
+
+def test_write_waits_for_a_compression_in_progress(wh):
+    """A write into a chunk being compressed waits for the compression's commit, then decodes
+    what it overlaps: the duplicate stays one row, the new point is added once."""
+    if not wh.backend.capabilities.native_partitions:
+        pytest.skip("DuckDB's single writer already serialises the job and ingest")
+    total = loaded(wh)
+    chunk = wh.show_chunks("points")["chunk_name"].iloc[1]  # 11-02
+    stored = frame().iloc[[200]]
+    late = pd.concat([stored, stored.assign(ts=stored["ts"] + pd.Timedelta(minutes=1))])
+    results = []
+    with wh.engine.connect() as conn:
+        conn.execute(text("SELECT * FROM wh_compress_chunk(:c)"), {"c": chunk})
+        writer = threading.Thread(target=lambda: results.append(wh.write_points(late)))
+        writer.start()
+        writer.join(2)  # it waits on the chunk's compress key (if it got that far)
+        conn.commit()
+    writer.join(60)
+    assert results and results[0].written == 1
+    hot, packed = compressed(wh)
+    assert hot + packed == total + 1
+    assert len(wh.points("cpu")) == len(frame()) + 1
