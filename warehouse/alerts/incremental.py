@@ -94,11 +94,17 @@ def scoped(wh: Warehouse, rules: list[Rule], changes: list, now: datetime,
     failed = [r for r in rules if r.kind == "run_failed"]
     points = [c for c in changes if getattr(c, "kind", None) == "points"]
     runs = [c for c in changes if getattr(c, "kind", None) == "runs"]
+    outcomes = None
     if last_value and points and all(_carries(c, "series_ids") for c in points):
         ids = sorted({int(i) for c in points for i in c.series_ids})
-        outcomes = threshold_on_series(wh, last_value, ids, now, labels_cache)
-        if outcomes is not None:
-            out.update((name, (o, None)) for name, o in outcomes.items())
+        outcomes = threshold_on_series(wh, last_value, now, labels_cache, series_ids=ids)
+    elif last_value and points and all(c.start is not None for c in points):
+        # The ids did not fit the change (a big write heard by NOTIFY): the series it wrote
+        # are among those whose newest point is not older than its earliest point.
+        since = min(aware(c.start) for c in points)
+        outcomes = threshold_on_series(wh, last_value, now, labels_cache, since=since)
+    if outcomes is not None:
+        out.update((name, (o, None)) for name, o in outcomes.items())
     if failed and runs and all(_carries(c, "run_ids") for c in runs):
         out.update((name, (o, None)) for name, o in
                    run_failed_on_runs(failed, runs_of(wh, runs, now, failed), now).items())
@@ -109,13 +115,19 @@ def _carries(change, ids: str) -> bool:
     return not getattr(change, "truncated", False) and bool(getattr(change, ids, ()))
 
 
-def threshold_on_series(wh: Warehouse, rules: list[Rule], series_ids: list[int],
-                        now: datetime, labels_cache: dict) -> dict[str, Outcome] | None:
-    """Threshold rules (agg last, no every) judged on the newest points of ``series_ids``;
-    None when one of them lies after ``now`` (a replay of the past, a clock ahead: the
-    newest point is not the one to judge, the whole evaluation decides)."""
+def threshold_on_series(wh: Warehouse, rules: list[Rule], now: datetime, labels_cache: dict,
+                        *, series_ids: list[int] | None = None,
+                        since: datetime | None = None) -> dict[str, Outcome] | None:
+    """Threshold rules (agg last, no every) judged on the newest points of ``series_ids``,
+    or of the rules' series whose newest point is at or after ``since``; None when one of
+    them lies after ``now`` (a replay of the past, a clock ahead: the newest point is not
+    the one to judge, the whole evaluation decides)."""
     with wh.engine.connect() as conn:
-        rows = run(conn, wh, "series_last_by_id", {"series_ids": series_ids}).all()
+        if series_ids is not None:
+            rows = run(conn, wh, "series_last_by_id", {"series_ids": series_ids}).all()
+        else:
+            rows = run(conn, wh, "series_last_since", {
+                "metrics": sorted({r.metric for r in rules}), "since": since}).all()
     by_metric: dict[str, list[tuple[dict, datetime, float]]] = defaultdict(list)
     for series_id, metric, labels, ts, value in rows:
         ts = ts if getattr(ts, "tzinfo", None) is not None else aware(ts)
