@@ -68,13 +68,17 @@ def quantiles(values: list[float]) -> dict:
 
 
 POST_MS: list[float] = []  # the write's own round trip (the change is published before it ends)
+#: One pooled keep-alive client for every write, as a recorder's RemoteWarehouse holds.
+#: (httpx.post() would build a client per call: ~40 ms of SSL set-up on a loaded machine,
+#: which earlier runs of this bench counted as part of the write's latency.)
+HTTP = httpx.Client(timeout=30)
 
 
 def write_point(url: str, value: float) -> None:
     point = {"metric": METRIC, "labels": {"bench": "1"}, "value": value,
              "ts": pd.Timestamp.now(tz="UTC").isoformat()}
     began = time.perf_counter()
-    response = httpx.post(url + "/api/v1/points", json=[point], timeout=30)
+    response = HTTP.post(url + "/api/v1/points", json=[point])
     POST_MS.append((time.perf_counter() - began) * 1000)
     response.raise_for_status()
 
@@ -84,7 +88,7 @@ def page_times(url: str, path: str, repeat: int = 5) -> dict:
     times = []
     for _ in range(repeat):
         began = time.perf_counter()
-        httpx.get(url + path, timeout=60).raise_for_status()
+        HTTP.get(url + path, timeout=60).raise_for_status()
         times.append((time.perf_counter() - began) * 1000)
     return quantiles(times)
 
@@ -229,7 +233,7 @@ def main() -> None:
             time.sleep(0.2)
         write_point(url, 0.0)  # the metric exists before the pages open
         results: dict = {"days": options.days, "writes": options.writes,
-                         "cpus": os.cpu_count(), "load_1m": os.getloadavg()[0]}
+                         "cpus": os.cpu_count(), "load_before": os.getloadavg()}
         results["overview-html"] = page_times(url, "/?range=7d")
         for clients in options.clients:
             POST_MS.clear()
@@ -238,6 +242,7 @@ def main() -> None:
         if Path(CHROMIUM).exists():
             results["browser"], results["overview"] = browser_runs(url, options.writes)
         results["stall"] = stalled_client(url, server.pid, options.stall_seconds)
+        results["load_after"] = os.getloadavg()
     finally:
         server.terminate()
         server.wait(30)
@@ -249,6 +254,8 @@ def main() -> None:
         if row and row.get("n"):
             print(f"{case:<10} {row['n']:>5} {row['p50_ms']:>8} {row['p95_ms']:>8} "
                   f"{row['p99_ms']:>8}")
+    print(f"load average (1, 5, 15 min) before: {results['load_before']}, after: "
+          f"{results['load_after']} on {os.cpu_count()} CPUs")
     stall = results["stall"]
     print(f"stalled client: {stall['writes']} writes in {stall['seconds']} s, server RSS "
           f"{stall['rss_before_mib']} -> {stall['rss_after_mib']} MiB "
