@@ -14,8 +14,8 @@ memory with many flapping instances.
   the write. The points/s actually written are reported next to the target. On DuckDB the
   background writer and the trials share the one writer of the file; on PostgreSQL
   (``--engine postgresql``: a throwaway local server) the background writer is another
-  client, whose changes reach the evaluator the way ``warehouse serve`` republishes what
-  it hears by LISTEN.
+  client in another process, whose changes reach the evaluator by NOTIFY, heard by the
+  ChangeListener that ``warehouse serve`` runs.
 - Evaluation cost per write batch: in the same process without background ingest, one
   batch of ``--batch`` points written, then the rules it touches evaluated incrementally
   (``on_changes``, what the evaluator does) and, as the baseline, whole
@@ -31,6 +31,7 @@ include waiting for the CPU (the load average is recorded).
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -109,6 +110,26 @@ def background_batch(n_metric_rules: int, batch: int, rng) -> pd.DataFrame:
                          "value": rng.uniform(0, 50, batch)})
 
 
+def write_steadily(wh, n_metric_rules: int, rate: int, batch: int, stop, written) -> None:
+    """Write ``rate`` points/s in batches of ``batch`` until ``stop`` is set, counting them in
+    ``written`` (a shared Value). ``wh``: a Warehouse, or a URL to open one (in a process).
+    Batches are built beforehand, only their times renewed: the CPU goes to writing. Each
+    write is sent when the schedule says; one that runs late is not made up by a burst."""
+    if isinstance(wh, str):
+        wh = Warehouse(wh)
+    rng = np.random.default_rng(0)
+    frames = [background_batch(n_metric_rules, batch, rng) for _ in range(8)]
+    offsets = pd.to_timedelta(np.arange(batch), unit="us")
+    next_at, n = time.perf_counter(), 0
+    while not stop.is_set():
+        wh.write_points(frames[n % len(frames)].assign(ts=pd.Timestamp.now(tz="UTC") - offsets))
+        n += 1
+        with written.get_lock():
+            written.value += batch
+        next_at = max(next_at + batch / rate, time.perf_counter() - batch / rate)
+        stop.wait(max(0.0, next_at - time.perf_counter()))
+
+
 def with_rules(wh: Warehouse, n_rules: int) -> AlertManager:
     """An AlertManager with ``n_rules`` rules: threshold rules m<i>_high on metrics m<i>
     (each written first, on 10 hosts) and 10 run-failed rules r<j>_failed."""
@@ -184,44 +205,33 @@ def latency(url: str, n_rules: int, rate: int, batch: int, trials: int
 
     am.evaluate_changes = timed
     stop = threading.Event()
-    written = [0]
-
-    writer = wh
-    if not wh.backend.capabilities.single_writer:
-        writer = Warehouse(url)  # another client, with its own writer and connections
-        heard = writer.changes.subscribe(maxsize=10_000)
-
-        def forward():  # what the server's LISTEN does with other clients' NOTIFYs
-            while not stop.is_set():
-                change = heard.get(timeout=0.1)
-                if change is not None:
-                    wh.changes.publish(change)
-
-        threading.Thread(target=forward, daemon=True).start()
-    rng = np.random.default_rng(0)
-    # Built beforehand, only the times renewed per write: the writer's CPU goes to writing.
-    frames = [background_batch(n_metric_rules, batch, rng) for _ in range(8)]
-    offsets = pd.to_timedelta(np.arange(batch), unit="us")
-
-    def ingest():
-        # A steady rate from batches: each write is sent when the schedule says, and a
-        # write that runs late is not made up for by a burst.
-        next_at = time.perf_counter()
-        while not stop.is_set():
-            frame = frames[written[0] // batch % len(frames)]
-            writer.write_points(frame.assign(ts=pd.Timestamp.now(tz="UTC") - offsets))
-            written[0] += batch
-            next_at = max(next_at + batch / rate, time.perf_counter() - batch / rate)
-            stop.wait(max(0.0, next_at - time.perf_counter()))
-
     am.start(tick=0.05)
-    background = threading.Thread(target=ingest, daemon=True)
+    if wh.backend.capabilities.single_writer:
+        # one writer per DuckDB file: the background writer is a thread of this process
+        written = multiprocessing.Value("q", 0)
+        background = threading.Thread(target=write_steadily, daemon=True, args=(
+            wh, n_metric_rules, rate, batch, stop, written))
+    else:
+        # another client in another process (its own interpreter), whose changes reach this
+        # evaluator by NOTIFY, as they reach a served warehouse
+        from warehouse.server.listener import ChangeListener
+
+        listener = ChangeListener(wh)
+        listener.start()
+        listener.listening.wait(30)
+        spawn = multiprocessing.get_context("spawn")
+        written, stop = spawn.Value("q", 0), spawn.Event()
+        background = spawn.Process(target=write_steadily, daemon=True, args=(
+            url, n_metric_rules, rate, batch, stop, written))
     if rate > 0:  # --rate 0: no background ingest (the baseline)
         background.start()
+        deadline = time.monotonic() + 120
+        while written.value == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)  # a spawned writer takes seconds to import and connect
     time.sleep(2.0)
     results = {"threshold": [], "run_failed": []}
     missed = {"threshold": 0, "run_failed": 0}
-    started_all = time.perf_counter()
+    started_all, written_before = time.perf_counter(), written.value
     # the write call itself (waiting for the background writer's batch: one writer per
     # DuckDB file) and what follows its commit, apart: the evaluator's share is the second
     write_calls = {"threshold": [], "run_failed": []}
@@ -250,11 +260,11 @@ def latency(url: str, n_rules: int, rate: int, batch: int, trials: int
     elapsed = time.perf_counter() - started_all
     load_after = os.getloadavg()
     stop.set()
-    if background.is_alive():
+    if rate > 0:
         background.join()
     am.stop()
-    if writer is not wh:
-        writer.close()
+    if not wh.backend.capabilities.single_writer:
+        listener.stop()
     rows = [{"rule kind": kind, "trials": len(v) + missed[kind], "missed": missed[kind],
              "p50 ms": pct(v, 50), "p95 ms": pct(v, 95), "p99 ms": pct(v, 99),
              "max ms": max(v) * 1000 if v else float("nan"),
@@ -268,7 +278,7 @@ def latency(url: str, n_rules: int, rate: int, batch: int, trials: int
     ingest_rounds = [(seconds, n) for seconds, n in rounds["metric"] if n >= batch]
     quick = [seconds for seconds, _ in rounds["quick"]]
     extra = {"rules": n_rules, "target_points_per_s": rate, "batch_points": batch,
-             "achieved_points_per_s": written[0] / (elapsed + 2.0),
+             "achieved_points_per_s": (written.value - written_before) / elapsed,
              "metric_rounds": len(metric), "metric_round_p50_ms": pct(metric, 50),
              "metric_round_p95_ms": pct(metric, 95),
              "metric_round_max_ms": max(metric) * 1000 if metric else None,
