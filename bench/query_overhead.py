@@ -95,15 +95,29 @@ def measure(wh: Warehouse, call, runs: int, alone: tuple | None = None) -> dict:
     def before(conn, cursor, statement, parameters, context, executemany):
         captured.append((statement, parameters))
 
+    fetched: list = []
+    fetch_columns = wh.backend.fetch_columns
+
+    def fetch(conn, sql, params):  # the main statement may go to the driver directly
+        fetched.append((sql, params))
+        return fetch_columns(conn, sql, params)
+
     call(wh)  # warm: caches, plans
     event.listen(wh.engine, "before_cursor_execute", before)
+    wh.backend.fetch_columns = fetch
     try:
         captured.clear()
         call(wh)
         statements = list(captured)
     finally:
         event.remove(wh.engine, "before_cursor_execute", before)
-    main = statements[-1] if statements else alone  # the query runs after any state read
+        del wh.backend.fetch_columns
+    # The main statement is the last one fetched (it runs after any state read).
+    main = (driver_statement(wh, *fetched[-1]) if fetched
+            else statements[-1] if statements else alone)
+    # Statements through SQLAlchemy (state, series, a main statement inside a transaction)
+    # and main statements fetched (through SQLAlchemy or straight on the driver).
+    statements = f"{len(statements)} via SQLAlchemy, {len(fetched)} fetched"
     raw = wh.engine.raw_connection() if main is not None else None
     totals, sql_times, cpu_totals, cpu_sql = [], [], [], []
     load_before = os.getloadavg()
@@ -140,7 +154,7 @@ def measure(wh: Warehouse, call, runs: int, alone: tuple | None = None) -> dict:
             "call_min_ms": round(min(totals) * 1e3, 3),
             "call_cpu_ms": ms(cpu_totals, 0.5), "overhead_cpu_ms": ms(cpu_overheads, 0.5),
             "overhead_cpu_p95_ms": ms(cpu_overheads, 0.95),
-            "statements": len(statements),
+            "statements": statements,
             "load_average": [round(x, 2) for x in load_before]}
 
 
@@ -177,7 +191,7 @@ def main() -> None:
                           f"{row['overhead_ms']:6.2f} (p95 {row['overhead_p95_ms']:6.2f}) | CPU: "
                           f"call {row['call_cpu_ms']:6.2f} overhead {row['overhead_cpu_ms']:6.2f} "
                           f"(p95 {row['overhead_cpu_p95_ms']:6.2f}) ms, "
-                          f"{row['statements']} statements, load {row['load_average'][0]}",
+                          f"{row['statements']}, load {row['load_average'][0]}",
                           flush=True)
             finally:
                 wh.close()

@@ -8,6 +8,7 @@ One process may open the file read-write (https://duckdb.org/docs/connect/concur
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
 import weakref
@@ -34,6 +35,8 @@ from warehouse.timeparse import epoch_us
 
 # DuckDB's storage block size: https://duckdb.org/docs/internals/storage
 _BLOCK_BYTES = 262_144
+#: A ``:name`` bind as SQLAlchemy's text() reads it (not ``::`` casts, not ``12:30``).
+_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
 
 
 def _raw(conn: Connection):
@@ -106,7 +109,16 @@ class DuckDBBackend(Backend):
     def fetch_columns(self, conn: Connection, sql: str, params: dict) -> dict[str, np.ndarray]:
         # NumPy straight from DuckDB's vectors: for a small answer ~0.5 ms less than .df()
         # (bench/query_overhead.py). Columns holding NULLs come back masked.
-        columns = conn.execute(text(sql), params).cursor.fetchnumpy()
+        if conn.in_transaction():  # earlier statements of this query: the same snapshot
+            columns = conn.execute(text(sql), params).cursor.fetchnumpy()
+        else:
+            # The query's first statement: on its own it is a transaction of its own
+            # (DuckDB autocommit), one snapshot, with no BEGIN, no ROLLBACK at close and no
+            # SQLAlchemy execute (together ~20% of a small wh.points, py-spy). A statement
+            # after it begins a transaction as usual.
+            names = dict.fromkeys(_BIND.findall(sql))
+            columns = _raw(conn).execute(_BIND.sub(r"$\1", sql),
+                                         {n: _plain(params[n]) for n in names}).fetchnumpy()
         return {name: _unmasked(column) for name, column in columns.items()}
 
     # -- jobs -----------------------------------------------------------------------------
