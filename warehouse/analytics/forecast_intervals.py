@@ -125,7 +125,9 @@ def _signed_quantiles(r: np.ndarray, level: float) -> tuple[float, float]:
 
 
 def normal_bounds(mean: np.ndarray, var: np.ndarray, levels: Sequence[float],
-            df: int | None = None) -> dict[str, np.ndarray]:
+                  df: int | None = None) -> dict[str, np.ndarray]:
+    """``lo_<pct>``/``hi_<pct>`` per level: mean -+ a normal (Student-t with ``df``)
+    quantile times the sd."""
     sd = np.sqrt(np.maximum(np.asarray(var, dtype=float), 0.0))
     out = {}
     for level in levels:
@@ -138,4 +140,5 @@ def normal_bounds(mean: np.ndarray, var: np.ndarray, levels: Sequence[float],
 
 
 def pct(level: float) -> str:
+    """The column suffix of a level: 0.95 -> "95"."""
     return f"{level * 100:g}"
