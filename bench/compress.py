@@ -38,10 +38,12 @@ from warehouse.jobs import compress  # noqa: E402
 
 
 def points_bytes(wh: Warehouse) -> dict:
-    """Rows and bytes of points, hot and compressed."""
+    """Rows and bytes of points, hot (``warehouse info``) and compressed."""
     with wh.engine.connect() as conn:
         conn.execute(text("CHECKPOINT"))
-    return compress.compression_state(wh)
+    hot = wh.info()["tables"].set_index("table").loc["points"]
+    return {"hot_rows": int(hot["rows"]), "hot_bytes": int(hot["bytes"]),
+            **compress.compression_state(wh)}
 
 
 def timed(fn, repeat: int) -> tuple[pd.DataFrame, dict]:

@@ -131,9 +131,8 @@ def compress_now(wh: Warehouse, older_than=None, *, now=None) -> list[ChunkResul
 
 
 def compression_state(wh: Warehouse) -> dict:
-    """Rows and bytes of points hot and compressed (``warehouse info``): hot_rows,
-    hot_bytes, compressed_rows, compressed_bytes, segments; zeros where nothing is
-    compressed or the engine does not compress."""
+    """Points held in compressed segments (``warehouse info``): compressed_rows,
+    compressed_bytes, segments; empty where the engine keeps no segments."""
     with wh.engine.connect() as conn:
         if not (wh.backend.capabilities.native_partitions
                 and wh.backend.table_exists(conn, "points_compressed")):
