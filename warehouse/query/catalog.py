@@ -15,6 +15,10 @@ anyway, so a series written by any process (another writer on PostgreSQL, the se
 seen by the next query. The cache lives in ``backend.schema_facts``, which
 :meth:`Warehouse.migrate` and ``downgrade`` clear (a downgrade to base drops series and
 restarts the sequence).
+
+Where the engine knows every commit (DuckDB: one writer process, commits counted by the
+backend), the state statement's answer itself is remembered until the next commit, so the
+usual query runs no statement before its own.
 """
 
 from __future__ import annotations
