@@ -16,11 +16,12 @@ from warehouse.analytics import bottlenecks as _bottlenecks
 from warehouse.analytics import compare as _compare
 from warehouse.analytics import forecast as _forecast
 from warehouse.analytics import trends as _trends
+from warehouse.analytics.slow_runs import slow_runs
 from warehouse.analytics.sources import Selection, runs_of, series_frame
 from warehouse.analytics.streaming import StreamingDetector
 
 __all__ = ["Selection", "StreamingDetector", "anomalies", "backtest", "bottlenecks",
-           "compare", "forecast", "trends"]
+           "compare", "forecast", "slow_runs", "trends"]
 
 
 def _frame(source, selection: Selection | None, kw: dict) -> pd.DataFrame:

@@ -30,7 +30,7 @@ SCHEMA_VERSION = 1
 PANEL_TYPES = ("timeseries", "bar", "table", "stat", "heatmap", "gantt")
 QUERY_KINDS = ("points", "runs", "steps", "view", "analytics", "sql")
 VARIABLE_TYPES = ("recipe", "step", "string", "time", "number", "interval")
-ANALYTICS_FUNCTIONS = ("forecast", "anomalies", "trends", "bottlenecks", "compare")
+ANALYTICS_FUNCTIONS = ("forecast", "anomalies", "trends", "bottlenecks", "compare", "slow_runs")
 STAT_REDUCERS = ("last", "first", "sum", "mean", "min", "max", "count")
 FILLS = ("null", "previous", "linear", "zero")
 GRID_COLUMNS = 24
@@ -208,7 +208,8 @@ class PeriodSpec(_Strict):
 
 class AnalyticsQuery(_Strict):
     """A call of :mod:`warehouse.analytics`: forecast, anomalies, trends (of a metric or a
-    recipe's / step's durations), bottlenecks (of a recipe), compare (two periods)."""
+    recipe's / step's durations), bottlenecks and slow_runs (of a recipe), compare (two
+    periods)."""
 
     kind: Literal["analytics"]
     function: Literal[ANALYTICS_FUNCTIONS]
@@ -226,6 +227,9 @@ class AnalyticsQuery(_Strict):
     history: Ref | None = None
     a: PeriodSpec | None = None
     b: PeriodSpec | None = None
+    #: Show at most this many rows of the result, in the order the function gives them
+    #: (slow_runs: slowest first).
+    limit: int | None = Field(None, ge=1, le=MAX_ROWS)
 
     @field_validator("history")
     @classmethod
@@ -237,9 +241,9 @@ class AnalyticsQuery(_Strict):
         if self.function == "compare":
             if self.a is None or self.b is None:
                 raise ValueError("compare needs both sides 'a' and 'b'")
-        elif self.function == "bottlenecks":
+        elif self.function in ("bottlenecks", "slow_runs"):
             if self.recipe is None:
-                raise ValueError("bottlenecks needs a recipe")
+                raise ValueError(f"{self.function} needs a recipe")
         elif (self.metric is None) == (self.recipe is None):
             raise ValueError(f"{self.function} needs a metric or a recipe (one of them)")
         return self

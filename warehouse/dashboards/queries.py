@@ -159,9 +159,18 @@ def _sql(wh: Warehouse, sql: str, variables: dict) -> pd.DataFrame:
 
 
 def _analytics(wh: Warehouse, spec: dict) -> pd.DataFrame:
+    frame = _analysis(wh, spec)
+    limit = spec.get("limit")
+    return frame if limit is None else frame.head(limit).reset_index(drop=True)
+
+
+def _analysis(wh: Warehouse, spec: dict) -> pd.DataFrame:
     # The input is read through the query API on every render; the analysis runs only when
     # that input changed (analysis_cache.py), since it costs far more than the read.
     function = spec["function"]
+    if function == "slow_runs":
+        # Not cached: finding the slow runs takes about as long as digesting its input.
+        return analytics.slow_runs(wh, spec["recipe"], spec.get("start"), spec.get("end"))
     if function == "compare":
         return _compare(wh, spec)
     if function == "bottlenecks":
