@@ -132,6 +132,20 @@ def test_a_run_that_started_before_a_narrow_window_is_looked_up(wh):
                                     ("failed_15m", early["run_id"])])
 
 
+def test_a_lookup_that_fails_leaves_the_rule_to_the_whole_evaluation(wh):
+    clock = FakeClock()
+    am = AlertManager(wh, clock=clock)
+    am.add_rule({"name": "failed", "kind": "run_failed"})
+    stored = run_row("etl", "failed", T0 - pd.Timedelta("2m"), 30)
+    wh.write_runs([stored])
+    # ambiguous (two statuses), so looked up by id, and an id the database refuses to cast
+    odd = Change("runs", rows=2, run_ids=("not-a-uuid",), statuses=("failed", "succeeded"),
+                 recipes=("etl",), start=T0 - pd.Timedelta("2m"), end=T0 - pd.Timedelta("2m"))
+    transitions = am.on_changes([odd], clock())
+    assert [t.instance.labels["run_id"] for t in transitions] == [stored["run_id"]]
+    assert am.errors == {}
+
+
 def test_an_older_outcome_never_overrides_a_newer_one(wh):
     clock, channel = FakeClock(), Memory()
     am = manager(wh, clock, channel)

@@ -95,19 +95,28 @@ def scoped(wh: Warehouse, rules: list[Rule], changes: list, now: datetime,
     points = [c for c in changes if getattr(c, "kind", None) == "points"]
     runs = [c for c in changes if getattr(c, "kind", None) == "runs"]
     outcomes = None
-    if last_value and points and all(_carries(c, "series_ids") for c in points):
-        ids = sorted({int(i) for c in points for i in c.series_ids})
-        outcomes = threshold_on_series(wh, last_value, now, labels_cache, series_ids=ids)
-    elif last_value and points and all(c.start is not None for c in points):
-        # The ids did not fit the change (a big write heard by NOTIFY): the series it wrote
-        # are among those whose newest point is not older than its earliest point.
-        since = min(aware(c.start) for c in points)
-        outcomes = threshold_on_series(wh, last_value, now, labels_cache, since=since)
-    if outcomes is not None:
-        out.update((name, (o, None)) for name, o in outcomes.items())
+    # A read that fails leaves its rules to the whole evaluation, where an error is each
+    # rule's evaluation error (error_state), not the end of the round.
+    try:
+        if last_value and points and all(_carries(c, "series_ids") for c in points):
+            ids = sorted({int(i) for c in points for i in c.series_ids})
+            outcomes = threshold_on_series(wh, last_value, now, labels_cache, series_ids=ids)
+        elif last_value and points and all(c.start is not None for c in points):
+            # The ids did not fit the change (a big write heard by NOTIFY): the series it
+            # wrote are among those whose newest point is not older than its earliest one.
+            since = min(aware(c.start) for c in points)
+            outcomes = threshold_on_series(wh, last_value, now, labels_cache, since=since)
+    except Exception:  # noqa: BLE001 - see above
+        outcomes = None
+    out.update((name, (o, None)) for name, o in (outcomes or {}).items())
     if failed and runs and all(_carries(c, "run_ids") for c in runs):
-        out.update((name, (o, None)) for name, o in
-                   run_failed_on_runs(failed, runs_of(wh, runs, now, failed), now).items())
+        try:
+            found = runs_of(wh, runs, now, failed)
+        except Exception:  # noqa: BLE001 - as above
+            found = None
+        if found is not None:
+            out.update((name, (o, None))
+                       for name, o in run_failed_on_runs(failed, found, now).items())
     return out, [r for r in rules if r.name not in out]
 
 
