@@ -17,6 +17,9 @@ durations: tens of milliseconds for the same year, on either engine.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left, insort
+
 import numpy as np
 import pandas as pd
 
@@ -71,7 +74,7 @@ def _slow_runs_of_recipe(runs: pd.DataFrame, start, end) -> pd.DataFrame:
     if end is not None:
         judged &= started_us < _us(end)
     rows = np.flatnonzero(judged)
-    p95 = np.array([_percentile_cont(durations[first[i]:stop[i]]) for i in rows])
+    p95 = _trailing_p95(durations, first, stop, rows)
     slow = durations[rows] > p95
     rows, p95 = rows[slow], p95[slow]
     picked = runs.iloc[rows]
@@ -89,17 +92,39 @@ def _slow_runs_of_recipe(runs: pd.DataFrame, start, end) -> pd.DataFrame:
     })
 
 
-def _percentile_cont(values: np.ndarray) -> float:
-    """The 95th percentile as PostgreSQL's percentile_cont and DuckDB's quantile_cont
-    compute it, bit for bit: rank q*(n-1), then lo + (hi - lo) * fraction. (np.percentile
-    interpolates from the upper value when the fraction is >= 0.5, which can differ in
-    the last bit.)"""
-    rank = QUANTILE * (len(values) - 1)
-    below = int(np.floor(rank))
-    above = int(np.ceil(rank))
-    ordered = np.partition(values, [below, above])
-    lo, hi = ordered[below], ordered[above]
-    return float(lo) if above == below else float(lo + (hi - lo) * (rank - below))
+def _trailing_p95(durations: np.ndarray, first: np.ndarray, stop: np.ndarray,
+                  rows: np.ndarray) -> np.ndarray:
+    """The 95th percentile of ``durations[first[i]:stop[i]]`` for each i in ``rows``.
+
+    The windows only move forward (``first`` and ``stop`` never decrease), so one sorted
+    list follows them: each run enters once and leaves once (a binary search and a
+    memmove of at most a month of runs), instead of a partial sort of the whole window per
+    run (0.3 s for a year of hourly runs, against tens of ms).
+    """
+    values = durations.tolist()
+    window: list[float] = []
+    entered = left = 0
+    out = np.empty(len(rows))
+    for k, i in enumerate(rows.tolist()):
+        while entered < stop[i]:
+            insort(window, values[entered])
+            entered += 1
+        while left < first[i]:
+            del window[bisect_left(window, values[left])]
+            left += 1
+        out[k] = _percentile_cont(window)
+    return out
+
+
+def _percentile_cont(ordered: list[float]) -> float:
+    """The 95th percentile of sorted values as PostgreSQL's percentile_cont computes it,
+    bit for bit: rank q*(n-1), then lo + (hi - lo) * fraction. np.percentile takes
+    hi - (hi - lo) * (1 - fraction) when the fraction is >= 0.5, and DuckDB's quantile_cont
+    (2.0) yet another rounding: both can differ from PostgreSQL in the last bit."""
+    rank = QUANTILE * (len(ordered) - 1)
+    below = math.floor(rank)
+    lo, hi = ordered[below], ordered[math.ceil(rank)]
+    return lo + (hi - lo) * (rank - below)
 
 
 _EPOCH = pd.Timestamp(0, tz="UTC")
