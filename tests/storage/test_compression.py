@@ -5,6 +5,8 @@ engines (DuckDB's job re-sorts closed ranges by series instead; answers must not
 
 from __future__ import annotations
 
+import json
+
 import threading
 import uuid
 
@@ -277,13 +279,17 @@ def test_cli_compress_and_policy(database_url):
         assert result.exit_code == 0, result.output
         return result.output
 
-    assert "no policy" in cli("compress", "policy")
-    assert "compress chunks 3d" in cli("compress", "policy", "--after", "3d")
+    assert json.loads(cli("compress", "policy", "--format", "json")) == {
+        "table": "points", "compress_after": None}
+    assert json.loads(cli("compress", "policy", "--after", "3d", "--format", "json")) == {
+        "table": "points", "compress_after": "P3DT0H0M0S"}
+    assert "compress_after  P3DT0H0M0S" in cli("compress", "policy")
     out = cli("compress", "--now", str(NOW))  # the policy's age
     assert (f"compressed {DAYS} chunk(s): {total} rows" in out
             or f"sorted {DAYS} chunk(s) by series: {total} rows" in out)
     assert "compressed 0 chunk(s)" in cli("compress", "--older-than", "1d", "--now", str(NOW))
-    assert "removed" in cli("compress", "policy", "--remove")
+    assert json.loads(cli("compress", "policy", "--remove", "--format", "json"))["removed"] is True
+    assert json.loads(cli("compress", "policy", "--format", "json"))["compress_after"] is None
 
 
 def test_sql_retention_keeps_compressed_rows_of_an_archived_metric(wh):

@@ -267,19 +267,23 @@ def _results_frame(results):
 @compress_group.command("policy")
 @click.option("--after", default=None, help="Compress chunks once they ended this long ago.")
 @click.option("--remove", is_flag=True, help="Remove the policy.")
+@format_option
 @database_command
 @click.pass_context
-def compress_policy(ctx, after, remove) -> None:
+def compress_policy(ctx, after, remove, fmt) -> None:
     """Show, set (--after 7d) or remove (--remove) the compression policy."""
+    from datetime import timedelta
+
     from warehouse.jobs import compress
 
     wh = open_warehouse(ctx)
     if remove:
-        click.echo("removed" if compress.remove_policy(wh) else "no policy")
-    elif after is not None:
+        show_mapping({"table": "points", "removed": compress.remove_policy(wh)}, fmt)
+        return
+    if after is not None:
         compress.set_policy(wh, after)
-        click.echo(f"points: compress chunks {after} after they end")
-    else:
-        with wh.engine.connect() as conn:
-            after_us = compress.policy_after_us(conn, wh.backend)
-        click.echo("no policy" if after_us is None else f"points: {after_us} µs")
+    with wh.engine.connect() as conn:
+        after_us = compress.policy_after_us(conn, wh.backend)
+    show_mapping({"table": "points",
+                  "compress_after": None if after_us is None else timedelta(microseconds=after_us)},
+                 fmt)
