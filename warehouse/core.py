@@ -275,10 +275,13 @@ class Warehouse:
             self.backend.set_chunk_interval(conn, table, interval_us(interval))
 
     def maintain(self, now: datetime | None = None) -> dict[str, int]:
-        """Create chunks ahead of time and move stray rows out of default partitions."""
+        """Create chunks ahead of time, move stray rows out of default partitions and
+        refresh the planner's statistics where they are stale (PostgreSQL's partitioned
+        parents, after a large load)."""
         now = aware_timestamp(now, "now") if now is not None else pd.Timestamp.now(tz="UTC")
         with self.engine.begin() as conn:
-            return self.backend.maintain(conn, now)
+            done = self.backend.maintain(conn, now)
+        return {**done, "tables_analysed": len(self.backend.refresh_statistics(self.engine))}
 
     # -- jobs (warehouse.jobs; docs/jobs.md) ----------------------------------------------
     def run_job(self, name: str, **options) -> JobRun:

@@ -228,6 +228,11 @@ class Backend(ABC):
     def maintain(self, conn: Connection, now: datetime) -> dict[str, int]:
         """Housekeeping: make chunks ahead of ``now``, move stray rows into chunks."""
 
+    def refresh_statistics(self, engine: Engine) -> list[str]:
+        """Bring the planner's statistics up to date where the engine does not do it itself;
+        returns the tables analysed (default: none — the engine keeps its own)."""
+        return []
+
     def reclaim_space(self, conn: Connection) -> None:
         """Give the space of deleted rows back, where the engine needs telling (default:
         nothing — dropping a partition already frees it)."""

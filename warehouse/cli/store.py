@@ -134,5 +134,6 @@ def chunks_interval(ctx: click.Context, table: str, interval: str, fmt: str) -> 
 @database_command
 @click.pass_context
 def maintain(ctx: click.Context, fmt: str) -> None:
-    """Create chunks ahead of time; move stray rows out of default partitions."""
+    """Create chunks ahead of time; move stray rows out of default partitions; refresh
+    stale planner statistics (PostgreSQL)."""
     show_mapping(open_warehouse(ctx).maintain(), fmt)
