@@ -39,8 +39,9 @@ def slow_runs(source, recipe: str | None = None, start=None, end=None) -> pd.Dat
     [start, end), slowest (largest slowdown) first, then by start time and run id.
 
     ``source`` is a Warehouse, whose runs are read from 30 days before ``start`` (the
-    trailing windows of the first runs reach back that far), or a frame of runs with the
-    columns of ``wh.runs`` that holds those 30 days itself.
+    trailing windows of the first runs reach back that far; read-only SQL's row limit
+    applies, 1M runs by default), or a frame of runs with the columns of ``wh.runs`` that
+    holds those 30 days itself.
     """
     start = aware_timestamp(start, "start")  # resolved once: "now-30d" must not move
     end = aware_timestamp(end, "end")
@@ -116,7 +117,7 @@ def _trailing_p95(durations: np.ndarray, first: np.ndarray, stop: np.ndarray,
     memmove of at most a month of runs), instead of a partial sort of the whole window per
     run (0.3 s for a year of hourly runs, against tens of ms).
     """
-    values = durations.tolist()
+    values, first, stop = durations.tolist(), first.tolist(), stop.tolist()
     window: list[float] = []
     entered = left = 0
     out = np.empty(len(rows))
