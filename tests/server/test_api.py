@@ -155,6 +155,8 @@ def test_views_jobs_retention_chunks_info(client, wh):
     assert "recipe_daily_stats" in names and "series_latest" in names
     latest = client.get(f"{API}/views/series_latest", params={"limit": 5}).json()
     assert latest[0]["metric"] == "cpu" and latest[0]["value"] == 9.0
+    every = client.get(f"{API}/views/all_points", params={"limit": 100}).json()
+    assert len(every) == 10 and {"ts", "series_id", "value", "run_id"} <= set(every[0])
     assert_problem(client.get(f"{API}/views/points"), 404, "unknown-name")
     assert {j["job"] for j in client.get(f"{API}/jobs").json()} >= {"refresh_rollups", "retention"}
     run = client.post(f"{API}/jobs/refresh_rollups/run", json={}).json()

@@ -38,6 +38,7 @@ VIEWS = {
     "resource_usage": "CPU, memory and I/O per recipe and step",
     "slow_runs": "finished runs slower than their recipe's trailing p95",
     "series_latest": "the last point of every series",
+    "all_points": "every stored point: hot rows, compressed segments and archived Parquet",
 }
 _TIME_HELP = "ISO-8601 with a zone, or relative ('now-7d')"
 #: Rows a points answer holds at most (raw points or buckets); more is a 400
