@@ -22,9 +22,9 @@ checked by DuckDB's parser, and run where it cannot write:
    effects (nextval, setval, setseed, write_log, sleep_ms). A statement that passed 1 and 2
    is remembered by its text until a migration changes the catalog (checking cost ~1 ms).
 3. It runs on a connection of its own to the same database (``duplicate()``: no registered
-   Python objects; one per pooled connection, made again after any error) inside ``BEGIN TRANSACTION READ ONLY`` — a write of any kind fails there
-   — interrupted by a timer at the time limit, fetching at most the row cap + 1 rows, then
-   rolled back.
+   Python objects; one per pooled connection, made again after any error) inside
+   ``BEGIN TRANSACTION READ ONLY`` — a write of any kind fails there — interrupted by a
+   watchdog at the time limit, fetching at most the row cap + 1 rows, then rolled back.
 
 Views are the warehouse's own (analysts cannot create any), so a view is not looked into:
 ``all_points`` reads the archive's Parquet files the warehouse listed in it.

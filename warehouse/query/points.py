@@ -11,8 +11,12 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from warehouse.backends.base import AGGREGATES, PERCENTILES, Backend, floor_to_bucket
-from warehouse.query.archive_read import (archived_units, compressed_segments, points_relation,
-                                          with_archived_rows)
+from warehouse.query.archive_read import (
+    archived_units,
+    compressed_segments,
+    points_relation,
+    with_archived_rows,
+)
 from warehouse.query.catalog import QueryState, Selection, query_state, select
 from warehouse.query.tiers import plan_tier, raw_overlaps, tier_sql
 from warehouse.timeparse import aware_timestamp, epoch_us, interval_us
