@@ -6,7 +6,6 @@ engines (DuckDB's job re-sorts closed ranges by series instead; answers must not
 from __future__ import annotations
 
 import json
-
 import threading
 import uuid
 
