@@ -94,6 +94,21 @@ def test_user_text_is_never_markup_or_a_formula(client):
     assert frame["error_message"].tolist() == [HOSTILE]
 
 
+def test_run_page_shows_the_points_of_its_run_and_no_others(client, wh):
+    started = pd.Timestamp(wh.sql("SELECT started_at FROM runs WHERE run_id = :r",
+                                  {"r": client.run_id})["started_at"].iloc[0])
+    # Inside the run, stamped a little after it finished (within the page's slack), long
+    # before it (outside), and another run's point at the same time.
+    wh.write_points(pd.DataFrame({
+        "metric": ["rows", "rows", "rows", "rows"],
+        "ts": [started + pd.Timedelta(seconds=30), started + pd.Timedelta(minutes=10),
+               started - pd.Timedelta(days=3), started + pd.Timedelta(seconds=40)],
+        "value": [1.0, 2.0, 3.0, 4.0],
+        "run_id": [client.run_id, client.run_id, client.run_id, str(uuid.uuid4())]}))
+    page = client.get(f"/runs/{client.run_id}", params={"format": "json"}).json()
+    assert [m["value"] for m in page["tables"]["metrics"]] == [1.0, 2.0]
+
+
 def test_export_matches_what_the_page_shows(client, wh):
     page = client.get("/recipes/etl", params={"range": "24h", "format": "json"}).json()
     exported = client.get("/recipes/etl", params={
