@@ -231,8 +231,13 @@ class Connection:
     async def send(self, message: dict | str) -> None:
         text = message if isinstance(message, str) else json.dumps(message)
         # asyncio.timeout rather than wait_for: no task made per message and client.
-        async with asyncio.timeout(SEND_TIMEOUT_S):
-            await self.ws.send_text(text)
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                await self.ws.send_text(text)
+        except RuntimeError as exc:
+            # The client closed while a push was on its way: the ASGI server refuses a send
+            # after the close ("Unexpected ASGI message 'websocket.send'"). A disconnect.
+            raise WebSocketDisconnect(code=1006, reason=str(exc)) from None
 
     async def receive(self) -> None:
         while True:
