@@ -145,7 +145,10 @@ class Backend(ABC):
     def fetch_frame(self, conn: Connection, sql: str, params: dict) -> pd.DataFrame:
         """Run a query and return its rows as a DataFrame."""
         result = conn.execute(text(sql), params)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        # Plain tuples: pandas probes each SQLAlchemy Row for attributes (namedtuple,
+        # dataclass...) before reading it as a sequence, 3x the cost of the frame itself.
+        return pd.DataFrame([tuple(row) for row in result.fetchall()],
+                            columns=list(result.keys()))
 
     def fetch_columns(self, conn: Connection, sql: str, params: dict) -> dict[str, np.ndarray]:
         """Run a query and return its columns as NumPy arrays (NaN for a NULL float, None
