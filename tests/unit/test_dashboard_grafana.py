@@ -56,6 +56,15 @@ def test_points_panels_use_the_time_macros():
     assert "FROM all_points" in sql
 
 
+def test_the_slow_runs_panel_reads_the_view_it_reproduces():
+    board = grafana_dashboard(template("performance-overview"))
+    panel = next(p for p in board["panels"] if p["title"].startswith("Runs slower"))
+    assert panel["type"] == "table"
+    sql = panel["targets"][0]["rawSql"]
+    assert "FROM slow_runs" in sql and "recipe = '${recipe}'" in sql
+    assert "$__timeFilter(started_at)" in sql and sql.endswith("LIMIT 50")
+
+
 def test_values_from_the_document_are_quoted_literals():
     assert literal("it's") == "'it''s'"
     assert literal("$recipe") == "'${recipe}'"

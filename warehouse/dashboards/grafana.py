@@ -136,6 +136,13 @@ def grafana_panel(dashboard: Dashboard, panel: Panel, number: int, uid: str) -> 
     """One Grafana panel for ``panel``."""
     grid = {"x": panel.grid.x, "y": panel.grid.y, "w": panel.grid.w, "h": panel.grid.h}
     query = panel.query
+    if query.kind == "analytics" and query.function == "slow_runs":
+        # The same rows as the view the function reproduces (docs/views.md).
+        sql = ("SELECT started_at, run_id, status, duration_ms, trailing_p95_ms, slowdown\n"
+               f"FROM slow_runs\nWHERE recipe = {literal(query.recipe)} AND "
+               f"$__timeFilter(started_at)\nORDER BY slowdown DESC"
+               + (f"\nLIMIT {int(query.limit)}" if query.limit else ""))
+        return _sql_panel(panel, number, uid, grid, sql, "table")
     if query.kind == "analytics":
         return {"id": number, "type": "text", "title": panel.title, "gridPos": grid,
                 "options": {"mode": "markdown", "content": (
@@ -150,6 +157,10 @@ def grafana_panel(dashboard: Dashboard, panel: Panel, number: int, uid: str) -> 
         sql, fmt = _view_sql(query, panel)
     else:
         sql, fmt = _sql_sql(query, dashboard, panel)
+    return _sql_panel(panel, number, uid, grid, sql, fmt)
+
+
+def _sql_panel(panel: Panel, number: int, uid: str, grid: dict, sql: str, fmt: str) -> dict:
     out = {"id": number, "type": PANEL_TYPES[panel.type], "title": panel.title,
            "gridPos": grid, "datasource": _datasource(uid),
            "targets": [{"refId": "A", "datasource": _datasource(uid), "editorMode": "code",
