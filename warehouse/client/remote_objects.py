@@ -236,16 +236,9 @@ class RemoteDashboards(_Remote):
 
     def resolve(self, dashboard) -> Dashboard:
         """A Dashboard from a stored id, a built-in template name or a document."""
-        if isinstance(dashboard, str):
-            from warehouse.dashboards.templates import BUILT_IN, template
+        from warehouse.dashboards.store import resolve
 
-            if self.exists(dashboard):
-                return self.get(dashboard).document
-            if dashboard in BUILT_IN:
-                return template(dashboard)
-            raise DashboardError(f"no dashboard {dashboard!r} stored and no built-in of that "
-                                 f"name (built-ins: {', '.join(BUILT_IN)})")
-        return parse(dashboard)
+        return resolve(self, dashboard)
 
     def export(self, dashboard_id: str, path=None) -> dict:
         """The dashboard as an export file (written to ``path`` when given)."""

@@ -278,16 +278,7 @@ class Dashboards:
 
     def resolve(self, dashboard) -> Dashboard:
         """A Dashboard from a stored id, a built-in template name or a document."""
-        if isinstance(dashboard, str):
-            from warehouse.dashboards.templates import BUILT_IN, template
-
-            if self.exists(dashboard):
-                return self.get(dashboard).document
-            if dashboard in BUILT_IN:
-                return template(dashboard)
-            raise DashboardError(f"no dashboard {dashboard!r} stored and no built-in of that "
-                                 f"name (built-ins: {', '.join(BUILT_IN)})")
-        return parse(dashboard)
+        return resolve(self, dashboard)
 
     def export(self, dashboard_id: str, path=None) -> dict:
         """The dashboard as an export file (written to ``path`` when given)."""
@@ -301,6 +292,21 @@ class Dashboards:
         from warehouse.dashboards.sharing import import_dashboard
 
         return import_dashboard(self._wh, self, source, author=author)
+
+
+def resolve(dashboards, dashboard) -> Dashboard:
+    """A Dashboard from a stored id (``dashboards``: this store or the remote client's), a
+    built-in template name or a document."""
+    if isinstance(dashboard, str):
+        from warehouse.dashboards.templates import BUILT_IN, template
+
+        if dashboards.exists(dashboard):
+            return dashboards.get(dashboard).document
+        if dashboard in BUILT_IN:
+            return template(dashboard)
+        raise DashboardError(f"no dashboard {dashboard!r} stored and no built-in of that "
+                             f"name (built-ins: {', '.join(BUILT_IN)})")
+    return parse(dashboard)
 
 
 def _taken(dashboard_id: str) -> DashboardError:
