@@ -161,6 +161,21 @@ def test_an_empty_alerts_table_says_so_across_all_its_columns(client):
     assert [f' colspan="{n}"' for n in headers] == empty_rows
 
 
+def test_alerts_page_lists_rules_and_silences_escaped(client, wh):
+    wh.alerts.add_rule({"name": "etl_failed", "kind": "run_failed", "recipe": RECIPE,
+                        "labels": {"team": "data"}})
+    wh.alerts.add_silence({"recipe": RECIPE}, ends_at=pd.Timestamp.now(tz="UTC").to_pydatetime()
+                          + pd.Timedelta(hours=1), author="ann", comment=HOSTILE)
+    page = client.get("/alerts", params={"format": "json"}).json()
+    assert [(r["name"], r["kind"], r["enabled"]) for r in page["tables"]["rules"]] == [
+        ("etl_failed", "run_failed", "yes")]
+    (silence,) = page["tables"]["silences"]
+    assert silence["author"] == "ann" and silence["comment"] == HOSTILE
+    assert RECIPE in silence["matchers"]
+    html_page = client.get("/alerts").text
+    assert "<h2>Silences</h2>" in html_page and HOSTILE not in html_page
+
+
 def test_overview_is_loaded_once_per_change(client, wh, monkeypatch):
     """The Overview's two queries run once while nothing is written; a write (published on
     the change feed) makes the next request load again and show it."""

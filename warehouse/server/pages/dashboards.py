@@ -13,6 +13,7 @@ instead of overwritten.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl, quote, urlencode
 
 import pandas as pd
@@ -118,15 +119,25 @@ def alerts_data(wh, params) -> dict:
         from warehouse.alerts import store
     except ImportError as exc:
         return {"available": False, "reason": str(exc), "tables": {}, "subscribe": {}}
-    rules = pd.DataFrame([{"name": r.name, "kind": r.kind} for r in store.load_rules(wh)],
-                         columns=["name", "kind"])
+    rules = pd.DataFrame(
+        [{"name": r.name, "kind": r.kind, "for": r.for_ or "", "interval": r.interval,
+          "labels": json.dumps(r.labels, sort_keys=True) if r.labels else "",
+          "enabled": "yes" if r.enabled else "no"} for r in store.load_rules(wh)],
+        columns=["name", "kind", "for", "interval", "labels", "enabled"])
     columns = ["rule", "state", "value", "labels", "active_at", "fired_at"]
     instances = pd.DataFrame(
         [{"rule": i.rule_name, "state": i.state, "value": i.value,
           "labels": json.dumps(i.labels, default=str, sort_keys=True),
           "active_at": i.active_at, "fired_at": i.fired_at}
          for i in store.load_instances(wh) if i.state != "inactive"], columns=columns)
-    return {"available": True, "tables": {"rules": rules, "instances": instances},
+    silences = pd.DataFrame(
+        [{"matchers": " ".join(f"{label}{op}{value!r}" for label, op, value in x.matchers),
+          "starts_at": x.starts_at, "ends_at": x.ends_at, "author": x.author,
+          "comment": x.comment, "silence_id": x.silence_id}
+         for x in store.current_silences(wh, datetime.now(UTC))],
+        columns=["matchers", "starts_at", "ends_at", "author", "comment", "silence_id"])
+    return {"available": True,
+            "tables": {"rules": rules, "instances": instances, "silences": silences},
             "subscribe": {}}
 
 
