@@ -71,9 +71,12 @@ def dashboard_data(wh, params, principal, dashboard_id: str) -> dict:
         rendered = store.render(document, variables).panels
     except (DashboardError, ValueError) as exc:  # e.g. a required variable not given yet
         rendered, problem = [], str(exc)
+    chosen = {p.id: p.visual.columns for p in document.panels if p.type == "table"}
     for panel in rendered:
         if panel.frame is not None:
-            tables[panel.id] = panel.frame
+            columns = [c for c in chosen.get(panel.id) or [] if c in panel.frame.columns]
+            # A table shows (and exports) the columns its visual names, in that order.
+            tables[panel.id] = panel.frame[columns] if columns else panel.frame
         panels.append({"id": panel.id, "title": panel.title, "type": panel.type,
                        "grid": panel.grid, "error": panel.error, "value": plain(panel.value),
                        "figure": json.loads(json.dumps(panel.figure, default=str))

@@ -130,7 +130,10 @@ PAGES.dashboard = (data) => {
     const node = document.getElementById(`panel-${panel.id}`);
     if (!node || !panel.figure || !window.Plotly) continue;
     const figure = panel.figure;
-    window.Plotly.react(node, figure.data || [], layout({ ...(figure.layout || {}),
+    const given = figure.layout || {};
+    // automargin: category labels (a Gantt's step names) get the room they need.
+    window.Plotly.react(node, figure.data || [], layout({ ...given,
+      yaxis: { ...(given.yaxis || {}), automargin: true },
       title: undefined, height: 300, margin: { l: 56, r: 12, t: 8, b: 40 } }), CONFIG);
   }
 };
