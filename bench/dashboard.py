@@ -186,18 +186,25 @@ def stalled_client(url: str, server_pid: int, seconds: float) -> dict:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and never read again
     before = process.memory_info().rss
     samples = []
-    end = time.monotonic() + seconds
+    began = time.monotonic()
+    end = began + seconds
+    trajectory, next_mark = [], began  # (seconds, writes, MiB) every ~minute: flat or growing?
     i = 0
     while time.monotonic() < end:
         write_point(url, float(i))
         i += 1
         if i % 20 == 0:
             samples.append(process.memory_info().rss)
+            if time.monotonic() >= next_mark:
+                trajectory.append((round(time.monotonic() - began), i,
+                                   round(samples[-1] / 2**20, 1)))
+                next_mark += 60
     after = process.memory_info().rss
     sock.close()
     return {"seconds": seconds, "writes": i, "rss_before_mib": round(before / 2**20, 1),
             "rss_after_mib": round(after / 2**20, 1),
-            "rss_max_mib": round(max(samples or [after]) / 2**20, 1)}
+            "rss_max_mib": round(max(samples or [after]) / 2**20, 1),
+            "rss_every_minute": trajectory}
 
 
 def main() -> None:
@@ -259,7 +266,8 @@ def main() -> None:
     stall = results["stall"]
     print(f"stalled client: {stall['writes']} writes in {stall['seconds']} s, server RSS "
           f"{stall['rss_before_mib']} -> {stall['rss_after_mib']} MiB "
-          f"(max {stall['rss_max_mib']})")
+          f"(max {stall['rss_max_mib']}); (s, writes, MiB) every minute: "
+          f"{stall['rss_every_minute']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 
