@@ -4,6 +4,11 @@ pre-encoded stream into the same PostgreSQL table, (c) naive row-by-row INSERTs 
 bytes per point on each engine. Prints a Markdown table, writes bench/results/ingest.json.
 
     python bench/ingest.py --points 1000000,10000000 [--engines duckdb,postgresql]
+    python bench/ingest.py --small 200   # fixed cost of small writes: p50/p95 per call
+
+``--small N`` times N calls each of ``write_points`` of 1, 10 and 1,000 points and
+``write_runs`` of one run, against a raw INSERT of one point on the same connection pool in
+the same process, and records the load average (the machine is shared).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import os
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -152,13 +158,86 @@ def baseline_naive(engine: str, url: str, rows: int) -> list[dict]:
              "seconds": t(), "points_per_s": len(records) / t()}]
 
 
+def small_points(n: int, call: int) -> list[dict]:
+    """n points of n series, newer than every earlier call (the live-recording shape)."""
+    ts = pd.Timestamp("2026-11-01", tz="UTC") + pd.Timedelta(seconds=call)
+    return [{"metric": "small.rows", "labels": {"step": f"s{i}"}, "ts": ts, "value": float(i)}
+            for i in range(n)]
+
+
+def one_run(call: int) -> list[dict]:
+    started = pd.Timestamp("2026-11-01", tz="UTC") + pd.Timedelta(seconds=call)
+    return [{"run_id": str(uuid.UUID(int=call + 1)), "recipe": "small", "started_at": started,
+             "finished_at": started + pd.Timedelta(seconds=1), "status": "failed",
+             "error_message": "boom"}]
+
+
+def bench_small(engine: str, url: str, calls: int) -> list[dict]:
+    """Per-call latency of small writes against a raw one-row INSERT, same process."""
+    wh = Warehouse(url)
+    with wh.engine.begin() as conn:  # make sure the raw baseline has a chunk to land in
+        wh.backend.ensure_chunks(conn, "points", np.array(
+            [pd.Timestamp("2026-11-01", tz="UTC").value // 1000], dtype="i8"))
+    # Warm up: series, chunks and caches, as a live recorder would have them.
+    for n in (1, 10, 1000):
+        wh.write_points(small_points(n, 0))
+    wh.write_runs(one_run(0))
+
+    def raw(call):
+        with wh.engine.begin() as conn:
+            conn.execute(text("INSERT INTO points (ts, series_id, value) VALUES (:t, 1, 1.0)"),
+                         {"t": pd.Timestamp("2026-11-01", tz="UTC") + pd.Timedelta(seconds=call)})
+    cases = [("raw INSERT of one point", raw)]
+    for n in (1, 10, 1000):
+        cases.append((f"write_points of {n}", lambda call, n=n: wh.write_points(
+            small_points(n, call))))
+    cases.append(("write_runs of 1", lambda call: wh.write_runs(one_run(call))))
+    samples: dict[str, list[float]] = {name: [] for name, _ in cases}
+    load_before = os.getloadavg()
+    for call in range(1, calls + 1):  # interleaved, so load drifts hit every case alike
+        for name, run in cases:
+            with timer() as t:
+                run(call)
+            samples[name].append(t())
+    load_after = os.getloadavg()
+    wh.close()
+    rows = []
+    for name, seconds in samples.items():
+        ms = np.array(seconds) * 1000
+        rows.append({"engine": engine, "path": name, "calls": calls,
+                     "p50_ms": float(np.median(ms)), "p95_ms": float(np.percentile(ms, 95)),
+                     "load": f"{load_before[0]:.1f}->{load_after[0]:.1f}"})
+    return rows
+
+
+def main_small(calls: int, engines: list[str], pg_url: str | None) -> None:
+    rows: list[dict] = []
+    pg = LocalPostgres().start() if "postgresql" in engines and not pg_url else None
+    try:
+        for engine in engines:
+            with tempfile.TemporaryDirectory() as folder:
+                url = (f"duckdb:///{Path(folder) / 'small.duckdb'}" if engine == "duckdb"
+                       else pg_url or pg.create_database(f"small_{int(time.time())}"))
+                rows += bench_small(engine, url, calls)
+    finally:
+        if pg is not None:
+            pg.stop()
+    table = print_table(rows, ["engine", "path", "calls", "p50_ms", "p95_ms", "load"])
+    print(f"\nwrote {write_results('ingest_small', rows, {'markdown': table})}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", default="1000000,10000000")
     parser.add_argument("--engines", default="duckdb,postgresql")
     parser.add_argument("--naive-rows", type=int, default=5000)
     parser.add_argument("--pg-url", default=os.environ.get("WAREHOUSE_BENCH_PG_URL"))
+    parser.add_argument("--small", type=int, default=0,
+                        help="time this many small writes of each kind instead")
     args = parser.parse_args()
+    if args.small:
+        main_small(args.small, args.engines.split(","), args.pg_url)
+        return
     sizes = [int(s) for s in args.points.split(",")]
     engines = args.engines.split(",")
     rows: list[dict] = []
