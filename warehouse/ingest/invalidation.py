@@ -37,12 +37,13 @@ def before_points_write(conn: Connection, backend: Backend, series_id: np.ndarra
     if len(ts_us) == 0 or not backend.jobs_schema_present(conn):
         return 0
     lo, hi = us_to_ts(ts_us.min()), us_to_ts(ts_us.max())
-    units = conn.execute(text(backend.sql("jobs/lock_manifest_for_write")),
-                         {"lo": lo, "hi": hi}).fetchall()
-    dropped = [u for u in units if u.dropped_at is not None]
+    # Units and watermark in one statement: a round trip is a fifth of a one-point write.
+    rows = conn.execute(text(backend.sql("ingest/probe_points_write")),
+                        {"lo": lo, "hi": hi}).fetchall()
+    dropped = [u for u in rows if u.kind == "unit" and u.dropped_at is not None]
     if dropped:
         _refuse_dropped(conn, dropped, series_id, ts_us)
-    watermark = conn.execute(text(backend.sql("jobs/fence_points_write"))).scalar_one()
+    watermark = next((r.watermark for r in rows if r.kind == "watermark"), None)
     if watermark is None:
         return 0
     late = ts_us < ts_to_us(watermark)

@@ -127,6 +127,14 @@ class Writer:
 
 
 def _newest_per_series(frame: pd.DataFrame, ts_us: np.ndarray) -> pd.DataFrame:
-    """The row with the latest ts of each series in the batch (for series_last)."""
-    rows = pd.Series(ts_us).groupby(frame["series_id"].to_numpy()).idxmax().to_numpy()
-    return frame.iloc[rows][["series_id", "ts", "value"]].reset_index(drop=True)
+    """The row with the latest ts of each series in the batch (for series_last).
+
+    A lexsort rather than ``groupby().idxmax()``: the groupby's fixed cost (~2 ms) was a
+    tenth of a one-point write. Keys are unique per batch, so there are no ties."""
+    series_id = frame["series_id"].to_numpy()
+    order = np.lexsort((ts_us, series_id))
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = series_id[order][1:] != series_id[order][:-1]
+    rows = order[last]
+    return pd.DataFrame({"series_id": series_id[rows], "ts": frame["ts"].array[rows],
+                         "value": frame["value"].to_numpy()[rows]})
