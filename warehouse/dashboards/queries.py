@@ -233,10 +233,13 @@ def _compare_input(wh: Warehouse, recipe: str, start, end) -> tuple[pd.DataFrame
             binds[name] = value.to_pydatetime()
             where += f" AND r.started_at {op} :{name}"
             step_bound = step_bound or (" AND s.started_at >= :start" if name == "start" else "")
-    runs = wh.sql(_COMPARE_RUNS_SQL + where, binds)
+    # ordered as wh.runs/wh.steps: the analysis cache keys on a digest of the rows, and an
+    # unordered scan (DuckDB reads in parallel) would change it on every render
+    runs = wh.sql(f"{_COMPARE_RUNS_SQL}{where} ORDER BY r.started_at, r.run_id", binds)
     if runs.empty:
         raise ValueError(f"no runs of recipe {recipe!r} in that period")
-    return runs, wh.sql(_COMPARE_STEPS_SQL + where + step_bound, binds)
+    return runs, wh.sql(f"{_COMPARE_STEPS_SQL}{where}{step_bound} "
+                        "ORDER BY s.run_id, s.started_at, s.ordinal, s.step_id", binds)
 
 
 def _period_label(side: dict) -> str:
