@@ -59,6 +59,11 @@ def _raw(conn: Connection) -> psycopg.Connection:
     return conn.connection.driver_connection
 
 
+def _missing(value) -> bool:
+    """Whether a cell is a missing value (what ``DataFrame.notna`` calls missing)."""
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
 def points_copy_payload(batch: pd.DataFrame) -> bytes:
     """Encode points as a COPY BINARY stream for columns (ts, series_id, value, run_id).
 
@@ -303,9 +308,12 @@ class PostgreSQLBackend(Backend):
         raw.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS")
         raw.execute(f"TRUNCATE {stage}")
         columns = ", ".join(frame.columns)
-        values = frame.astype(object).where(frame.notna(), None)
+        # Missing values (None, NaN, NaT, NA) as NULL, column by column: a DataFrame-wide
+        # astype/where cost ~4 ms of a one-run write.
+        values = [[None if _missing(v) else v for v in frame[c].to_numpy(dtype=object)]
+                  for c in frame.columns]
         with raw.cursor().copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
-            for row in values.itertuples(index=False, name=None):
+            for row in zip(*values):
                 copy.write_row(row)
         # A run or step keeps one row when its start is corrected: move it first (migration
         # 0005 keys them without started_at; the partitioned table's own key includes it).

