@@ -193,8 +193,9 @@ class _SegmentCost(BaseCost):
         x = np.arange(len(y), dtype=float) - len(y) / 2  # centred: keeps sums small
         # Python lists: PELT calls error() ~n^2/2 times and float arithmetic on list
         # items is ~10x faster than on numpy scalars
-        self.sums = [np.r_[0.0, np.cumsum(v)].tolist()
-                     for v in (np.ones_like(y), x, x * x, y, y * y, x * y)]
+        self.arrays = [np.r_[0.0, np.cumsum(v)]
+                       for v in (np.ones_like(y), x, x * x, y, y * y, x * y)]
+        self.sums = [a.tolist() for a in self.arrays]
         return self
 
     def error(self, start: int, end: int) -> float:
@@ -208,6 +209,20 @@ class _SegmentCost(BaseCost):
                 vxy = cxy_[end] - cxy_[start] - sx * sy / n
                 cost -= vxy * vxy / vxx
         return max(cost, 0.0)
+
+    def errors(self, start, end) -> np.ndarray:
+        """``error`` of many segments at once (index arrays): the same operations in the
+        same order, so the same doubles, at numpy speed."""
+        c1, cx, cxx_, cy, cyy, cxy_ = self.arrays
+        n, sy, syy = c1[end] - c1[start], cy[end] - cy[start], cyy[end] - cyy[start]
+        cost = syy - sy * sy / n
+        if self.linear:
+            sx = cx[end] - cx[start]
+            vxx = cxx_[end] - cxx_[start] - sx * sx / n
+            vxy = cxy_[end] - cxy_[start] - sx * sy / n
+            fitted = vxx > 0
+            cost = np.where(fitted, cost - vxy * vxy / np.where(fitted, vxx, 1.0), cost)
+        return np.maximum(cost, 0.0)
 
 
 def _noise_sd(y: np.ndarray) -> float:
@@ -263,9 +278,15 @@ def _refine(cost: _SegmentCost, bkps: list[int], n: int, jump: int, min_size: in
     out = list(bkps)
 
     def best(left: int, right: int, lo: int, hi: int) -> tuple[float, int]:
+        # every position between two grid points at once: a long series has ~n/150
+        # per break, which one Python call each made the refinement O(n) interpreted
         lo, hi = max(left + min_size, lo), min(right - min_size, hi)
-        return min(((cost.error(left, k) + cost.error(k, right), k)
-                    for k in range(lo, hi + 1)), default=(math.inf, -1))
+        if hi < lo:
+            return math.inf, -1
+        ks = np.arange(lo, hi + 1)
+        total = cost.errors(left, ks) + cost.errors(ks, right)
+        k = int(np.argmin(total))  # the first of equal costs, as min() over (cost, k)
+        return float(total[k]), int(ks[k])
 
     i = 0
     while i < len(out):
