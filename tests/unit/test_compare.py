@@ -3,8 +3,16 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from warehouse.analytics.compare import cliffs_delta, compare
+from warehouse.analytics.compare import (
+    _PERM_ROUNDS,
+    _permuted_p95_diffs,
+    _shuffled_p95_diffs,
+    _sorted_p95,
+    cliffs_delta,
+    compare,
+)
 
 COLUMNS = ["metric", "a", "b", "diff", "rel_diff", "test", "p_value", "effect_size",
            "effect_label", "significant", "note"]
@@ -75,3 +83,27 @@ def test_running_runs_are_ignored_and_cliffs_delta_has_the_right_sign():
     assert out.loc["runs", "a"] == 15
     assert cliffs_delta(np.array([1.0, 2.0]), np.array([3.0, 4.0])) == 1.0
     assert cliffs_delta(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == -1.0
+
+
+def test_p95_permutations_follow_the_shuffled_distribution():
+    # the urn walk must draw the same null distribution as shuffling the whole sample
+    rng = np.random.default_rng(7)
+    pooled = rng.lognormal(0, 1, 90)
+    walked = np.sort(_permuted_p95_diffs(pooled, 40, np.random.default_rng(1)))
+    shuffled = np.sort(_shuffled_p95_diffs(pooled, 40, np.random.default_rng(2)))
+    assert len(walked) == len(shuffled) == _PERM_ROUNDS
+    # two samples of 2,000 from one distribution: quantiles agree within a few % of range
+    spread = shuffled[-1] - shuffled[0]
+    for q in (0.05, 0.25, 0.5, 0.75, 0.95):
+        assert abs(np.quantile(walked, q) - np.quantile(shuffled, q)) < 0.08 * spread, q
+    for n in (3, 4, 40, 61):
+        x = np.sort(rng.normal(size=n))
+        assert _sorted_p95(x) == pytest.approx(np.percentile(x, 95), abs=1e-12)
+
+
+def test_p95_test_with_a_tiny_side_against_many_runs():
+    rng = np.random.default_rng(4)
+    out = compare(_runs(3, 10, 0, rng), _runs(30_000, 10, 0, rng, "b")).set_index("metric")
+    assert 0 < out.loc["duration_p95_s", "p_value"] <= 1
+    fast = compare(_runs(3, 10, 0, rng), _runs(300, 60, 0, rng, "b")).set_index("metric")
+    assert fast.loc["duration_p95_s", "p_value"] < 0.05
