@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from warehouse.analytics.trends import change_points, trends
+from warehouse.analytics.trends import _SegmentCost, change_points, trends
 
 START = pd.Timestamp("2025-01-01", tz="UTC")
 
@@ -150,3 +150,16 @@ def test_degenerate_series_do_not_crash() -> None:
     assert change_points(frame(np.array([], dtype=float))).empty
     series = pd.Series(np.arange(30.0), index=pd.date_range(START, periods=30, freq="1D"))
     assert trends(series)["direction"].iloc[0] == "increasing"
+
+
+def test_vectorised_segment_costs_are_the_scalar_ones_bit_for_bit() -> None:
+    # the refinement of long series scores positions in bulk; it must pick the same break
+    rng = np.random.default_rng(11)
+    y = np.round(np.r_[rng.normal(0, 1, 300), rng.normal(4, 1, 300)] + 0.01 * np.arange(600), 1)
+    for linear in (True, False):
+        cost = _SegmentCost(linear).fit(y)
+        ends = np.arange(3, 600)
+        bulk = cost.errors(0, ends)
+        assert bulk.tolist() == [cost.error(0, int(e)) for e in ends]
+        starts = np.arange(0, 597)
+        assert cost.errors(starts, 600).tolist() == [cost.error(int(s), 600) for s in starts]
