@@ -220,8 +220,8 @@ def _permuted_p95_diffs(pooled: np.ndarray, n_a: int, rng) -> np.ndarray:
         if taken_a.min() > lo_a and (walked - taken_a).min() > lo_b:
             break
     is_a = np.array(labels)
-    count_a = np.cumsum(is_a, axis=0)
-    count_b = np.arange(1, len(is_a) + 1)[:, None] - count_a
+    count_a = np.cumsum(is_a, axis=0, dtype=np.int32)  # at most n_a; halves the memory
+    count_b = np.arange(1, len(is_a) + 1, dtype=np.int32)[:, None] - count_a
 
     def value_of_rank(counts: np.ndarray, rank: int) -> np.ndarray:
         # the first position where a side holds rank + 1 values is its rank-th largest
