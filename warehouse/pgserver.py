@@ -68,6 +68,10 @@ class LocalPostgres:
             f"-p {self.port}", "-c listen_addresses=127.0.0.1", f"-k {self.dir}",
             "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
             "-c max_connections=100", "-c shared_buffers=256MB", "-c max_wal_size=4GB",
+            # A query over every chunk locks each partition and its index, once per parallel
+            # worker too: ten years of daily chunks ran out of the default 64 x 100 slots
+            # ("out of shared memory"). docs/ingest.md gives servers the same advice.
+            "-c max_locks_per_transaction=256",
         ]
         if self.preload:
             options.append(f"-c shared_preload_libraries={','.join(self.preload)}")
