@@ -175,15 +175,18 @@ def browser_runs(url: str, writes: int) -> tuple[dict, dict]:
     return quantiles(latencies), quantiles(overview)
 
 
-def stalled_client(url: str, server_pid: int, seconds: float) -> dict:
-    """Server RSS while a client that never reads stays subscribed and points keep coming."""
+def stalled_client(url: str, server_pid: int, seconds: float, stalled: bool = True) -> dict:
+    """Server RSS while a client that never reads stays subscribed and points keep coming;
+    with ``stalled=False`` the same writes with no client (the control: what the writes
+    themselves add)."""
     process = psutil.Process(server_pid)
     sock = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])))
-    key = "dGhlIHNhbXBsZSBub25jZQ=="
-    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: {url.split('//')[1]}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and never read again
+    if stalled:
+        key = "dGhlIHNhbXBsZSBub25jZQ=="
+        sock.sendall((f"GET /ws HTTP/1.1\r\nHost: {url.split('//')[1]}\r\n"
+                      f"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and never read again
     before = process.memory_info().rss
     samples = []
     began = time.monotonic()
@@ -249,6 +252,8 @@ def main() -> None:
         if Path(CHROMIUM).exists():
             results["browser"], results["overview"] = browser_runs(url, options.writes)
         results["stall"] = stalled_client(url, server.pid, options.stall_seconds)
+        results["no_client"] = stalled_client(url, server.pid, options.stall_seconds,
+                                              stalled=False)
         results["load_after"] = os.getloadavg()
     finally:
         server.terminate()
@@ -268,6 +273,10 @@ def main() -> None:
           f"{stall['rss_before_mib']} -> {stall['rss_after_mib']} MiB "
           f"(max {stall['rss_max_mib']}); (s, writes, MiB) every minute: "
           f"{stall['rss_every_minute']}")
+    control = results["no_client"]
+    print(f"control, no client: {control['writes']} writes in {control['seconds']} s, server "
+          f"RSS {control['rss_before_mib']} -> {control['rss_after_mib']} MiB; every minute: "
+          f"{control['rss_every_minute']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 
