@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -245,7 +247,13 @@ def test_a_query_sees_every_commit_made_since_the_last_query(wh, database_url, m
         wh.points("cpu", every="1h", agg="sum", with_labels=["host"]), raw)
 
 
-def test_a_pooled_connection_the_server_closed_is_replaced(wh, database_url, monkeypatch):
+@pytest.fixture(params=["idle", "recent"])
+def request_kind(request):
+    return request
+
+
+def test_a_pooled_connection_the_server_closed_is_replaced(wh, database_url, monkeypatch,
+                                                           request_kind):
     """A connection that sat in the pool is pinged before use, and a dead one replaced, so
     the query after a server restart (here: its backend terminated) succeeds."""
     if not database_url.startswith("postgresql"):
@@ -264,5 +272,11 @@ def test_a_pooled_connection_the_server_closed_is_replaced(wh, database_url, mon
     finally:
         other.close()
     assert ended >= 1
-    monkeypatch.setattr(pg, "_PING_AFTER_IDLE_S", 0.0)  # the pooled one counts as idle
+    if request_kind.param == "recent":
+        # Used a moment ago, so not pinged for being idle: the server's goodbye waiting on
+        # its socket gets it pinged (and replaced) all the same.
+        monkeypatch.setattr(pg, "_PING_AFTER_IDLE_S", 3600.0)
+        time.sleep(0.2)  # the FATAL message reaches the socket
+    else:
+        monkeypatch.setattr(pg, "_PING_AFTER_IDLE_S", 0.0)  # the pooled one counts as idle
     assert len(wh.points("cpu")) == 5

@@ -11,6 +11,7 @@ A TimescaleDB backend will subclass this one and override the chunk methods with
 
 from __future__ import annotations
 
+import select
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -62,6 +63,17 @@ def _raw(conn: Connection) -> psycopg.Connection:
 def _missing(value) -> bool:
     """Whether a cell is a missing value (what ``DataFrame.notna`` calls missing)."""
     return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+def _has_input(dbapi_connection) -> bool:
+    """Whether the server sent something to an idle connection (no round trip: a select on
+    its socket). A server that ended the session (restart, pg_terminate_backend) has: its
+    FATAL message or the closed socket is waiting there, so the connection gets pinged."""
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError):  # closed already: let the ping find out
+        return True
+    return bool(readable)
 
 
 def points_copy_payload(batch: pd.DataFrame) -> bytes:
@@ -153,7 +165,8 @@ class PostgreSQLBackend(Backend):
 
         def checkout(dbapi, record, _proxy):
             idle_since = record.info.get(_CHECKED_IN)
-            if idle_since is not None and time.monotonic() - idle_since < _PING_AFTER_IDLE_S:
+            if (idle_since is not None and time.monotonic() - idle_since < _PING_AFTER_IDLE_S
+                    and not _has_input(dbapi)):
                 return
             try:
                 alive = engine.dialect.do_ping(dbapi)
