@@ -89,6 +89,25 @@ def client(app):
         yield test_client
 
 
+#: The widest token scope of each role.
+ROLE_SCOPE = {"viewer": "read", "editor": "write", "admin": "admin"}
+
+
+def clients_by_user(wh, users: dict[str, str], password: str) -> dict[str, TestClient]:
+    """A TestClient per user of ``users`` (name -> role), each made with a bearer token of
+    its role's widest scope, over one app on ``wh``; server errors come back as 500s."""
+    from warehouse import accounts
+
+    app = create_app(wh, listen=False)
+    clients = {}
+    for name, role in users.items():
+        accounts.add_user(wh, name, role, password)
+        token = accounts.create_token(wh, name, ROLE_SCOPE[role]).token
+        clients[name] = TestClient(app, headers={"Authorization": f"Bearer {token}"},
+                                   raise_server_exceptions=False)
+    return clients
+
+
 @pytest.fixture
 def remote(wh):
     """(direct Warehouse, RemoteWarehouse) — the second through a real uvicorn server."""

@@ -6,24 +6,18 @@ the field; the same calls through the remote client and the CLI."""
 from __future__ import annotations
 
 import json
-import warnings
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from tests.server.conftest import ThreadServer
-from warehouse import accounts
+from tests.server.conftest import ThreadServer, clients_by_user
 from warehouse.alerts import AlertManager, RuleError
 from warehouse.client import RemoteWarehouse
 from warehouse.client.remote_objects import ALERTS_SERVER_ONLY, RemoteAlerts
 from warehouse.errors import UnknownNameError
 from warehouse.server.app import create_app
 from warehouse.server.auth import route_scopes
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
 
 API = "/api/v1"
 PASSWORD = "correct horse battery"
@@ -129,15 +123,7 @@ def test_bad_input_is_problem_json_naming_the_field(client, wh):
 
 @pytest.fixture
 def users(wh):
-    scope = {"viewer": "read", "editor": "write", "admin": "admin"}
-    app = create_app(wh, listen=False)
-    clients = {}
-    for name, role in {"vic": "viewer", "ed": "editor", "root": "admin"}.items():
-        accounts.add_user(wh, name, role, PASSWORD)
-        token = accounts.create_token(wh, name, scope[role]).token
-        clients[name] = TestClient(app, headers={"Authorization": f"Bearer {token}"},
-                                   raise_server_exceptions=False)
-    return clients
+    return clients_by_user(wh, {"vic": "viewer", "ed": "editor", "root": "admin"}, PASSWORD)
 
 
 def test_permission_matrix(users, wh):

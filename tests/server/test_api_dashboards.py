@@ -9,24 +9,18 @@ from __future__ import annotations
 
 import io
 import json
-import warnings
 
 import openpyxl
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from tests.server.conftest import ThreadServer
-from warehouse import accounts
+from tests.server.conftest import ThreadServer, clients_by_user
 from warehouse.client import RemoteWarehouse
 from warehouse.client.remote_objects import RemoteDashboards
 from warehouse.dashboards import DashboardError, builder
 from warehouse.dashboards.store import Dashboards
 from warehouse.server.app import create_app
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
 
 API = "/api/v1"
 PASSWORD = "correct horse battery"
@@ -59,15 +53,7 @@ def assert_problem(response, status: int, kind: str | None = None) -> dict:
 @pytest.fixture
 def users(wh):
     """A TestClient per user (bearer token of the role's widest scope)."""
-    scope = {"viewer": "read", "editor": "write", "admin": "admin"}
-    app = create_app(wh, listen=False)
-    clients = {}
-    for name, role in USERS.items():
-        accounts.add_user(wh, name, role, PASSWORD)
-        token = accounts.create_token(wh, name, scope[role]).token
-        clients[name] = TestClient(app, headers={"Authorization": f"Bearer {token}"},
-                                   raise_server_exceptions=False)
-    return clients
+    return clients_by_user(wh, USERS, PASSWORD)
 
 
 def test_build_a_dashboard_over_http(client, wh):
