@@ -94,6 +94,13 @@ def test_user_text_is_never_markup_or_a_formula(client):
     assert frame["error_message"].tolist() == [HOSTILE]
 
 
+def test_a_dashboard_title_never_shows_a_raw_variable(client):
+    unset = client.get("/dashboards/performance-overview").text
+    assert "${recipe}" not in unset and "Performance overview: …" in unset
+    chosen = client.get("/dashboards/performance-overview", params={"recipe": "etl"}).text
+    assert "Performance overview: etl" in chosen
+
+
 def test_run_page_shows_the_points_of_its_run_and_no_others(client, wh):
     started = pd.Timestamp(wh.sql("SELECT started_at FROM runs WHERE run_id = :r",
                                   {"r": client.run_id})["started_at"].iloc[0])

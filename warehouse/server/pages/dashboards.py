@@ -86,6 +86,8 @@ def dashboard_data(wh, params, principal, dashboard_id: str) -> dict:
     title = document.title
     for name, value in variables.items():
         title = title.replace("${" + name + "}", str(value))
+    for name in names - set(variables):  # not chosen yet: the form below asks for it
+        title = title.replace("${" + name + "}", "…")
     return {"window": window, "dashboard": {"id": dashboard_id, "title": title,
                                             "description": document.description},
             "variables": inputs, "panels": panels, "tables": tables, "problem": problem,
