@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import print_table, timer, write_results  # noqa: E402
 
 from warehouse import Warehouse  # noqa: E402
-from warehouse.backends.postgresql import points_copy_payload  # noqa: E402
+from warehouse.backends.postgresql_write import points_copy_payload  # noqa: E402
 from warehouse.pgserver import LocalPostgres  # noqa: E402
 
 HOSTS, METRICS = 100, 10

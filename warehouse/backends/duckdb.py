@@ -28,6 +28,7 @@ from warehouse.backends.base import (
     Capabilities,
     floor_to_bucket,
 )
+from warehouse.backends.duckdb_write import DuckDBWrites, raw_connection
 from warehouse.backends.readonly import ReadOnlyLimits
 from warehouse.errors import TerminalError
 from warehouse.schema import HYPERTABLES, TS_MAX_US, TS_MIN_US
@@ -39,12 +40,7 @@ _BLOCK_BYTES = 262_144
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
 
 
-def _raw(conn: Connection):
-    """The DuckDB connection under SQLAlchemy's, for register() and Arrow transfers."""
-    return conn.connection.driver_connection
-
-
-class DuckDBBackend(Backend):
+class DuckDBBackend(DuckDBWrites, Backend):
     dialect = "duckdb"
     capabilities = Capabilities(
         native_partitions=False, binary_copy=False, advisory_locks=False, single_writer=True,
@@ -117,7 +113,7 @@ class DuckDBBackend(Backend):
             # SQLAlchemy execute (together ~20% of a small wh.points, py-spy). A statement
             # after it begins a transaction as usual.
             names = dict.fromkeys(_BIND.findall(sql))
-            columns = _raw(conn).execute(_BIND.sub(r"$\1", sql),
+            columns = raw_connection(conn).execute(_BIND.sub(r"$\1", sql),
                                          {n: _plain(params[n]) for n in names}).fetchnumpy()
         return {name: _unmasked(column) for name, column in columns.items()}
 
@@ -126,7 +122,7 @@ class DuckDBBackend(Backend):
         # DuckDB has no stored procedures: a job file may be a script of several statements.
         # Binds cannot reach into a script, so parameters become session variables that the
         # script reads with getvariable() (constant-folded: filters on them prune row groups).
-        raw = _raw(conn)
+        raw = raw_connection(conn)
         for name, value in params.items():
             if not name.isidentifier():
                 raise ValueError(f"bad script parameter name {name!r}")
@@ -143,59 +139,9 @@ class DuckDBBackend(Backend):
         return table.cast(POINTS_ARROW_SCHEMA)
 
     def interrupt(self, conn: Connection) -> None:
-        _raw(conn).interrupt()
-
-    # -- ingest ---------------------------------------------------------------------------
-    def insert_points(self, conn: Connection, batch: pd.DataFrame) -> int:
-        raw = _raw(conn)
-        raw.register("_stage_points", _points_arrow(batch))
-        try:
-            result = conn.execute(
-                text(self.sql("ingest/insert_points")),
-                {"lo": batch["ts"].min(), "hi": batch["ts"].max()},
-            )
-            return max(int(result.rowcount), 0)
-        finally:
-            raw.unregister("_stage_points")
-
-    def insert_series(self, conn: Connection, frame: pd.DataFrame) -> None:
-        # DuckDB's executemany pays per row; one INSERT ... SELECT from the frame does not.
-        raw = _raw(conn)
-        raw.register("_stage_series", frame[["metric", "labels_key"]])
-        try:
-            conn.execute(text(self.sql("ingest/insert_series")))
-        finally:
-            raw.unregister("_stage_series")
-
-    def upsert_series_last(self, conn: Connection, latest: pd.DataFrame) -> None:
-        raw = _raw(conn)
-        # As Arrow: DuckDB registers it for about half of what a DataFrame costs, which
-        # matters for one-point writes (bench/ingest.py --small).
-        ts_us = latest["ts"].to_numpy(dtype="datetime64[us]").view("i8")
-        raw.register("_stage_series_last", pa.table({
-            "series_id": pa.array(latest["series_id"].to_numpy(dtype="i4")),
-            "ts": pa.array(ts_us, pa.int64()).cast(pa.timestamp("us", "UTC")),
-            "value": pa.array(latest["value"].to_numpy(dtype="f8")),
-        }))
-        try:
-            conn.execute(text(self.sql("ingest/upsert_series_last")))
-        finally:
-            raw.unregister("_stage_series_last")
-
-    def upsert_rows(self, conn: Connection, table: str, frame: pd.DataFrame) -> int:
-        raw = _raw(conn)
-        stage = f"_stage_{table}"
-        raw.register(stage, frame)
-        try:
-            result = conn.execute(text(self.sql(f"ingest/upsert_{table}")))
-            return max(int(result.rowcount), 0)
-        finally:
-            raw.unregister(stage)
+        raw_connection(conn).interrupt()
 
     # -- chunks ---------------------------------------------------------------------------
-    def ensure_chunks(self, conn: Connection, table: str, ts_us: np.ndarray) -> None:
-        """Nothing to create: a DuckDB chunk is a time range of the one table."""
-
     def show_chunks(self, conn: Connection, table: str) -> pd.DataFrame:
         interval = self.chunk_interval_us(conn, table)
         column = HYPERTABLES[table]
@@ -297,21 +243,6 @@ def _unmasked(column: np.ndarray) -> np.ndarray:
 def _plain(value):
     """A parameter DuckDB binds as-is: pandas Timestamps as datetimes."""
     return value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
-
-
-def _points_arrow(batch: pd.DataFrame) -> pa.Table:
-    """The batch as Arrow, which DuckDB scans without converting Python objects (about a
-    third faster than handing it the DataFrame, measured in bench/ingest.py)."""
-    ts_us = batch["ts"].to_numpy(dtype="datetime64[us]").view("i8")
-    run_id = batch["run_id"]
-    runs = (pa.nulls(len(batch), pa.string()) if run_id.isna().all()
-            else pa.array(run_id.to_numpy(dtype=object), pa.string(), from_pandas=True))
-    return pa.table({
-        "ts": pa.array(ts_us, pa.int64()).cast(pa.timestamp("us", "UTC")),
-        "series_id": pa.array(batch["series_id"].to_numpy(dtype="i4")),
-        "value": pa.array(batch["value"].to_numpy(dtype="f8")),
-        "run_id": runs,
-    })
 
 
 def _chunk_frame(table: str, ranges: list[tuple[int, int, int | None]]) -> pd.DataFrame:

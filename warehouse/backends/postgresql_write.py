@@ -1,0 +1,207 @@
+"""PostgreSQL writes: points by binary COPY (de-duplicated through a staging table when a
+batch overlaps stored keys), runs and steps upserted through staging tables, and chunks made
+on demand before each write. Mixed into :class:`PostgreSQLBackend`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pyarrow as pa
+from sqlalchemy import Connection, text
+
+from warehouse.backends.base import POINTS_ARROW_SCHEMA, floor_to_bucket
+
+# PostgreSQL's binary timestamps count µs from 2000-01-01 UTC:
+# https://www.postgresql.org/docs/15/sql-copy.html (binary format) and timestamp.c
+_PG_EPOCH_US = 946_684_800_000_000
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+_COPY_TRAILER = b"\xff\xff"
+_CHUNK_CACHE_SECONDS = 60.0
+# Chunks made per transaction. Each new partition holds ~6-8 locks until commit (the table,
+# its index and TOAST, the parent, the default partition); one transaction making every chunk
+# of a batch spanning years ran out of the shared lock table ("out of shared memory", sized
+# max_locks_per_transaction x max_connections: 64 x 100 by default,
+# https://www.postgresql.org/docs/15/runtime-config-locks.html).
+CHUNKS_PER_TRANSACTION = 50
+
+
+def raw_connection(conn: Connection) -> psycopg.Connection:
+    return conn.connection.driver_connection
+
+
+def _missing(value) -> bool:
+    """Whether a cell is a missing value (what ``DataFrame.notna`` calls missing)."""
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+def points_copy_payload(batch: pd.DataFrame) -> bytes:
+    """Encode points as a COPY BINARY stream for columns (ts, series_id, value, run_id).
+
+    Built with one numpy structured array per run_id layout (null or 16-byte UUID), so
+    encoding costs a few vectorised copies rather than a Python call per row.
+    """
+    ts = batch["ts"].to_numpy(dtype="datetime64[us]").view("i8") - _PG_EPOCH_US
+    series_id = batch["series_id"].to_numpy(dtype="i4")
+    value = batch["value"].to_numpy(dtype="f8")
+    run_id = batch["run_id"]
+    has_run = run_id.notna().to_numpy()
+    parts = [_COPY_HEADER]
+    for with_run in (False, True):
+        mask = has_run == with_run
+        n = int(mask.sum())
+        if not n:
+            continue
+        fields = [("n", ">i2"), ("l_ts", ">i4"), ("ts", ">i8"), ("l_sid", ">i4"), ("sid", ">i4"),
+                  ("l_val", ">i4"), ("val", ">f8"), ("l_run", ">i4")]
+        if with_run:
+            fields.append(("run", "V16"))
+        rows = np.empty(n, dtype=np.dtype(fields))
+        rows["n"], rows["l_ts"], rows["l_sid"], rows["l_val"] = 4, 8, 4, 8
+        rows["ts"], rows["sid"], rows["val"] = ts[mask], series_id[mask], value[mask]
+        if with_run:
+            rows["l_run"] = 16
+            hex_ids = run_id[mask].astype(str).str.replace("-", "", regex=False)
+            rows["run"] = np.frombuffer(bytes.fromhex("".join(hex_ids)), dtype="V16")
+        else:
+            rows["l_run"] = -1
+        parts.append(rows.tobytes())
+    parts.append(_COPY_TRAILER)
+    return b"".join(parts)
+
+
+def points_from_copy(payload: bytes) -> pa.Table:
+    """Decode a COPY BINARY stream of (timestamptz, integer, double, uuid NOT NULL) rows."""
+    # Header: 11-byte signature, 4-byte flags, 4-byte extension length, the extension.
+    header = len(_COPY_HEADER) + int.from_bytes(payload[15:19], "big") if payload else 0
+    body = memoryview(payload)[header:len(payload) - len(_COPY_TRAILER)] if payload else b""
+    rows = np.frombuffer(body, dtype=np.dtype([
+        ("n", ">i2"), ("l_ts", ">i4"), ("ts", ">i8"), ("l_sid", ">i4"), ("sid", ">i4"),
+        ("l_val", ">i4"), ("val", ">f8"), ("l_run", ">i4"), ("run", "V16")]))
+    run = rows["run"]
+    has_run = run != np.void(bytes(16))
+    run_text = np.full(len(rows), None, dtype=object)
+    if has_run.any():
+        hexes = bytes(run[has_run]).hex()
+        run_text[has_run] = [str(uuid.UUID(hexes[i:i + 32])) for i in range(0, len(hexes), 32)]
+    return pa.table({
+        "ts": pa.array((rows["ts"] + _PG_EPOCH_US).astype("i8")).cast(pa.timestamp("us", "UTC")),
+        "series_id": pa.array(rows["sid"].astype("i4")),
+        "value": pa.array(rows["val"].astype("f8")),
+        "run_id": pa.array(run_text, pa.string()),
+    }, schema=POINTS_ARROW_SCHEMA)
+
+
+def _in_key_order(batch: pd.DataFrame) -> pd.DataFrame:
+    """The batch in primary-key order (series_id, then arrival order, which is time order for
+    the usual batch). COPY then fills each B-tree leaf in one run instead of visiting the
+    leaves of every series in turn: 1.3x faster for 8.6M points of 1,000 series."""
+    codes, _ = pd.factorize(batch["series_id"].to_numpy(), sort=True)
+    if len(codes) < 2 or codes.max() >= 2**16:  # keep to the O(n) radix sort of 16-bit keys
+        return batch
+    order = np.argsort(codes.astype("u2"), kind="stable")
+    return pd.DataFrame({name: batch[name].array.take(order) for name in batch.columns})
+
+
+class PostgreSQLWrites:
+    """The write half of the PostgreSQL backend (needs ``sql``, ``table_exists``,
+    ``chunk_interval_us``, ``engine`` and ``_chunk_cache`` from it)."""
+
+    # -- ingest ---------------------------------------------------------------------------
+    def insert_points(self, conn: Connection, batch: pd.DataFrame) -> int:
+        self._decompress_for_write(conn, batch)
+        raw = raw_connection(conn)
+        payload = points_copy_payload(_in_key_order(batch))
+        columns = "(ts, series_id, value, run_id)"
+        # Fast path: COPY straight into the partitioned table. A replayed or overlapping
+        # batch hits the primary key; then roll back to the savepoint and de-duplicate.
+        raw.execute("SAVEPOINT wh_points_copy")
+        try:
+            with raw.cursor().copy(f"COPY points {columns} FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(payload)
+            raw.execute("RELEASE SAVEPOINT wh_points_copy")
+            return len(batch)
+        except psycopg.errors.UniqueViolation:
+            raw.execute("ROLLBACK TO SAVEPOINT wh_points_copy")
+        raw.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS _stage_points (LIKE points) ON COMMIT DELETE ROWS"
+        )
+        raw.execute("TRUNCATE _stage_points")
+        with raw.cursor().copy(f"COPY _stage_points {columns} FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(payload)
+        return raw.execute(self.sql("ingest/insert_points")).rowcount
+
+    def _decompress_for_write(self, conn: Connection, batch: pd.DataFrame) -> None:
+        """Before points are written: decode the compressed segments that overlap each
+        series' time range in the batch (by whole minutes) back into their chunk, so that the
+        insert's de-duplication sees every stored key and the rollup refresh finds the raw
+        points of the minutes it recomputes (migration 0010, wh_decompress_for_write). The
+        chunk is left with hot rows, which the compress job encodes again next run."""
+        if batch.empty or not self.table_exists(conn, "points_compressed"):
+            return
+        ranges = batch.groupby("series_id")["ts"].agg(["min", "max"])
+        conn.execute(text(self.sql("jobs/decompress_for_write")), {
+            "series": ranges.index.astype("int64").tolist(),
+            "lo": ranges["min"].tolist(), "hi": ranges["max"].tolist()})
+
+    def upsert_rows(self, conn: Connection, table: str, frame: pd.DataFrame) -> int:
+        raw = raw_connection(conn)
+        stage = f"_stage_{table}"
+        raw.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS")
+        raw.execute(f"TRUNCATE {stage}")
+        columns = ", ".join(frame.columns)
+        # Missing values (None, NaN, NaT, NA) as NULL, column by column: a DataFrame-wide
+        # astype/where cost ~4 ms of a one-run write.
+        values = [[None if _missing(v) else v for v in frame[c].to_numpy(dtype=object)]
+                  for c in frame.columns]
+        with raw.cursor().copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+            for row in zip(*values):
+                copy.write_row(row)
+        # A run or step keeps one row when its start is corrected: move it first (migration
+        # 0005 keys them without started_at; the partitioned table's own key includes it).
+        raw.execute(self.sql(f"ingest/move_{table}"))
+        return raw.execute(self.sql(f"ingest/upsert_{table}")).rowcount
+
+    def _known_chunks(self, conn: Connection, table: str, refresh: bool = False):
+        cached = self._chunk_cache.get(table)
+        if refresh or cached is None or time.monotonic() - cached[0] > _CHUNK_CACHE_SECONDS:
+            rows = conn.execute(text(
+                "SELECT wh_epoch_us(range_start), wh_epoch_us(range_end) FROM wh_chunks "
+                "WHERE hypertable = :t ORDER BY range_start"), {"t": table}).fetchall()
+            starts = np.array([r[0] for r in rows], dtype="i8")
+            ends = np.array([r[1] for r in rows], dtype="i8")
+            cached = (time.monotonic(), starts, ends)
+            self._chunk_cache[table] = cached
+        return cached[1], cached[2]
+
+    def _uncovered(self, conn: Connection, table: str, ts_us: np.ndarray, refresh: bool):
+        starts, ends = self._known_chunks(conn, table, refresh)
+        idx = np.searchsorted(starts, ts_us, side="right") - 1
+        covered = (idx >= 0) & (ts_us < ends[np.clip(idx, 0, None)] if len(ends) else False)
+        return ts_us[~covered]
+
+    def ensure_chunks(self, conn: Connection, table: str, ts_us: np.ndarray) -> None:
+        """Create the missing chunks for ``ts_us``. ``conn`` is only read: chunks are made in
+        short transactions of their own, at most CHUNKS_PER_TRANSACTION each, so a batch
+        spanning thousands of days cannot exhaust the lock table. Call it before the data
+        transaction; chunks made for a batch that then fails are harmless."""
+        if len(ts_us) == 0:
+            return
+        interval = self.chunk_interval_us(conn, table)
+        # The first and last timestamp of each aligned bucket stand for the whole batch.
+        frame = pd.DataFrame({"ts": ts_us, "bucket": floor_to_bucket(ts_us, interval)})
+        probes = np.unique(frame.groupby("bucket")["ts"].agg(["min", "max"]).to_numpy().ravel())
+        if not len(self._uncovered(conn, table, probes, refresh=False)):
+            return
+        missing = self._uncovered(conn, table, probes, refresh=True)
+        try:
+            for first in range(0, len(missing), CHUNKS_PER_TRANSACTION):
+                with self.engine.begin() as own:
+                    for ts in missing[first:first + CHUNKS_PER_TRANSACTION]:
+                        own.execute(text("SELECT wh_ensure_chunk(:t, :ts)"), {
+                            "t": table, "ts": pd.Timestamp(int(ts), unit="us", tz="UTC")})
+        finally:
+            self._chunk_cache.pop(table, None)
