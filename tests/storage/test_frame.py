@@ -229,3 +229,25 @@ def test_a_series_committed_out_of_id_order_is_seen(both):
         finally:
             first.close()
         assert sorted(wh.points("race.m", with_labels=["host"])["host"]) == ["r0", "r1", "r2"]
+
+
+@pytest.mark.storage
+@pytest.mark.parametrize("start", ["2000-01-02T21:00Z", "2000-01-03T00:00Z", "2000-01-03T00:20Z"])
+def test_buckets_on_either_side_of_the_origin_equal_separate_points_calls(both, start):
+    """A frame starting at or after the bucket origin (2000-01-03) groups on the engine's cheap
+    integer bucket; one starting before it on the general floor. Both must cut buckets where
+    wh.points does (25 minutes does not divide a day, so the origin decides the edges)."""
+    ticks = pd.date_range("2000-01-02T20:00Z", "2000-01-03T03:00Z", freq="7min")
+    edge = pd.concat([pd.DataFrame({"metric": m, "ts": ticks, "host": "e0",
+                                    "value": np.arange(len(ticks)) * (k + 1.5)})
+                      for k, m in enumerate(["edge.a", "edge.b"])], ignore_index=True)
+    end = pd.Timestamp("2000-01-03T02:40Z")
+    for wh in both:
+        wh.write_points(edge, label_columns=["host"])
+        for agg in ("max", "mean"):
+            got = wh.frame(["edge.a", "edge.b"], start, end, every="25m", agg=agg, by=[])
+            for m in ("edge.a", "edge.b"):
+                want = wh.points(m, start, end, every="25m", agg=agg, by=[])
+                assert list(got["ts"]) == list(want["ts"]), (agg, m)
+                np.testing.assert_allclose(got[m].to_numpy(), want["value"].to_numpy(),
+                                           rtol=1e-12)
