@@ -154,6 +154,9 @@ def create_app(wh, *, settings: ServerSettings | None = None, listen: bool = Tru
     app.state.listener = listener
     app.state.listen_host = listen_host
     problems.install(app, redact)
+    # Each middleware added wraps the ones before: CatchAll outermost, then BodyLimit, then
+    # the fast path of GET /points (a body over the limit is refused before it).
+    app.add_middleware(api_read.PointsFastPath, path=f"{API_PREFIX}/points", redact=redact)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(problems.CatchAll, redact=redact)
 

@@ -150,13 +150,18 @@ def error_response(exc: BaseException, redact: Redactor) -> Response:
     return problem(500, "internal error (logged by the server)", kind="internal")
 
 
+def http_error_response(exc: StarletteHTTPException, redact: Redactor) -> Response:
+    """The problem response for an HTTPException (401, 403, 404, 429 ...)."""
+    detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    return problem(exc.status_code, redact(detail), headers=getattr(exc, "headers", None))
+
+
 def install(app: FastAPI, redact: Redactor) -> None:
     """Answer every error of ``app`` as problem+json."""
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-        return problem(exc.status_code, redact(detail), headers=getattr(exc, "headers", None))
+        return http_error_response(exc, redact)
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError):
