@@ -325,3 +325,55 @@ def test_write_waits_for_a_compression_in_progress(wh):
     hot, packed = compressed(wh)
     assert hot + packed == total + 1
     assert len(wh.points("cpu")) == len(frame()) + 1
+
+
+def test_value_forms_keep_every_value_exactly(wh):
+    """Each segment takes the narrowest form that gives its values back bit for bit: integer[]
+    for integers (not -0.0, whose sign an integer loses), real[] for values float4 holds,
+    float8[] otherwise. NaN, ±inf, -0.0, and values a cast would overflow or underflow on
+    (written by SQL clients: ingest refuses non-finite values) come back as they were."""
+    if not wh.backend.capabilities.native_partitions:
+        pytest.skip("DuckDB keeps no segments")
+    rng = np.random.default_rng(5)
+    n = 1400  # one minute apart on 11-01: two segments per series
+    ints = rng.integers(-1000, 1000, n).astype(float)
+    cases = {
+        "int": np.r_[ints[:-2], 2147483647.0, -2147483648.0],
+        "int_negative_zero": np.r_[ints[:-1], 0.0],  # the 0.0 becomes -0.0 below
+        "real": rng.normal(0, 1e3, n).astype(np.float32).astype(float),
+        "float": rng.normal(0, 1e3, n),
+        "special": ints,  # NaN, inf, -inf below
+        "tiny": ints * 1e-100,  # as real: underflow (squares stay in range for the rollups)
+        "huge": ints * 1e100,  # as real: overflow
+        "past_int": ints + 2.0**31,  # beyond integer; float4 cannot hold them all
+    }
+    ts = pd.date_range("2026-11-01", periods=n, freq="1min", tz="UTC")
+    wh.write_points(pd.concat([pd.DataFrame({"metric": name, "labels": [{}] * n, "ts": ts,
+                                             "value": values})
+                               for name, values in cases.items()], ignore_index=True))
+    with wh.engine.begin() as conn:
+        for metric, value, at in (("int_negative_zero", "-0", -1), ("special", "NaN", 3),
+                                  ("special", "Infinity", 1200), ("special", "-Infinity", -1)):
+            conn.execute(text(
+                "UPDATE points SET value = CAST(:v AS double precision) WHERE ts = :ts "
+                "AND series_id = (SELECT series_id FROM series WHERE metric = :m)"),
+                {"v": value, "ts": ts[at], "m": metric})
+    run(wh, "refresh_rollups")
+    before = {name: wh.points(name)["value"].to_numpy() for name in cases}
+    compress.compress_now(wh, "1d", now=NOW)
+    assert compressed(wh) == (0, n * len(cases))
+    for name in cases:
+        after = wh.points(name)["value"].to_numpy()
+        assert after.view("i8").tolist() == before[name].view("i8").tolist(), name
+    assert np.signbit(wh.points("int_negative_zero")["value"].iloc[-1])
+    with wh.engine.connect() as conn:
+        forms = dict(conn.execute(text(
+            "SELECT s.metric, string_agg(CASE WHEN c.vals_int IS NOT NULL THEN 'int' "
+            "WHEN c.vals_real IS NOT NULL THEN 'real' ELSE 'float8' END, ',' "
+            "ORDER BY c.ts_min) FROM points_compressed c JOIN series s USING (series_id) "
+            "GROUP BY s.metric")).fetchall())
+    # int_negative_zero: the segment holding -0.0 is real[], the other one integer[]
+    assert forms == {
+        "int": "int,int", "int_negative_zero": "int,real", "real": "real,real",
+        "float": "float8,float8", "special": "float8,float8", "tiny": "float8,float8",
+        "huge": "float8,float8", "past_int": "float8,float8"}

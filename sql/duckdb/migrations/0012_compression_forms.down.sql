@@ -1,0 +1,1 @@
+-- 0012 down: nothing to undo on DuckDB (0012 changed only PostgreSQL's segments).

@@ -1,0 +1,2 @@
+-- 0012 up: nothing changes on DuckDB (it keeps no compressed segments; 0012 changed only
+-- PostgreSQL's segment forms and encoder).
