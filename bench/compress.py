@@ -5,7 +5,12 @@ warehouse (a throwaway local server, or ``--url``), rolls it up, then measures:
 
 * bytes per point of ``points`` (heap + indexes, all partitions) before, and of
   ``points_compressed`` plus what stays hot after the compress job;
-* compression speed (points encoded per second of the job);
+* compression speed: points encoded per second of the job, and per CPU second of the
+  server's processes (with the throwaway server; the machine is shared, so wall time moves
+  with the load while CPU time barely does);
+* the same for the encoder of an older schema revision (``--baseline-revision``, default
+  0011: the encoder before migration 0012) on a second database of the same server loaded
+  with the same data, run just before in the same process;
 * a 1-host 12-hour hourly max and a 1-host 1-hour raw read before and after (median, p95
   of ``--repeat`` runs; the before numbers are the baseline, same process, same data);
 * that every answer is identical.
@@ -44,6 +49,15 @@ def points_bytes(wh: Warehouse) -> dict:
     hot = wh.info()["tables"].set_index("table").loc["points"]
     return {"hot_rows": int(hot["rows"]), "hot_bytes": int(hot["bytes"]),
             **compress.compression_state(wh)}
+
+
+def value_forms(wh: Warehouse) -> dict:
+    """Segments per form of their values (integer[], real[], float8[]; migration 0012)."""
+    with wh.engine.connect() as conn:
+        return dict(conn.execute(text(
+            "SELECT CASE WHEN vals_int IS NOT NULL THEN 'integer' WHEN vals_real IS NOT NULL "
+            "THEN 'real' ELSE 'float8' END, count(*) FROM points_compressed GROUP BY 1"
+        )).fetchall())
 
 
 def timed(fn, repeat: int) -> tuple[pd.DataFrame, dict]:
@@ -93,6 +107,9 @@ def main() -> None:
     parser.add_argument("--engine", choices=("postgresql", "duckdb"), default="postgresql",
                         help="duckdb: measure re-sorting closed ranges by (series_id, ts)")
     parser.add_argument("--out", default=None, help="default: bench/results/compress[_duckdb].json")
+    parser.add_argument("--baseline-revision", default="0011",
+                        help="also time the encoder of this schema revision (throwaway server "
+                             "only; '' to skip)")
     args = parser.parse_args()
     out = args.out or str(Path(__file__).parent / "results" / (
         "compress.json" if args.engine == "postgresql" else "compress_duckdb.json"))
@@ -113,7 +130,17 @@ def main() -> None:
         url = server.create_database("bench_compress")
     try:
         if url:
-            result = run(Warehouse(url), Dataset(args.hosts, args.days), args.repeat)
+            data = Dataset(args.hosts, args.days)
+            cpu = (lambda: server_cpu_seconds(server.data)) if server else None
+            baseline = None
+            if server is not None and args.baseline_revision:
+                old = Warehouse(server.create_database("bench_compress_baseline"), migrate=False)
+                old.migrate(args.baseline_revision)
+                baseline = {"revision": args.baseline_revision,
+                            **compress_speed(old, data, cpu)}
+            result = run(Warehouse(url), data, args.repeat, cpu)
+            if baseline is not None:
+                result["baseline"] = baseline
     finally:
         if server is not None:
             server.stop()
@@ -176,7 +203,45 @@ def run_resort(wh: Warehouse, data: Dataset, repeat: int) -> dict:
             "answers_identical": identical}
 
 
-def run(wh: Warehouse, data: Dataset, repeat: int) -> dict:
+def server_cpu_seconds(data_dir: Path) -> float:
+    """CPU seconds of a local server so far: the postmaster, its live processes, and (the
+    postmaster's children times) those that have exited, such as parallel workers."""
+    tick = os.sysconf("SC_CLK_TCK")
+    postmaster = int((Path(data_dir) / "postmaster.pid").read_text().split()[0])
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process has just exited
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == postmaster:
+            total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+        elif ppid == postmaster:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def compress_speed(wh: Warehouse, data: Dataset, cpu=None) -> dict:
+    """Load ``data``, roll it up, compress every chunk at once: points, seconds, points per
+    second, and per server CPU second when ``cpu`` (a CPU-seconds clock) is given."""
+    load(wh, data)
+    wh.run_job("refresh_rollups", now=data.end + pd.Timedelta(days=1))
+    cpu_start = cpu() if cpu else None
+    t = time.perf_counter()
+    results = compress.compress_now(wh, "1us", now=data.end + pd.Timedelta(days=1))
+    seconds = time.perf_counter() - t
+    rows = sum(r.rows for r in results)
+    speed = {"compressed_rows": rows, "compress_seconds": round(seconds, 2),
+             "compress_points_per_s": round(rows / seconds)}
+    if cpu:
+        cpu_s = cpu() - cpu_start
+        speed.update(compress_server_cpu_seconds=round(cpu_s, 2),
+                     compress_points_per_cpu_s=round(rows / max(cpu_s, 1e-9)))
+    return speed
+
+
+def run(wh: Warehouse, data: Dataset, repeat: int, cpu=None) -> dict:
     ingest_s = load(wh, data)
     wh.run_job("refresh_rollups", now=data.end + pd.Timedelta(days=1))
     before = points_bytes(wh)
@@ -185,9 +250,11 @@ def run(wh: Warehouse, data: Dataset, repeat: int) -> dict:
     for name, fn in asked.items():
         answers_before[name], timing_before[name] = timed(fn, repeat)
 
+    cpu_start = cpu() if cpu else None
     t = time.perf_counter()
     results = compress.compress_now(wh, "1us", now=data.end + pd.Timedelta(days=1))
     compress_s = time.perf_counter() - t
+    cpu_s = cpu() - cpu_start if cpu else None
     refused = [r for r in results if r.refused]
     after = points_bytes(wh)
     timing_after, identical = {}, {}
@@ -208,6 +275,10 @@ def run(wh: Warehouse, data: Dataset, repeat: int) -> dict:
         "compressed_rows": compressed_rows,
         "compress_seconds": round(compress_s, 2),
         "compress_points_per_s": round(compressed_rows / compress_s),
+        **({"compress_server_cpu_seconds": round(cpu_s, 2),
+            "compress_points_per_cpu_s": round(compressed_rows / max(cpu_s, 1e-9))}
+           if cpu else {}),
+        "value_forms": value_forms(wh),
         "chunks_compressed": len(results) - len(refused),
         "chunks_refused": [f"{r.chunk_name}: {r.refused}" for r in refused],
         "queries_before": timing_before,

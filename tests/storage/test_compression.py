@@ -127,6 +127,27 @@ def test_downgrade_decodes_every_segment(wh):
     pd.testing.assert_frame_equal(wh.points("cpu"), before)
 
 
+def test_downgrade_widens_integer_and_real_segments(wh):
+    """0012 down puts integer[] and real[] segments back into float8[] values, exactly."""
+    ts = pd.date_range("2026-11-01", periods=1400, freq="1min", tz="UTC")
+    values = {"count": np.arange(1400) % 17 - 8.0, "ratio": np.arange(1400) / 64.0}
+    wh.write_points(pd.concat([pd.DataFrame({"metric": m, "labels": [{}] * len(ts), "ts": ts,
+                                             "value": v}) for m, v in values.items()]))
+    run(wh, "refresh_rollups")
+    every_point = "SELECT series_id, ts, value FROM all_points ORDER BY series_id, ts"
+    before = wh.sql(every_point)
+    compress.compress_now(wh, "1d", now=NOW)
+    pd.testing.assert_frame_equal(wh.sql(every_point), before)
+    wh.downgrade("0011")  # the code reads the 0012 schema only: compare all_points
+    pd.testing.assert_frame_equal(wh.sql(every_point), before)
+    if wh.backend.capabilities.native_partitions:
+        with wh.engine.connect() as conn:
+            assert conn.execute(text("SELECT bool_and(vals IS NOT NULL), count(*) "
+                                     "FROM points_compressed")).one() == (True, 4)
+    wh.migrate()
+    pd.testing.assert_frame_equal(wh.sql(every_point), before)
+
+
 def test_compress_again_changes_nothing(wh):
     loaded(wh)
     compress.set_policy(wh, "3d")

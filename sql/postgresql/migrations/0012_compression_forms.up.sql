@@ -137,7 +137,8 @@ BEGIN
                                     (span.us / (g.n - 1)) * interval '1 microsecond'))
                            THEN span.us / (g.n - 1) END AS step
                  FROM (SELECT round(date_part('epoch', g.ts[g.n] - g.ts[1]) * 1000000)::bigint
-                              AS us) span) t
+                              AS us) span
+               OFFSET 0) t  -- OFFSET 0 here and below: evaluated once, not per reference
          CROSS JOIN LATERAL (
                -- the guards keep each cast from raising (out of range, NaN, underflow);
                -- float8's = treats -0.0 as 0, which an integer would turn into 0
@@ -149,7 +150,8 @@ BEGIN
                                 AND coalesce(st.smallest >= float8 '1e-37', true)
                                 AND g.vals::real[]::double precision[] = g.vals
                            THEN 'real'
-                           ELSE 'float8' END AS form) f
+                           ELSE 'float8' END AS form
+               OFFSET 0) f
         RETURNING n, ts_step IS NOT NULL OR 0 < ALL (ts_deltas[2:]) AS ascending)
         SELECT count(*), coalesce(sum(n), 0), coalesce(bool_and(ascending), true)
           FROM written$q$, p_segment, p_chunk)
