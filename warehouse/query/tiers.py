@@ -6,15 +6,22 @@ A query ``every=E, agg=A`` over [start, end) can use tier T (width W) when A is 
 bucket is then a union of whole tier buckets. The coarsest such tier is used. Its rows
 answer the aligned part [ceil_W(start), min(floor_W(end), watermark)), minus the tier
 buckets overlapping pending invalidations; raw points answer the rest (the unaligned
-edges, the not yet materialised tail, the stale buckets). Both sides are turned into
-partial aggregates per row and merged per output bucket; since each tier bucket comes from
-exactly one side, nothing is counted twice.
+edges, the not yet materialised tail, the stale buckets). Each tier bucket comes from
+exactly one side, so nothing is counted twice. When E = W and each series is its own group
+(the usual dashboard read), no output bucket has rows from both sides: a tier row is the
+answer for its bucket as it stands and only raw points are aggregated. Otherwise both sides
+become partial aggregates per series and output bucket, merged per output bucket.
+
+Bucket starts stay timestamps in SQL (no epoch arithmetic per row): :func:`read_tier`
+fetches them in bulk and sorts in NumPy; :func:`tier_sql` sorts in SQL and turns them into
+µs once per output row.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 from sqlalchemy import Connection, text
 
 from warehouse.backends.base import Backend, floor_to_bucket
@@ -118,20 +125,69 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-# What each side contributes per row, by aggregate: (ts column, value column, weight column).
-# ts only places the row in its output bucket (and orders first/last).
-_ROLLUP_PARTS = {
-    "first": ("first_ts", "first_value", None), "last": ("last_ts", "last_value", None),
-    "min": ("bucket", "min", None), "max": ("bucket", "max", None),
-    "sum": ("bucket", "sum", None), "count": ("bucket", "count", None),
-    "mean": ("bucket", "sum", "count"),
+# A tier row as the partial aggregate of its bucket, and raw points as the same partials per
+# series and output bucket: value (and n for mean; ts for first/last, which order by it).
+_TIER_PARTIALS = {
+    "mean": "sum AS value, CAST(count AS DOUBLE PRECISION) AS n", "sum": "sum AS value",
+    "count": "count AS value", "min": "min AS value", "max": "max AS value",
+    "first": "first_ts AS ts, first_value AS value", "last": "last_ts AS ts, last_value AS value",
 }
+_RAW_PARTIALS = {
+    "mean": "sum(value) AS value, CAST(count(value) AS DOUBLE PRECISION) AS n",
+    "sum": "sum(value) AS value", "count": "count(value) AS value",
+    "min": "min(value) AS value", "max": "max(value) AS value",
+    "first": "min(ts) AS ts, {aggregate} AS value", "last": "max(ts) AS ts, {aggregate} AS value",
+}
+_MERGES = {"mean": "sum(value) / sum(n)", "sum": "sum(value)", "count": "sum(value)"}
+# A tier row's own answer, when its bucket is the output bucket.
+_TIER_VALUES = {
+    "first": "first_value", "last": "last_value", "min": "min", "max": "max", "sum": "sum",
+    "count": "count", "mean": "sum / count",
+}
+
+# µs of a bucket start, once per output row. The buckets of a tier query start on whole
+# seconds (widths are whole minutes, counted from a midnight), so the float seconds of
+# date_part hold an exact integer (the double's error is microseconds even in year 9999)
+# that the rounding cast returns exactly. The exact form for any time, backend.epoch_us, is
+# numeric arithmetic on PostgreSQL: ~2.5 µs a row, most of a 30-day hourly read
+# (docs/jobs.md, Rollups measured).
+_BUCKET_US = "CAST(date_part('epoch', bucket) AS BIGINT) * 1000000"
 
 
 def tier_sql(plan: TierPlan, backend: Backend, agg: str, every_us: int, series_ids: list[int],
              group: str, join: str, *, compressed: bool = False) -> tuple[str, dict]:
-    """SELECT bucket_us, grp, value for the plan: partials from both sides, merged.
+    """SELECT bucket_us, grp, value for the plan, ordered by grp and bucket (one sort).
     ``compressed``: raw parts also read compressed segments (archive_read.points_relation)."""
+    rows, params = _bucket_rows(plan, backend, agg, every_us, series_ids, group, join,
+                                compressed)
+    return (f"SELECT {_BUCKET_US} AS bucket_us, grp, value FROM ({rows}) AS buckets "
+            f"ORDER BY grp, bucket"), params
+
+
+def read_tier(conn: Connection, backend: Backend, plan: TierPlan, agg: str, every_us: int,
+              series_ids: list[int], group: str, join: str, *,
+              compressed: bool = False) -> dict[str, np.ndarray]:
+    """The answer of :func:`tier_sql` as columns bucket_us, grp, value, fetched in bulk: the
+    rows are shaped as points (bucket start as ts, group as series_id) so the engine's bulk
+    reader of points takes them (PostgreSQL: binary COPY decoded with NumPy, no Python object
+    per row), and sorted here rather than in SQL."""
+    rows, params = _bucket_rows(plan, backend, agg, every_us, series_ids, group, join,
+                                compressed)
+    table = backend.fetch_points(
+        conn, f"SELECT bucket AS ts, CAST(grp AS INTEGER) AS series_id, value, "
+              f"CAST(NULL AS UUID) AS run_id FROM ({rows}) AS buckets", params)
+    bucket_us = table.column("ts").to_numpy().astype("datetime64[us]").view("i8")
+    grp = table.column("series_id").to_numpy().astype("i8")
+    order = np.lexsort((bucket_us, grp))
+    return {"bucket_us": bucket_us[order], "grp": grp[order],
+            "value": table.column("value").to_numpy()[order]}
+
+
+def _bucket_rows(plan: TierPlan, backend: Backend, agg: str, every_us: int,
+                 series_ids: list[int], group: str, join: str,
+                 compressed: bool) -> tuple[str, dict]:
+    """SELECT bucket (timestamptz), grp, value: one row per group and output bucket, unordered
+    (tier rows as they are, or partials merged: see the module docstring)."""
     ids = ",".join(str(int(s)) for s in series_ids)
     spans = list(plan.raw) + [(a, b) for a, b, _ in plan.stale]
     starts, ends = [a for a, _ in spans], [b for _, b in spans]
@@ -140,8 +196,6 @@ def tier_sql(plan: TierPlan, backend: Backend, agg: str, every_us: int, series_i
         start=None if None in starts or not starts else us_to_ts(min(starts)),
         end=None if None in ends or not ends else us_to_ts(max(ends)))
     params["t_hi"] = us_to_ts(plan.hi)
-    ts_col, value_col, weight_col = _ROLLUP_PARTS[agg]
-    weight = f", CAST({weight_col} AS DOUBLE PRECISION) AS n" if weight_col else ""
     where = [f"series_id IN ({ids})", "bucket < :t_hi"]
     if plan.lo is not None:
         where.append("bucket >= :t_lo")
@@ -150,16 +204,7 @@ def tier_sql(plan: TierPlan, backend: Backend, agg: str, every_us: int, series_i
         where.append(f"NOT (series_id IN ({','.join(map(str, sids))}) "
                      f"AND bucket >= :s{i}_lo AND bucket < :s{i}_hi)")
         params[f"s{i}_lo"], params[f"s{i}_hi"] = us_to_ts(a), us_to_ts(b)
-    parts = [f"SELECT series_id, {ts_col} AS ts, CAST({value_col} AS DOUBLE PRECISION) AS value"
-             f"{weight} FROM {plan.table} WHERE {' AND '.join(where)}"]
-
-    raw_value = "CAST(1 AS DOUBLE PRECISION)" if agg == "count" else "value"
-    raw_weight = ", CAST(1 AS DOUBLE PRECISION) AS n" if weight_col else ""
-
-    def raw_part(condition: str) -> str:
-        return (f"SELECT series_id, ts, {raw_value} AS value{raw_weight} FROM {raw_source} "
-                f"WHERE {condition}")
-
+    raw_rows = []
     for i, (a, b) in enumerate(plan.raw):
         condition = [f"series_id IN ({ids})"]
         if a is not None:
@@ -168,17 +213,44 @@ def tier_sql(plan: TierPlan, backend: Backend, agg: str, every_us: int, series_i
         if b is not None:
             condition.append(f"ts < :r{i}_hi")
             params[f"r{i}_hi"] = us_to_ts(b)
-        parts.append(raw_part(" AND ".join(condition)))
+        raw_rows.append(" AND ".join(condition))
     for i, (_a, _b, sids) in enumerate(plan.stale):
-        parts.append(raw_part(f"series_id IN ({','.join(map(str, sids))}) "
-                              f"AND ts >= :s{i}_lo AND ts < :s{i}_hi"))
+        raw_rows.append(f"series_id IN ({','.join(map(str, sids))}) "
+                        f"AND ts >= :s{i}_lo AND ts < :s{i}_hi")
+    raw = " UNION ALL ".join(f"SELECT series_id, ts, value FROM {raw_source} WHERE {c}"
+                             for c in raw_rows)
+    tier_where = " AND ".join(where)
+    raw_bucket = _template(backend, "query/tier_bucket").format(column="ts", every=every_us)
 
-    merge = {"count": "sum(value)",
-             "mean": "sum(value) / sum(n)"}.get(agg) or backend.aggregate(agg)
-    sql = (f"SELECT {backend.bucket_start('ts', every_us)} AS bucket_us, {group} AS grp, "
-           f"{merge} AS value FROM ({' UNION ALL '.join(parts)}) AS points {join} "
-           f"GROUP BY {backend.bucket_key('ts', every_us)}, 2 ORDER BY 2, 1")
-    return sql, params
+    if every_us == plan.width_us and not join:
+        parts = [f"SELECT bucket, series_id AS grp, "
+                 f"CAST({_TIER_VALUES[agg]} AS DOUBLE PRECISION) AS value "
+                 f"FROM {plan.table} WHERE {tier_where}"]
+        if raw:
+            parts.append(f"SELECT {raw_bucket} AS bucket, series_id AS grp, "
+                         f"CAST({backend.aggregate(agg)} AS DOUBLE PRECISION) AS value "
+                         f"FROM ({raw}) AS points GROUP BY 1, 2")
+        return " UNION ALL ".join(parts), params
+
+    tier_bucket = ("bucket" if every_us == plan.width_us else
+                   _template(backend, "query/tier_bucket").format(column="bucket",
+                                                                  every=every_us))
+    parts = [f"SELECT series_id, {tier_bucket} AS bucket, {_TIER_PARTIALS[agg]} "
+             f"FROM {plan.table} WHERE {tier_where}"]
+    if raw:
+        partials = _RAW_PARTIALS[agg].format(aggregate=backend.aggregate(agg))
+        parts.append(f"SELECT series_id, {raw_bucket} AS bucket, {partials} "
+                     f"FROM ({raw}) AS points GROUP BY 1, 2")
+    merge = _MERGES.get(agg) or backend.aggregate(agg)
+    # Grouped by grp first: a sorted aggregate then already yields the order asked for.
+    return (f"SELECT bucket, {group} AS grp, CAST({merge} AS DOUBLE PRECISION) AS value "
+            f"FROM ({' UNION ALL '.join(parts)}) AS points {join} GROUP BY 2, 1"), params
+
+
+def _template(backend: Backend, name: str) -> str:
+    """An SQL expression file without its comment lines, to be placed inside a statement."""
+    return " ".join(line for line in backend.sql(name).splitlines()
+                    if line.strip() and not line.lstrip().startswith("--"))
 
 
 def raw_overlaps(plan: TierPlan, ranges: list[tuple[int, int]]) -> bool:
@@ -191,4 +263,4 @@ def raw_overlaps(plan: TierPlan, ranges: list[tuple[int, int]]) -> bool:
     return False
 
 
-__all__ = ["TierPlan", "plan_tier", "raw_overlaps", "tier_sql"]
+__all__ = ["TierPlan", "plan_tier", "raw_overlaps", "read_tier", "tier_sql"]
