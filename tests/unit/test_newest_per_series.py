@@ -3,27 +3,28 @@
 import numpy as np
 import pandas as pd
 
-from warehouse.ingest.writer import _newest_per_series
+from warehouse.ingest.keys import keys_increase, newest_rows, series_order
+
+
+def newest(codes, ts):
+    codes = np.asarray(codes)
+    ts_us = pd.DatetimeIndex(ts).as_unit("us").asi8
+    order = series_order(codes)
+    return newest_rows(codes, ts_us, order, keys_increase(codes, ts_us, order))
 
 
 def test_newest_point_of_each_series_whatever_the_input_order():
     ts = pd.to_datetime(["2026-01-01 00:00:03", "2026-01-01 00:00:01", "2026-01-01 00:00:09",
                          "2026-01-01 00:00:05", "2026-01-01 00:00:02"], utc=True)
-    frame = pd.DataFrame({"ts": ts, "series_id": np.array([7, 3, 3, 7, 5], dtype="i4"),
-                          "value": [1.0, 2.0, 3.0, 4.0, 5.0]})
-    ts_us = frame["ts"].to_numpy(dtype="datetime64[us]").view("i8")
+    # Series codes as prepare_points numbers them: in order of first appearance.
+    assert newest([0, 1, 1, 0, 2], ts).tolist() == [3, 2, 4]
 
-    newest = _newest_per_series(frame, ts_us)
 
-    assert list(newest.columns) == ["series_id", "ts", "value"]
-    by_series = {int(s): (t, v) for s, t, v in newest.itertuples(index=False, name=None)}
-    assert by_series == {3: (ts[2], 3.0), 5: (ts[4], 5.0), 7: (ts[3], 4.0)}
+def test_newest_is_the_last_row_when_times_increase_per_series():
+    ts = pd.to_datetime(["2026-01-01 00:00:01", "2026-01-01 00:00:01", "2026-01-01 00:00:02",
+                         "2026-01-01 00:00:02"], utc=True)
+    assert newest([0, 1, 0, 1], ts).tolist() == [2, 3]
 
 
 def test_one_point_is_its_own_newest():
-    frame = pd.DataFrame({"ts": pd.to_datetime(["2026-01-01"], utc=True),
-                          "series_id": np.array([1], dtype="i4"), "value": [0.5]})
-    ts_us = frame["ts"].to_numpy(dtype="datetime64[us]").view("i8")
-    newest = _newest_per_series(frame, ts_us)
-    assert newest.to_dict("records") == [
-        {"series_id": 1, "ts": pd.Timestamp("2026-01-01", tz="UTC"), "value": 0.5}]
+    assert newest([0], pd.to_datetime(["2026-01-01"], utc=True)).tolist() == [0]

@@ -169,10 +169,12 @@ class Backend(ABC):
 
     # -- ingest ---------------------------------------------------------------------------
     @abstractmethod
-    def insert_points(self, conn: Connection, batch: pd.DataFrame) -> int:
+    def insert_points(self, conn: Connection, batch: pd.DataFrame,
+                      key_order: np.ndarray | None = None) -> int:
         """Insert points (columns ts_us int64, series_id int32, value float64, run_id str|None)
         skipping any (series_id, ts) already stored. The batch has no duplicate keys.
-        Returns the number of rows written."""
+        ``key_order``, when known, lists the rows grouped by series (an engine that wants
+        key order need not sort again). Returns the number of rows written."""
 
     def insert_series(self, conn: Connection, frame: pd.DataFrame) -> None:
         """Register series (columns metric, labels_key) unless they exist."""

@@ -18,7 +18,10 @@ class DuckDBWrites:
     """The write half of the DuckDB backend (needs ``sql`` from it)."""
 
     # -- ingest ---------------------------------------------------------------------------
-    def insert_points(self, conn: Connection, batch: pd.DataFrame) -> int:
+    def insert_points(self, conn: Connection, batch: pd.DataFrame,
+                      key_order: np.ndarray | None = None) -> int:
+        # Rows go in as given (key_order unused): the stored order is the caller's, which for
+        # the usual batch is time order within each metric, what the zone maps on ts prune.
         raw = raw_connection(conn)
         raw.register("_stage_points", _points_arrow(batch))
         try:
@@ -73,8 +76,9 @@ def _points_arrow(batch: pd.DataFrame) -> pa.Table:
     third faster than handing it the DataFrame, measured in bench/ingest.py)."""
     ts_us = batch["ts"].to_numpy(dtype="datetime64[us]").view("i8")
     run_id = batch["run_id"]
+    # An Arrow-backed column (what prepare_points makes) converts without a copy.
     runs = (pa.nulls(len(batch), pa.string()) if run_id.isna().all()
-            else pa.array(run_id.to_numpy(dtype=object), pa.string(), from_pandas=True))
+            else pa.array(run_id.array, pa.string(), from_pandas=True))
     return pa.table({
         "ts": pa.array(ts_us, pa.int64()).cast(pa.timestamp("us", "UTC")),
         "series_id": pa.array(batch["series_id"].to_numpy(dtype="i4")),

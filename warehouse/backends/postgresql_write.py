@@ -29,6 +29,10 @@ _CHUNK_CACHE_SECONDS = 60.0
 CHUNKS_PER_TRANSACTION = 50
 
 
+def _as_ts(us) -> pd.Timestamp:
+    return pd.Timestamp(int(us), unit="us", tz="UTC")
+
+
 def raw_connection(conn: Connection) -> psycopg.Connection:
     return conn.connection.driver_connection
 
@@ -38,8 +42,9 @@ def _missing(value) -> bool:
     return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
 
 
-def points_copy_payload(batch: pd.DataFrame) -> bytes:
-    """Encode points as a COPY BINARY stream for columns (ts, series_id, value, run_id).
+def points_copy_payload(batch: pd.DataFrame, order: np.ndarray | None = None) -> bytes:
+    """Encode points as a COPY BINARY stream for columns (ts, series_id, value, run_id), rows
+    in ``order`` (row positions) when given.
 
     Built with one numpy structured array per run_id layout (null or 16-byte UUID), so
     encoding costs a few vectorised copies rather than a Python call per row.
@@ -49,10 +54,19 @@ def points_copy_payload(batch: pd.DataFrame) -> bytes:
     value = batch["value"].to_numpy(dtype="f8")
     run_id = batch["run_id"]
     has_run = run_id.notna().to_numpy()
+    if order is not None:
+        ts, series_id, value, has_run = ts[order], series_id[order], value[order], has_run[order]
+        run_id = run_id.iloc[order] if has_run.any() else run_id
     parts = [_COPY_HEADER]
     for with_run in (False, True):
-        mask = has_run == with_run
-        n = int(mask.sum())
+        if not has_run.any():  # the usual batch: one layout, no mask to apply
+            if with_run:
+                continue
+            mask = slice(None)
+            n = len(ts)
+        else:
+            mask = has_run == with_run
+            n = int(mask.sum())
         if not n:
             continue
         fields = [("n", ">i2"), ("l_ts", ">i4"), ("ts", ">i8"), ("l_sid", ">i4"), ("sid", ">i4"),
@@ -95,15 +109,31 @@ def points_from_copy(payload: bytes) -> pa.Table:
     }, schema=POINTS_ARROW_SCHEMA)
 
 
-def _in_key_order(batch: pd.DataFrame) -> pd.DataFrame:
-    """The batch in primary-key order (series_id, then arrival order, which is time order for
-    the usual batch). COPY then fills each B-tree leaf in one run instead of visiting the
-    leaves of every series in turn: 1.3x faster for 8.6M points of 1,000 series."""
-    codes, _ = pd.factorize(batch["series_id"].to_numpy(), sort=True)
-    if len(codes) < 2 or codes.max() >= 2**16:  # keep to the O(n) radix sort of 16-bit keys
-        return batch
-    order = np.argsort(codes.astype("u2"), kind="stable")
-    return pd.DataFrame({name: batch[name].array.take(order) for name in batch.columns})
+def _series_groups(series_id: np.ndarray, key_order: np.ndarray | None):
+    """Rows in primary-key order (series_id, then arrival order, which is time order for the
+    usual batch) and where each series' run starts in it. COPY then fills each B-tree leaf in
+    one run, at the index's right edge, instead of visiting the leaves of every series in
+    turn (1.3x faster for 8.6M points of 1,000 series). ``key_order`` (rows grouped by
+    series, from prepare_points) saves the sort: only its groups are put in id order."""
+    if key_order is None:
+        codes, _ = pd.factorize(series_id, sort=True)
+        key_order = (np.argsort(codes.astype("u2"), kind="stable") if codes.max() < 2**16
+                     else np.argsort(codes, kind="stable"))
+        sorted_ids = series_id[key_order]
+        return key_order, _run_starts(sorted_ids)
+    sorted_ids = series_id[key_order]
+    starts = _run_starts(sorted_ids)
+    ids = sorted_ids[starts]
+    if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():
+        ends = np.append(starts[1:], len(key_order))
+        by_id = np.argsort(ids, kind="stable")
+        key_order = np.concatenate([key_order[starts[g]:ends[g]] for g in by_id])
+        starts = np.append(0, np.cumsum((ends - starts)[by_id])[:-1])
+    return key_order, starts
+
+
+def _run_starts(values: np.ndarray) -> np.ndarray:
+    return np.append(0, np.flatnonzero(values[1:] != values[:-1]) + 1)
 
 
 class PostgreSQLWrites:
@@ -111,41 +141,77 @@ class PostgreSQLWrites:
     ``chunk_interval_us``, ``engine`` and ``_chunk_cache`` from it)."""
 
     # -- ingest ---------------------------------------------------------------------------
-    def insert_points(self, conn: Connection, batch: pd.DataFrame) -> int:
-        self._decompress_for_write(conn, batch)
+    def insert_points(self, conn: Connection, batch: pd.DataFrame,
+                      key_order: np.ndarray | None = None) -> int:
+        if batch.empty:
+            return 0
+        series_id = batch["series_id"].to_numpy(dtype="i4")
+        ts_us = batch["ts"].to_numpy(dtype="datetime64[us]").view("i8")
+        order, starts = _series_groups(series_id, key_order)
+        ts_sorted = ts_us[order]
+        ids = series_id[order][starts]
+        first, last = np.minimum.reduceat(ts_sorted, starts), np.maximum.reduceat(ts_sorted, starts)
+        self._decompress_for_write(conn, ids, first, last)
         raw = raw_connection(conn)
-        payload = points_copy_payload(_in_key_order(batch))
+        payload = points_copy_payload(batch, order)
         columns = "(ts, series_id, value, run_id)"
-        # Fast path: COPY straight into the partitioned table. A replayed or overlapping
-        # batch hits the primary key; then roll back to the savepoint and de-duplicate.
-        raw.execute("SAVEPOINT wh_points_copy")
-        try:
-            with raw.cursor().copy(f"COPY points {columns} FROM STDIN (FORMAT BINARY)") as copy:
-                copy.write(payload)
-            raw.execute("RELEASE SAVEPOINT wh_points_copy")
-            return len(batch)
-        except psycopg.errors.UniqueViolation:
-            raw.execute("ROLLBACK TO SAVEPOINT wh_points_copy")
+        if not self._may_overlap(conn, ids, first):
+            # Every series starts after its newest stored point: COPY straight into the chunk
+            # (no routing per row) or, spanning chunks, into the partitioned table. The
+            # primary key still has the last word: if a stored key was missed (series_last
+            # lags rows inserted by other SQL clients), roll back and de-duplicate below.
+            target = self._chunk_holding(conn, "points", int(ts_us.min()), int(ts_us.max()))
+            raw.execute("SAVEPOINT wh_points_copy")
+            try:
+                with raw.cursor().copy(f"COPY {target} {columns} FROM STDIN (FORMAT BINARY)") \
+                        as copy:
+                    copy.write(payload)
+                raw.execute("RELEASE SAVEPOINT wh_points_copy")
+                return len(batch)
+            except (psycopg.errors.UniqueViolation, psycopg.errors.UndefinedTable):
+                raw.execute("ROLLBACK TO SAVEPOINT wh_points_copy")
         raw.execute(
             "CREATE TEMP TABLE IF NOT EXISTS _stage_points (LIKE points) ON COMMIT DELETE ROWS"
         )
         raw.execute("TRUNCATE _stage_points")
         with raw.cursor().copy(f"COPY _stage_points {columns} FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(payload)
-        return raw.execute(self.sql("ingest/insert_points")).rowcount
+        raw.execute("ANALYZE _stage_points")  # a temporary table has no statistics otherwise
+        return conn.execute(text(self.sql("ingest/insert_points")), {
+            "lo": _as_ts(ts_us.min()), "hi": _as_ts(ts_us.max())}).rowcount
 
-    def _decompress_for_write(self, conn: Connection, batch: pd.DataFrame) -> None:
+    def _may_overlap(self, conn: Connection, ids: np.ndarray, first: np.ndarray) -> bool:
+        """Whether the batch may hold a stored (series, ts) key, judged from series_last: not
+        if each series' first point in the batch is newer than its newest stored one (the
+        usual batch of new data). A cheap guess, one indexed read of a row per series."""
+        if not self.table_exists(conn, "series_last"):
+            return False  # older schemas: try the direct COPY, the primary key decides
+        rows = conn.execute(text(self.sql("ingest/series_last_us")),
+                            {"ids": ids.astype("i8").tolist()}).fetchall()
+        if not rows:
+            return False
+        stored = dict(rows)
+        newest = np.array([stored.get(int(i), np.iinfo("i8").min) for i in ids], dtype="i8")
+        return bool((first <= newest).any())
+
+    def _chunk_holding(self, conn: Connection, table: str, lo_us: int, hi_us: int) -> str:
+        """The quoted name of the one chunk holding [lo_us, hi_us], else the table's own."""
+        name = conn.execute(text(self.sql("ingest/chunk_holding")), {
+            "t": table, "lo": _as_ts(lo_us), "hi": _as_ts(hi_us)}).scalar()
+        return f'"{name}"' if name else table
+
+    def _decompress_for_write(self, conn: Connection, ids: np.ndarray, first: np.ndarray,
+                              last: np.ndarray) -> None:
         """Before points are written: decode the compressed segments that overlap each
         series' time range in the batch (by whole minutes) back into their chunk, so that the
         insert's de-duplication sees every stored key and the rollup refresh finds the raw
         points of the minutes it recomputes (migration 0010, wh_decompress_for_write). The
         chunk is left with hot rows, which the compress job encodes again next run."""
-        if batch.empty or not self.table_exists(conn, "points_compressed"):
+        if not len(ids) or not self.table_exists(conn, "points_compressed"):
             return
-        ranges = batch.groupby("series_id")["ts"].agg(["min", "max"])
         conn.execute(text(self.sql("jobs/decompress_for_write")), {
-            "series": ranges.index.astype("int64").tolist(),
-            "lo": ranges["min"].tolist(), "hi": ranges["max"].tolist()})
+            "series": ids.astype("i8").tolist(),
+            "lo": [_as_ts(v) for v in first], "hi": [_as_ts(v) for v in last]})
 
     def upsert_rows(self, conn: Connection, table: str, frame: pd.DataFrame) -> int:
         raw = raw_connection(conn)

@@ -18,6 +18,14 @@ import pyarrow as pa
 
 from warehouse.config import MAX_NAME_LENGTH
 from warehouse.errors import FieldProblem, ValidationError
+from warehouse.ingest.keys import (
+    first_rows,
+    has_repeats,
+    keys_increase,
+    newest_rows,
+    series_codes,
+    series_order,
+)
 from warehouse.ingest.validate import (
     LABEL_KEY_PATTERN,
     MAX_LABELS_BYTES,
@@ -37,11 +45,17 @@ OPTIONAL = ("labels", "run_id")
 @dataclass
 class PointsBatch:
     """A validated batch: ``frame`` has ts, value, run_id and ``series_code`` (an index into
-    ``series``, which lists each distinct (metric, labels_key, labels) once)."""
+    ``series``, which lists each distinct (metric, labels_key) once, in order of first
+    appearance). Keys (series, ts) are unique. ``ts_us`` is ``ts`` in µs since the epoch;
+    ``key_order`` the row positions grouped by series (input order inside a series, which is
+    time order for the usual batch); ``newest`` per series its newest row."""
 
     frame: pd.DataFrame
     series: pd.DataFrame
     received: int
+    ts_us: np.ndarray
+    key_order: np.ndarray
+    newest: np.ndarray
 
 
 def as_frame(data, what: str = "points batch") -> pd.DataFrame:
@@ -87,6 +101,13 @@ def _frame_of(data) -> pd.DataFrame:
         # pandas stores text as Arrow (UTF-8), which cannot hold a lone surrogate; keep
         # Python objects so validation can name the row and field instead of crashing.
         return pd.DataFrame(data, dtype=object)
+
+
+def _no_run_ids(index: pd.Index) -> pd.Series:
+    """An all-null run_id column that costs nothing per row (an Arrow null array: no Python
+    None per row to build, copy, test or reorder)."""
+    return pd.Series(pd.arrays.ArrowExtensionArray(pa.nulls(len(index), pa.string())),
+                     index=index)
 
 
 def unique_index(frame: pd.DataFrame) -> pd.DataFrame:
@@ -145,47 +166,57 @@ def _label_keys_from_dicts(column: pd.Series, problems: Problems):
     return codes, np.asarray(uniques, dtype=object)
 
 
-def _label_keys_from_columns(frame: pd.DataFrame, names: Sequence[str], problems: Problems):
-    """(codes, keys) when labels are plain columns: all work is per distinct combination.
+def _column_codes(column: pd.Series) -> tuple[np.ndarray, int]:
+    """Per-row codes of one column and how many values they take (see
+    :func:`~warehouse.ingest.keys.series_codes`): a categorical's codes are free (-1 is
+    missing); anything else is factorised, missing values getting a code of their own."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), len(column.cat.categories) + 1
+    codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    return codes, max(len(uniques), 1)
 
-    Each column is factorised on its own (a categorical's codes are free) and the codes are
-    combined into one int64 per row, re-factorising whenever the mixed radix would overflow;
-    a multi-column ``groupby().ngroup()`` costs ~10x more on million-row batches."""
-    combined = np.zeros(len(frame), dtype="i8")
-    cardinality = 1
+
+def _label_column_codes(frame: pd.DataFrame, names: Sequence[str], problems: Problems):
+    """Per label column its (codes, width), or None (and a problem) if a column holds values
+    that cannot be label text (lists, dicts: unhashable)."""
+    parts = []
     for name in names:
-        column = frame[name]
-        if isinstance(column.dtype, pd.CategoricalDtype):  # codes are free; -1 (missing) -> 0
-            column_codes = column.cat.codes.to_numpy().astype("i8") + 1
-            width = len(column.cat.categories) + 1
-        else:
-            try:
-                column_codes, uniques = pd.factorize(column, use_na_sentinel=False)
-            except TypeError:  # unhashable values (lists, dicts): not label text
-                problems.add(frame.index[column.map(lambda v: not isinstance(
-                    v, (str, int, float, type(None)))).to_numpy(dtype=bool)], "labels",
-                    f"label column {name!r} must hold text")
-                return np.zeros(len(frame), dtype="i8"), np.array(["{}"], dtype=object)
-            width = max(len(uniques), 1)
-        if cardinality * width >= 2**62:
-            combined, seen = pd.factorize(combined)
-            cardinality = max(len(seen), 1)
-        combined = combined * width + column_codes
-        cardinality *= width
-    codes, _ = pd.factorize(combined)
-    firsts = pd.Series(codes).drop_duplicates().index  # first row of each code, code order
-    keys = []
-    for values in frame[list(names)].iloc[firsts].itertuples(index=False, name=None):
+        try:
+            parts.append(_column_codes(frame[name]))
+        except TypeError:
+            column = frame[name]
+            problems.add(frame.index[column.map(lambda v: not isinstance(
+                v, (str, int, float, type(None)))).to_numpy(dtype=bool)], "labels",
+                f"label column {name!r} must hold text")
+            return None
+    return parts
+
+
+def _label_keys_of_series(frame: pd.DataFrame, names: Sequence[str], codes: np.ndarray,
+                          firsts: np.ndarray, problems: Problems) -> np.ndarray:
+    """The canonical labels of each series (labels as plain columns), built from the series'
+    first row: the work is per distinct label set, never per row. A bad label set is one
+    problem naming every row that carries it, whatever the metric."""
+    keys = np.empty(len(firsts), dtype=object)
+    label_sets: dict[tuple, tuple[str, str | None, list[int]]] = {}
+    rows = frame[list(names)].iloc[firsts].itertuples(index=False, name=None)
+    for position, values in enumerate(rows):
         labels = {n: v for n, v in zip(names, values) if not pd.api.types.is_scalar(v)
                   or not pd.isna(v)}
-        message = label_problems(labels)
-        key = canonical_labels(labels) if not message else "{}"
-        message = message or _labels_size_problem(key)
+        identity = tuple(sorted(labels.items()))
+        if identity not in label_sets:
+            message = label_problems(labels)
+            key = canonical_labels(labels) if not message else "{}"
+            label_sets[identity] = key, message or _labels_size_problem(key), []
+        key, message, positions = label_sets[identity]
+        keys[position] = key
+        positions.append(position)
+    for _, message, positions in label_sets.values():
         if message:
-            # Every row with this combination shares the problem: name them all.
-            problems.add(frame.index[codes == len(keys)], "labels", message)
-        keys.append(key)
-    return codes, np.array(keys, dtype=object)
+            bad = np.zeros(len(firsts), dtype=bool)
+            bad[positions] = True
+            problems.add(frame.index[bad[codes]], "labels", message)
+    return keys
 
 
 def _labels_size_problem(key: str) -> str | None:
@@ -215,24 +246,6 @@ def _check_label_columns(frame: pd.DataFrame, names: list[str], problems: Proble
         seen.add(name)
 
 
-def _may_have_duplicates(codes: np.ndarray, ts: pd.Series) -> bool:
-    """Cheap test for repeated (series, ts) keys. Exact fast path: when every series' times
-    increase strictly in input order (the usual shape of a batch) there is no repeat; a
-    stable sort by series code is a radix sort for 16-bit codes, so this is O(n). Otherwise
-    hash both into one int64 and look for repeats: real repeats always collide, so False is
-    exact; True triggers the exact check."""
-    ts_us = ts.to_numpy(dtype="datetime64[us]").view("i8")
-    if len(codes) and codes.max() < 2**16:
-        small = codes.astype("u2")
-        order = np.argsort(small, kind="stable")
-        by_series, ts_sorted = small[order], ts_us[order]
-        if bool(((ts_sorted[1:] > ts_sorted[:-1]) | (by_series[1:] != by_series[:-1])).all()):
-            return False
-    with np.errstate(over="ignore"):
-        mixed = ts_us * np.int64(1_000_003) + codes.astype("i8")
-    return bool(pd.Series(mixed).duplicated().any())
-
-
 def prepare_points(data, label_columns: Sequence[str] = ()) -> PointsBatch:
     """Validate input and return a :class:`PointsBatch`; raise ValidationError on any problem.
 
@@ -249,35 +262,48 @@ def prepare_points(data, label_columns: Sequence[str] = ()) -> PointsBatch:
                                        "label_columns, not both")
     problems.raise_if_any()
     if frame.empty:
+        empty = np.zeros(0, dtype="i8")
         return PointsBatch(pd.DataFrame(columns=["ts", "value", "run_id", "series_code"]),
-                           pd.DataFrame(columns=["metric", "labels_key"]), 0)
+                           pd.DataFrame(columns=["metric", "labels_key"]), 0, empty, empty, empty)
     frame = unique_index(frame)
     check_names(frame["metric"], "metric", problems, max_length=MAX_NAME_LENGTH)
     ts = to_utc_timestamps(frame["ts"], "ts", problems)
     value = to_finite_floats(frame["value"], "value", problems)
     run_id = (to_uuid_strings(frame["run_id"], "run_id", problems, required=False)
-              if "run_id" in frame.columns else pd.Series(None, index=frame.index, dtype=object))
+              if "run_id" in frame.columns else _no_run_ids(frame.index))
+    label_parts = []
     if label_columns:
-        key_codes, keys = _label_keys_from_columns(frame, label_columns, problems)
+        label_parts = _label_column_codes(frame, label_columns, problems)
+        if label_parts is None:
+            problems.raise_if_any()
     elif "labels" in frame.columns:
         key_codes, keys = _label_keys_from_dicts(frame["labels"], problems)
+        label_parts = [(key_codes, len(keys))]
+    # A series is a (metric, label set) pair: one code per row for the combination, numbered
+    # in order of first appearance; names and labels are then built per series. (With bad
+    # metrics the codes cover the labels only, to name the rows of bad label sets too.)
+    metric_ok = not any(p.field == "metric" for p in problems.items)
+    metric_parts = [_column_codes(frame["metric"])] if metric_ok else []
+    codes = series_codes([*metric_parts, *label_parts], len(frame))
+    firsts = first_rows(codes)
+    if label_columns:
+        labels_key = _label_keys_of_series(frame, label_columns, codes, firsts, problems)
+    elif "labels" in frame.columns:
+        labels_key = keys[key_codes[firsts]]
     else:
-        key_codes, keys = np.zeros(len(frame), dtype="i8"), np.array(["{}"], dtype=object)
+        labels_key = np.full(len(firsts), "{}", dtype=object)
     problems.raise_if_any()
-
-    # A series is a (metric, label set) pair: combine the two factorisations into one code.
-    metric_codes, metrics = pd.factorize(frame["metric"])
-    combined = metric_codes.astype("i8") * len(keys) + key_codes
-    # factorize hashes (np.unique would sort every row); the few distinct pairs are then
-    # sorted so series are registered in the same order as before.
-    codes, pairs = pd.factorize(combined)
-    order = np.argsort(pairs)
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    codes, pairs = rank[codes], pairs[order]
-    series = pd.DataFrame({"metric": np.asarray(metrics, dtype=object)[pairs // len(keys)],
-                           "labels_key": keys[pairs % len(keys)]})
-    out = pd.DataFrame({"ts": ts, "value": value, "run_id": run_id, "series_code": codes})
-    if _may_have_duplicates(codes, out["ts"]):
-        out = out[~out.duplicated(["series_code", "ts"], keep="last").to_numpy()]
-    return PointsBatch(out, series, len(frame))
+    series = pd.DataFrame({"metric": frame["metric"].iloc[firsts].to_numpy(dtype=object),
+                           "labels_key": labels_key})
+    ts_us = ts.to_numpy(dtype="datetime64[us]").view("i8")
+    order = series_order(codes)
+    increasing = keys_increase(codes, ts_us, order)
+    if not increasing and has_repeats(codes, ts_us):
+        keep = ~pd.DataFrame({"c": codes, "t": ts_us}).duplicated(keep="last").to_numpy()
+        ts, value, run_id = ts[keep], value[keep], run_id[keep]
+        codes, ts_us = codes[keep], ts_us[keep]
+        order = series_order(codes)
+    out = pd.DataFrame({"ts": ts, "value": value, "run_id": run_id, "series_code": codes},
+                       copy=False)
+    return PointsBatch(out, series, len(frame), ts_us, order,
+                       newest_rows(codes, ts_us, order, increasing))
