@@ -2,7 +2,12 @@
 from raw points, archive throughput and Parquet bytes per point, retention time. Prints a
 Markdown table, writes bench/results/jobs.json.
 
-    python bench/jobs.py [--points 10000000] [--engines duckdb,postgresql]
+    python bench/jobs.py [--points 10000000] [--engines duckdb,postgresql] [--query-repeat 15]
+
+The 30-day hourly query runs from raw points and from rollups alternately, --query-repeat
+times each: median and p95 seconds of the whole wh.points() call, median CPU seconds (this
+process, plus the bench's own PostgreSQL server), the main statement alone, and the load
+average before and after (the machine may be shared).
 
 Data: one metric on 40 hosts (40 series) sampled at a fixed step over 30 days, values random
 walks measured to 0.01 (as metrics usually are), so the 30-day hourly query aggregates every
@@ -66,25 +71,81 @@ def median_seconds(fn, repeat: int = 3) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def query_seconds(wh, query, repeat: int = 5) -> tuple[float, float, object]:
-    """Median seconds of the whole ``wh.points`` call, and of its main SQL statement alone
-    (the API adds a fixed few milliseconds: series lookup, planning, labels)."""
-    backend, sql_times = wh.backend, []
-    original = backend.fetch_frame
+def server_cpu_seconds(pg: LocalPostgres | None):
+    """A function returning the CPU seconds the bench's own PostgreSQL server has used so far
+    (the postmaster with the children it reaped, plus its live children), or None when the
+    server is not ours to read. Its backends do a query's SQL; this process only sees the
+    client's share."""
+    if pg is None:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
 
-    def timed(conn, sql, params):
-        started = time.perf_counter()
-        try:
-            return original(conn, sql, params)
-        finally:
-            sql_times.append(time.perf_counter() - started)
+    def stat(pid: int) -> list[str]:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()  # fields from the state on
 
-    backend.fetch_frame = timed
+    def seconds() -> float:
+        fields = stat(postmaster)
+        total = sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    fields = stat(int(entry))
+                except OSError:  # gone meanwhile: the postmaster's cutime has it
+                    continue
+                if int(fields[1]) == postmaster:
+                    total += int(fields[11]) + int(fields[12])
+        return total / tick
+
+    return seconds
+
+
+def compare_queries(wh, queries: dict, repeat: int, server_cpu=None) -> dict[str, dict]:
+    """Each query ``repeat`` times, the queries alternating (so load changes hit each alike):
+    per query the median and p95 seconds of the whole call, the median seconds of its main
+    statement alone (its last fetch: the API adds series lookup, planning and labels around
+    it), and the median CPU seconds of this process plus, given ``server_cpu``, the server's.
+    The load average before and after goes with each."""
+    backend, fetches = wh.backend, []
+    originals = {name: getattr(backend, name)
+                 for name in ("fetch_frame", "fetch_columns", "fetch_points")}
+
+    def timed(original):
+        def fetch(conn, sql, params):
+            started = time.perf_counter()
+            try:
+                return original(conn, sql, params)
+            finally:
+                fetches.append(time.perf_counter() - started)
+        return fetch
+
+    samples = {name: {"wall": [], "sql": [], "cpu": []} for name in queries}
+    for name, original in originals.items():
+        setattr(backend, name, timed(original))
+    load_before = os.getloadavg()
     try:
-        total, result = median_seconds(query, repeat)
+        for fn in queries.values():
+            fn()  # warm: series cache, plans, pages
+        for _ in range(repeat):
+            for name, fn in queries.items():
+                fetches.clear()
+                server = server_cpu() if server_cpu else 0.0
+                cpu, started = time.process_time(), time.perf_counter()
+                fn()
+                samples[name]["wall"].append(time.perf_counter() - started)
+                samples[name]["cpu"].append(time.process_time() - cpu
+                                            + (server_cpu() - server if server_cpu else 0.0))
+                samples[name]["sql"].append(fetches[-1])
     finally:
-        backend.fetch_frame = original
-    return total, statistics.median(sql_times), result
+        for name, original in originals.items():
+            setattr(backend, name, original)
+    load = [round(v, 2) for v in load_before + os.getloadavg()]
+    return {name: {"seconds": statistics.median(s["wall"]),
+                   "p95_seconds": float(np.percentile(s["wall"], 95)),
+                   "sql_seconds": statistics.median(s["sql"]),
+                   "cpu_seconds": statistics.median(s["cpu"]), "load_average": load}
+            for name, s in samples.items()}
 
 
 def raw_points(wh, *args, **kwargs):
@@ -92,7 +153,8 @@ def raw_points(wh, *args, **kwargs):
     return wh.points(*args, rollups=False, **kwargs)
 
 
-def bench_engine(engine: str, url: str, n: int, archive: Path) -> list[dict]:
+def bench_engine(engine: str, url: str, n: int, archive: Path, query_repeat: int,
+                 server_cpu=None) -> list[dict]:
     os.environ["WAREHOUSE_ARCHIVE"] = str(archive)
     wh = Warehouse(url)
     ingested = 0
@@ -109,19 +171,32 @@ def bench_engine(engine: str, url: str, n: int, archive: Path) -> list[dict]:
                  "points_per_s": ingested / run.seconds})
 
     args = ("host.metric_0", END - pd.Timedelta(days=DAYS), END)  # every point
-    raw_s, raw_sql, raw = query_seconds(
-        wh, lambda: raw_points(wh, *args, every="1h", agg="mean"))
-    tier_s, tier_sql, tiered = query_seconds(wh, lambda: wh.points(*args, every="1h", agg="mean"))
+    raw = raw_points(wh, *args, every="1h", agg="mean")
+    tiered = wh.points(*args, every="1h", agg="mean")
     pd.testing.assert_frame_equal(tiered, raw, rtol=1e-9)
+    timings = compare_queries(
+        wh, {"raw": lambda: raw_points(wh, *args, every="1h", agg="mean"),
+             "tier": lambda: wh.points(*args, every="1h", agg="mean")},
+        repeat=query_repeat, server_cpu=server_cpu)
+    raw_t, tier_t = timings["raw"], timings["tier"]
     per_query = ingested // METRICS
-    rows.append({"engine": engine, "step": "30-day hourly mean, raw points: wh.points()",
-                 "points": per_query, "seconds": raw_s})
-    rows.append({"engine": engine, "step": "30-day hourly mean, rollups: wh.points()",
-                 "points": per_query, "seconds": tier_s, "speedup": raw_s / tier_s})
-    rows.append({"engine": engine, "step": "30-day hourly mean, raw points: SQL only",
-                 "points": per_query, "seconds": raw_sql})
-    rows.append({"engine": engine, "step": "30-day hourly mean, rollups: SQL only",
-                 "points": per_query, "seconds": tier_sql, "speedup": raw_sql / tier_sql})
+    for side, t in (("raw points", raw_t), ("rollups", tier_t)):
+        row = {"engine": engine, "step": f"30-day hourly mean, {side}: wh.points()",
+               "points": per_query, "seconds": t["seconds"], "p95_seconds": t["p95_seconds"],
+               "cpu_seconds": t["cpu_seconds"], "load_average": t["load_average"],
+               "ms": t["seconds"] * 1e3, "p95_ms": t["p95_seconds"] * 1e3,
+               "cpu_ms": t["cpu_seconds"] * 1e3,
+               "load": f"{t['load_average'][0]:.1f}-{t['load_average'][3]:.1f}"}
+        if t is tier_t:
+            row["speedup"] = raw_t["seconds"] / tier_t["seconds"]
+            row["cpu_speedup"] = raw_t["cpu_seconds"] / tier_t["cpu_seconds"]
+        rows.append(row)
+    for side, t in (("raw points", raw_t), ("rollups", tier_t)):
+        row = {"engine": engine, "step": f"30-day hourly mean, {side}: SQL only",
+               "points": per_query, "seconds": t["sql_seconds"], "ms": t["sql_seconds"] * 1e3}
+        if t is tier_t:
+            row["speedup"] = raw_t["sql_seconds"] / tier_t["sql_seconds"]
+        rows.append(row)
 
     late = next(batches(n)).iloc[:1000].assign(ts=lambda f: f["ts"] + pd.Timedelta("1ms"))
     wh.write_points(late, label_columns=["host"])
@@ -171,6 +246,8 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=10_000_000)
     parser.add_argument("--engines", default="duckdb,postgresql")
     parser.add_argument("--pg-url", default=os.environ.get("WAREHOUSE_BENCH_PG_URL"))
+    parser.add_argument("--query-repeat", type=int, default=15,
+                        help="runs of each side of the 30-day hourly query (alternating)")
     args = parser.parse_args()
     rows: list[dict] = []
     pg = None
@@ -184,14 +261,17 @@ def main() -> None:
                     url = f"duckdb:///{folder / 'jobs.duckdb'}"
                 else:
                     url = args.pg_url or pg.create_database(f"bench_jobs_{int(time.time())}")
-                rows += bench_engine(engine, url, args.points, folder / f"archive-{engine}")
+                rows += bench_engine(engine, url, args.points, folder / f"archive-{engine}",
+                                     args.query_repeat,
+                                     server_cpu_seconds(pg) if engine == "postgresql" else None)
                 print(f"done: {engine}", file=sys.stderr)
             rows.append(worst_case_bytes(folder))
     finally:
         if pg is not None:
             pg.stop()
     table = print_table(rows, ["engine", "step", "points", "seconds", "points_per_s",
-                               "speedup", "bytes_per_point"])
+                               "bytes_per_point", "ms", "p95_ms", "cpu_ms", "speedup",
+                               "cpu_speedup", "load"])
     goals = {"rollup_query_speedup": ">= 20", "parquet_bytes_per_point": "<= 4"}
     print(f"\nwrote {write_results('jobs', rows, {'markdown': table, 'goals': goals})}")
 
