@@ -5,10 +5,17 @@ bytes per point on each engine. Prints a Markdown table, writes bench/results/in
 
     python bench/ingest.py --points 1000000,10000000 [--engines duckdb,postgresql]
     python bench/ingest.py --small 200   # fixed cost of small writes: p50/p95 per call
+    python bench/ingest.py --tsbs 3 [--hosts 100]   # TSBS days against the raw wide tables
 
 ``--small N`` times N calls each of ``write_points`` of 1, 10 and 1,000 points and
 ``write_runs`` of one run, against a raw INSERT of one point on the same connection pool in
 the same process, and records the load average (the machine is shared).
+
+``--tsbs DAYS`` loads TSBS "devops cpu-only" days (bench/tsbs/data.py, 100 hosts: 8.64M
+metrics a day) one ``write_points(df, label_columns=TAGS)`` call per day, alternating each day
+with the raw baseline of bench/tsbs/run.py in the same process (DuckDB: INSERT of the wide
+DataFrame; PostgreSQL: binary COPY into TSBS's indexed wide table), and reports per engine the
+median and p95 of metrics/s per day, this process's CPU seconds per day and the load average.
 """
 
 from __future__ import annotations
@@ -210,6 +217,110 @@ def bench_small(engine: str, url: str, calls: int) -> list[dict]:
     return rows
 
 
+def bench_tsbs(engine: str, wh_url: str, raw_url: str, days: int, hosts: int) -> list[dict]:
+    """Per day: the warehouse's write and the raw wide-table load of the same readings, in
+    alternating order; wall seconds and this process's CPU seconds of each."""
+    from data import TAGS, Dataset, cpu_days, host_tags, warehouse_points
+
+    data = Dataset(hosts, days)
+    tags = host_tags(hosts)
+    wh = Warehouse(wh_url)
+    raw_load = RawWideTable(engine, raw_url)
+    samples: dict[str, list[tuple[float, float]]] = {"warehouse": [], "raw": []}
+    load_before = os.getloadavg()
+    for day, wide in enumerate(cpu_days(data)):
+        points = warehouse_points(wide, tags)
+        calls = {"warehouse": lambda: wh.write_points(points, label_columns=list(TAGS)),
+                 "raw": lambda: raw_load(wide)}
+        # Alternate which goes first, so a load swing hits both alike.
+        for name in (("warehouse", "raw") if day % 2 == 0 else ("raw", "warehouse")):
+            cpu = time.process_time()
+            with timer() as t:
+                result = calls[name]()
+            samples[name].append((t(), time.process_time() - cpu))
+            if name == "warehouse":
+                assert result.written == len(points), result
+        del points, wide
+    load_after = os.getloadavg()
+    wh.close()
+    raw_load.close()
+    per_day = hosts * (data.rows // (hosts * days)) * 10  # metrics (values) per day
+    rows = []
+    for name, runs in samples.items():
+        seconds = np.array([s for s, _ in runs])
+        rows.append({"engine": engine, "path": f"tsbs {hosts} hosts: {name}", "days": days,
+                     "metrics_per_s": float(per_day / np.median(seconds)),
+                     "seconds_p50": float(np.median(seconds)),
+                     "seconds_p95": float(np.percentile(seconds, 95)),
+                     "cpu_s_p50": float(np.median([c for _, c in runs])),
+                     "load": f"{load_before[0]:.1f}->{load_after[0]:.1f}"})
+    rows[0]["vs_raw"] = rows[0]["metrics_per_s"] / rows[1]["metrics_per_s"]
+    return rows
+
+
+class RawWideTable:
+    """bench/tsbs/run.py's raw baseline, one day per call: TSBS's wide ``cpu`` table, loaded
+    by INSERT of the DataFrame (DuckDB) or binary COPY with TSBS's two indexes (PostgreSQL)."""
+
+    def __init__(self, engine: str, url: str):
+        from systems import libpq_dsn, tsbs_ddl
+
+        self.engine = engine
+        if engine == "duckdb":
+            self.con = duckdb.connect(url)
+        else:
+            import psycopg
+            self.con = psycopg.connect(libpq_dsn(url), autocommit=True)
+        for statement in tsbs_ddl(engine)[1:]:  # the cpu table; tags are not timed anyway
+            self.con.execute(statement)
+        if engine != "duckdb":
+            self.con.execute('CREATE INDEX cpu_tags_id_time_idx ON cpu (tags_id, "time" DESC)')
+            self.con.execute('CREATE INDEX cpu_time_idx ON cpu ("time" DESC)')
+
+    def __call__(self, wide: pd.DataFrame) -> None:
+        from data import METRICS
+        from systems import wide_copy_payload
+
+        if self.engine == "duckdb":
+            self.con.register("cpu_frame", wide)
+            self.con.execute("INSERT INTO cpu SELECT * FROM cpu_frame")
+            self.con.unregister("cpu_frame")
+            return
+        payload = wide_copy_payload(wide)
+        with self.con.transaction(), self.con.cursor().copy(
+                f"COPY cpu (time, tags_id, {', '.join(METRICS)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(payload)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def main_tsbs(days: int, hosts: int, engines: list[str], pg_url: str | None) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "tsbs"))
+    rows: list[dict] = []
+    pg = LocalPostgres().start() if "postgresql" in engines and not pg_url else None
+    try:
+        for engine in engines:
+            with tempfile.TemporaryDirectory() as folder:
+                if engine == "duckdb":
+                    urls = (f"duckdb:///{Path(folder) / 'wh.duckdb'}", str(Path(folder) / "raw.duckdb"))
+                elif pg is not None:
+                    stamp = int(time.time())
+                    urls = (pg.create_database(f"tsbs_wh_{stamp}"),
+                            pg.create_database(f"tsbs_raw_{stamp}"))
+                else:
+                    raise SystemExit("--tsbs on PostgreSQL needs a local server (no --pg-url): "
+                                     "it makes two fresh databases")
+                rows += bench_tsbs(engine, *urls, days, hosts)
+                print(f"done: {engine}", file=sys.stderr)
+    finally:
+        if pg is not None:
+            pg.stop()
+    table = print_table(rows, ["engine", "path", "days", "metrics_per_s", "vs_raw", "seconds_p50",
+                               "seconds_p95", "cpu_s_p50", "load"])
+    print(f"\nwrote {write_results('ingest_tsbs', rows, {'markdown': table})}")
+
+
 def main_small(calls: int, engines: list[str], pg_url: str | None) -> None:
     rows: list[dict] = []
     pg = LocalPostgres().start() if "postgresql" in engines and not pg_url else None
@@ -234,7 +345,13 @@ def main() -> None:
     parser.add_argument("--pg-url", default=os.environ.get("WAREHOUSE_BENCH_PG_URL"))
     parser.add_argument("--small", type=int, default=0,
                         help="time this many small writes of each kind instead")
+    parser.add_argument("--tsbs", type=int, default=0,
+                        help="load this many TSBS days instead, against the raw wide tables")
+    parser.add_argument("--hosts", type=int, default=100, help="TSBS hosts (with --tsbs)")
     args = parser.parse_args()
+    if args.tsbs:
+        main_tsbs(args.tsbs, args.hosts, args.engines.split(","), args.pg_url)
+        return
     if args.small:
         main_small(args.small, args.engines.split(","), args.pg_url)
         return
