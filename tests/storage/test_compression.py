@@ -128,9 +128,11 @@ def test_downgrade_decodes_every_segment(wh):
 
 
 def test_downgrade_widens_integer_and_real_segments(wh):
-    """0012 down puts integer[] and real[] segments back into float8[] values, exactly."""
+    """0012 down puts integer[] (whole and decimal) and real[] segments back into float8[]
+    values, exactly."""
     ts = pd.date_range("2026-11-01", periods=1400, freq="1min", tz="UTC")
-    values = {"count": np.arange(1400) % 17 - 8.0, "ratio": np.arange(1400) / 64.0}
+    values = {"count": np.arange(1400) % 17 - 8.0, "ratio": np.arange(1400) / 64.0,
+              "celsius": np.round(np.arange(1400) * 0.37 - 200, 1)}
     wh.write_points(pd.concat([pd.DataFrame({"metric": m, "labels": [{}] * len(ts), "ts": ts,
                                              "value": v}) for m, v in values.items()]))
     run(wh, "refresh_rollups")
@@ -143,7 +145,7 @@ def test_downgrade_widens_integer_and_real_segments(wh):
     if wh.backend.capabilities.native_partitions:
         with wh.engine.connect() as conn:
             assert conn.execute(text("SELECT bool_and(vals IS NOT NULL), count(*) "
-                                     "FROM points_compressed")).one() == (True, 4)
+                                     "FROM points_compressed")).one() == (True, 6)
     wh.migrate()
     pd.testing.assert_frame_equal(wh.sql(every_point), before)
 
@@ -350,9 +352,10 @@ def test_write_waits_for_a_compression_in_progress(wh):
 
 def test_value_forms_keep_every_value_exactly(wh):
     """Each segment takes the narrowest form that gives its values back bit for bit: integer[]
-    for integers (not -0.0, whose sign an integer loses), real[] for values float4 holds,
-    float8[] otherwise. NaN, ±inf, -0.0, and values a cast would overflow or underflow on
-    (written by SQL clients: ingest refuses non-finite values) come back as they were."""
+    for integers (not -0.0, whose sign an integer loses), integer[] of value * 10^d for 1-3
+    decimals, real[] for values float4 holds, float8[] otherwise. NaN, ±inf, -0.0, and values
+    a cast would overflow or underflow on (written by SQL clients: ingest refuses non-finite
+    values) come back as they were."""
     if not wh.backend.capabilities.native_partitions:
         pytest.skip("DuckDB keeps no segments")
     rng = np.random.default_rng(5)
@@ -361,6 +364,9 @@ def test_value_forms_keep_every_value_exactly(wh):
     cases = {
         "int": np.r_[ints[:-2], 2147483647.0, -2147483648.0],
         "int_negative_zero": np.r_[ints[:-1], 0.0],  # the 0.0 becomes -0.0 below
+        "decimal": np.round(rng.normal(0, 1e3, n), 2),
+        "decimal_small": np.round(rng.normal(0, 1, n), 3),
+        "decimal_negative_zero": np.round(rng.normal(0, 10, n), 1),  # -0.0 below
         "real": rng.normal(0, 1e3, n).astype(np.float32).astype(float),
         "float": rng.normal(0, 1e3, n),
         "special": ints,  # NaN, inf, -inf below
@@ -374,6 +380,7 @@ def test_value_forms_keep_every_value_exactly(wh):
                                for name, values in cases.items()], ignore_index=True))
     with wh.engine.begin() as conn:
         for metric, value, at in (("int_negative_zero", "-0", -1), ("special", "NaN", 3),
+                                  ("decimal_negative_zero", "-0", 2),
                                   ("special", "Infinity", 1200), ("special", "-Infinity", -1)):
             conn.execute(text(
                 "UPDATE points SET value = CAST(:v AS double precision) WHERE ts = :ts "
@@ -389,12 +396,15 @@ def test_value_forms_keep_every_value_exactly(wh):
     assert np.signbit(wh.points("int_negative_zero")["value"].iloc[-1])
     with wh.engine.connect() as conn:
         forms = dict(conn.execute(text(
-            "SELECT s.metric, string_agg(CASE WHEN c.vals_int IS NOT NULL THEN 'int' "
+            "SELECT s.metric, string_agg(CASE WHEN c.vals_int IS NOT NULL "
+            "THEN 'int' || c.vals_decimals "
             "WHEN c.vals_real IS NOT NULL THEN 'real' ELSE 'float8' END, ',' "
             "ORDER BY c.ts_min) FROM points_compressed c JOIN series s USING (series_id) "
             "GROUP BY s.metric")).fetchall())
-    # int_negative_zero: the segment holding -0.0 is real[], the other one integer[]
+    # *_negative_zero: the segment holding -0.0 takes another form than the other one
     assert forms == {
-        "int": "int,int", "int_negative_zero": "int,real", "real": "real,real",
+        "int": "int0,int0", "int_negative_zero": "int0,real", "decimal": "int2,int2",
+        "decimal_small": "int3,int3", "decimal_negative_zero": "float8,int1",
+        "real": "real,real",
         "float": "float8,float8", "special": "float8,float8", "tiny": "float8,float8",
         "huge": "float8,float8", "past_int": "float8,float8"}

@@ -129,7 +129,7 @@ def points_relation(units: list[ArchivedUnit], series_ids: list[int], *,
             bounds += f" AND c.ts_min <= {at} AND c.ts_max >= {at}"
         parts.append("SELECT s.ts, c.series_id, s.value, s.run_id FROM points_compressed c "
                      "CROSS JOIN LATERAL wh_segment_points(c.ts_min, c.ts_step, c.ts_deltas, "
-                     "c.vals, c.vals_real, c.vals_int, c.run_ids) s "
+                     "c.vals, c.vals_real, c.vals_int, c.vals_decimals, c.run_ids) s "
                      f"WHERE c.series_id IN ({ids}){bounds}")
     return f"({' UNION ALL '.join(parts)}) AS points", params
 

@@ -8,6 +8,6 @@ UNION ALL
 SELECT s.ts, c.series_id, s.value, s.run_id
   FROM points_compressed c
  CROSS JOIN LATERAL wh_segment_points(c.ts_min, c.ts_step, c.ts_deltas, c.vals, c.vals_real,
-                                     c.vals_int, c.run_ids) s
+                                     c.vals_int, c.vals_decimals, c.run_ids) s
  WHERE c.ts_min >= :start AND c.ts_min < :end
    AND (:metric = '*' OR c.series_id IN (SELECT series_id FROM series WHERE metric = :metric))

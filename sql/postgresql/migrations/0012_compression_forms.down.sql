@@ -1,5 +1,6 @@
 -- 0012 down: every segment's values back in vals float8[] (integers and reals widen
--- exactly), lz4 again, and the functions and all_points as 0010 defined them.
+-- exactly; decimals divide as wh_segment_points does), lz4 again, and the functions and
+-- all_points as 0010 defined them.
 DO $$
 BEGIN
     ALTER TABLE points_compressed ALTER COLUMN ts_deltas SET COMPRESSION lz4;
@@ -10,8 +11,12 @@ EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
 END
 $$;
 UPDATE points_compressed
-   SET vals = coalesce(vals_real::double precision[], vals_int::double precision[]),
-       vals_real = NULL, vals_int = NULL
+   SET vals = CASE WHEN vals_real IS NOT NULL THEN vals_real::double precision[]
+                   WHEN vals_decimals = 0 THEN vals_int::double precision[]
+                   ELSE ARRAY(SELECT u.k / 10::double precision ^ vals_decimals
+                                FROM unnest(vals_int) WITH ORDINALITY AS u(k, o)
+                               ORDER BY u.o) END,
+       vals_real = NULL, vals_int = NULL, vals_decimals = NULL
  WHERE vals IS NULL;
 
 CREATE FUNCTION wh_segment_points(p_first timestamptz, p_step bigint, p_deltas bigint[],
@@ -138,7 +143,7 @@ END
 $$;
 
 DROP FUNCTION wh_segment_points(timestamptz, bigint, bigint[], double precision[], real[],
-                                integer[], uuid[]);
+                                integer[], smallint, uuid[]);
 ALTER TABLE points_compressed DROP CONSTRAINT points_compressed_one_value_form,
-    DROP COLUMN vals_real, DROP COLUMN vals_int,
+    DROP COLUMN vals_real, DROP COLUMN vals_int, DROP COLUMN vals_decimals,
     ALTER COLUMN vals SET NOT NULL;

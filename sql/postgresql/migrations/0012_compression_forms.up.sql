@@ -1,16 +1,21 @@
 -- 0012 narrower segment values and a one-sort encoder (issue 15; docs/jobs.md "Compression").
--- A segment's values take the narrowest form that gives every value back exactly, chosen per
--- segment: vals_int integer[] when all are integers that fit (and none is -0.0, which an
--- integer cannot keep), else vals_real real[] when each survives float8 -> real -> float8,
--- else vals float8[] as before. Casting an array back to float8[] is one C loop, so decoding
--- costs what it did. Segments written before stay float8[] and decode as they are.
+-- A segment's values take the narrowest form that gives every value back bit for bit, chosen
+-- per segment: vals_int integer[] when all are integers that fit (and none is -0.0, which an
+-- integer cannot keep); else vals_int holding value * 10^vals_decimals for 1 to 3 decimals
+-- (readings like 21.5 or 0.25: an integer column compresses far better than their float8
+-- bits); else vals_real real[] when each survives float8 -> real -> float8; else vals
+-- float8[] as before. Casting an array back to float8[] is one C loop, so decoding costs what
+-- it did (plus one division a point for decimals). Segments written before stay float8[].
 -- TOAST compression of the arrays goes from lz4 to pglz: on TSBS segments pglz keeps 1.1 bytes
 -- a point of float8 values where lz4 keeps 2.3, and 0.93 of integers (lz4: 2.2).
 
 ALTER TABLE points_compressed ALTER COLUMN vals DROP NOT NULL,
     ADD COLUMN vals_real real[],
     ADD COLUMN vals_int integer[],
-    ADD CONSTRAINT points_compressed_one_value_form CHECK (num_nonnulls(vals, vals_real, vals_int) = 1);
+    ADD COLUMN vals_decimals smallint CHECK (vals_decimals BETWEEN 0 AND 3),
+    ADD CONSTRAINT points_compressed_one_value_form
+        CHECK (num_nonnulls(vals, vals_real, vals_int) = 1
+               AND (vals_int IS NULL) = (vals_decimals IS NULL));
 ALTER TABLE points_compressed ALTER COLUMN ts_deltas SET COMPRESSION pglz,
     ALTER COLUMN vals SET COMPRESSION pglz,
     ALTER COLUMN vals_real SET COMPRESSION pglz,
@@ -21,15 +26,21 @@ ALTER TABLE points_compressed ALTER COLUMN ts_deltas SET COMPRESSION pglz,
 -- PL/pgSQL) so the planner inlines it; only the branch of the segment's timestamps returns rows.
 CREATE FUNCTION wh_segment_points(p_first timestamptz, p_step bigint, p_deltas bigint[],
                                   p_vals double precision[], p_vals_real real[],
-                                  p_vals_int integer[], p_runs uuid[])
+                                  p_vals_int integer[], p_decimals smallint, p_runs uuid[])
 RETURNS TABLE (ts timestamptz, value double precision, run_id uuid)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT p_first + ((u.o - 1) * p_step) * interval '1 microsecond', u.v, u.r
+    -- the division is the encoder's own check (wh_compress_chunk), so it gives back each
+    -- value exactly
+    SELECT p_first + ((u.o - 1) * p_step) * interval '1 microsecond',
+           CASE WHEN p_decimals > 0 THEN u.v / 10::double precision ^ p_decimals ELSE u.v END,
+           u.r
       FROM unnest(coalesce(p_vals, p_vals_real::double precision[],
                            p_vals_int::double precision[]), p_runs) WITH ORDINALITY AS u(v, r, o)
      WHERE p_step IS NOT NULL
     UNION ALL
-    SELECT p_first + (sum(u.d) OVER (ORDER BY u.o)) * interval '1 microsecond', u.v, u.r
+    SELECT p_first + (sum(u.d) OVER (ORDER BY u.o)) * interval '1 microsecond',
+           CASE WHEN p_decimals > 0 THEN u.v / 10::double precision ^ p_decimals ELSE u.v END,
+           u.r
       FROM unnest(p_deltas, coalesce(p_vals, p_vals_real::double precision[],
                                      p_vals_int::double precision[]), p_runs)
            WITH ORDINALITY AS u(d, v, r, o)
@@ -42,7 +53,7 @@ UNION ALL
 SELECT s.ts, c.series_id, s.value, s.run_id
   FROM points_compressed c
  CROSS JOIN LATERAL wh_segment_points(c.ts_min, c.ts_step, c.ts_deltas, c.vals, c.vals_real,
-                                     c.vals_int, c.run_ids) s;
+                                     c.vals_int, c.vals_decimals, c.run_ids) s;
 
 -- Encode every hot row of one points chunk into segments and empty the partition, in the
 -- caller's transaction: a crash leaves either the rows or the segments. Refuses (returns
@@ -97,7 +108,7 @@ BEGIN
         WITH written AS (
         INSERT INTO points_compressed (series_id, ts_min, ts_max, n, min, max, sum, sum_sq,
                                        first_value, last_value, ts_step, ts_deltas, vals,
-                                       vals_real, vals_int, run_ids)
+                                       vals_real, vals_int, vals_decimals, run_ids)
         SELECT g.series_id, g.ts[1], g.ts[g.n], g.n, st.lo, st.hi, st.total, st.total_sq,
                g.vals[1], g.vals[g.n], t.step,
                -- µs after the previous point (the first: 0); date_part's float8 seconds,
@@ -108,8 +119,11 @@ BEGIN
                       FROM unnest(g.ts) WITH ORDINALITY AS u(ts, o) ORDER BY u.o) END,
                CASE WHEN f.form = 'float8' THEN g.vals END,
                CASE WHEN f.form = 'real' THEN g.vals::real[] END,
-               CASE WHEN f.form = 'int' THEN g.vals::integer[] END,
-               g.runs
+               CASE WHEN f.decimals = 0 THEN g.vals::integer[]
+                    WHEN f.decimals > 0 THEN ARRAY(
+                         SELECT round(u.x * 10::double precision ^ f.decimals)::integer
+                           FROM unnest(g.vals) WITH ORDINALITY AS u(x, o) ORDER BY u.o) END,
+               f.decimals, g.runs
           FROM (SELECT p.series_id, least(%1$s, p.n - k * %1$s)::integer AS n,
                        p.t[k * %1$s + 1 : (k + 1) * %1$s] AS ts,
                        p.v[k * %1$s + 1 : (k + 1) * %1$s] AS vals,
@@ -140,17 +154,31 @@ BEGIN
                               AS us) span
                OFFSET 0) t  -- OFFSET 0 here and below: evaluated once, not per reference
          CROSS JOIN LATERAL (
-               -- the guards keep each cast from raising (out of range, NaN, underflow);
-               -- float8's = treats -0.0 as 0, which an integer would turn into 0
-               SELECT CASE WHEN st.lo >= float8 '-2147483648' AND st.hi <= float8 '2147483647'
-                                AND NOT st.negative_zero
-                                AND g.vals::integer[]::double precision[] = g.vals
-                           THEN 'int'
-                           WHEN st.lo >= float8 '-3.4e38' AND st.hi <= float8 '3.4e38'
-                                AND coalesce(st.smallest >= float8 '1e-37', true)
-                                AND g.vals::real[]::double precision[] = g.vals
-                           THEN 'real'
-                           ELSE 'float8' END AS form
+               -- Nested CASEs fix the order of evaluation: each guard keeps its cast from
+               -- raising (out of range, NaN, underflow). float8's = takes -0.0 for 0, which
+               -- an integer would turn into 0; the decimal check compares bits instead.
+               SELECT CASE WHEN i.decimals IS NOT NULL THEN 'int'
+                           WHEN NOT (st.lo >= float8 '-3.4e38' AND st.hi <= float8 '3.4e38'
+                                     AND coalesce(st.smallest >= float8 '1e-37', true))
+                           THEN 'float8'
+                           WHEN g.vals::real[]::double precision[] = g.vals THEN 'real'
+                           ELSE 'float8' END AS form,
+                      i.decimals
+                 FROM (SELECT CASE
+                    WHEN NOT (st.lo >= float8 '-2147483648' AND st.hi <= float8 '2147483647'
+                              AND NOT st.negative_zero) THEN NULL
+                    WHEN g.vals::integer[]::double precision[] = g.vals THEN 0
+                    -- the first of 1..3 decimals that gives every value back (any would do)
+                    ELSE (SELECT s.decimals
+                            FROM (SELECT k, 10::double precision ^ k FROM generate_series(1, 3) k)
+                                 AS s(decimals, scale)
+                           WHERE CASE WHEN st.lo >= float8 '-2147483000' / s.scale
+                                       AND st.hi <= float8 '2147483000' / s.scale
+                                      THEN NOT EXISTS (
+                                           SELECT FROM unnest(g.vals) AS x
+                                            WHERE float8send(round(x * s.scale) / s.scale)
+                                                  <> float8send(x)) END
+                           LIMIT 1) END AS decimals) i
                OFFSET 0) f
         RETURNING n, ts_step IS NOT NULL OR 0 < ALL (ts_deltas[2:]) AS ascending)
         SELECT count(*), coalesce(sum(n), 0), coalesce(bool_and(ascending), true)
@@ -188,12 +216,12 @@ BEGIN
         DELETE FROM points_compressed s USING wanted w
          WHERE s.series_id = w.series_id AND s.ts_max >= w.lo AND s.ts_min < w.hi
         RETURNING s.series_id, s.ts_min, s.ts_step, s.ts_deltas, s.vals, s.vals_real,
-                  s.vals_int, s.run_ids)
+                  s.vals_int, s.vals_decimals, s.run_ids)
     INSERT INTO points (ts, series_id, value, run_id)
     SELECT p.ts, seg.series_id, p.value, p.run_id
       FROM seg CROSS JOIN LATERAL wh_segment_points(seg.ts_min, seg.ts_step, seg.ts_deltas,
                                                     seg.vals, seg.vals_real, seg.vals_int,
-                                                    seg.run_ids) p;
+                                                    seg.vals_decimals, seg.run_ids) p;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     RETURN v_rows;
 END
