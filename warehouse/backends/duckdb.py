@@ -13,8 +13,10 @@ import threading
 import warnings
 import weakref
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -38,6 +40,9 @@ from warehouse.timeparse import epoch_us
 _BLOCK_BYTES = 262_144
 #: A ``:name`` bind as SQLAlchemy's text() reads it (not ``::`` casts, not ``12:30``).
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
+#: Set in a pooled connection's info by the read path's driver statements (autocommit, no
+#: transaction left open); see _reset_returned.
+_AUTOCOMMIT_ONLY = "autocommit_only"
 
 
 class DuckDBBackend(DuckDBWrites, Backend):
@@ -53,12 +58,18 @@ class DuckDBBackend(DuckDBWrites, Backend):
         dbapi_connection.execute("SET TimeZone = 'UTC'")
 
     @classmethod
+    def engine_options(cls) -> dict:
+        # The pool's rollback of a returned connection is _reset_returned's to make.
+        return {**super().engine_options(), "pool_reset_on_return": None}
+
+    @classmethod
     def create_engine(cls, url: str):
         engine = super().create_engine(url)
         counter = _commit_counter(engine)
         from sqlalchemy import event
 
         event.listen(engine, "connect", lambda dbapi, _record: _count_commits(dbapi, counter))
+        event.listen(engine, "reset", _reset_returned)
         _COUNTED_ENGINES[engine] = counter
         # wh.sql keeps a connection of its own per pooled connection: closed with it, so a
         # closed Warehouse leaves nothing holding the file.
@@ -112,9 +123,10 @@ class DuckDBBackend(DuckDBWrites, Backend):
             # (DuckDB autocommit), one snapshot, with no BEGIN, no ROLLBACK at close and no
             # SQLAlchemy execute (together ~20% of a small wh.points, py-spy). A statement
             # after it begins a transaction as usual.
-            names = dict.fromkeys(_BIND.findall(sql))
-            columns = raw_connection(conn).execute(_BIND.sub(r"$\1", sql),
-                                         {n: _plain(params[n]) for n in names}).fetchnumpy()
+            driver_sql, names = _driver_statement(sql)
+            columns = raw_connection(conn).execute(
+                driver_sql, {n: _plain(params[n]) for n in names}).fetchnumpy()
+            conn.info[_AUTOCOMMIT_ONLY] = True
         return {name: _unmasked(column) for name, column in columns.items()}
 
     # -- jobs -----------------------------------------------------------------------------
@@ -227,6 +239,28 @@ def _count_commits(dbapi_connection, counter: list[int]) -> None:
             counter[0] += 1
 
     dbapi_connection.commit = counted_commit
+
+
+def _reset_returned(dbapi_connection, record, reset_state) -> None:
+    """Roll back a connection returning to the pool, unless nothing can be open: SQLAlchemy
+    rolled its own transaction back already, or the read path ran its statements on the
+    driver in autocommit (fetch_columns). Asked to roll back with no transaction, DuckDB
+    raises, and the exception was most of what closing a small query's connection cost."""
+    autocommit_only = record.info.pop(_AUTOCOMMIT_ONLY, False)
+    if reset_state.transaction_was_reset or autocommit_only:
+        return
+    try:
+        dbapi_connection.rollback()
+    except duckdb.TransactionException as exc:
+        if "no transaction is active" not in str(exc):
+            raise
+
+
+@lru_cache(maxsize=512)
+def _driver_statement(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``sql`` with its ``:name`` binds as DuckDB's ``$name``, and the names bound (the
+    same text comes back with every repeated query)."""
+    return _BIND.sub(r"$\1", sql), tuple(dict.fromkeys(_BIND.findall(sql)))
 
 
 def _unmasked(column: np.ndarray) -> np.ndarray:

@@ -31,8 +31,8 @@ def check_last(n) -> int:
 def newest(query, start_ts, end_ts, n: int, fill) -> pd.DataFrame:
     """The rows of ``query`` (a :class:`~warehouse.query.points.PointsQuery`) for the ``n``
     newest buckets with data (bucketed), or the ``n`` newest points of each series (raw),
-    in [start, end). With ``fill``, the ``n`` buckets ending at ``end`` are returned,
-    empty ones filled."""
+    in [start, end), as columns by name (a DataFrame or :meth:`PointsQuery.run`'s dict).
+    With ``fill``, the ``n`` buckets ending at ``end`` are returned, empty ones filled."""
     check_last(n)
     every = query.every_us
     if fill is not None and every is None:
@@ -51,7 +51,7 @@ def newest(query, start_ts, end_ts, n: int, fill) -> pd.DataFrame:
     oldest = None
     while True:
         clipped = lo if lo_bound is None else max(lo, lo_bound)
-        frame = query.run(us_to_ts(clipped), us_to_ts(hi))
+        frame = pd.DataFrame(query.run(us_to_ts(clipped), us_to_ts(hi)))
         if _enough(frame, n, every, query) or clipped == lo_bound:
             break
         if oldest is None:

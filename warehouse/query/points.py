@@ -6,6 +6,8 @@ SQL arithmetic on every engine, so the same data gives the same buckets everywhe
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
@@ -115,8 +117,9 @@ class PointsQuery:
             sel.memo[memo_key] = _grouping(sel, by, multi)
         self.group, self.join, self.keys, self.codes = sel.memo[memo_key]
 
-    def run(self, start_ts, end_ts, fill=None) -> pd.DataFrame:
-        """Raw rows (ts, series_id, value, run_id) or buckets (bucket_us, grp, value)."""
+    def run(self, start_ts, end_ts, fill=None) -> dict[str, np.ndarray]:
+        """Raw rows (ts, series_id, value, run_id) or buckets (bucket_us, grp, value), as
+        typed columns by name: no DataFrame is made before the answer's own."""
         conn, backend, sel, every_us, agg = (self.conn, self.backend, self.sel, self.every_us,
                                              self.agg)
         series_ids = [int(s) for s in sel.ids]
@@ -140,8 +143,9 @@ class PointsQuery:
 
         if every_us is None:
             if in_python:
-                return _with_archive(conn, backend, archived, series_ids, source, condition,
-                                     params, start_ts, end_ts).sort_values(["series_id", "ts"])
+                return _raw_rows(_with_archive(conn, backend, archived, series_ids, source,
+                                               condition, params, start_ts, end_ts
+                                               ).sort_values(["series_id", "ts"]))
             return _raw_rows(backend.fetch_columns(
                 conn, f"SELECT ts, series_id, value, run_id FROM {source} WHERE {condition} "
                       f"ORDER BY series_id, ts", params))
@@ -178,41 +182,40 @@ class PointsQuery:
                    f"ORDER BY 2, 1")
             frame = _buckets(backend.fetch_columns(conn, sql, params))
         if fill is not None:
-            frame = _fill_gaps(frame, every_us, start_ts, end_ts, fill)
+            frame = _buckets(_fill_gaps(pd.DataFrame(frame), every_us, start_ts, end_ts, fill))
         return frame
 
-    def shape(self, frame: pd.DataFrame, with_labels) -> pd.DataFrame:
-        """The answer's columns: ts first, then metric (a list was asked), then series_id
-        and labels, or the ``by`` labels, then value (and run_id for raw rows). Every column
-        is an array made once (no per-column index to align) and the DataFrame built once."""
+    def shape(self, frame, with_labels) -> pd.DataFrame:
+        """The answer from :meth:`run`'s columns (or a DataFrame of them): ts first, then
+        metric (a list was asked), then series_id and labels, or the ``by`` labels, then
+        value (and run_id for raw rows). Every column is an array made once (no per-column
+        index to align) and the DataFrame built once: each pandas step here runs with the
+        CPU caches cold from the statement, at several times its cost in a tight loop."""
         if self.every_us is None:
-            out = {"ts": pd.to_datetime(frame["ts"], utc=True).array}
-            sids = frame["series_id"].to_numpy(dtype="i8")
+            out = {"ts": _utc_times(frame["ts"])}
+            sids = np.asarray(frame["series_id"], dtype="i8")
             rest = {"series_id": sids,
-                    "value": frame["value"].to_numpy(dtype="f8"),
-                    "run_id": _objects(_run_ids(frame["run_id"].to_numpy(dtype=object)))}
+                    "value": np.asarray(frame["value"], dtype="f8"),
+                    "run_id": _run_ids(np.asarray(frame["run_id"], dtype=object))}
             return self._with_series(out, sids, rest, with_labels)
-        out = {"ts": pd.to_datetime(frame["bucket_us"].to_numpy(dtype="i8"), unit="us",
-                                    utc=True).array}
-        grp = frame["grp"].to_numpy(dtype="i8")
+        out = {"ts": _utc_us(np.asarray(frame["bucket_us"], dtype="i8"))}
+        grp = np.asarray(frame["grp"], dtype="i8")
         if self.by is None:
             return self._with_series(out, grp, {"series_id": grp,
-                                                "value": frame["value"].to_numpy(dtype="f8")},
+                                                "value": np.asarray(frame["value"], dtype="f8")},
                                      with_labels)
         keys = self.keys
         groups = LabelTaker(len(keys), grp)
         for name in (["metric"] if self.multi else []) + list(self.by):
             out[name] = groups.column(name, keys[name].to_numpy(dtype=object))
-        out["value"] = frame["value"].to_numpy(dtype="f8")
-        return pd.DataFrame(out)
+        out["value"] = np.asarray(frame["value"], dtype="f8")
+        return _frame(out)
 
     def _with_series(self, out: dict, sids: np.ndarray, rest: dict, with_labels
                      ) -> pd.DataFrame:
         sel = self.sel
         memo = sel.memo
-        if "id_index" not in memo:
-            memo["id_index"] = pd.Index(sel.ids)
-        pos = memo["id_index"].get_indexer(sids) if len(sids) else np.array([], dtype="i8")
+        pos = _positions(sel, sids)
         labels = LabelTaker(len(sel.ids), pos, memo)
         if self.multi:
             out["metric"] = labels.column("metric", sel.metrics)
@@ -223,15 +226,17 @@ class PointsQuery:
                     every = np.empty(len(sel.labels), dtype=object)
                     every[:] = list(sel.labels)
                     memo["labels_array"] = every
-                out["labels"] = _objects(memo["labels_array"][pos])
+                out["labels"] = memo["labels_array"][pos]
                 names = [n for n in sel.label_names() if n not in _RESERVED]
             else:
                 names = [n for n in with_labels if n not in _RESERVED]
+            if "label_values" not in memo:
+                memo["label_values"] = {n: sel.table[n].to_numpy(dtype=object)
+                                        for n in sel.table.columns}
+            values = memo["label_values"]
             for name in names:
-                column = sel.table.get(name)
-                out[name] = labels.column(
-                    name, column.to_numpy(dtype=object) if column is not None else None)
-        return pd.DataFrame(out)
+                out[name] = labels.column(name, values.get(name))
+        return _frame(out)
 
 
 class LabelTaker:
@@ -239,10 +244,23 @@ class LabelTaker:
     ``pos``, each typed as pandas infers the values present (text: its string dtype; only
     missing values: object), as building the column from the row values would. The type is
     inferred from one value per key, not per row, and, given a ``memo``, remembered there
-    when every key is present (the usual answer)."""
+    when every key is present (the usual answer). Given a ``memo``, each column returned
+    is a copy of what is remembered: the answer may be changed in place."""
 
     def __init__(self, count: int, pos: np.ndarray, memo: dict | None = None):
         self.pos, self.memo = pos, memo
+        # The columns taken for the last answer, reused when this one's rows are the same
+        # series in the same order (a repeated query: a dashboard refresh, a polling loop).
+        # The DataFrame constructor copies what it is given, so the answer never shares
+        # them (an Arrow string array's copy shares only its immutable buffers).
+        self.taken = None
+        if memo is not None:
+            last = memo.get("taken")
+            if last is not None and np.array_equal(last[0], pos):
+                self.taken = last[1]
+            else:
+                self.taken = {}
+                memo["taken"] = (pos, self.taken)
         present = np.bincount(pos, minlength=count) > 0 if len(pos) else None
         self.every_key = present is not None and bool(present.all())
         if self.every_key:
@@ -256,6 +274,8 @@ class LabelTaker:
             return _objects(np.empty(0, dtype=object))
         if values is None:
             return _objects(np.full(len(self.pos), None, dtype=object))
+        if self.taken is not None and name in self.taken:
+            return self.taken[name].copy()  # (Arrow text: a new array on the same buffers)
         key = ("label_array", name)
         remember = self.every_key and self.memo is not None
         distinct = self.memo.get(key) if remember else None
@@ -263,7 +283,63 @@ class LabelTaker:
             distinct = pd.Series(values if self.every_key else values[self.present]).array
             if remember:
                 self.memo[key] = distinct
-        return distinct.take(self.inverse)
+        column = distinct.take(self.inverse)
+        if self.taken is not None:
+            self.taken[name] = column
+            return column.copy()
+        return column
+
+
+def _positions(sel: Selection, sids: np.ndarray) -> np.ndarray:
+    """Each row's position in the selection, from its series id (numpy only: a pandas index
+    lookup cost more than the rest of a small answer's label columns)."""
+    if len(sids) == 0:
+        return np.array([], dtype="i8")
+    if len(sel.ids) == 1:
+        return np.zeros(len(sids), dtype="i8")
+    if "id_order" not in sel.memo:
+        order = np.argsort(sel.ids, kind="stable")
+        sel.memo["id_order"] = (order, sel.ids[order])
+    order, ordered = sel.memo["id_order"]
+    return order[np.searchsorted(ordered, sids)]
+
+
+_UTC_US = pd.DatetimeTZDtype("us", "UTC")
+
+
+def _utc_us(us: np.ndarray):
+    """µs since the epoch as a UTC datetime array (as ``pd.to_datetime(us, unit="us",
+    utc=True)``, without its parsing machinery)."""
+    return pd.array(us.view("datetime64[us]"), dtype=_UTC_US)
+
+
+def _utc_times(values):
+    """Fetched times (UTC ``datetime64[us]``, aware datetimes, a column of either) as a UTC
+    datetime array."""
+    if isinstance(values, np.ndarray) and values.dtype == "datetime64[us]":
+        return pd.array(values, dtype=_UTC_US)
+    return pd.to_datetime(values, utc=True).array
+
+
+def _frame(columns: dict) -> pd.DataFrame:
+    """The answer from its columns: 1-D arrays of one length, each already of its final
+    type (object columns stay object: no text inference) and shared with nothing kept.
+    ``DataFrame._from_arrays`` without the integrity pass, which is what the dict
+    constructor adds on top (index extraction, inference, a copy of every column): run
+    after the statement, with the CPU caches cold, that pass cost ~0.3 ms, as much as all
+    the rest of shaping a small answer (bench/query_overhead.py). The checks kept: every
+    column one-dimensional and of the rows' length.
+    tests/storage/test_points.py compares the dtypes with the dict constructor's."""
+    arrays = list(columns.values())
+    rows = len(arrays[0]) if arrays else 0
+    return pd.DataFrame._from_arrays(arrays, columns=_column_names(tuple(columns)).copy(),
+                                     index=pd.RangeIndex(rows), verify_integrity=False)
+
+
+@lru_cache(maxsize=256)
+def _column_names(names: tuple[str, ...]) -> pd.Index:
+    """The columns index of an answer (copied for each: an index's ``name`` can be set)."""
+    return pd.Index(list(names))
 
 
 def _objects(values: np.ndarray) -> pd.Series:
@@ -282,19 +358,19 @@ def _run_ids(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _raw_rows(columns: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Raw point rows (ts, series_id, value, run_id) from fetched columns."""
-    return pd.DataFrame({"ts": pd.to_datetime(columns["ts"], utc=True),
-                         "series_id": np.asarray(columns["series_id"], dtype="i8"),
-                         "value": np.asarray(columns["value"], dtype="f8"),
-                         "run_id": pd.Series(columns["run_id"], dtype=object)})
+def _raw_rows(columns) -> dict[str, np.ndarray]:
+    """Raw point rows (ts, series_id, value, run_id) from fetched columns (or a frame)."""
+    return {"ts": columns["ts"],
+            "series_id": np.asarray(columns["series_id"], dtype="i8"),
+            "value": np.asarray(columns["value"], dtype="f8"),
+            "run_id": np.asarray(columns["run_id"], dtype=object)}
 
 
-def _buckets(columns) -> pd.DataFrame:
+def _buckets(columns) -> dict[str, np.ndarray]:
     """bucket_us, grp, value with fixed dtypes from fetched columns (or a frame of them)."""
-    return pd.DataFrame({"bucket_us": np.asarray(columns["bucket_us"], dtype="i8"),
-                         "grp": np.asarray(columns["grp"], dtype="i8"),
-                         "value": np.asarray(columns["value"], dtype="f8")})
+    return {"bucket_us": np.asarray(columns["bucket_us"], dtype="i8"),
+            "grp": np.asarray(columns["grp"], dtype="i8"),
+            "value": np.asarray(columns["value"], dtype="f8")}
 
 
 def _with_archive(conn: Connection, backend: Backend, archived, series_ids: list[int],
