@@ -1,15 +1,20 @@
 """GET /api/v1/points through the fast path (api_read.PointsFastPath) answers exactly what
 FastAPI's route answers — rows, Arrow bytes, problems, authentication — on DuckDB and
-PostgreSQL; requests it cannot take as they are go on to FastAPI's route."""
+PostgreSQL; requests it cannot take as they are go on to FastAPI's route. On the client's
+side, table reads go straight to the connection pool with the same request and errors."""
 
 from __future__ import annotations
 
+import httpx
 import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
+from tests.server.conftest import free_port
 from warehouse import accounts
-from warehouse.client.wire import ARROW, arrow_to_frame
+from warehouse.client import AccessDenied, RemoteRequestError, RemoteWarehouse
+from warehouse.client.wire import ARROW, arrow_to_frame, frame_to_arrow
+from warehouse.errors import TerminalError, TransientError
 from warehouse.server import api_read
 from warehouse.server.api_read import _plain_points_params
 from warehouse.server.app import create_app
@@ -130,3 +135,80 @@ def test_the_fast_path_authenticates_as_fastapi_does(wh, routes_taken):
                             headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 200 and len(answer.json()) == 90
     assert routes_taken == ["fast", "fast"]
+
+
+# -- the client's side: table reads handed straight to the connection pool --------------------
+def _recording_server(status: int = 200, body: bytes | None = None):
+    """A RemoteWarehouse over a MockTransport answering every request alike, and the list
+    of requests it saw."""
+    seen: list[httpx.Request] = []
+    empty = frame_to_arrow(pd.DataFrame({"ts": pd.Series([], dtype="datetime64[us, UTC]"),
+                                         "value": pd.Series([], dtype=float)}))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if status >= 400:
+            return httpx.Response(status, json={"type": "https://x/problems/bad-request",
+                                                "title": "t", "status": status,
+                                                "detail": "what went wrong"},
+                                  headers={"Content-Type": "application/problem+json"})
+        return httpx.Response(200, content=body or empty, headers={"Content-Type": ARROW})
+
+    remote = RemoteWarehouse("http://server.test", token="tok",
+                             transport=httpx.MockTransport(answer))
+    return remote, seen
+
+
+def test_a_table_read_sends_what_the_http_client_sent():
+    remote, seen = _recording_server()
+    frame = remote.points("cpu", "2026-11-01T00:00:00Z", pd.Timestamp("2026-11-01T01:00:00Z"),
+                          labels={"host": "a b"}, by=[], rollups=False, last=3)
+    assert frame.empty and list(frame.columns) == ["ts", "value"]
+    remote.job_runs(limit=5)
+    points, runs = seen
+    assert (points.method, points.url.path) == ("GET", "/api/v1/points")
+    assert dict(points.url.params) == {
+        "metric": "cpu", "start": "2026-11-01T00:00:00Z", "end": "2026-11-01T01:00:00+00:00",
+        "agg": "mean", "by": "", "labels": '{"host": "a b"}', "last": "3",
+        "rollups": "false", "with_labels": "true"}
+    assert points.headers["accept"] == ARROW and points.headers["authorization"] == "Bearer tok"
+    assert points.headers["user-agent"] == "warehouse-client/1"
+    assert dict(runs.url.params) == {"limit": "5"} and runs.url.path == "/api/v1/jobs/runs"
+
+
+@pytest.mark.parametrize("status, expected", [(400, RemoteRequestError), (401, AccessDenied),
+                                              (503, TransientError), (500, TerminalError)])
+def test_table_read_problems_are_the_same_exceptions(status, expected):
+    remote, _ = _recording_server(status)
+    with pytest.raises(expected, match="what went wrong"):
+        remote.points("cpu")
+
+
+def test_a_table_read_of_an_unreachable_server_is_transient():
+    with RemoteWarehouse(f"http://127.0.0.1:{free_port()}") as remote:
+        with pytest.raises(TransientError, match="unreachable"):
+            remote.points("cpu")
+
+
+def test_a_proxy_from_the_environment_still_carries_table_reads(remote, monkeypatch):
+    wh, served = remote
+    write_two_hosts(wh)
+    assert len(served.points("cpu")) == 180  # straight to the server
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nobody listens
+    with RemoteWarehouse(served.url) as proxied:
+        with pytest.raises(TransientError, match="unreachable"):
+            proxied.points("cpu")  # sent to the proxy, as httpx sends every request
+        with pytest.raises(TransientError, match="unreachable"):
+            proxied.sql("SELECT 1")
+
+
+def test_table_reads_through_a_served_warehouse(remote):
+    wh, served = remote
+    write_two_hosts(wh)
+    for _ in range(3):  # one connection, reused
+        pd.testing.assert_frame_equal(served.points("cpu", labels={"host": "a"}, last=5),
+                                      wh.points("cpu", labels={"host": "a"}, last=5))
+    with pytest.raises(RemoteRequestError, match="agg"):
+        served.points("cpu", every="1h", agg="bogus")

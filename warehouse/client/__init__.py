@@ -18,6 +18,8 @@ import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+from urllib.request import getproxies
 
 import httpx
 import numpy as np
@@ -89,6 +91,19 @@ def _plain(value):
     return value
 
 
+def _query_text(value) -> str:
+    """A query parameter as httpx writes it (true/false for booleans)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _proxied_from_environment() -> bool:
+    """Whether HTTP_PROXY or ALL_PROXY is set (httpx then sends through a proxy)."""
+    proxies = getproxies()
+    return bool(proxies.get("http") or proxies.get("all"))
+
+
 def _labels_as_text(column: pd.Series) -> pd.Series:
     """A ``labels`` column of dicts as JSON text (one dumps per distinct label set)."""
     cache: dict = {}
@@ -155,8 +170,17 @@ class RemoteWarehouse:
         headers = {"User-Agent": "warehouse-client/1"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        timeout = httpx.Timeout(timeout, connect=10.0)
+        # One connection pool for everything; table reads hand their request to it directly
+        # (_read_frame) — unless a proxy from the environment applies: only the client knows
+        # how to reach it (and it reads the environment only when it makes the transport).
+        if transport is None and not _proxied_from_environment():
+            transport = httpx.HTTPTransport()
+        self._transport = transport
         self._http = httpx.Client(base_url=self.url + API, headers=headers, transport=transport,
-                                  timeout=httpx.Timeout(timeout, connect=10.0))
+                                  timeout=timeout)
+        self._read_headers = httpx.Headers({**headers, "Accept": ARROW})
+        self._read_extensions = {"timeout": timeout.as_dict()}
 
     # -- transport ------------------------------------------------------------------------
     def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
@@ -205,7 +229,33 @@ class RemoteWarehouse:
         return WarehouseError(f"{status} {detail}")
 
     def _frame(self, method: str, path: str, **kwargs) -> pd.DataFrame:
+        if method == "GET" and self._transport is not None:
+            return self._read_frame(path, kwargs.get("params") or {})
         response = self._request(method, path, headers={"Accept": ARROW}, **kwargs)
+        return arrow_to_frame(response.content)
+
+    def _read_frame(self, path: str, params: dict) -> pd.DataFrame:
+        """GET a table straight from the connection pool: the same request, timeouts,
+        errors and connection reuse as through ``self._http``, without the client's
+        per-request work (URL merging and parsing, auth, redirect and cookie handling: ~0.3
+        ms of a 1-hour query's ~1 ms of HTTP on the client side), which a table read
+        needs none of (the server never redirects or sets cookies for the API)."""
+        url = f"{self.url}{API}{path}"
+        if params:
+            url += "?" + urlencode({k: _query_text(v) for k, v in params.items()})
+        request = httpx.Request("GET", url, headers=self._read_headers,
+                                extensions=self._read_extensions)
+        try:
+            response = self._transport.handle_request(request)
+            try:
+                response.read()
+            finally:
+                response.close()
+        except httpx.TransportError as exc:
+            raise TransientError(f"warehouse server at {self.url} unreachable: "
+                                 f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 400:
+            raise self._error(response)
         return arrow_to_frame(response.content)
 
     @staticmethod
