@@ -98,10 +98,11 @@ def _query_text(value) -> str:
     return "" if value is None else str(value)
 
 
-def _proxied_from_environment() -> bool:
-    """Whether HTTP_PROXY or ALL_PROXY is set (httpx then sends through a proxy)."""
+def _proxied_from_environment(url: str) -> bool:
+    """Whether a proxy for ``url``'s scheme (HTTP_PROXY, HTTPS_PROXY) or ALL_PROXY is set:
+    httpx then sends through it."""
     proxies = getproxies()
-    return bool(proxies.get("http") or proxies.get("all"))
+    return bool(proxies.get(url.split("://", 1)[0].lower()) or proxies.get("all"))
 
 
 def _labels_as_text(column: pd.Series) -> pd.Series:
@@ -174,7 +175,7 @@ class RemoteWarehouse:
         # One connection pool for everything; table reads hand their request to it directly
         # (_read_frame) — unless a proxy from the environment applies: only the client knows
         # how to reach it (and it reads the environment only when it makes the transport).
-        if transport is None and not _proxied_from_environment():
+        if transport is None and not _proxied_from_environment(self.url):
             transport = httpx.HTTPTransport()
         self._transport = transport
         self._http = httpx.Client(base_url=self.url + API, headers=headers, transport=transport,
