@@ -138,8 +138,7 @@ BEGIN
          CROSS JOIN LATERAL (
                SELECT min(x) AS lo, max(x) AS hi, sum(x) AS total, sum(x * x) AS total_sq,
                       count(*) FILTER (WHERE x = 0 AND float8send(x) <> float8send(0)) > 0
-                          AS negative_zero,
-                      min(abs(x)) FILTER (WHERE x <> 0) AS smallest
+                          AS negative_zero
                  FROM (SELECT unnest(g.vals) AS x) u) st
          CROSS JOIN LATERAL (
                -- a step only if the segment is exactly the series it generates: decoding
@@ -159,7 +158,8 @@ BEGIN
                -- an integer would turn into 0; the decimal check compares bits instead.
                SELECT CASE WHEN i.decimals IS NOT NULL THEN 'int'
                            WHEN NOT (st.lo >= float8 '-3.4e38' AND st.hi <= float8 '3.4e38'
-                                     AND coalesce(st.smallest >= float8 '1e-37', true))
+                                     AND coalesce((SELECT min(abs(x)) FROM unnest(g.vals) AS x
+                                                    WHERE x <> 0) >= float8 '1e-37', true))
                            THEN 'float8'
                            WHEN g.vals::real[]::double precision[] = g.vals THEN 'real'
                            ELSE 'float8' END AS form,
