@@ -52,12 +52,13 @@ def points_bytes(wh: Warehouse) -> dict:
 
 
 def value_forms(wh: Warehouse) -> dict:
-    """Segments per form of their values (integer[], real[], float8[]; migration 0012)."""
+    """Segments per form of their values (integer[] of whole numbers or of decimals, real[],
+    float8[]; migration 0012)."""
     with wh.engine.connect() as conn:
         return dict(conn.execute(text(
-            "SELECT CASE WHEN vals_int IS NOT NULL THEN 'integer' WHEN vals_real IS NOT NULL "
-            "THEN 'real' ELSE 'float8' END, count(*) FROM points_compressed GROUP BY 1"
-        )).fetchall())
+            "SELECT CASE WHEN vals_decimals = 0 THEN 'integer' WHEN vals_decimals > 0 "
+            "THEN 'decimal' WHEN vals_real IS NOT NULL THEN 'real' ELSE 'float8' END, count(*) "
+            "FROM points_compressed GROUP BY 1")).fetchall())
 
 
 def timed(fn, repeat: int) -> tuple[pd.DataFrame, dict]:
@@ -222,11 +223,10 @@ def server_cpu_seconds(data_dir: Path) -> float:
     return total / tick
 
 
-def compress_speed(wh: Warehouse, data: Dataset, cpu=None) -> dict:
-    """Load ``data``, roll it up, compress every chunk at once: points, seconds, points per
-    second, and per server CPU second when ``cpu`` (a CPU-seconds clock) is given."""
-    load(wh, data)
-    wh.run_job("refresh_rollups", now=data.end + pd.Timedelta(days=1))
+def compress_all(wh: Warehouse, data: Dataset, cpu=None) -> tuple[list, dict]:
+    """Compress every chunk of ``data`` at once: the chunk results and the speed (rows,
+    seconds, points per second, and per server CPU second when ``cpu``, a CPU-seconds clock,
+    is given)."""
     cpu_start = cpu() if cpu else None
     t = time.perf_counter()
     results = compress.compress_now(wh, "1us", now=data.end + pd.Timedelta(days=1))
@@ -238,7 +238,14 @@ def compress_speed(wh: Warehouse, data: Dataset, cpu=None) -> dict:
         cpu_s = cpu() - cpu_start
         speed.update(compress_server_cpu_seconds=round(cpu_s, 2),
                      compress_points_per_cpu_s=round(rows / max(cpu_s, 1e-9)))
-    return speed
+    return results, speed
+
+
+def compress_speed(wh: Warehouse, data: Dataset, cpu=None) -> dict:
+    """Load ``data``, roll it up and compress it: the speed (:func:`compress_all`)."""
+    load(wh, data)
+    wh.run_job("refresh_rollups", now=data.end + pd.Timedelta(days=1))
+    return compress_all(wh, data, cpu)[1]
 
 
 def run(wh: Warehouse, data: Dataset, repeat: int, cpu=None) -> dict:
@@ -250,11 +257,7 @@ def run(wh: Warehouse, data: Dataset, repeat: int, cpu=None) -> dict:
     for name, fn in asked.items():
         answers_before[name], timing_before[name] = timed(fn, repeat)
 
-    cpu_start = cpu() if cpu else None
-    t = time.perf_counter()
-    results = compress.compress_now(wh, "1us", now=data.end + pd.Timedelta(days=1))
-    compress_s = time.perf_counter() - t
-    cpu_s = cpu() - cpu_start if cpu else None
+    results, speed = compress_all(wh, data, cpu)
     refused = [r for r in results if r.refused]
     after = points_bytes(wh)
     timing_after, identical = {}, {}
@@ -272,12 +275,7 @@ def run(wh: Warehouse, data: Dataset, repeat: int, cpu=None) -> dict:
         "compressed_table_bytes_per_point": round(after["compressed_bytes"]
                                                   / max(compressed_rows, 1), 2),
         "segments": int(after["segments"]),
-        "compressed_rows": compressed_rows,
-        "compress_seconds": round(compress_s, 2),
-        "compress_points_per_s": round(compressed_rows / compress_s),
-        **({"compress_server_cpu_seconds": round(cpu_s, 2),
-            "compress_points_per_cpu_s": round(compressed_rows / max(cpu_s, 1e-9))}
-           if cpu else {}),
+        **speed,
         "value_forms": value_forms(wh),
         "chunks_compressed": len(results) - len(refused),
         "chunks_refused": [f"{r.chunk_name}: {r.refused}" for r in refused],

@@ -80,8 +80,9 @@ DECLARE
     v_ordered boolean;
 BEGIN
     PERFORM set_config('lock_timeout', '10s', true);
-    -- The sort of a day of 100 series (864,000 rows) spills to disk at the default 4 MB;
-    -- JIT compiling the per-element expressions costs more than it saves at this size.
+    -- Where the planner sorts the chunk instead of reading it in primary-key order, a day of
+    -- 100 series (864,000 rows) spills to disk at the default 4 MB. JIT compiling this
+    -- statement doubled its CPU (0.99 s against 0.45 s for such a chunk).
     PERFORM set_config('work_mem', '128MB', true);
     PERFORM set_config('jit', 'off', true);
     SELECT c.range_start, c.range_end INTO v_start, v_end
