@@ -7,6 +7,7 @@ backend: TimescaleDB will subclass PostgreSQL) and registers itself by its ``dia
 
 from __future__ import annotations
 
+import re
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ _WRITE_FENCES_GUARD = threading.Lock()
 # Chunks and time buckets are counted from a Monday, as TimescaleDB's time_bucket does, so
 # weekly buckets start on Mondays. The same origin is used by the SQL on every engine.
 BUCKET_ORIGIN_US = 946_857_600_000_000  # 2000-01-03 00:00:00 UTC in µs since the Unix epoch
+#: A ``:name`` bind as SQLAlchemy's text() reads it (not ``::`` casts, not ``12:30``), for
+#: engines that send their hot statements to the driver themselves.
+BIND_PARAMETER = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,10 @@ class Backend(ABC):
             return {name: np.empty(0, dtype=object) for name in names}
         return {name: np.array(column, dtype=object) for name, column in zip(names, zip(*rows))}
 
+    def fetch_rows(self, conn: Connection, sql: str, params: dict) -> list[tuple]:
+        """Run a query in ``conn``'s transaction (begun if none is) and return its rows."""
+        return [tuple(row) for row in conn.execute(text(sql), params).fetchall()]
+
     def commit_generation(self) -> int | None:
         """A number that changes after every commit to this database, when the engine can
         know every commit (one writer process: this one); None when it cannot (another
@@ -169,12 +177,10 @@ class Backend(ABC):
 
     # -- ingest ---------------------------------------------------------------------------
     @abstractmethod
-    def insert_points(self, conn: Connection, batch: pd.DataFrame,
-                      key_order: np.ndarray | None = None) -> int:
+    def insert_points(self, conn: Connection, batch: pd.DataFrame) -> int:
         """Insert points (columns ts_us int64, series_id int32, value float64, run_id str|None)
         skipping any (series_id, ts) already stored. The batch has no duplicate keys.
-        ``key_order``, when known, lists the rows grouped by series (an engine that wants
-        key order need not sort again). Returns the number of rows written."""
+        Returns the number of rows written."""
 
     def insert_series(self, conn: Connection, frame: pd.DataFrame) -> None:
         """Register series (columns metric, labels_key) unless they exist."""

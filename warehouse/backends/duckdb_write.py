@@ -18,10 +18,9 @@ class DuckDBWrites:
     """The write half of the DuckDB backend (needs ``sql`` from it)."""
 
     # -- ingest ---------------------------------------------------------------------------
-    def insert_points(self, conn: Connection, batch: pd.DataFrame,
-                      key_order: np.ndarray | None = None) -> int:
-        # Rows go in as given (key_order unused): the stored order is the caller's, which for
-        # the usual batch is time order within each metric, what the zone maps on ts prune.
+    def insert_points(self, conn: Connection, batch: pd.DataFrame) -> int:
+        # Rows go in as given: the stored order is the caller's, which for the usual batch is
+        # time order within each metric, what the zone maps on ts prune.
         raw = raw_connection(conn)
         raw.register("_stage_points", _points_arrow(batch))
         try:

@@ -109,27 +109,15 @@ def points_from_copy(payload: bytes) -> pa.Table:
     }, schema=POINTS_ARROW_SCHEMA)
 
 
-def _series_groups(series_id: np.ndarray, key_order: np.ndarray | None):
+def _key_order(series_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows in primary-key order (series_id, then arrival order, which is time order for the
     usual batch) and where each series' run starts in it. COPY then fills each B-tree leaf in
     one run, at the index's right edge, instead of visiting the leaves of every series in
-    turn (1.3x faster for 8.6M points of 1,000 series). ``key_order`` (rows grouped by
-    series, from prepare_points) saves the sort: only its groups are put in id order."""
-    if key_order is None:
-        codes, _ = pd.factorize(series_id, sort=True)
-        key_order = (np.argsort(codes.astype("u2"), kind="stable") if codes.max() < 2**16
-                     else np.argsort(codes, kind="stable"))
-        sorted_ids = series_id[key_order]
-        return key_order, _run_starts(sorted_ids)
-    sorted_ids = series_id[key_order]
-    starts = _run_starts(sorted_ids)
-    ids = sorted_ids[starts]
-    if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():
-        ends = np.append(starts[1:], len(key_order))
-        by_id = np.argsort(ids, kind="stable")
-        key_order = np.concatenate([key_order[starts[g]:ends[g]] for g in by_id])
-        starts = np.append(0, np.cumsum((ends - starts)[by_id])[:-1])
-    return key_order, starts
+    turn (1.3x faster for 8.6M points of 1,000 series). Ranks of the ids sort in O(n): a
+    stable argsort of 16-bit keys is a radix sort."""
+    ranks, _ = pd.factorize(series_id, sort=True)
+    order = np.argsort(ranks.astype("u2") if ranks.max() < 2**16 else ranks, kind="stable")
+    return order, _run_starts(series_id[order])
 
 
 def _run_starts(values: np.ndarray) -> np.ndarray:
@@ -141,13 +129,12 @@ class PostgreSQLWrites:
     ``chunk_interval_us``, ``engine`` and ``_chunk_cache`` from it)."""
 
     # -- ingest ---------------------------------------------------------------------------
-    def insert_points(self, conn: Connection, batch: pd.DataFrame,
-                      key_order: np.ndarray | None = None) -> int:
+    def insert_points(self, conn: Connection, batch: pd.DataFrame) -> int:
         if batch.empty:
             return 0
         series_id = batch["series_id"].to_numpy(dtype="i4")
         ts_us = batch["ts"].to_numpy(dtype="datetime64[us]").view("i8")
-        order, starts = _series_groups(series_id, key_order)
+        order, starts = _key_order(series_id)
         ts_sorted = ts_us[order]
         ids = series_id[order][starts]
         first, last = np.minimum.reduceat(ts_sorted, starts), np.maximum.reduceat(ts_sorted, starts)

@@ -1,11 +1,12 @@
 """Per-row series codes and the (series, ts) key facts of a points batch, in a few O(n) numpy
-passes: no Python per row, no hashing of text per row, no O(n log n) sort for the usual batch.
+passes: no Python per row, no hashing of text per row, no sort.
 
 A TSBS day is 8.6M rows of 1,000 series with 11 categorical columns (metric + 10 tags); every
-pass over it costs tens of milliseconds, so each fact below is derived from as few passes as
-possible and shared: the one stable radix sort by series code gives the duplicate check, the
-newest point of each series (for ``series_last``) and the primary-key order PostgreSQL's COPY
-wants.
+pass over it costs milliseconds to tens of milliseconds, so each fact takes as few passes as
+possible. Measured on 8.6M rows (CPU ms, load ~7): in-place multiply + add 10, hash
+factorisation into 1,000 codes 73 (but 1,400 into 8.6M distinct keys: the table leaves the
+cache), stable radix argsort of 16-bit codes 112, one int64 column gathered through it 46,
+``np.bincount`` 8, ``np.maximum.at`` into 1,000 slots 11.
 """
 
 from __future__ import annotations
@@ -52,24 +53,24 @@ def first_rows(codes: np.ndarray) -> np.ndarray:
     return np.concatenate(([0], np.flatnonzero(running[1:] != running[:-1]) + 1))
 
 
-def series_order(codes: np.ndarray) -> np.ndarray:
-    """Row positions grouped by series code, input order kept inside a series (stable)."""
-    if len(codes) and codes.max() < _RADIX_SORT_CODES:
-        return np.argsort(codes.astype("u2"), kind="stable")
-    return np.argsort(codes, kind="stable")
-
-
-def keys_increase(codes: np.ndarray, ts_us: np.ndarray, order: np.ndarray) -> bool:
-    """Whether every series' times increase strictly in input order: then no (series, ts) key
-    repeats and each series' last row in ``order`` is its newest."""
-    by_series, ts_sorted = codes[order], ts_us[order]
-    return bool(((ts_sorted[1:] > ts_sorted[:-1]) | (by_series[1:] != by_series[:-1])).all())
+def keys_increase(codes: np.ndarray, ts_us: np.ndarray, series: int) -> bool:
+    """Whether every series' times increase strictly in input order (the usual batch), which
+    proves that no (series, ts) key repeats: times grouped by series with a stable radix sort
+    of the codes, series boundaries from their counts (no second gather)."""
+    if len(codes) < 2:
+        return True
+    if series >= 2**16:  # beyond a radix sort: the exact hash test decides instead
+        return False
+    ts_sorted = ts_us[np.argsort(codes.astype("u2"), kind="stable")]
+    rising = ts_sorted[1:] > ts_sorted[:-1]
+    rising[np.cumsum(np.bincount(codes, minlength=series))[:-1] - 1] = True  # series changes
+    return bool(rising.all())
 
 
 def has_repeats(codes: np.ndarray, ts_us: np.ndarray) -> bool:
-    """Exact test for a repeated (series, ts) key when times are not increasing per series:
-    hash both into one int64; real repeats always collide, so False is exact and a collision
-    is confirmed on the real pair."""
+    """Exact test for a repeated (series, ts) key, for batches whose times do not increase
+    per series: hash both into one int64; real repeats always collide, so False is exact,
+    and a collision is confirmed on the real pair."""
     with np.errstate(over="ignore"):
         mixed = ts_us * np.int64(1_000_003) + codes.astype("i8")
     if not pd.Series(mixed).duplicated().any():
@@ -77,18 +78,12 @@ def has_repeats(codes: np.ndarray, ts_us: np.ndarray) -> bool:
     return bool(pd.DataFrame({"c": codes, "t": ts_us}).duplicated().any())
 
 
-def newest_rows(codes: np.ndarray, ts_us: np.ndarray, order: np.ndarray,
-                increasing: bool) -> np.ndarray:
-    """Per series code (0..k-1), the row of its newest point. Keys must be unique. In
-    ``order`` the groups come by code; with times increasing the newest is each group's last
-    row, otherwise the row equal to its group's maximum (one per group: keys are unique)."""
-    if not len(codes):
-        return np.zeros(0, dtype="i8")
-    by_series = codes[order]
-    ends = np.append(np.flatnonzero(by_series[1:] != by_series[:-1]), len(order) - 1)
-    if increasing:
-        return order[ends]
-    ts_sorted = ts_us[order]
-    starts = np.append(0, ends[:-1] + 1)
-    newest = np.maximum.reduceat(ts_sorted, starts)
-    return order[ts_sorted == np.repeat(newest, ends - starts + 1)]
+def newest_rows(codes: np.ndarray, ts_us: np.ndarray, series: int) -> np.ndarray:
+    """Per series code (0..series-1), the row of its newest point; keys must be unique, so
+    exactly one row of each series holds its maximum."""
+    newest = np.full(series, np.iinfo("i8").min, dtype="i8")
+    np.maximum.at(newest, codes, ts_us)
+    rows = np.flatnonzero(ts_us == newest[codes])
+    out = np.empty(series, dtype="i8")
+    out[codes[rows]] = rows
+    return out

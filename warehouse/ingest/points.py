@@ -24,7 +24,6 @@ from warehouse.ingest.keys import (
     keys_increase,
     newest_rows,
     series_codes,
-    series_order,
 )
 from warehouse.ingest.validate import (
     LABEL_KEY_PATTERN,
@@ -47,14 +46,12 @@ class PointsBatch:
     """A validated batch: ``frame`` has ts, value, run_id and ``series_code`` (an index into
     ``series``, which lists each distinct (metric, labels_key) once, in order of first
     appearance). Keys (series, ts) are unique. ``ts_us`` is ``ts`` in µs since the epoch;
-    ``key_order`` the row positions grouped by series (input order inside a series, which is
-    time order for the usual batch); ``newest`` per series its newest row."""
+    ``newest`` per series the row of its newest point."""
 
     frame: pd.DataFrame
     series: pd.DataFrame
     received: int
     ts_us: np.ndarray
-    key_order: np.ndarray
     newest: np.ndarray
 
 
@@ -264,7 +261,7 @@ def prepare_points(data, label_columns: Sequence[str] = ()) -> PointsBatch:
     if frame.empty:
         empty = np.zeros(0, dtype="i8")
         return PointsBatch(pd.DataFrame(columns=["ts", "value", "run_id", "series_code"]),
-                           pd.DataFrame(columns=["metric", "labels_key"]), 0, empty, empty, empty)
+                           pd.DataFrame(columns=["metric", "labels_key"]), 0, empty, empty)
     frame = unique_index(frame)
     check_names(frame["metric"], "metric", problems, max_length=MAX_NAME_LENGTH)
     ts = to_utc_timestamps(frame["ts"], "ts", problems)
@@ -296,14 +293,10 @@ def prepare_points(data, label_columns: Sequence[str] = ()) -> PointsBatch:
     series = pd.DataFrame({"metric": frame["metric"].iloc[firsts].to_numpy(dtype=object),
                            "labels_key": labels_key})
     ts_us = ts.to_numpy(dtype="datetime64[us]").view("i8")
-    order = series_order(codes)
-    increasing = keys_increase(codes, ts_us, order)
-    if not increasing and has_repeats(codes, ts_us):
+    if not keys_increase(codes, ts_us, len(series)) and has_repeats(codes, ts_us):
         keep = ~pd.DataFrame({"c": codes, "t": ts_us}).duplicated(keep="last").to_numpy()
         ts, value, run_id = ts[keep], value[keep], run_id[keep]
         codes, ts_us = codes[keep], ts_us[keep]
-        order = series_order(codes)
     out = pd.DataFrame({"ts": ts, "value": value, "run_id": run_id, "series_code": codes},
                        copy=False)
-    return PointsBatch(out, series, len(frame), ts_us, order,
-                       newest_rows(codes, ts_us, order, increasing))
+    return PointsBatch(out, series, len(frame), ts_us, newest_rows(codes, ts_us, len(series)))

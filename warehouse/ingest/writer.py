@@ -65,7 +65,7 @@ class Writer:
                 # Late points invalidate rollups, and archived ranges refuse writes, in the
                 # same transaction as the points (warehouse/jobs/invalidation.py).
                 before_points_write(conn, self.backend, frame["series_id"].to_numpy(), ts_us)
-                written = self.backend.insert_points(conn, frame, batch.key_order)
+                written = self.backend.insert_points(conn, frame)
                 # Older schemas (before migration 0004) have no series_last to maintain.
                 if written and self.backend.table_exists(conn, "series_last"):
                     newest = batch.newest
