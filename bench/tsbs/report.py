@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import subprocess
@@ -47,6 +48,10 @@ def _git() -> dict:
             "dirty_files": len(run("status", "--porcelain").splitlines())}
 
 
+def _geomean(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
 def _ms(value) -> str:
     if value is None or value != value:
         return "–"
@@ -63,13 +68,23 @@ def _ratio(row: dict | None) -> str:
 def ingest_table(rows: list[dict]) -> str:
     """Load time covers the write calls; settle (CHECKPOINT / VACUUM ANALYZE) and the
     optional rollup refresh are untimed for metrics/s and shown on their own."""
+    compressed = any("compress_seconds" in r for r in rows)
+    extra = " compress s | bytes/point before compress |" if compressed else ""
     lines = ["| engine | system | rows | metric values | load s | metrics/s | settle s | "
-             "rollups s | size MiB |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "rollups s | size MiB | bytes/point |" + extra,
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if compressed
+                                                                else "")]
     for r in rows:
         rollups = f"{r['rollups_seconds']:.1f}" if "rollups_seconds" in r else "–"
-        lines.append(f"| {r['engine']} | {r['system']} | {r['rows']:,} | {r['values']:,} | "
-                     f"{r['seconds']:.1f} | {r['metrics_per_s']:,.0f} | "
-                     f"{r['settle_seconds']:.1f} | {rollups} | {r['bytes'] / 2**20:,.0f} |")
+        line = (f"| {r['engine']} | {r['system']} | {r['rows']:,} | {r['values']:,} | "
+                f"{r['seconds']:.1f} | {r['metrics_per_s']:,.0f} | "
+                f"{r['settle_seconds']:.1f} | {rollups} | {r['bytes'] / 2**20:,.0f} | "
+                f"{r['bytes'] / r['values']:.2f} |")
+        if compressed:
+            line += (f" {r['compress_seconds']:.1f} | "
+                     f"{r['bytes_before_compress'] / r['values']:.2f} |"
+                     if "compress_seconds" in r else " – | – |")
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -112,6 +127,14 @@ def goals(ingest: list[dict], queries: list[dict]) -> list[str]:
             if r["ratio"] is not None and r["ratio"] > 2]
     out.append("every query within 2× of the raw baseline: "
                + ("met" if not slow else f"MISSED by {len(slow)}: " + ", ".join(slow)))
+    for engine in dict.fromkeys(r["engine"] for r in queries):
+        mine = [r for r in queries if r["engine"] == engine]
+        line = (f"geometric mean of wh/raw on {engine} ≤ 1.3: "
+                f"{_geomean([r['ratio'] for r in mine]):.2f}")
+        if all(r.get("cpu_ratio") for r in mine):
+            line += f" (CPU time: {_geomean([r['cpu_ratio'] for r in mine]):.2f})"
+        out.append(line + (" — met" if _geomean([r["ratio"] for r in mine]) <= 1.3
+                           else " — MISSED"))
     for name in ("single-groupby-1-1-1", "lastpoint"):
         row = next((r for r in queries if r["query"] == name and r["engine"] == "duckdb"), None)
         if row:

@@ -79,14 +79,19 @@ def timescaledb_status(url: str) -> dict:
 
 def storage_bytes(system) -> int:
     if system.engine == "duckdb":
-        path = system.wh.engine.url.database if system.kind == "warehouse" else system.path
-        return Path(path).stat().st_size
+        # Blocks in use, not the file's size: a file keeps the blocks a rewrite freed (the
+        # compress job's sort) for reuse, so its size would count the old copy too.
+        sql = "SELECT used_blocks * block_size FROM pragma_database_size()"
+        if system.kind == "baseline":
+            return int(system.con.execute(sql).fetchone()[0])
+        with system.wh.engine.connect() as conn:
+            return int(conn.exec_driver_sql(sql).scalar())
     url = system.url
     with psycopg.connect(libpq_dsn(url)) as conn:
         return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
 
 
-def ingest(engine: str, systems, data: Dataset) -> list[dict]:
+def ingest(engine: str, systems, data: Dataset, compress: bool = False) -> list[dict]:
     rows = []
     for system in systems:
         log(f"{engine}: loading {data.rows:,} rows into the {system.kind}")
@@ -98,6 +103,14 @@ def ingest(engine: str, systems, data: Dataset) -> list[dict]:
                      "values": data.rows * 10, "seconds": seconds,
                      "metrics_per_s": data.rows * 10 / seconds, "settle_seconds": settle,
                      "bytes": storage_bytes(system)})
+        if compress and system.kind == "warehouse":
+            rows[-1]["compress_seconds"] = system.compress(data)
+            system.settle()
+            rows[-1]["bytes_before_compress"] = rows[-1]["bytes"]
+            rows[-1]["bytes"] = storage_bytes(system)
+            log(f"{engine}: compress job {rows[-1]['compress_seconds']:.1f} s, "
+                f"{rows[-1]['bytes_before_compress'] / rows[-1]['values']:.2f} -> "
+                f"{rows[-1]['bytes'] / rows[-1]['values']:.2f} bytes/point")
         log(f"{engine}: {system.kind} {rows[-1]['metrics_per_s']:,.0f} metrics/s")
     return rows
 
@@ -225,6 +238,10 @@ def main() -> None:
                              "every host and filters in pandas, for comparison")
     parser.add_argument("--rollups", action="store_true",
                         help="after the raw pass, run refresh_rollups and time the queries again")
+    parser.add_argument("--compress", action="store_true",
+                        help="after loading, run the warehouse's compress job (DuckDB: closed "
+                             "chunks sorted by series; PostgreSQL: refresh_rollups, then closed "
+                             "chunks encoded into segments) and report bytes per point")
     parser.add_argument("--pg-url", help="use this PostgreSQL server instead of a throwaway one")
     parser.add_argument("--explain", type=Path, help="write EXPLAIN ANALYZE files here")
     parser.add_argument("--output", default="tsbs", help="results file name (without suffix)")
@@ -257,7 +274,7 @@ def main() -> None:
                     if engine == "postgresql":
                         timescaledb = timescaledb_status(raw.url)
                         log(f"timescaledb: {timescaledb['reason']}")
-                    ingest_rows += ingest(engine, systems, data)
+                    ingest_rows += ingest(engine, systems, data, args.compress)
                     for mode in ["raw"] + (["rollups"] if args.rollups else []):
                         if mode == "rollups":
                             row = next(r for r in ingest_rows if r["engine"] == engine

@@ -16,6 +16,7 @@ labels line up (TSBS: the 10 fields of one host).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -35,7 +36,8 @@ from warehouse.query.points import (
     query_points,
     time_range,
 )
-from warehouse.timeparse import interval_us, ts_to_us
+from warehouse.sqlfiles import load_sql
+from warehouse.timeparse import interval_us
 
 _OPERATORS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "=": "=", "==": "=", "!=": "<>",
               "<>": "<>"}
@@ -180,18 +182,25 @@ def _bucket(backend: Backend, every_us: int, start_ts) -> tuple[str, str, str]:
     When every row is at or after the bucket origin (the frame starts there), the engine's
     frame SQL files give a cheap key (DuckDB: an integer division of epoch_us, as the TSBS
     baseline does); otherwise the backend's general floor, exact for any time."""
-    if start_ts is not None and ts_to_us(start_ts) >= BUCKET_ORIGIN_US:
+    if start_ts is not None and start_ts >= _ORIGIN:
+        key, start = _templates(backend.sql_folders)
         values = {"column": "ts", "every": int(every_us), "origin": BUCKET_ORIGIN_US}
-        key = _template(backend, "query/frame_bucket_key").format(**values)
-        start = _template(backend, "query/frame_bucket_start").format(key="bucket", **values)
-        return key, key, start
+        key = key.format(**values)
+        return key, key, start.format(key="bucket", **values)
     return backend.bucket_start("ts", every_us), backend.bucket_key("ts", every_us), "bucket"
 
 
-def _template(backend: Backend, name: str) -> str:
-    """An SQL expression file without its comment lines, to be placed inside a statement."""
-    return " ".join(line for line in backend.sql(name).splitlines()
-                    if line.strip() and not line.lstrip().startswith("--"))
+_ORIGIN = pd.Timestamp(BUCKET_ORIGIN_US, unit="us", tz="UTC")
+
+
+@functools.cache
+def _templates(folders: tuple[str, ...]) -> tuple[str, str]:
+    """The engine's bucket key and bucket start expressions (``sql/<dialect>/query/``),
+    without their comment lines, read once per engine."""
+    def expression(name: str) -> str:
+        return " ".join(line for line in load_sql(folders, name).splitlines()
+                        if line.strip() and not line.lstrip().startswith("--"))
+    return expression("query/frame_bucket_key"), expression("query/frame_bucket_start")
 
 
 def _filtered_merge(agg: str, i: int) -> str:
