@@ -120,11 +120,7 @@ BEGIN
                       FROM unnest(g.ts) WITH ORDINALITY AS u(ts, o) ORDER BY u.o) END,
                CASE WHEN f.form = 'float8' THEN g.vals END,
                CASE WHEN f.form = 'real' THEN g.vals::real[] END,
-               CASE WHEN f.decimals = 0 THEN g.vals::integer[]
-                    WHEN f.decimals > 0 THEN ARRAY(
-                         SELECT round(u.x * 10::double precision ^ f.decimals)::integer
-                           FROM unnest(g.vals) WITH ORDINALITY AS u(x, o) ORDER BY u.o) END,
-               f.decimals, g.runs
+               f.ints, f.decimals, g.runs
           FROM (SELECT p.series_id, least(%1$s, p.n - k * %1$s)::integer AS n,
                        p.t[k * %1$s + 1 : (k + 1) * %1$s] AS ts,
                        p.v[k * %1$s + 1 : (k + 1) * %1$s] AS vals,
@@ -157,6 +153,7 @@ BEGIN
                -- Nested CASEs fix the order of evaluation: each guard keeps its cast from
                -- raising (out of range, NaN, underflow). float8's = takes -0.0 for 0, which
                -- an integer would turn into 0; the decimal check compares bits instead.
+               -- OFFSET 0 in each layer: one cast per segment, not one per reference.
                SELECT CASE WHEN i.decimals IS NOT NULL THEN 'int'
                            WHEN NOT (st.lo >= float8 '-3.4e38' AND st.hi <= float8 '3.4e38'
                                      AND coalesce((SELECT min(abs(x)) FROM unnest(g.vals) AS x
@@ -164,22 +161,32 @@ BEGIN
                            THEN 'float8'
                            WHEN g.vals::real[]::double precision[] = g.vals THEN 'real'
                            ELSE 'float8' END AS form,
-                      i.decimals
-                 FROM (SELECT CASE
-                    WHEN NOT (st.lo >= float8 '-2147483648' AND st.hi <= float8 '2147483647'
-                              AND NOT st.negative_zero) THEN NULL
-                    WHEN g.vals::integer[]::double precision[] = g.vals THEN 0
-                    -- the first of 1..3 decimals that gives every value back (any would do)
-                    ELSE (SELECT s.decimals
-                            FROM (SELECT k, 10::double precision ^ k FROM generate_series(1, 3) k)
-                                 AS s(decimals, scale)
-                           WHERE CASE WHEN st.lo >= float8 '-2147483000' / s.scale
-                                       AND st.hi <= float8 '2147483000' / s.scale
-                                      THEN NOT EXISTS (
-                                           SELECT FROM unnest(g.vals) AS x
-                                            WHERE float8send(round(x * s.scale) / s.scale)
-                                                  <> float8send(x)) END
-                           LIMIT 1) END AS decimals) i
+                      i.decimals,
+                      CASE WHEN i.decimals = 0 THEN i.whole
+                           WHEN i.decimals > 0 THEN ARRAY(
+                                SELECT round(u.x * 10::double precision ^ i.decimals)::integer
+                                  FROM unnest(g.vals) WITH ORDINALITY AS u(x, o) ORDER BY u.o)
+                           END AS ints
+                 FROM (SELECT w.whole, CASE
+                         WHEN w.whole IS NULL THEN NULL
+                         WHEN w.whole::double precision[] = g.vals THEN 0
+                         -- the first of 1..3 decimals that gives every value back (any would do)
+                         ELSE (SELECT s.decimals
+                                 FROM (SELECT k, 10::double precision ^ k
+                                         FROM generate_series(1, 3) k) AS s(decimals, scale)
+                                WHERE CASE WHEN st.lo >= float8 '-2147483000' / s.scale
+                                            AND st.hi <= float8 '2147483000' / s.scale
+                                           THEN NOT EXISTS (
+                                                SELECT FROM unnest(g.vals) AS x
+                                                 WHERE float8send(round(x * s.scale) / s.scale)
+                                                       <> float8send(x)) END
+                                LIMIT 1) END AS decimals
+                         FROM (SELECT CASE WHEN st.lo >= float8 '-2147483648'
+                                            AND st.hi <= float8 '2147483647'
+                                            AND NOT st.negative_zero
+                                           THEN g.vals::integer[] END AS whole
+                               OFFSET 0) w
+                       OFFSET 0) i
                OFFSET 0) f
         RETURNING n, ts_step IS NOT NULL OR 0 < ALL (ts_deltas[2:]) AS ascending)
         SELECT count(*), coalesce(sum(n), 0), coalesce(bool_and(ascending), true)
