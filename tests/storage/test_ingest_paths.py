@@ -12,9 +12,19 @@ import pytest
 from sqlalchemy import text
 
 from warehouse import ValidationError
+from warehouse.backends import postgresql_write
 from warehouse.ingest.points import prepare_points
 
 T0 = pd.Timestamp("2026-11-02T00:00:00Z")
+
+
+@pytest.fixture(autouse=True, params=["bulk", "small"])
+def batch_size_path(request, monkeypatch):
+    """PostgreSQL takes its bulk path (series_last probe, COPY into the chunk) from
+    BULK_ROWS rows; these batches are small, so run each test on both paths."""
+    if request.param == "bulk":
+        monkeypatch.setattr(postgresql_write, "BULK_ROWS", 1)
+    return request.param
 
 
 def hosts_frame(hosts: int, steps: int, start=T0, metrics=("cpu", "mem")) -> pd.DataFrame:

@@ -27,6 +27,9 @@ _CHUNK_CACHE_SECONDS = 60.0
 # max_locks_per_transaction x max_connections: 64 x 100 by default,
 # https://www.postgresql.org/docs/15/runtime-config-locks.html).
 CHUNKS_PER_TRANSACTION = 50
+# From this many rows a points batch first asks series_last whether it can meet stored keys
+# (then it is staged and de-duplicated without a doomed COPY) and which chunk holds it.
+BULK_ROWS = 10_000
 
 
 def _as_ts(us) -> pd.Timestamp:
@@ -142,12 +145,16 @@ class PostgreSQLWrites:
         raw = raw_connection(conn)
         payload = points_copy_payload(batch, order)
         columns = "(ts, series_id, value, run_id)"
-        if not self._may_overlap(conn, ids, first):
+        small = len(batch) < BULK_ROWS
+        if small or not self._may_overlap(conn, ids, first):
             # Every series starts after its newest stored point: COPY straight into the chunk
             # (no routing per row) or, spanning chunks, into the partitioned table. The
             # primary key still has the last word: if a stored key was missed (series_last
             # lags rows inserted by other SQL clients), roll back and de-duplicate below.
-            target = self._chunk_holding(conn, "points", int(ts_us.min()), int(ts_us.max()))
+            # A small batch skips both look-ups: two round trips would cost it more than a
+            # failed COPY of a few rows (a recorder's write is one point).
+            target = ("points" if small else
+                      self._chunk_holding(conn, "points", int(ts_us.min()), int(ts_us.max())))
             raw.execute("SAVEPOINT wh_points_copy")
             try:
                 with raw.cursor().copy(f"COPY {target} {columns} FROM STDIN (FORMAT BINARY)") \
