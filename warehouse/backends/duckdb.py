@@ -8,7 +8,6 @@ One process may open the file read-write (https://duckdb.org/docs/connect/concur
 
 from __future__ import annotations
 
-import re
 import threading
 import warnings
 import weakref
@@ -24,6 +23,7 @@ from sqlalchemy import Connection, text
 
 from warehouse.backends import readonly_duckdb
 from warehouse.backends.base import (
+    BIND_PARAMETER,
     PERCENTILES,
     POINTS_ARROW_SCHEMA,
     Backend,
@@ -38,8 +38,6 @@ from warehouse.timeparse import epoch_us
 
 # DuckDB's storage block size: https://duckdb.org/docs/internals/storage
 _BLOCK_BYTES = 262_144
-#: A ``:name`` bind as SQLAlchemy's text() reads it (not ``::`` casts, not ``12:30``).
-_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
 #: Set in a pooled connection's info by the read path's driver statements (autocommit, no
 #: transaction left open); see _reset_returned.
 _AUTOCOMMIT_ONLY = "autocommit_only"
@@ -260,7 +258,8 @@ def _reset_returned(dbapi_connection, record, reset_state) -> None:
 def _driver_statement(sql: str) -> tuple[str, tuple[str, ...]]:
     """``sql`` with its ``:name`` binds as DuckDB's ``$name``, and the names bound (the
     same text comes back with every repeated query)."""
-    return _BIND.sub(r"$\1", sql), tuple(dict.fromkeys(_BIND.findall(sql)))
+    return (BIND_PARAMETER.sub(r"$\1", sql),
+            tuple(dict.fromkeys(BIND_PARAMETER.findall(sql))))
 
 
 def _unmasked(column: np.ndarray) -> np.ndarray:

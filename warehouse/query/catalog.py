@@ -115,10 +115,11 @@ def query_state(conn: Connection, backend: Backend) -> QueryState:
 def _read_state(conn: Connection, backend: Backend) -> QueryState:
     jobs = backend.jobs_schema_present(conn)
     if not jobs:
-        row = conn.execute(text(backend.sql("query/state_series"))).one()
-        return QueryState(int(row.series_max or 0), int(row.series_count or 0))
+        series_max, series_count = backend.fetch_rows(conn, backend.sql("query/state_series"),
+                                                      {})[0]
+        return QueryState(int(series_max or 0), int(series_count or 0))
     facts, marks = {}, {}
-    for key, number, mark in conn.execute(text(backend.sql("query/state"))).fetchall():
+    for key, number, mark in backend.fetch_rows(conn, backend.sql("query/state"), {}):
         if key.startswith("points_"):
             marks[key] = None if mark is None else ts_to_us(mark)
         else:
