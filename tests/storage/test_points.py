@@ -280,3 +280,32 @@ def test_a_pooled_connection_the_server_closed_is_replaced(wh, database_url, mon
     else:
         monkeypatch.setattr(pg, "_PING_AFTER_IDLE_S", 0.0)  # the pooled one counts as idle
     assert len(wh.points("cpu")) == 5
+
+
+def test_answers_keep_their_column_types_and_a_changed_answer_changes_nothing(wh):
+    # Answers are built from typed columns without pandas' inference (query/answer.py) and
+    # a repeated query reuses the label columns taken for the last one: the types must be
+    # what pandas infers from the values, and changing an answer in place must not reach
+    # the next one.
+    df = frame(8)
+    df["labels"] = [{"host": "b"} if i % 2 else {"host": "a", "dc": "x"} for i in range(8)]
+    wh.write_points(df)
+    expected = {"ts": "datetime64[us, UTC]", "series_id": "int64", "value": "float64",
+                "run_id": "object", "labels": "object", "dc": "str", "host": "str"}
+    for options in ({}, {"every": "1h", "agg": "max"}):
+        first = wh.points("cpu", **options)
+        kinds = {c: str(t) for c, t in first.dtypes.items()}
+        assert kinds == {c: t for c, t in expected.items() if c in kinds}
+        assert first.columns.dtype == pd.Index(list(first.columns)).dtype
+        again = wh.points("cpu", **options)  # the same rows: remembered label columns
+        pd.testing.assert_frame_equal(first, again)
+        again.loc[0, "host"] = "changed"
+        again["dc"].array[0] = "changed"
+        again.columns.name = "changed"
+        after = wh.points("cpu", **options)
+        pd.testing.assert_frame_equal(after, first)
+        assert after.columns.name is None
+    missing = wh.points("cpu", with_labels=["nowhere"])
+    assert str(missing["nowhere"].dtype) == "object" and missing["nowhere"].isna().all()
+    by = wh.points("cpu", every="1h", agg="max", by=["dc"])
+    assert [str(t) for t in by.dtypes] == ["datetime64[us, UTC]", "str", "float64"]

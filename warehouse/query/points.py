@@ -6,13 +6,19 @@ SQL arithmetic on every engine, so the same data gives the same buckets everywhe
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
 from warehouse.backends.base import AGGREGATES, PERCENTILES, Backend, floor_to_bucket
+from warehouse.query.answer import (
+    LabelTaker,
+    frame_from_columns,
+    row_positions,
+    run_id_texts,
+    utc_from_us,
+    utc_times,
+)
 from warehouse.query.archive_read import (
     archived_units,
     compressed_segments,
@@ -192,13 +198,13 @@ class PointsQuery:
         index to align) and the DataFrame built once: each pandas step here runs with the
         CPU caches cold from the statement, at several times its cost in a tight loop."""
         if self.every_us is None:
-            out = {"ts": _utc_times(frame["ts"])}
+            out = {"ts": utc_times(frame["ts"])}
             sids = np.asarray(frame["series_id"], dtype="i8")
             rest = {"series_id": sids,
                     "value": np.asarray(frame["value"], dtype="f8"),
-                    "run_id": _run_ids(np.asarray(frame["run_id"], dtype=object))}
+                    "run_id": run_id_texts(np.asarray(frame["run_id"], dtype=object))}
             return self._with_series(out, sids, rest, with_labels)
-        out = {"ts": _utc_us(np.asarray(frame["bucket_us"], dtype="i8"))}
+        out = {"ts": utc_from_us(np.asarray(frame["bucket_us"], dtype="i8"))}
         grp = np.asarray(frame["grp"], dtype="i8")
         if self.by is None:
             return self._with_series(out, grp, {"series_id": grp,
@@ -209,13 +215,13 @@ class PointsQuery:
         for name in (["metric"] if self.multi else []) + list(self.by):
             out[name] = groups.column(name, keys[name].to_numpy(dtype=object))
         out["value"] = np.asarray(frame["value"], dtype="f8")
-        return _frame(out)
+        return frame_from_columns(out)
 
     def _with_series(self, out: dict, sids: np.ndarray, rest: dict, with_labels
                      ) -> pd.DataFrame:
         sel = self.sel
         memo = sel.memo
-        pos = _positions(sel, sids)
+        pos = row_positions(sel, sids)
         labels = LabelTaker(len(sel.ids), pos, memo)
         if self.multi:
             out["metric"] = labels.column("metric", sel.metrics)
@@ -236,126 +242,7 @@ class PointsQuery:
             values = memo["label_values"]
             for name in names:
                 out[name] = labels.column(name, values.get(name))
-        return _frame(out)
-
-
-class LabelTaker:
-    """Columns of per-key values (one per series, or per group) at the rows' positions
-    ``pos``, each typed as pandas infers the values present (text: its string dtype; only
-    missing values: object), as building the column from the row values would. The type is
-    inferred from one value per key, not per row, and, given a ``memo``, remembered there
-    when every key is present (the usual answer). Given a ``memo``, each column returned
-    is a copy of what is remembered: the answer may be changed in place."""
-
-    def __init__(self, count: int, pos: np.ndarray, memo: dict | None = None):
-        self.pos, self.memo = pos, memo
-        # The columns taken for the last answer, reused when this one's rows are the same
-        # series in the same order (a repeated query: a dashboard refresh, a polling loop).
-        # The DataFrame constructor copies what it is given, so the answer never shares
-        # them (an Arrow string array's copy shares only its immutable buffers).
-        self.taken = None
-        if memo is not None:
-            last = memo.get("taken")
-            if last is not None and np.array_equal(last[0], pos):
-                self.taken = last[1]
-            else:
-                self.taken = {}
-                memo["taken"] = (pos, self.taken)
-        present = np.bincount(pos, minlength=count) > 0 if len(pos) else None
-        self.every_key = present is not None and bool(present.all())
-        if self.every_key:
-            self.present, self.inverse = None, pos
-        elif present is not None:
-            self.present = np.flatnonzero(present)
-            self.inverse = np.searchsorted(self.present, pos)
-
-    def column(self, name: str, values: np.ndarray | None):
-        if len(self.pos) == 0:
-            return _objects(np.empty(0, dtype=object))
-        if values is None:
-            return _objects(np.full(len(self.pos), None, dtype=object))
-        if self.taken is not None and name in self.taken:
-            return self.taken[name].copy()  # (Arrow text: a new array on the same buffers)
-        key = ("label_array", name)
-        remember = self.every_key and self.memo is not None
-        distinct = self.memo.get(key) if remember else None
-        if distinct is None:
-            distinct = pd.Series(values if self.every_key else values[self.present]).array
-            if remember:
-                self.memo[key] = distinct
-        column = distinct.take(self.inverse)
-        if self.taken is not None:
-            self.taken[name] = column
-            return column.copy()
-        return column
-
-
-def _positions(sel: Selection, sids: np.ndarray) -> np.ndarray:
-    """Each row's position in the selection, from its series id (numpy only: a pandas index
-    lookup cost more than the rest of a small answer's label columns)."""
-    if len(sids) == 0:
-        return np.array([], dtype="i8")
-    if len(sel.ids) == 1:
-        return np.zeros(len(sids), dtype="i8")
-    if "id_order" not in sel.memo:
-        order = np.argsort(sel.ids, kind="stable")
-        sel.memo["id_order"] = (order, sel.ids[order])
-    order, ordered = sel.memo["id_order"]
-    return order[np.searchsorted(ordered, sids)]
-
-
-_UTC_US = pd.DatetimeTZDtype("us", "UTC")
-
-
-def _utc_us(us: np.ndarray):
-    """µs since the epoch as a UTC datetime array (as ``pd.to_datetime(us, unit="us",
-    utc=True)``, without its parsing machinery)."""
-    return pd.array(us.view("datetime64[us]"), dtype=_UTC_US)
-
-
-def _utc_times(values):
-    """Fetched times (UTC ``datetime64[us]``, aware datetimes, a column of either) as a UTC
-    datetime array."""
-    if isinstance(values, np.ndarray) and values.dtype == "datetime64[us]":
-        return pd.array(values, dtype=_UTC_US)
-    return pd.to_datetime(values, utc=True).array
-
-
-def _frame(columns: dict) -> pd.DataFrame:
-    """The answer from its columns: 1-D arrays of one length, each already of its final
-    type (object columns stay object: no text inference) and shared with nothing kept.
-    ``DataFrame._from_arrays`` without the integrity pass, which is what the dict
-    constructor adds on top (index extraction, inference, a copy of every column): run
-    after the statement, with the CPU caches cold, that pass cost ~0.3 ms, as much as all
-    the rest of shaping a small answer (bench/query_overhead.py). The checks kept: every
-    column one-dimensional and of the rows' length.
-    tests/storage/test_points.py compares the dtypes with the dict constructor's."""
-    arrays = list(columns.values())
-    rows = len(arrays[0]) if arrays else 0
-    return pd.DataFrame._from_arrays(arrays, columns=_column_names(tuple(columns)).copy(),
-                                     index=pd.RangeIndex(rows), verify_integrity=False)
-
-
-@lru_cache(maxsize=256)
-def _column_names(names: tuple[str, ...]) -> pd.Index:
-    """The columns index of an answer (copied for each: an index's ``name`` can be set)."""
-    return pd.Index(list(names))
-
-
-def _objects(values: np.ndarray) -> pd.Series:
-    """An object column kept as such: pandas would infer text as its string dtype, turning
-    None into NaN (run_id has always held None, labels holds dicts). A Series: the
-    DataFrame constructor infers that dtype even for an object extension array."""
-    return pd.Series(values, dtype=object)
-
-
-def _run_ids(values: np.ndarray) -> np.ndarray:
-    """run_id values as text, None where missing (as ``query.runs.optional_text``, vectorised)."""
-    out = np.full(len(values), None, dtype=object)
-    present = pd.notna(values)
-    if present.any():
-        out[present] = [str(v) for v in values[present]]
-    return out
+        return frame_from_columns(out)
 
 
 def _raw_rows(columns) -> dict[str, np.ndarray]:
