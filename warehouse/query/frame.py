@@ -130,8 +130,10 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
             # so the planner cannot turn it round), then fetch only the readings there:
             # LATERAL makes PostgreSQL probe the primary key per (hit, series); DuckDB
             # decorrelates it into a hash join on (series_id, ts), whose scan the time bounds
-            # and the series list repeated inside keep to the range and the frame's series
-            # (without the list it read every series of the range: high-cpu-1 ~25% more).
+            # repeated inside keep to the range (else it read every point of the table).
+            # Not the series list: DuckDB's scan would read ~20% less for one host, but
+            # PostgreSQL then flattens the LATERAL into a join filter and probes every series
+            # per hit (TSBS 10 hosts: high-cpu-1 137 -> 691 ms, high-cpu-all 0.23 -> 11 s).
             # Pivoting every reading of the range instead cost 3-10x more (bench/tsbs
             # high-cpu: ten FILTER aggregates over every reading is most of it).
             k = metric_index[condition.metric]
@@ -147,7 +149,7 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
                    f"JOIN (VALUES {pairs}) AS g(g_series_id, g_grp, g_m) ON g.g_grp = h.h_grp "
                    f"JOIN LATERAL (SELECT points.value FROM {probe} "
                    f"WHERE points.series_id = g.g_series_id AND points.ts = h.h_ts"
-                   f"{''.join(' AND points.' + f for f in filters)}) AS points "
+                   f"{''.join(' AND points.' + f for f in filters[1:])}) AS points "
                    f"ON true GROUP BY 1, 2")
     elif agg in _PARTIALS:
         partials, merge = _PARTIALS[agg]
