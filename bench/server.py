@@ -131,6 +131,7 @@ def interleaved(direct, remote, repeats: int, server_pid: int) -> dict:
     grow with the machine's load as wall time does, so it shows what HTTP costs on an idle
     machine."""
     server = psutil.Process(server_pid)
+    load_before = load_average()
     d, r, d_cpu, r_cpu, server_cpu = [], [], [], [], 0.0
     for _ in range(repeats):
         cpu = time.process_time()
@@ -142,7 +143,8 @@ def interleaved(direct, remote, repeats: int, server_pid: int) -> dict:
         r_cpu.append((time.process_time() - cpu) * 1000)
         server_cpu += sum(server.cpu_times()[:2]) - before
     return {"direct": d, "http": r, "direct_cpu": d_cpu, "client_cpu": r_cpu,
-            "server_cpu_mean": server_cpu * 1000 / repeats}
+            "server_cpu_mean": server_cpu * 1000 / repeats,
+            "load_average": [load_before, load_average()]}
 
 
 def token_for(url: str) -> str:
@@ -174,7 +176,7 @@ def query_rows(case: str, q: dict) -> list[dict]:
                  [h - q for h, q in zip(r, d, strict=True)]),
              "cpu_ms": http_cpu, "client_cpu_ms": statistics.mean(q["client_cpu"]),
              "server_cpu_ms": q["server_cpu_mean"], "cpu_overhead_ms": http_cpu - direct_cpu,
-             "goal": "overhead <= 5 ms p50"}]
+             "load_average": q["load_average"], "goal": "overhead <= 5 ms p50"}]
 
 
 def load_average() -> list[float] | None:
