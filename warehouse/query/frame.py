@@ -130,10 +130,9 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
             # so the planner cannot turn it round), then fetch only the readings there:
             # LATERAL makes PostgreSQL probe the primary key per (hit, series); DuckDB
             # decorrelates it into a hash join on (series_id, ts), whose scan the time bounds
-            # repeated inside keep to the range (else it read every point of the table).
-            # Not the series list: DuckDB's scan would read ~20% less for one host, but
-            # PostgreSQL then flattens the LATERAL into a join filter and probes every series
-            # per hit (TSBS 10 hosts: high-cpu-1 137 -> 691 ms, high-cpu-all 0.23 -> 11 s).
+            # repeated inside keep to the range (else it read every point of the table), and
+            # the engine's frame_probe_series file to the frame's series where that helps
+            # (DuckDB; on PostgreSQL the list made the planner probe every series per hit).
             # Pivoting every reading of the range instead cost 3-10x more (bench/tsbs
             # high-cpu: ten FILTER aggregates over every reading is most of it).
             k = metric_index[condition.metric]
@@ -149,7 +148,9 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
                    f"JOIN (VALUES {pairs}) AS g(g_series_id, g_grp, g_m) ON g.g_grp = h.h_grp "
                    f"JOIN LATERAL (SELECT points.value FROM {probe} "
                    f"WHERE points.series_id = g.g_series_id AND points.ts = h.h_ts"
-                   f"{''.join(' AND points.' + f for f in filters[1:])}) AS points "
+                   f"{''.join(' AND points.' + f for f in filters[1:])}"
+                   f"{_template(backend.sql_folders, 'query/frame_probe_series').format(ids=ids)}"
+                   f") AS points "
                    f"ON true GROUP BY 1, 2")
     elif agg in _PARTIALS:
         partials, merge = _PARTIALS[agg]
@@ -197,12 +198,17 @@ _ORIGIN = pd.Timestamp(BUCKET_ORIGIN_US, unit="us", tz="UTC")
 
 @functools.cache
 def _templates(folders: tuple[str, ...]) -> tuple[str, str]:
-    """The engine's bucket key and bucket start expressions (``sql/<dialect>/query/``),
-    without their comment lines, read once per engine."""
-    def expression(name: str) -> str:
-        return " ".join(line for line in load_sql(folders, name).splitlines()
-                        if line.strip() and not line.lstrip().startswith("--"))
-    return expression("query/frame_bucket_key"), expression("query/frame_bucket_start")
+    """The engine's bucket key and bucket start expressions (``sql/<dialect>/query/``)."""
+    return _template(folders, "query/frame_bucket_key"), _template(
+        folders, "query/frame_bucket_start")
+
+
+@functools.cache
+def _template(folders: tuple[str, ...], name: str) -> str:
+    """An SQL fragment file of the engine without its comment lines, read once, to be
+    placed inside a statement (it may be empty: nothing needed on that engine)."""
+    return " ".join(line for line in load_sql(folders, name).splitlines()
+                    if line.strip() and not line.lstrip().startswith("--"))
 
 
 def _filtered_merge(agg: str, i: int) -> str:
