@@ -230,8 +230,8 @@ def bench_tsbs(engine: str, wh_url: str, raw_url: str, days: int, hosts: int) ->
     load_before = os.getloadavg()
     for day, wide in enumerate(cpu_days(data)):
         points = warehouse_points(wide, tags)
-        calls = {"warehouse": lambda: wh.write_points(points, label_columns=list(TAGS)),
-                 "raw": lambda: raw_load(wide)}
+        calls = {"warehouse": lambda p=points: wh.write_points(p, label_columns=list(TAGS)),
+                 "raw": lambda w=wide: raw_load(w)}
         # Alternate which goes first, so a load swing hits both alike.
         for name in (("warehouse", "raw") if day % 2 == 0 else ("raw", "warehouse")):
             cpu = time.process_time()
