@@ -30,7 +30,7 @@ from common import RESULTS  # noqa: E402
 from data import Dataset, host_tags  # noqa: E402
 from queries import QUERY_TYPES, QueryType, canonical, draw_instances, same_answer  # noqa: E402
 from report import goals, ingest_table, machine, query_table  # noqa: E402
-from sqlalchemy import event  # noqa: E402
+from sqlalchemy import event, text  # noqa: E402
 from systems import (  # noqa: E402
     DuckDBBaseline,
     PostgresBaseline,
@@ -191,22 +191,35 @@ def refresh_rollups(wh: WarehouseSystem, data: Dataset) -> float:
 def explain(query: QueryType, engine: str, wh, raw, p, folder: Path, args) -> None:
     """Write EXPLAIN ANALYZE of every statement the warehouse ran for one instance, and of
     the baseline's statement, to ``folder/<engine>-<query>.txt``."""
-    seen: list[tuple[str, object]] = []
+    seen: list[tuple[str, object, bool]] = []  # (SQL, parameters, written with :names)
 
     def capture(conn, cursor, statement, parameters, context, executemany):
         if statement.lstrip().upper().startswith(("SELECT", "WITH")):
-            seen.append((statement, parameters))
+            seen.append((statement, parameters, False))
+
+    # On DuckDB a query's first statement goes to the driver itself (no cursor event):
+    # the backend's fetch_columns is wrapped for the call to see it as well.
+    backend = wh.wh.backend
+    fetch_columns = backend.fetch_columns
+
+    def fetch_and_capture(conn, sql, params):
+        if not conn.in_transaction():
+            seen.append((sql, params, True))
+        return fetch_columns(conn, sql, params)
 
     event.listen(wh.wh.engine, "before_cursor_execute", capture)
+    backend.fetch_columns = fetch_and_capture
     try:
         query.warehouse(wh.wh, engine, p, args.api)
     finally:
         event.remove(wh.wh.engine, "before_cursor_execute", capture)
+        del backend.fetch_columns
     prefix = "EXPLAIN ANALYZE " if engine == "duckdb" else "EXPLAIN (ANALYZE, BUFFERS) "
     parts = [f"# {engine} {query.name} {p}\n"]
     with wh.wh.engine.connect() as conn:
-        for statement, parameters in seen:
-            result = conn.exec_driver_sql(prefix + statement, parameters)
+        for statement, parameters, bound_by_name in seen:
+            result = (conn.execute(text(prefix + statement), parameters) if bound_by_name
+                      else conn.exec_driver_sql(prefix + statement, parameters))
             plan = "\n".join(str(row[-1]) for row in result.fetchall())
             parts.append(f"## warehouse\n{statement}\n{parameters}\n\n{plan}\n")
         conn.rollback()
