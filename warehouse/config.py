@@ -27,3 +27,7 @@ MAX_NAME_LENGTH = 200          # metric, recipe and step names, label values
 MAX_LABEL_KEY_LENGTH = 64
 MAX_LABELS_PER_SERIES = 16
 MAX_ERROR_MESSAGE_LENGTH = 4000
+# The largest magnitude a point's value may have. Rollups and compressed segments keep sums
+# of squares: with 1e100 a bucket's sum of squares stays finite for 1e108 points, while one
+# value of 1e155 overflowed it and made PostgreSQL's rollup refresh fail on every run.
+MAX_VALUE_MAGNITUDE = 1e100

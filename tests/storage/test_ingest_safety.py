@@ -115,6 +115,7 @@ BAD_POINTS = [
     ("ts", _points(ts="10000-01-01T00:00:00+00:00"), "ISO-8601"),
     ("ts", _points(ts=pd.Timestamp("9999-12-31T23:00:00-05:00")), "outside the range"),
     ("run_id", _points(run_id="x\x00"), "UUID"),
+    ("value", _points(value=1e155), "beyond"),
 ]
 BAD_RUNS = [
     ("error_message", {"error_message": "boom\x00"}, "NUL"),
@@ -134,6 +135,21 @@ def test_bad_points_change_nothing(wh, field, batch, expect):
     message = str(info.value)
     assert "row 1" in message and f"'{field}'" in message and expect in message
     assert "\n" not in message and counts(wh) == before
+
+
+def test_the_largest_values_accepted_keep_rollups_and_compression_working(wh):
+    """±1e100 is stored exactly and every sum of squares over it stays finite: the rollup
+    refresh and compression succeed (one value of 1e155 made PostgreSQL's refresh fail on
+    every run with "value out of range: overflow" before values were bounded)."""
+    ts = pd.Series(pd.date_range("2026-01-01", periods=600, freq="1min", tz="UTC"))
+    values = np.tile([1e100, -1e100, 1.5], 200)
+    wh.write_points(pd.DataFrame({"metric": "huge", "ts": ts, "value": values}))
+    assert_exact(wh, "huge", ts, values)
+    for job in ("refresh_rollups", "compress"):
+        assert wh.run_job(job, now=T0).status == "succeeded", job
+    hourly = wh.points("huge", ts.iloc[0], ts.iloc[-1] + pd.Timedelta("1h"), every="1h",
+                       agg="max")
+    assert hourly["value"].tolist() == [1e100] * 10
 
 
 @pytest.mark.parametrize("field, extra, expect", BAD_RUNS, ids=[b[0] + "-" + b[2] for b in BAD_RUNS])

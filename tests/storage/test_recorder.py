@@ -199,9 +199,10 @@ def test_metrics_land_in_points_with_run_id_and_labels(wh):
             for i in range(5):
                 step.metric("batch_rows", i, table="orders")
             step.metric("batch_rows", float("nan"), table="orders")  # dropped, not raised
+            step.metric("batch_rows", -1e101, table="orders")  # beyond what sums can hold
             recorder.metric("latency_ms", 2.5)  # the current step, found from the context
     stats = recorder_for(wh).stats
-    assert stats["dropped_values"] == 1
+    assert stats["dropped_values"] == 2
     batch = _points(wh, "batch_rows")
     assert batch["value"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert set(batch["run_id"]) == {run.run_id}

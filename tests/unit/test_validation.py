@@ -103,6 +103,7 @@ NUL, SURROGATE = "bad\x00text", "bad\udcfftext"  # NUL; invalid UTF-8 decoded su
     ("value", 1 + 2j, "complex"),
     ("value", np.complex128(3 + 0j), "complex"),
     ("value", 10**400, "infinite"),
+    ("value", -1.0000001e100, "beyond ±1e+100"),
     ("value", [1.0], "must be a number"),
     ("metric", "cpu\n", "not allowed"),
     ("metric", "cpu\x00", "not allowed"),
