@@ -97,17 +97,29 @@ def oldest_compressed_us(conn: Connection, backend: Backend, series_ids: list[in
     return None if oldest is None else ts_to_us(oldest)
 
 
+def segments_overlap(conn: Connection, series_ids: list[int], start=None, end=None) -> bool:
+    """Whether any compressed segment of ``series_ids`` holds points in [start, end)."""
+    ids = ",".join(str(int(s)) for s in series_ids) or "NULL"
+    bounds, params = "", {}
+    if start is not None:
+        bounds += " AND ts_max >= :start"
+        params["start"] = start
+    if end is not None:
+        bounds += " AND ts_min < :end"
+        params["end"] = end
+    return bool(conn.execute(text(
+        f"SELECT EXISTS (SELECT 1 FROM points_compressed WHERE series_id IN ({ids}){bounds})"),
+        params).scalar())
+
+
 def points_relation(units: list[ArchivedUnit], series_ids: list[int], *,
-                    compressed: bool = False, start=None, end=None,
-                    at: str | None = None) -> tuple[str, dict]:
+                    compressed: bool = False, start=None, end=None) -> tuple[str, dict]:
     """SQL for a relation ``points`` (ts, series_id, value, run_id) holding every raw point
     of ``series_ids``: the hot table, plus archived rows of ``units`` (engines with
     ``capabilities.parquet_scan``; the file list is a bind parameter), plus, if
     ``compressed`` (:func:`compressed_segments`), the decoded segments of closed chunks.
     ``start``/``end`` bound the segments read (their ts_min/ts_max); the caller's own time
-    condition on the relation still applies to every row. ``at``: an SQL expression (from
-    the caller's own query, e.g. a LATERAL probe's outer column) for the one instant the
-    caller reads, so only the segments spanning it are decoded."""
+    condition on the relation still applies to every row."""
     if not units and not compressed:
         return "points", {}
     ids = ",".join(str(int(s)) for s in series_ids) or "NULL"
@@ -125,8 +137,6 @@ def points_relation(units: list[ArchivedUnit], series_ids: list[int], *,
         if end is not None:
             bounds += " AND c.ts_min < :compressed_end"
             params["compressed_end"] = end
-        if at is not None:
-            bounds += f" AND c.ts_min <= {at} AND c.ts_max >= {at}"
         parts.append("SELECT s.ts, c.series_id, s.value, s.run_id FROM points_compressed c "
                      "CROSS JOIN LATERAL wh_segment_points(c.ts_min, c.ts_step, c.ts_deltas, "
                      "c.vals, c.vals_real, c.vals_int, c.vals_decimals, c.run_ids) s "
