@@ -10,8 +10,6 @@ from sqlalchemy import text
 
 from warehouse import Warehouse, demo, jobs
 from warehouse.query import points as points_module
-from warehouse.query.tiers import plan_tier, read_tier, tier_sql
-from warehouse.timeparse import epoch_us, interval_us
 
 NOW = pd.Timestamp("2026-11-22T12:34:56Z")
 ROLLUP_AGGS = ["mean", "min", "max", "sum", "count", "first", "last"]
@@ -214,34 +212,10 @@ def test_a_stray_old_point_does_not_make_the_refresh_walk_decades(wh):
     assert_same(wh, "cpu", every="1h", agg="first")
 
 
-def tier_reads(wh, start, end, every, agg, by_host=False):
-    """The rollup read of a ``cpu`` query both ways: tier_sql fetched as rows (ordered in SQL)
-    and read_tier (bulk, ordered in NumPy); None when no tier answers. ``by_host``: series
-    grouped by host label as ``by=["host"]`` does (group numbers by host name)."""
-    series = wh.sql("SELECT series_id, labels_key FROM series WHERE metric = 'cpu' "
-                    "ORDER BY series_id")
-    ids = [int(s) for s in series["series_id"]]
-    group, join = "series_id", ""
-    if by_host:
-        codes = [0 if '"a"' in key else 1 for key in series["labels_key"]]
-        pairs = ", ".join(f"({sid}, {code})" for sid, code in zip(ids, codes))
-        group = "g_grp"
-        join = (f"JOIN (VALUES {pairs}) AS g(g_series_id, g_grp) "
-                f"ON g.g_series_id = points.series_id")
-    every_us = interval_us(every)
-    backend = wh.backend
-    with wh.engine.connect() as conn:
-        plan = plan_tier(conn, backend, ids, epoch_us(pd.Timestamp(start)),
-                         None if end is None else epoch_us(pd.Timestamp(end)), every_us, agg)
-        if plan is None:
-            return None
-        sql, params = tier_sql(plan, backend, agg, every_us, ids, group, join)
-        rows = backend.fetch_columns(conn, sql, params)
-        bulk = read_tier(conn, backend, plan, agg, every_us, ids, group, join)
-    return plan, rows, bulk
-
-
-def test_bulk_tier_read_equals_the_sorted_sql_read(wh):
+def test_rollup_reads_equal_raw_with_stale_buckets_edges_and_groups(wh):
+    """wh.points answers from the tiers (read_tier: fetched in bulk, sorted in NumPy) exactly
+    as raw aggregation does: tier rows as they are, unaligned edges, an open end past the
+    watermark, merged partials, stale buckets after late points, groups by label."""
     wh.write_points(frame())
     refresh(wh)
     late = pd.DataFrame({"metric": "cpu", "labels": [{"host": "a"}, {"host": "b"}],
@@ -252,36 +226,21 @@ def test_bulk_tier_read_equals_the_sorted_sql_read(wh):
              ("2026-11-20T01:30:10Z", None, "1h"),  # unaligned start, open end past the mark
              ("2026-11-20T00:00:00.5Z", "2026-11-22T13:00:00Z", "3h"),  # merged partials
              ("2026-11-19T00:00:00Z", None, "1d")]
-    planned = 0
     for start, end, every in cases:
         for agg in ROLLUP_AGGS:
-            for by_host in (False, True):
-                answer = tier_reads(wh, start, end, every, agg, by_host)
-                if answer is None:
-                    continue
-                plan, rows, bulk = answer
-                planned += 1
-                assert len(bulk["grp"]) > 0
-                np.testing.assert_array_equal(bulk["grp"], np.asarray(rows["grp"], "i8"))
-                np.testing.assert_array_equal(bulk["bucket_us"],
-                                              np.asarray(rows["bucket_us"], "i8"))
-                np.testing.assert_allclose(bulk["value"], np.asarray(rows["value"], "f8"),
-                                           rtol=1e-12)
-    assert planned == len(cases) * len(ROLLUP_AGGS) * 2
-    # tier_sql's answers are what wh.points returns: equal to raw aggregation.
-    assert_same(wh, "cpu", "2026-11-20T01:30:10Z", None, every="1h", agg="first")
-    assert_same(wh, "cpu", "2026-11-20T00:00:00.5Z", "2026-11-22T13:00:00Z", every="3h",
-                agg="mean", by=["host"])
+            assert tier_used(wh, "cpu", start, end, every=every, agg=agg) is not None
+            assert_same(wh, "cpu", start, end, every=every, agg=agg)
+            assert_same(wh, "cpu", start, end, every=every, agg=agg, by=["host"])
 
 
-def test_bulk_tier_read_of_a_range_without_points_is_empty(wh):
+def test_rollup_read_of_a_range_without_points_is_empty(wh):
     wh.write_points(frame())
     refresh(wh)
     wh.write_points(frame(10, start="2026-11-25"))  # past the watermark: the plan has a tail
-    _plan, rows, bulk = tier_reads(wh, "2026-10-01T00:00:00Z", "2026-10-02T00:00:00Z", "1h",
-                                   "mean")
-    assert len(rows["grp"]) == 0
-    assert {k: len(v) for k, v in bulk.items()} == {"bucket_us": 0, "grp": 0, "value": 0}
+    assert tier_used(wh, "cpu", "2026-10-01T00:00:00Z", "2026-10-02T00:00:00Z", every="1h",
+                     agg="mean") is not None
+    assert wh.points("cpu", "2026-10-01T00:00:00Z", "2026-10-02T00:00:00Z", every="1h",
+                     agg="mean").empty
 
 
 def test_tier_buckets_before_1970_and_the_origin_equal_raw(wh):

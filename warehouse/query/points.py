@@ -26,7 +26,7 @@ from warehouse.query.archive_read import (
     with_archived_rows,
 )
 from warehouse.query.catalog import QueryState, Selection, query_state, select
-from warehouse.query.tiers import plan_tier, raw_overlaps, tier_sql
+from warehouse.query.tiers import plan_tier, raw_overlaps, read_tier
 from warehouse.timeparse import aware_timestamp, epoch_us, interval_us
 
 FILLS = (None, "null", "previous", "linear", "zero")
@@ -163,9 +163,8 @@ class PointsQuery:
                          marks=self.state) if self.rollups else None
         if plan is not None and not raw_overlaps(plan, [(u.start_us, u.end_us)
                                                         for u in archived]):
-            sql, tier_params = tier_sql(plan, backend, agg, every_us, series_ids, group, join,
-                                        compressed=compressed)
-            frame = _buckets(backend.fetch_columns(conn, sql, tier_params))
+            frame = read_tier(conn, backend, plan, agg, every_us, series_ids, group, join,
+                              compressed=compressed)
         elif in_python:
             rows = _with_archive(conn, backend, archived, series_ids, source, condition, params,
                                  start_ts, end_ts)

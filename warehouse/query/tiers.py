@@ -13,8 +13,7 @@ answer for its bucket as it stands and only raw points are aggregated. Otherwise
 become partial aggregates per series and output bucket, merged per output bucket.
 
 Bucket starts stay timestamps in SQL (no epoch arithmetic per row): :func:`read_tier`
-fetches them in bulk and sorts in NumPy; :func:`tier_sql` sorts in SQL and turns them into
-µs once per output row.
+fetches them in bulk and sorts in NumPy.
 """
 
 from __future__ import annotations
@@ -152,28 +151,16 @@ _TIER_VALUES = {
 # that the rounding cast returns exactly. The exact form for any time, backend.epoch_us, is
 # numeric arithmetic on PostgreSQL: ~2.5 µs a row, most of a 30-day hourly read
 # (docs/jobs.md, Rollups measured).
-_BUCKET_US = "CAST(date_part('epoch', bucket) AS BIGINT) * 1000000"
-
-
-def tier_sql(plan: TierPlan, backend: Backend, agg: str, every_us: int, series_ids: list[int],
-             group: str, join: str, *, compressed: bool = False) -> tuple[str, dict]:
-    """SELECT bucket_us, grp, value for the plan, ordered by grp and bucket (one sort).
-    ``compressed``: raw parts also read compressed segments (archive_read.points_relation)."""
-    rows, params = _bucket_rows(plan, backend, agg, every_us, series_ids, group, join,
-                                compressed)
-    return (f"SELECT {_BUCKET_US} AS bucket_us, grp, value FROM ({rows}) AS buckets "
-            f"ORDER BY grp, bucket"), params
-
-
 def read_tier(conn: Connection, backend: Backend, plan: TierPlan, agg: str, every_us: int,
               series_ids: list[int], group: str, join: str, *,
               compressed: bool = False) -> dict[str, np.ndarray]:
-    """The answer of :func:`tier_sql` as columns bucket_us, grp, value, fetched in bulk and
-    sorted here rather than in SQL (a sort of 30 days x 40 series was half of DuckDB's
-    statement). Where points leave the engine by binary COPY (PostgreSQL), the rows are
-    shaped as points (bucket start as ts, group as series_id) for ``fetch_points``, which
-    decodes them with NumPy: no Python object per row, as ``fetch_columns`` makes there.
-    Elsewhere ``fetch_columns`` already hands over columns (DuckDB: NumPy)."""
+    """The rollup answer for the plan as columns bucket_us, grp, value (ordered by grp and
+    bucket), fetched in bulk and sorted here rather than in SQL (a sort of 30 days x 40
+    series was half of DuckDB's statement). Where points leave the engine by binary COPY
+    (PostgreSQL), the rows are shaped as points (bucket start as ts, group as series_id) for
+    ``fetch_points``, which decodes them with NumPy: no Python object per row, as
+    ``fetch_columns`` makes there. Elsewhere ``fetch_columns`` already hands over columns
+    (DuckDB: NumPy)."""
     rows, params = _bucket_rows(plan, backend, agg, every_us, series_ids, group, join,
                                 compressed)
     if backend.capabilities.binary_copy:
@@ -271,4 +258,4 @@ def raw_overlaps(plan: TierPlan, ranges: list[tuple[int, int]]) -> bool:
     return False
 
 
-__all__ = ["TierPlan", "plan_tier", "raw_overlaps", "read_tier", "tier_sql"]
+__all__ = ["TierPlan", "plan_tier", "raw_overlaps", "read_tier"]
