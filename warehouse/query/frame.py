@@ -25,6 +25,7 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from warehouse.backends.base import BUCKET_ORIGIN_US, Backend
+from warehouse.query.answer import LabelTaker, frame_from_columns, utc_from_us, utc_times
 from warehouse.query.archive_read import (
     archived_units,
     compressed_segments,
@@ -34,7 +35,6 @@ from warehouse.query.archive_read import (
 from warehouse.query.catalog import query_state, select
 from warehouse.query.points import (
     _PARTIALS,
-    LabelTaker,
     check_options,
     group_keys,
     metric_list,
@@ -240,17 +240,14 @@ def _shape(rows: dict[str, np.ndarray], names: list[str], keys: pd.DataFrame,
     """The frame from fetched columns: label columns typed once per group and taken by
     position (inferring text per row was a quarter of high-cpu-all, py-spy)."""
     grp = np.asarray(rows["grp"], dtype="i8")
-    if bucketed:
-        ts = pd.to_datetime(np.asarray(rows["t"], dtype="i8"), unit="us", utc=True)
-    else:
-        ts = pd.to_datetime(rows["t"], utc=True)
-    out = {"ts": ts.array}
+    ts = utc_from_us(np.asarray(rows["t"], dtype="i8")) if bucketed else utc_times(rows["t"])
+    out = {"ts": ts}
     groups = LabelTaker(len(keys), grp)
     for name in key_names:
         out[name] = groups.column(name, keys[name].to_numpy(dtype=object))
     for i, metric in enumerate(names):
         out[metric] = np.asarray(rows[f"v{i}"], dtype="f8")
-    return pd.DataFrame(out)
+    return frame_from_columns(out)
 
 
 def _empty(names: list[str], key_names: list[str]) -> pd.DataFrame:
