@@ -100,16 +100,22 @@ def oldest_compressed_us(conn: Connection, backend: Backend, series_ids: list[in
 def segments_overlap(conn: Connection, series_ids: list[int], start=None, end=None) -> bool:
     """Whether any compressed segment of ``series_ids`` holds points in [start, end)."""
     ids = ",".join(str(int(s)) for s in series_ids) or "NULL"
-    bounds, params = "", {}
-    if start is not None:
-        bounds += " AND ts_max >= :start"
-        params["start"] = start
-    if end is not None:
-        bounds += " AND ts_min < :end"
-        params["end"] = end
+    bounds, params = _segment_bounds("points_compressed", start, end)
     return bool(conn.execute(text(
         f"SELECT EXISTS (SELECT 1 FROM points_compressed WHERE series_id IN ({ids}){bounds})"),
         params).scalar())
+
+
+def _segment_bounds(alias: str, start, end) -> tuple[str, dict]:
+    """`` AND ...`` conditions keeping the segments of ``alias`` that reach into [start, end)."""
+    bounds, params = "", {}
+    if start is not None:
+        bounds += f" AND {alias}.ts_max >= :compressed_start"
+        params["compressed_start"] = start
+    if end is not None:
+        bounds += f" AND {alias}.ts_min < :compressed_end"
+        params["compressed_end"] = end
+    return bounds, params
 
 
 def points_relation(units: list[ArchivedUnit], series_ids: list[int], *,
@@ -130,13 +136,8 @@ def points_relation(units: list[ArchivedUnit], series_ids: list[int], *,
                      f"WHERE series_id IN ({ids})")
         params["archive_files"] = [str(u.path) for u in units]
     if compressed:
-        bounds = ""
-        if start is not None:
-            bounds += " AND c.ts_max >= :compressed_start"
-            params["compressed_start"] = start
-        if end is not None:
-            bounds += " AND c.ts_min < :compressed_end"
-            params["compressed_end"] = end
+        bounds, bound_params = _segment_bounds("c", start, end)
+        params.update(bound_params)
         parts.append("SELECT s.ts, c.series_id, s.value, s.run_id FROM points_compressed c "
                      "CROSS JOIN LATERAL wh_segment_points(c.ts_min, c.ts_step, c.ts_deltas, "
                      "c.vals, c.vals_real, c.vals_int, c.vals_decimals, c.run_ids) s "
