@@ -149,3 +149,41 @@ def test_series_are_the_same_whatever_the_label_dtype():
     pd.testing.assert_frame_equal(by_category.series, by_text.series)
     assert (by_category.frame["series_code"].to_numpy()
             == by_text.frame["series_code"].to_numpy()).all()
+
+
+def test_writers_sending_the_same_series_in_opposite_orders_both_succeed(wh):
+    """Two writers at once (two Warehouse objects, as two processes would be), the same
+    3,000 series in ascending and descending order: each batch commits whole. series_last
+    rows are locked in series order, whatever the batch's (in batch order, 31 of 39 such
+    rounds deadlocked on PostgreSQL)."""
+    import threading
+
+    from warehouse import Warehouse
+
+    other = Warehouse(wh.url)
+
+    def batch(round_: int, descending: bool) -> pd.DataFrame:
+        hosts = np.arange(3000)[::-1] if descending else np.arange(3000)
+        return pd.DataFrame({"metric": "load", "ts": T0 + pd.Timedelta(seconds=round_),
+                             "value": 1.0, "host": [f"h{h}" for h in hosts]})
+
+    wh.write_points(batch(0, False), label_columns=["host"])  # series exist: rows to lock
+    errors = []
+
+    def writer(descending: bool) -> None:
+        into = other if descending else wh
+        try:
+            for round_ in range(1, 13):
+                into.write_points(batch(round_ * 2 + descending, descending),
+                                  label_columns=["host"])
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(d,)) for d in (False, True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    other.close()
+    assert errors == []
+    assert len(wh.points("load", T0, T0 + pd.Timedelta(minutes=1))) == 3000 * 25

@@ -68,9 +68,13 @@ class Writer:
                 written = self.backend.insert_points(conn, frame)
                 # Older schemas (before migration 0004) have no series_last to maintain.
                 if written and self.backend.table_exists(conn, "series_last"):
-                    newest = batch.newest
+                    # In series_id order: writers sharing series then lock their
+                    # series_last rows in one order (in batch order, two PostgreSQL writers
+                    # sending the same series differently ordered deadlocked).
+                    order = np.argsort(ids, kind="stable")
+                    newest = batch.newest[order]
                     self.backend.upsert_series_last(conn, pd.DataFrame({
-                        "series_id": ids, "ts": frame["ts"].array[newest],
+                        "series_id": ids[order], "ts": frame["ts"].array[newest],
                         "value": frame["value"].to_numpy()[newest]}))
                 change = self._announce(conn, written, lambda: Change(
                     "points", rows=written, series_ids=tuple(int(i) for i in np.unique(ids)),
