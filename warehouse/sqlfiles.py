@@ -34,3 +34,11 @@ def load_sql(folders: str | tuple[str, ...], name: str) -> str:
         if path.is_file():
             return path.read_text(encoding="utf-8")
     raise UnknownNameError(f"no SQL file {name!r} in {', '.join(chain)} under {root}")
+
+
+@cache
+def sql_fragment(folders: str | tuple[str, ...], name: str) -> str:
+    """An SQL expression file (:func:`load_sql`) without its comment lines, on one line, to
+    be placed inside a statement; it may be empty (nothing needed on that engine)."""
+    return " ".join(line for line in load_sql(folders, name).splitlines()
+                    if line.strip() and not line.lstrip().startswith("--"))

@@ -115,6 +115,15 @@ def test_plain_parameters_as_fastapi_reads_them():
         assert _plain_points_params(query) is None, query
 
 
+def test_the_fast_path_reads_every_parameter_of_the_route():
+    """A parameter added to the route must reach the fast path too (or it would be ignored
+    there): the parameters it parses are exactly the route's."""
+    import inspect
+
+    route = set(inspect.signature(api_read.points).parameters) - {"request"}
+    assert set(_plain_points_params(b"metric=cpu")) == route
+
+
 def test_the_fast_path_authenticates_as_fastapi_does(wh, routes_taken):
     write_two_hosts(wh)
     accounts.add_user(wh, "vic", "viewer", "correct horse battery")

@@ -47,6 +47,13 @@ class Capabilities:
     change_notify: bool = False  # other processes can be told of committed writes (NOTIFY)
 
 
+
+def raw_connection(conn: Connection):
+    """The driver's connection under SQLAlchemy's (DuckDB's for register() and Arrow
+    transfers, psycopg's for COPY and statements without SQLAlchemy's per-call work)."""
+    return conn.connection.driver_connection
+
+
 class Backend(ABC):
     """One storage engine. Instances are cheap; they hold the SQLAlchemy engine."""
 

@@ -29,8 +29,9 @@ from warehouse.backends.base import (
     Backend,
     Capabilities,
     floor_to_bucket,
+    raw_connection,
 )
-from warehouse.backends.duckdb_write import DuckDBWrites, raw_connection
+from warehouse.backends.duckdb_write import DuckDBWrites
 from warehouse.backends.readonly import ReadOnlyLimits
 from warehouse.errors import TerminalError
 from warehouse.schema import HYPERTABLES, TS_MAX_US, TS_MIN_US

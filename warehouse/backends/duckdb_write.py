@@ -8,10 +8,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy import Connection, text
 
-
-def raw_connection(conn: Connection):
-    """The DuckDB connection under SQLAlchemy's, for register() and Arrow transfers."""
-    return conn.connection.driver_connection
+from warehouse.backends.base import raw_connection
 
 
 class DuckDBWrites:

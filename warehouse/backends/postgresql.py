@@ -29,8 +29,9 @@ from warehouse.backends.base import (
     PERCENTILES,
     Backend,
     Capabilities,
+    raw_connection,
 )
-from warehouse.backends.postgresql_write import PostgreSQLWrites, points_from_copy, raw_connection
+from warehouse.backends.postgresql_write import PostgreSQLWrites, points_from_copy
 from warehouse.backends.readonly import ReadOnlyLimits
 from warehouse.schema import HYPERTABLES, TS_MAX_US, TS_MIN_US
 

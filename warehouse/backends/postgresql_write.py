@@ -13,7 +13,7 @@ import psycopg
 import pyarrow as pa
 from sqlalchemy import Connection, text
 
-from warehouse.backends.base import POINTS_ARROW_SCHEMA, floor_to_bucket
+from warehouse.backends.base import POINTS_ARROW_SCHEMA, floor_to_bucket, raw_connection
 
 # PostgreSQL's binary timestamps count µs from 2000-01-01 UTC:
 # https://www.postgresql.org/docs/15/sql-copy.html (binary format) and timestamp.c
@@ -34,10 +34,6 @@ BULK_ROWS = 10_000
 
 def _as_ts(us) -> pd.Timestamp:
     return pd.Timestamp(int(us), unit="us", tz="UTC")
-
-
-def raw_connection(conn: Connection) -> psycopg.Connection:
-    return conn.connection.driver_connection
 
 
 def _missing(value) -> bool:
@@ -170,7 +166,8 @@ class PostgreSQLWrites:
         raw.execute("TRUNCATE _stage_points")
         with raw.cursor().copy(f"COPY _stage_points {columns} FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(payload)
-        raw.execute("ANALYZE _stage_points")  # a temporary table has no statistics otherwise
+        if len(batch) >= BULK_ROWS:  # a temporary table has no statistics otherwise
+            raw.execute("ANALYZE _stage_points")
         return conn.execute(text(self.sql("ingest/insert_points")), {
             "lo": _as_ts(ts_us.min()), "hi": _as_ts(ts_us.max())}).rowcount
 

@@ -16,6 +16,9 @@ import pandas as pd
 
 from warehouse.query.catalog import Selection
 
+#: The largest answer whose label columns are remembered for the next identical one.
+TAKEN_MAX_ROWS = 10_000
+
 
 class LabelTaker:
     """Columns of per-key values (one per series, or per group) at the rows' positions
@@ -32,7 +35,9 @@ class LabelTaker:
         # Each answer gets copies (an Arrow string array's copy shares only its immutable
         # buffers), so an answer changed in place leaves the next one as it was.
         self.taken = None
-        if memo is not None:
+        # Small answers only: a large one's positions and columns would stay in the cache
+        # (up to 512 selections) after the answer is gone (21 MB for 1M rows, in review).
+        if memo is not None and len(pos) <= TAKEN_MAX_ROWS:
             last = memo.get("taken")
             if last is not None and np.array_equal(last[0], pos):
                 self.taken = last[1]

@@ -41,7 +41,7 @@ from warehouse.query.points import (
     query_points,
     time_range,
 )
-from warehouse.sqlfiles import load_sql
+from warehouse.sqlfiles import sql_fragment
 from warehouse.timeparse import interval_us
 
 _OPERATORS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "=": "=", "==": "=", "!=": "<>",
@@ -167,7 +167,7 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
                        f"JOIN LATERAL (SELECT points.value FROM {probe} "
                        f"WHERE points.series_id = g.g_series_id AND points.ts = h.h_ts"
                        f"{''.join(' AND points.' + f for f in filters[1:])}"
-                       f"{_template(backend.sql_folders, 'query/frame_probe_series').format(ids=ids)}"
+                       f"{sql_fragment(backend.sql_folders, 'query/frame_probe_series').format(ids=ids)}"
                        f") AS points ON true GROUP BY 1, 2")
     elif agg in _PARTIALS:
         partials, merge = _PARTIALS[agg]
@@ -216,16 +216,8 @@ _ORIGIN = pd.Timestamp(BUCKET_ORIGIN_US, unit="us", tz="UTC")
 @functools.cache
 def _templates(folders: tuple[str, ...]) -> tuple[str, str]:
     """The engine's bucket key and bucket start expressions (``sql/<dialect>/query/``)."""
-    return _template(folders, "query/frame_bucket_key"), _template(
+    return sql_fragment(folders, "query/frame_bucket_key"), sql_fragment(
         folders, "query/frame_bucket_start")
-
-
-@functools.cache
-def _template(folders: tuple[str, ...], name: str) -> str:
-    """An SQL fragment file of the engine without its comment lines, read once, to be
-    placed inside a statement (it may be empty: nothing needed on that engine)."""
-    return " ".join(line for line in load_sql(folders, name).splitlines()
-                    if line.strip() and not line.lstrip().startswith("--"))
 
 
 def _filtered_merge(agg: str, i: int) -> str:

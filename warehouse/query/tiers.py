@@ -27,6 +27,7 @@ from sqlalchemy import Connection, text
 from warehouse.backends.base import Backend, floor_to_bucket
 from warehouse.model import ROLLUP_AGGREGATES, TIERS
 from warehouse.query.archive_read import points_relation
+from warehouse.sqlfiles import sql_fragment
 from warehouse.timeparse import ts_to_us, us_to_ts
 
 #: More stale ranges than this and they are coarsened (any superset of the stale buckets is
@@ -145,12 +146,6 @@ _TIER_VALUES = {
     "count": "count", "mean": "sum / count",
 }
 
-# µs of a bucket start, once per output row. The buckets of a tier query start on whole
-# seconds (widths are whole minutes, counted from a midnight), so the float seconds of
-# date_part hold an exact integer (the double's error is microseconds even in year 9999)
-# that the rounding cast returns exactly. The exact form for any time, backend.epoch_us, is
-# numeric arithmetic on PostgreSQL: ~2.5 µs a row, most of a 30-day hourly read
-# (docs/jobs.md, Rollups measured).
 def read_tier(conn: Connection, backend: Backend, plan: TierPlan, agg: str, every_us: int,
               series_ids: list[int], group: str, join: str, *,
               compressed: bool = False) -> dict[str, np.ndarray]:
@@ -215,7 +210,7 @@ def _bucket_rows(plan: TierPlan, backend: Backend, agg: str, every_us: int,
     raw = " UNION ALL ".join(f"SELECT series_id, ts, value FROM {raw_source} WHERE {c}"
                              for c in raw_rows)
     tier_where = " AND ".join(where)
-    raw_bucket = _template(backend, "query/tier_bucket").format(column="ts", every=every_us)
+    raw_bucket = sql_fragment(backend.sql_folders, "query/tier_bucket").format(column="ts", every=every_us)
 
     if every_us == plan.width_us and not join:
         parts = [f"SELECT bucket, series_id AS grp, "
@@ -228,7 +223,7 @@ def _bucket_rows(plan: TierPlan, backend: Backend, agg: str, every_us: int,
         return " UNION ALL ".join(parts), params
 
     tier_bucket = ("bucket" if every_us == plan.width_us else
-                   _template(backend, "query/tier_bucket").format(column="bucket",
+                   sql_fragment(backend.sql_folders, "query/tier_bucket").format(column="bucket",
                                                                   every=every_us))
     parts = [f"SELECT series_id, {tier_bucket} AS bucket, {_TIER_PARTIALS[agg]} "
              f"FROM {plan.table} WHERE {tier_where}"]
@@ -240,12 +235,6 @@ def _bucket_rows(plan: TierPlan, backend: Backend, agg: str, every_us: int,
     # Grouped by grp first: a sorted aggregate then already yields the order asked for.
     return (f"SELECT bucket, {group} AS grp, CAST({merge} AS DOUBLE PRECISION) AS value "
             f"FROM ({' UNION ALL '.join(parts)}) AS points {join} GROUP BY 2, 1"), params
-
-
-def _template(backend: Backend, name: str) -> str:
-    """An SQL expression file without its comment lines, to be placed inside a statement."""
-    return " ".join(line for line in backend.sql(name).splitlines()
-                    if line.strip() and not line.lstrip().startswith("--"))
 
 
 def raw_overlaps(plan: TierPlan, ranges: list[tuple[int, int]]) -> bool:
