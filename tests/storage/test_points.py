@@ -282,6 +282,19 @@ def test_a_pooled_connection_the_server_closed_is_replaced(wh, database_url, mon
     assert len(wh.points("cpu")) == 5
 
 
+def test_answers_are_the_same_without_pandas_private_constructor(wh, monkeypatch):
+    # query/answer.py builds answers with DataFrame._from_arrays, which pandas may drop or
+    # change: then the public constructor gives the same frames.
+    df = frame(8)
+    df["labels"] = [{"host": "b"} if i % 2 else {"host": "a", "dc": "x"} for i in range(8)]
+    wh.write_points(df)
+    queries = ({}, {"every": "1h", "agg": "max"}, {"every": "1h", "agg": "max", "by": ["dc"]})
+    fast = [wh.points("cpu", **options) for options in queries]
+    monkeypatch.delattr(pd.DataFrame, "_from_arrays")
+    for options, expected in zip(queries, fast):
+        pd.testing.assert_frame_equal(wh.points("cpu", **options), expected)
+
+
 def test_answers_keep_their_column_types_and_a_changed_answer_changes_nothing(wh):
     # Answers are built from typed columns without pandas' inference (query/answer.py) and
     # a repeated query reuses the label columns taken for the last one: the types must be

@@ -115,8 +115,11 @@ def frame_from_columns(columns: dict) -> pd.DataFrame:
     tests/storage/test_points.py compares the dtypes with the dict constructor's."""
     arrays = list(columns.values())
     rows = len(arrays[0]) if arrays else 0
-    return pd.DataFrame._from_arrays(arrays, columns=_column_names(tuple(columns)).copy(),
-                                     index=pd.RangeIndex(rows), verify_integrity=False)
+    try:
+        return pd.DataFrame._from_arrays(arrays, columns=_column_names(tuple(columns)).copy(),
+                                         index=pd.RangeIndex(rows), verify_integrity=False)
+    except (AttributeError, TypeError):  # a pandas without this private constructor
+        return pd.DataFrame(columns, copy=False)
 
 
 @lru_cache(maxsize=256)
