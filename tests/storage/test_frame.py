@@ -251,3 +251,19 @@ def test_buckets_on_either_side_of_the_origin_equal_separate_points_calls(both, 
                 assert list(got["ts"]) == list(want["ts"]), (agg, m)
                 np.testing.assert_allclose(got[m].to_numpy(), want["value"].to_numpy(),
                                            rtol=1e-12)
+
+
+def test_a_repeated_frame_is_the_same_and_a_changed_answer_changes_nothing(both):
+    # Label columns are typed once per group table and the last answer's are remembered
+    # (query/answer.py): each answer gets copies, so changing one in place cannot reach the
+    # next.
+    for wh in both:
+        options = {"every": "10m", "agg": "max", "by": ["host"]}
+        first = wh.frame(METRICS, T0, T0 + pd.Timedelta("1h"), **options)
+        again = wh.frame(METRICS, T0, T0 + pd.Timedelta("1h"), **options)
+        pd.testing.assert_frame_equal(first, again)
+        again.loc[0, "host"] = "changed"
+        again["host"].array[1] = "changed"
+        after = wh.frame(METRICS, T0, T0 + pd.Timedelta("1h"), **options)
+        pd.testing.assert_frame_equal(after, first)
+        assert str(after["host"].dtype) == str(first["host"].dtype) != "object"

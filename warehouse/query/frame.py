@@ -192,7 +192,10 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
     if not series_ids:
         return _empty(names, key_names)
     rows = backend.fetch_columns(conn, sql, params)
-    return _shape(rows, names, keys, key_names, every_us is not None)
+    # Label values typed once per group table and remembered with it (as wh.points does per
+    # series): inferring them on every call was half of shaping a small frame.
+    memo = sel.memo.setdefault(("frame_labels", tuple(key_names)), {})
+    return _shape(rows, names, keys, key_names, every_us is not None, memo)
 
 
 def _bucket(backend: Backend, every_us: int, start_ts) -> tuple[str, str, str]:
@@ -230,13 +233,13 @@ def _filtered_merge(agg: str, i: int) -> str:
 
 
 def _shape(rows: dict[str, np.ndarray], names: list[str], keys: pd.DataFrame,
-           key_names: list[str], bucketed: bool) -> pd.DataFrame:
+           key_names: list[str], bucketed: bool, memo: dict) -> pd.DataFrame:
     """The frame from fetched columns: label columns typed once per group and taken by
     position (inferring text per row was a quarter of high-cpu-all, py-spy)."""
     grp = np.asarray(rows["grp"], dtype="i8")
     ts = utc_from_us(np.asarray(rows["t"], dtype="i8")) if bucketed else utc_times(rows["t"])
     out = {"ts": ts}
-    groups = LabelTaker(len(keys), grp)
+    groups = LabelTaker(len(keys), grp, memo)
     for name in key_names:
         out[name] = groups.column(name, keys[name].to_numpy(dtype=object))
     for i, metric in enumerate(names):
