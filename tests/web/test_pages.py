@@ -231,3 +231,11 @@ def test_remembered_page_data_ages_out():
     feed.publish(Change("runs"))
     assert memo.get_or_load(("k",), load) == {"n": 3}
     assert memo.get_or_load(("other",), load) == {"n": 4}
+
+
+def test_table_cells_show_numbers_as_people_read_them():
+    from warehouse.server.pages.render import templates
+
+    cell = templates.filters["cell"]
+    assert [cell(v) for v in (78.06918773788128, 1748.625115, 1.0, None, 7, "x")] == [
+        "78.07", "1,749", "1", "–", 7, "x"]

@@ -57,7 +57,21 @@ def _bytes(value) -> str:
     return "–"
 
 
-templates.filters.update(duration=_duration, when=_when, bytes=_bytes)
+def _number(value) -> str:
+    """A measured number as people read it: thousands grouped and whole, else 4 digits."""
+    return ("{:,.0f}" if abs(value) >= 1000 else "{:.4g}").format(value)
+
+
+def _cell(value):
+    """A table cell: missing as a dash, floats as :func:`_number` (a raw repr showed 17
+    digits), anything else as it is."""
+    if value is None:
+        return "–"
+    return _number(value) if isinstance(value, float) else value
+
+
+templates.filters.update(duration=_duration, when=_when, bytes=_bytes, number=_number,
+                         cell=_cell)
 templates.globals.update(rows=lambda frame: records(frame))
 
 
