@@ -30,9 +30,9 @@ from warehouse.query.archive_read import (
     archived_units,
     compressed_segments,
     points_relation,
-    segments_overlap,
 )
 from warehouse.query.catalog import query_state, select
+from warehouse.query.frame_where import readings_where
 from warehouse.query.points import (
     _PARTIALS,
     check_options,
@@ -131,44 +131,9 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
         sql = (f"SELECT points.ts AS t, g_grp AS grp, {', '.join(columns)} FROM {source} "
                f"{mapping} WHERE {where_sql} GROUP BY 1, 2")
         if condition is not None:
-            # Find the (instant, label set) whose filtered metric passes first (materialised,
-            # so the planner cannot turn it round), then fetch only the readings there:
-            # LATERAL makes PostgreSQL probe the primary key per (hit, series); DuckDB
-            # decorrelates it into a hash join on (series_id, ts), whose scan the time bounds
-            # repeated inside keep to the range (else it read every point of the table), and
-            # the engine's frame_probe_series file to the frame's series where that helps
-            # (DuckDB; on PostgreSQL the list made the planner probe every series per hit).
-            # Pivoting every reading of the range instead cost 3-10x more (bench/tsbs
-            # high-cpu: ten FILTER aggregates over every reading is most of it).
-            k = metric_index[condition.metric]
-            hit_ids = ",".join(str(s) for s, m in zip(series_ids, m_codes) if m == k) or "NULL"
-            hit_where = " AND ".join([f"series_id IN ({hit_ids})", *filters[1:]])
-            hits = (f"WITH h AS MATERIALIZED (SELECT points.ts AS h_ts, g.g_grp AS h_grp "
-                    f"FROM {source} {mapping} WHERE {hit_where} "
-                    f"AND points.value {condition.op} :where_value)")
-            per_group = (f"SELECT h.h_ts AS t, h.h_grp AS grp, {', '.join(columns)} FROM h "
-                         f"JOIN (VALUES {pairs}) AS g(g_series_id, g_grp, g_m) "
-                         f"ON g.g_grp = h.h_grp")
-            if compressed and segments_overlap(conn, series_ids, start_ts, end_ts):
-                # A probe per (hit, series) would decode a whole segment for one reading
-                # (TSBS high-cpu-1, 10 hosts compressed: 6 s against 11 ms raw). Decode the
-                # range once instead and hash-join its readings with the hits. (Keeping only
-                # the readings at hit instants with IN (SELECT h_ts FROM h) first made the
-                # planner, which guesses a CTE holds a few rows, loop over hits per reading.)
-                sql = (f"{hits}, r AS MATERIALIZED (SELECT points.ts AS r_ts, "
-                       f"points.series_id AS r_series_id, points.value FROM {source} "
-                       f"WHERE {where_sql}) "
-                       f"{per_group} JOIN r AS points ON points.r_series_id = g.g_series_id "
-                       f"AND points.r_ts = h.h_ts GROUP BY 1, 2")
-            else:
-                # No compressed segment in the range: the probes read hot rows only.
-                probe, _ = points_relation(archived, series_ids)
-                sql = (f"{hits} {per_group} "
-                       f"JOIN LATERAL (SELECT points.value FROM {probe} "
-                       f"WHERE points.series_id = g.g_series_id AND points.ts = h.h_ts"
-                       f"{''.join(' AND points.' + f for f in filters[1:])}"
-                       f"{sql_fragment(backend.sql_folders, 'query/frame_probe_series').format(ids=ids)}"
-                       f") AS points ON true GROUP BY 1, 2")
+            sql = readings_where(conn, backend, source, archived, mapping, pairs, columns,
+                                 series_ids, m_codes, filters, metric_index[condition.metric],
+                                 condition.op, compressed, start_ts, end_ts)
     elif agg in _PARTIALS:
         partials, merge = _PARTIALS[agg]
         columns = [_filtered_merge(agg, i) for i in range(len(names))]
