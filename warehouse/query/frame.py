@@ -124,6 +124,7 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
     mapping = (f"JOIN (VALUES {pairs}) AS g(g_series_id, g_grp, g_m) "
                f"ON g.g_series_id = points.series_id")
     where_sql = " AND ".join(filters)
+    finish = None  # turns fetched rows into (t, grp, v0..) sorted by grp, t, if SQL does not
     if every_us is None:
         # One series per (label set, metric): the value at an instant is that one point.
         columns = [f"{backend.filtered_aggregate('max', f'g_m = {i}')} AS v{i}"
@@ -131,7 +132,7 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
         sql = (f"SELECT points.ts AS t, g_grp AS grp, {', '.join(columns)} FROM {source} "
                f"{mapping} WHERE {where_sql} GROUP BY 1, 2")
         if condition is not None:
-            sql = readings_where(conn, backend, source, archived, mapping, pairs, columns,
+            sql, finish = readings_where(conn, backend, source, archived, mapping, pairs, columns,
                                  series_ids, m_codes, filters, metric_index[condition.metric],
                                  condition.op, compressed, start_ts, end_ts)
     elif agg in _PARTIALS:
@@ -153,10 +154,13 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
         # Outside the GROUP BY: PostgreSQL does not let HAVING name output columns.
         k = metric_index[condition.metric]
         sql = f"SELECT * FROM ({sql}) AS f WHERE v{k} {condition.op} :where_value"
-    sql += " ORDER BY grp, t"
+    if finish is None:
+        sql += " ORDER BY grp, t"
     if not series_ids:
         return _empty(names, key_names)
     rows = backend.fetch_columns(conn, sql, params)
+    if finish is not None:
+        rows = finish(rows)
     # Label values typed once per group table and remembered with it (as wh.points does per
     # series): inferring them on every call was half of shaping a small frame.
     memo = sel.memo.setdefault(("frame_labels", tuple(key_names)), {})

@@ -8,6 +8,8 @@ bounds, and shapes the rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from sqlalchemy import Connection
 
@@ -19,8 +21,10 @@ from warehouse.sqlfiles import sql_fragment
 def readings_where(conn: Connection, backend: Backend, source: str, archived: list,
                    mapping: str, pairs: str, columns: list[str], series_ids: list[int],
                    m_codes: np.ndarray, filters: list[str], k: int, op: str,
-                   compressed: bool, start_ts, end_ts) -> str:
-    """The statement giving (t, grp, v0..vN) where metric ``k`` ``op`` ``:where_value``.
+                   compressed: bool, start_ts, end_ts) -> tuple[str, Callable | None]:
+    """The statement giving (t, grp, v0..vN) where metric ``k`` ``op`` ``:where_value``,
+    and None; or a statement and a function turning its fetched columns (dict of arrays)
+    into those columns sorted by (grp, t) (then the caller adds no ORDER BY).
 
     ``filters`` are the frame's conditions on ``points`` (series list first, then time
     bounds); ``mapping`` joins ``points`` to (g_series_id, g_grp, g_m) from ``pairs``;
@@ -54,7 +58,7 @@ def readings_where(conn: Connection, backend: Backend, source: str, archived: li
                 f"points.series_id AS r_series_id, points.value FROM {source} "
                 f"WHERE {where_sql}) "
                 f"{per_group} JOIN r AS points ON points.r_series_id = g.g_series_id "
-                f"AND points.r_ts = h.h_ts GROUP BY 1, 2")
+                f"AND points.r_ts = h.h_ts GROUP BY 1, 2"), None
     # No compressed segment in the range: the probes read hot rows only.
     probe, _ = points_relation(archived, series_ids)
     return (f"{hits} {per_group} "
@@ -62,7 +66,7 @@ def readings_where(conn: Connection, backend: Backend, source: str, archived: li
             f"WHERE points.series_id = g.g_series_id AND points.ts = h.h_ts"
             f"{''.join(' AND points.' + f for f in filters[1:])}"
             f"{sql_fragment(backend.sql_folders, 'query/frame_probe_series').format(ids=ids)}"
-            f") AS points ON true GROUP BY 1, 2")
+            f") AS points ON true GROUP BY 1, 2"), None
 
 
 __all__ = ["readings_where"]
