@@ -267,3 +267,39 @@ def test_a_repeated_frame_is_the_same_and_a_changed_answer_changes_nothing(both)
         after = wh.frame(METRICS, T0, T0 + pd.Timedelta("1h"), **options)
         pd.testing.assert_frame_equal(after, first)
         assert str(after["host"].dtype) == str(first["host"].dtype) != "object"
+
+
+@pytest.mark.storage
+@pytest.mark.parametrize("agg", ["mean", "max", "min", "sum", "count"])
+@pytest.mark.parametrize("by", [["dc"], []])
+def test_partials_of_several_series_merge_into_one_cell(both, agg, by):
+    """by=["dc"] puts h0 and h1 (and by=[] every host) into one cell per metric and bucket:
+    the per-series partials are merged (query/partials.py), as wh.points merges them."""
+    answers = []
+    for wh in both:
+        # Other tests of the module write at T0 and after T0 + 3h.
+        start, end = T0 + pd.Timedelta("20min"), T0 + pd.Timedelta("3h")
+        got = wh.frame(METRICS, start, end, every="20m", agg=agg, by=by)
+        want = separate(wh, "20m", agg, by, start, end)
+        assert len(got) == 8 * (2 if by else 1)
+        pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-9)
+        answers.append(got)
+    pd.testing.assert_frame_equal(*answers, rtol=1e-12)
+
+
+@pytest.mark.storage
+def test_bucketed_value_filter_on_merged_cells(both):
+    """The where= filter applies to the merged value; a bucket where the filtered metric has
+    no value at all (cpu.idle of h2 for an hour, by=["host"]) never passes."""
+    for wh in both:
+        start, end = T0 + pd.Timedelta("30min"), T0 + pd.Timedelta("3h")
+        full = wh.frame(METRICS, start, end, every="30m", agg="max", by=["dc"])
+        got = wh.frame(METRICS, start, end, every="30m", agg="max", by=["dc"],
+                       where="cpu.user < 99.5")
+        want = full[full["cpu.user"] < 99.5].reset_index(drop=True)
+        assert 0 < len(got) < len(full)
+        pd.testing.assert_frame_equal(got, want)
+        by_host = wh.frame(METRICS, start, end, every="30m", agg="min", by=["host"],
+                           where="cpu.idle >= 0")
+        assert len(by_host) == 3 * 5 - 2  # h2's idle is missing for two half-hour buckets
+        assert by_host["cpu.idle"].notna().all()
