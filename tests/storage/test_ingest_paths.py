@@ -18,12 +18,15 @@ from warehouse.ingest.points import prepare_points
 T0 = pd.Timestamp("2026-11-02T00:00:00Z")
 
 
-@pytest.fixture(autouse=True, params=["bulk", "small"])
+@pytest.fixture(autouse=True, params=["new_chunk", "bulk", "small"])
 def batch_size_path(request, monkeypatch):
     """PostgreSQL takes its bulk path (series_last probe, COPY into the chunk) from
-    BULK_ROWS rows; these batches are small, so run each test on both paths."""
-    if request.param == "bulk":
+    BULK_ROWS rows, and loads a batch's one new chunk itself (plain table, index, ATTACH)
+    from NEW_CHUNK_ROWS; these batches are small, so run each test on every path."""
+    if request.param in ("new_chunk", "bulk"):
         monkeypatch.setattr(postgresql_write, "BULK_ROWS", 1)
+    monkeypatch.setattr(postgresql_write, "NEW_CHUNK_ROWS",
+                        1 if request.param == "new_chunk" else 10**12)
     return request.param
 
 

@@ -51,9 +51,13 @@ class Writer:
         ts_us = batch.ts_us
         with self._lock:
             # Chunks first, in bounded transactions of their own (harmless if the data then
-            # fails); then series, points and their bookkeeping in one transaction.
-            self._ensure_chunks("points", ts_us)
+            # fails); then series, points and their bookkeeping in one transaction. A bulk
+            # batch inside one chunk that does not exist yet makes that chunk itself, in its
+            # transaction, claiming it before taking any row lock (postgresql_write.py).
+            new_chunk = self._ensure_chunks("points", ts_us, bulk_points=True)
             with self.engine.begin() as conn:
+                if new_chunk:
+                    new_chunk = self.backend.claim_new_chunk(conn, ts_us)
                 ids, learnt = self.series.resolve(conn, batch.series)
                 # Columns as arrays, not copies: a day of TSBS is 8.6M rows.
                 frame = pd.DataFrame({
@@ -65,7 +69,8 @@ class Writer:
                 # Late points invalidate rollups, and archived ranges refuse writes, in the
                 # same transaction as the points (warehouse/jobs/invalidation.py).
                 before_points_write(conn, self.backend, frame["series_id"].to_numpy(), ts_us)
-                written = self.backend.insert_points(conn, frame)
+                written = (self.backend.load_new_chunk(conn, new_chunk, frame) if new_chunk
+                           else self.backend.insert_points(conn, frame))
                 # Older schemas (before migration 0004) have no series_last to maintain.
                 if written and self.backend.table_exists(conn, "series_last"):
                     # In series_id order: writers sharing series then lock their
@@ -126,10 +131,16 @@ class Writer:
         if change is not None and self.changes is not None:
             self.changes.publish(change)
 
-    def _ensure_chunks(self, table: str, ts_us: np.ndarray) -> None:
+    def _ensure_chunks(self, table: str, ts_us: np.ndarray, bulk_points: bool = False) -> bool:
+        """Make the chunks ``ts_us`` needs, except (``bulk_points``) the one new chunk a bulk
+        points batch fills alone, which it loads itself: then True."""
         # The backend makes chunks in short transactions of its own (few chunks each), so
         # chunk DDL commits quickly, cannot exhaust the lock table and is harmless if the
         # data then fails; this connection is only read.
-        if self.backend.capabilities.native_partitions:
-            with self.engine.connect() as conn:
-                self.backend.ensure_chunks(conn, table, ts_us)
+        if not self.backend.capabilities.native_partitions:
+            return False
+        with self.engine.connect() as conn:
+            if bulk_points and self.backend.new_chunk_for(conn, ts_us) is not None:
+                return True
+            self.backend.ensure_chunks(conn, table, ts_us)
+        return False
