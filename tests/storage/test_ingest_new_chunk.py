@@ -14,10 +14,9 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from warehouse import ValidationError, Warehouse
+from warehouse import ValidationError, Warehouse, jobs
 from warehouse.backends import postgresql_write
 from warehouse.backends.base import raw_connection
-from warehouse import jobs
 from warehouse.jobs import compress
 
 T0 = pd.Timestamp("2026-11-02T00:00:00Z")
