@@ -203,11 +203,13 @@ class Warehouse:
         > >= < <= = !=, and a number (bound, never pasted into SQL).
         Reads raw points (and archived files); rollups are not used.
         """
+        from warehouse.query.catalog import state_checked
         from warehouse.query.frame import query_frame
 
         with self.engine.connect() as conn:
-            return query_frame(conn, self.backend, metrics, start, end, labels=labels,
-                               every=every, agg=agg, by=by, where=where)
+            return state_checked(query_frame)(conn, self.backend, metrics, start, end,
+                                              labels=labels, every=every, agg=agg, by=by,
+                                              where=where)
 
     def runs(self, *, recipe: str | None = None, start=None, end=None,
              status: str | None = None, limit: int | None = None) -> pd.DataFrame:

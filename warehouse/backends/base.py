@@ -176,6 +176,19 @@ class Backend(ABC):
         """Run a query in ``conn``'s transaction (begun if none is) and return its rows."""
         return [tuple(row) for row in conn.execute(text(sql), params).fetchall()]
 
+    def defer_statement(self, conn: Connection, sql: str) -> bool:
+        """Ask that ``sql`` (a small query without parameters) be sent with the next
+        statement :meth:`fetch_columns` or :meth:`fetch_rows` runs on ``conn``: in its round
+        trip and in its snapshot, ahead of it. True if the engine will; its rows are then
+        :meth:`deferred_rows`. Default False: the caller runs it itself (where a round trip
+        costs nothing, as on an embedded engine, there is nothing to save)."""
+        return False
+
+    def deferred_rows(self, conn: Connection) -> list[tuple]:
+        """Rows of the statement :meth:`defer_statement` deferred: as read with the statement
+        it went with, or, when none has run since, read now (in the same transaction)."""
+        raise NotImplementedError(f"{self.dialect} defers no statement")
+
     def commit_generation(self) -> int | None:
         """A number that changes after every commit to this database, when the engine can
         know every commit (one writer process: this one); None when it cannot (another

@@ -38,6 +38,12 @@ from warehouse.schema import HYPERTABLES, TS_MAX_US, TS_MIN_US
 _NIL_UUID = "00000000-0000-0000-0000-000000000000"
 _CHECKED_IN = "checked_in_at"  # time.monotonic() in a pooled connection's info
 _PING_AFTER_IDLE_S = 1.0
+#: In a pooled connection's info: the statement deferred to go with the next one
+#: (Backend.defer_statement), then its rows once sent; and whether the read path switched
+#: the driver to autocommit to send its own BEGIN (switched back at checkin).
+_DEFERRED = "deferred_statement"
+_DEFERRED_ROWS = "deferred_rows"
+_OWN_BEGIN = "own_begin"
 
 
 def _clamped_ts(us: int) -> pd.Timestamp:
@@ -66,9 +72,13 @@ def _driver_rows(conn: Connection, sql: str, params: dict) -> tuple[list[str], l
     ``conn.execute`` does."""
     statement, binds = _driver_statement(sql)
     raw = raw_connection(conn)
+    deferred = conn.info.pop(_DEFERRED, None)
+    values = {n: params[n] for n in binds} if binds else None
     try:
+        if deferred is not None:
+            return _with_deferred(conn, raw, deferred, statement, values)
         with raw.cursor() as cursor:
-            cursor.execute(statement, {n: params[n] for n in binds} if binds else None)
+            cursor.execute(statement, values)
             return [column.name for column in cursor.description], cursor.fetchall()
     except psycopg.Error as exc:
         lost = raw.closed or raw.broken
@@ -76,6 +86,36 @@ def _driver_rows(conn: Connection, sql: str, params: dict) -> tuple[list[str], l
             conn.invalidate()
         raise DBAPIError.instance(statement, params, exc, psycopg.Error,
                                   connection_invalidated=lost) from exc
+
+
+def _with_deferred(conn: Connection, raw, deferred: str, statement: str, values: dict | None
+                   ) -> tuple[list[str], list[tuple]]:
+    """``statement`` sent in ONE message after the deferred statement (and after the
+    transaction's BEGIN, when none is open yet): the simple query protocol runs several
+    statements in one round trip, so parameters are bound client-side (``ClientCursor``:
+    the time bounds arrive as literals, which PostgreSQL prunes partitions by at plan time
+    as it does for a custom plan of bound values). psycopg would send its BEGIN as a round
+    trip of its own, so while no transaction is open the driver is switched to autocommit
+    and the BEGIN (with the isolation level :meth:`PostgreSQLBackend.read_snapshot` set)
+    starts the message; the transaction then stays open until the connection's return to
+    the pool rolls it back, and autocommit is switched off again at checkin."""
+    begin = ""
+    if raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        level = raw.isolation_level
+        begin = "BEGIN" + (f" ISOLATION LEVEL {level.name.replace('_', ' ')}"
+                           if level is not None else "") + ";\n"
+        if not raw.autocommit:
+            raw.autocommit = True
+            conn.info[_OWN_BEGIN] = True
+    if values is not None:  # the statement's own % are doubled already (_driver_statement)
+        deferred = deferred.replace("%", "%%")
+    with psycopg.ClientCursor(raw) as cursor:
+        cursor.execute(f"{begin}{deferred};\n{statement}", values)
+        if begin:
+            cursor.nextset()
+        conn.info[_DEFERRED_ROWS] = cursor.fetchall()
+        cursor.nextset()
+        return [column.name for column in cursor.description], cursor.fetchall()
 
 
 @lru_cache(maxsize=512)
@@ -104,8 +144,17 @@ class PostgreSQLBackend(PostgreSQLWrites, Backend):
         # is pinged before it is handed out (a dead one is replaced). One used within the
         # last second is not: pinging every checkout (pool_pre_ping) cost a round trip per
         # query, ~15% of a small wh.points (py-spy); a restart takes longer than that.
-        def checkin(_dbapi, record):
+        def checkin(dbapi, record):
             record.info[_CHECKED_IN] = time.monotonic()
+            record.info.pop(_DEFERRED, None)
+            record.info.pop(_DEFERRED_ROWS, None)
+            # After the return's rollback: a transaction the read path began itself
+            # (_with_deferred) is over, and the next checkout gets psycopg's BEGIN again.
+            if record.info.pop(_OWN_BEGIN, False) and dbapi is not None and not dbapi.closed:
+                try:
+                    dbapi.autocommit = False
+                except psycopg.Error:  # still in a transaction: never hand it out so
+                    dbapi.close()  # (the next checkout's ping replaces it)
 
         def checkout(dbapi, record, _proxy):
             idle_since = record.info.get(_CHECKED_IN)
@@ -172,6 +221,19 @@ class PostgreSQLBackend(PostgreSQLWrites, Backend):
     def fetch_rows(self, conn: Connection, sql: str, params: dict) -> list[tuple]:
         return _driver_rows(conn, sql, params)[1]
 
+    def defer_statement(self, conn: Connection, sql: str) -> bool:
+        # A round trip to the server costs ~0.1-0.3 ms idle and several ms on a busy
+        # machine: the state statement goes with the query's own (docs/query.md).
+        conn.info.pop(_DEFERRED_ROWS, None)
+        conn.info[_DEFERRED] = sql
+        return True
+
+    def deferred_rows(self, conn: Connection) -> list[tuple]:
+        rows = conn.info.pop(_DEFERRED_ROWS, None)
+        if rows is not None:
+            return rows
+        return _driver_rows(conn, conn.info.pop(_DEFERRED), {})[1]
+
     # -- jobs -----------------------------------------------------------------------------
     def fetch_points(self, conn: Connection, sql: str, params: dict) -> pa.Table:
         # Binary COPY out, decoded with numpy: a fixed 54-byte row once run_id is never NULL
@@ -192,7 +254,10 @@ class PostgreSQLBackend(PostgreSQLWrites, Backend):
         # ("BEGIN ISOLATION LEVEL REPEATABLE READ"): no round trip of its own, where SET
         # TRANSACTION cost one (~15% of a small wh.points, py-spy). Reset when the
         # connection returns to the pool.
-        if not conn.in_transaction():
+        # A transaction the driver has open already (a call answered again in its snapshot,
+        # catalog.state_checked) reads one snapshot: begun here, with this level.
+        if not conn.in_transaction() and (raw_connection(conn).info.transaction_status
+                                          == psycopg.pq.TransactionStatus.IDLE):
             conn.execution_options(isolation_level="REPEATABLE READ")
 
     def interrupt(self, conn: Connection) -> None:

@@ -19,10 +19,18 @@ restarts the sequence).
 Where the engine knows every commit (DuckDB: one writer process, commits counted by the
 backend), the state statement's answer itself is remembered until the next commit, so the
 usual query runs no statement before its own.
+
+Where it cannot (PostgreSQL: other writers) a call wrapped in :func:`state_checked` assumes
+the state read last and builds its statement from it; the state statement goes to the server
+with that statement, in its round trip and its snapshot (``Backend.defer_statement``), and
+when the state read there differs from the one assumed, the call is answered again from
+the state read, in the same snapshot. So the answer is always that of the snapshot's own
+state, at one round trip instead of two.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from dataclasses import dataclass, field
@@ -30,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, bindparam, text
+from sqlalchemy.exc import DBAPIError
 
 from warehouse.backends.base import Backend
 from warehouse.errors import UnknownNameError
@@ -37,6 +46,11 @@ from warehouse.timeparse import ts_to_us
 
 _CATALOG_KEY = "query_catalog"  # in backend.schema_facts
 _STATE_KEY = "query_state"  # (commit generation, QueryState) in backend.schema_facts
+_ASSUMED_KEY = "query_state_assumed"  # the QueryState read last, in backend.schema_facts
+# In conn.info during a state_checked call: whether query_state may assume the state read
+# last (False once the assumption failed), and the state it assumed.
+_MAY_ASSUME = "query_state_may_assume"
+_ASSUMED = "query_state_assumed"
 _LOCK = threading.Lock()
 _MAX_SELECTIONS = 512  # cached (metrics, labels) selections before the cache starts over
 
@@ -106,20 +120,81 @@ def query_state(conn: Connection, backend: Backend) -> QueryState:
         remembered = backend.schema_facts.get(_STATE_KEY)
         if remembered is not None and remembered[0] == generation:
             return remembered[1]
+    elif conn.info.get(_MAY_ASSUME):
+        assumed = backend.schema_facts.get(_ASSUMED_KEY)
+        if assumed is not None and backend.defer_statement(conn, _state_sql(backend, assumed
+                                                                            .jobs_schema)):
+            conn.info[_ASSUMED] = assumed
+            return assumed
     state = _read_state(conn, backend)
     if generation is not None:
         backend.schema_facts[_STATE_KEY] = (generation, state)
+    else:
+        backend.schema_facts[_ASSUMED_KEY] = state
     return state
+
+
+def state_checked(run):
+    """``run(conn, backend, ...)``, a query that reads its state with :func:`query_state`,
+    allowed to assume the state read last, checked in its own snapshot (module docstring):
+    if the state read with its statement differs from the one assumed, or it failed before
+    any statement (an unknown metric may have been written since), it runs again from the
+    state read. Calls inside a checked call are part of it; engines that remember their
+    state per commit (DuckDB) have nothing to check."""
+
+    @functools.wraps(run)
+    def checked(conn: Connection, backend: Backend, *args, **kwargs):
+        if _MAY_ASSUME in conn.info or backend.commit_generation() is not None:
+            return run(conn, backend, *args, **kwargs)
+        conn.info[_MAY_ASSUME] = True
+        try:
+            try:
+                answer = run(conn, backend, *args, **kwargs)
+            except DBAPIError:
+                raise  # from the database: its transaction may be unusable, nothing to check
+            except Exception:
+                if _assumption_held(conn, backend):
+                    raise
+            else:
+                if _assumption_held(conn, backend):
+                    return answer
+            conn.info[_MAY_ASSUME] = False
+            return run(conn, backend, *args, **kwargs)
+        finally:
+            conn.info.pop(_MAY_ASSUME, None)
+            conn.info.pop(_ASSUMED, None)
+
+    return checked
+
+
+def _assumption_held(conn: Connection, backend: Backend) -> bool:
+    """Whether the state this call assumed (if it did) is the state of its snapshot; the
+    state read there becomes the one the next call assumes."""
+    assumed = conn.info.pop(_ASSUMED, None)
+    if assumed is None:
+        return True
+    actual = _parse_state(backend.deferred_rows(conn), assumed.jobs_schema)
+    backend.schema_facts[_ASSUMED_KEY] = actual
+    return actual == assumed
+
+
+def _state_sql(backend: Backend, jobs_schema: bool) -> str:
+    return backend.sql("query/state" if jobs_schema else "query/state_series")
 
 
 def _read_state(conn: Connection, backend: Backend) -> QueryState:
     jobs = backend.jobs_schema_present(conn)
-    if not jobs:
-        series_max, series_count = backend.fetch_rows(conn, backend.sql("query/state_series"),
-                                                      {})[0]
+    return _parse_state(backend.fetch_rows(conn, _state_sql(backend, jobs), {}), jobs)
+
+
+def _parse_state(rows: list[tuple], jobs_schema: bool) -> QueryState:
+    """The state from the rows of ``query/state`` (or, without the jobs schema,
+    ``query/state_series``)."""
+    if not jobs_schema:
+        series_max, series_count = rows[0]
         return QueryState(int(series_max or 0), int(series_count or 0))
     facts, marks = {}, {}
-    for key, number, mark in backend.fetch_rows(conn, backend.sql("query/state"), {}):
+    for key, number, mark in rows:
         if key.startswith("points_"):
             marks[key] = None if mark is None else ts_to_us(mark)
         else:
@@ -209,4 +284,5 @@ def select(conn: Connection, backend: Backend, metrics: list[str], labels: dict 
     return selection
 
 
-__all__ = ["MetricSeries", "QueryState", "Selection", "metric_series", "query_state", "select"]
+__all__ = ["MetricSeries", "QueryState", "Selection", "metric_series", "query_state", "select",
+           "state_checked"]

@@ -25,7 +25,7 @@ from warehouse.query.archive_read import (
     points_relation,
     with_archived_rows,
 )
-from warehouse.query.catalog import QueryState, Selection, query_state, select
+from warehouse.query.catalog import QueryState, Selection, query_state, select, state_checked
 from warehouse.query.tiers import plan_tier, raw_overlaps, read_tier
 from warehouse.timeparse import aware_timestamp, epoch_us, interval_us
 
@@ -76,6 +76,7 @@ def time_range(start, end) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
     return start_ts, end_ts
 
 
+@state_checked
 def query_points(conn: Connection, backend: Backend, metric, start=None, end=None, *,
                  labels: dict | None = None, every=None, agg: str = "mean",
                  by: list[str] | None = None, fill: str | float | None = None,
