@@ -15,7 +15,9 @@ the same process, and records the load average (the machine is shared).
 metrics a day) one ``write_points(df, label_columns=TAGS)`` call per day, alternating each day
 with the raw baseline of bench/tsbs/run.py in the same process (DuckDB: INSERT of the wide
 DataFrame; PostgreSQL: binary COPY into TSBS's indexed wide table), and reports per engine the
-median and p95 of metrics/s per day, this process's CPU seconds per day and the load average.
+median and p95 of metrics/s per day, this process's and (PostgreSQL) the server's CPU seconds
+per day and the load average. On PostgreSQL a second warehouse writes each day with its
+chunk made ahead (no new-chunk loading: the path before it), in the same rotation.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import print_table, timer, write_results  # noqa: E402
 
 from warehouse import Warehouse  # noqa: E402
+from warehouse.backends import postgresql_write  # noqa: E402
 from warehouse.backends.postgresql_write import points_copy_payload  # noqa: E402
 from warehouse.pgserver import LocalPostgres  # noqa: E402
 
@@ -217,44 +220,80 @@ def bench_small(engine: str, url: str, calls: int) -> list[dict]:
     return rows
 
 
-def bench_tsbs(engine: str, wh_url: str, raw_url: str, days: int, hosts: int) -> list[dict]:
+def server_cpu_s(pg: LocalPostgres | None) -> float:
+    """CPU seconds used so far by every process of the local PostgreSQL server (postmaster,
+    backends, autovacuum, WAL writer): the server's share of a load. 0 without a server."""
+    if pg is None:
+        return 0.0
+    postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(entry.name) == postmaster or int(fields[1]) == postmaster:
+            total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def bench_tsbs(engine: str, urls: dict[str, str], days: int, hosts: int,
+               pg: LocalPostgres | None = None) -> list[dict]:
     """Per day: the warehouse's write and the raw wide-table load of the same readings, in
-    alternating order; wall seconds and this process's CPU seconds of each."""
+    rotating order; wall seconds, this process's CPU seconds and the server's CPU seconds of
+    each. On PostgreSQL a second warehouse (its own database) writes the same day with every
+    chunk made ahead (the path before new-chunk loading), as a same-process baseline."""
     from data import TAGS, Dataset, cpu_days, host_tags, warehouse_points
 
     data = Dataset(hosts, days)
     tags = host_tags(hosts)
-    wh = Warehouse(wh_url)
-    raw_load = RawWideTable(engine, raw_url)
-    samples: dict[str, list[tuple[float, float]]] = {"warehouse": [], "raw": []}
+    warehouses = {name: Warehouse(url) for name, url in urls.items() if name != "raw"}
+    raw_load = RawWideTable(engine, urls["raw"])
+    samples: dict[str, list[tuple[float, float, float]]] = {
+        **{name: [] for name in warehouses}, "raw": []}
     load_before = os.getloadavg()
+
+    def write(name: str, points: pd.DataFrame):
+        if name != "warehouse, chunks made ahead":
+            return warehouses[name].write_points(points, label_columns=list(TAGS))
+        saved = postgresql_write.NEW_CHUNK_ROWS
+        postgresql_write.NEW_CHUNK_ROWS = 2**62
+        try:
+            return warehouses[name].write_points(points, label_columns=list(TAGS))
+        finally:
+            postgresql_write.NEW_CHUNK_ROWS = saved
+
+    names = list(samples)
     for day, wide in enumerate(cpu_days(data)):
         points = warehouse_points(wide, tags)
-        calls = {"warehouse": lambda p=points: wh.write_points(p, label_columns=list(TAGS)),
-                 "raw": lambda w=wide: raw_load(w)}
-        # Alternate which goes first, so a load swing hits both alike.
-        for name in (("warehouse", "raw") if day % 2 == 0 else ("raw", "warehouse")):
-            cpu = time.process_time()
+        # Rotate which goes first, so a load swing hits each alike.
+        for name in names[day % len(names):] + names[:day % len(names)]:
+            cpu, server = time.process_time(), server_cpu_s(pg)
             with timer() as t:
-                result = calls[name]()
-            samples[name].append((t(), time.process_time() - cpu))
-            if name == "warehouse":
+                result = raw_load(wide) if name == "raw" else write(name, points)
+            samples[name].append((t(), time.process_time() - cpu, server_cpu_s(pg) - server))
+            if name != "raw":
                 assert result.written == len(points), result
         del points, wide
     load_after = os.getloadavg()
-    wh.close()
+    for wh in warehouses.values():
+        wh.close()
     raw_load.close()
     per_day = hosts * (data.rows // (hosts * days)) * 10  # metrics (values) per day
     rows = []
     for name, runs in samples.items():
-        seconds = np.array([s for s, _ in runs])
+        seconds = np.array([s for s, _, _ in runs])
         rows.append({"engine": engine, "path": f"tsbs {hosts} hosts: {name}", "days": days,
                      "metrics_per_s": float(per_day / np.median(seconds)),
                      "seconds_p50": float(np.median(seconds)),
                      "seconds_p95": float(np.percentile(seconds, 95)),
-                     "cpu_s_p50": float(np.median([c for _, c in runs])),
+                     "cpu_s_p50": float(np.median([c for _, c, _ in runs])),
+                     "server_cpu_s_p50": float(np.median([s for _, _, s in runs])),
                      "load": f"{load_before[0]:.1f}->{load_after[0]:.1f}"})
-    rows[0]["vs_raw"] = rows[0]["metrics_per_s"] / rows[1]["metrics_per_s"]
+    for row in rows[:-1]:
+        row["vs_raw"] = row["metrics_per_s"] / rows[-1]["metrics_per_s"]
     return rows
 
 
@@ -303,21 +342,25 @@ def main_tsbs(days: int, hosts: int, engines: list[str], pg_url: str | None) -> 
         for engine in engines:
             with tempfile.TemporaryDirectory() as folder:
                 if engine == "duckdb":
-                    urls = (f"duckdb:///{Path(folder) / 'wh.duckdb'}", str(Path(folder) / "raw.duckdb"))
+                    urls = {"warehouse": f"duckdb:///{Path(folder) / 'wh.duckdb'}",
+                            "raw": str(Path(folder) / "raw.duckdb")}
                 elif pg is not None:
                     stamp = int(time.time())
-                    urls = (pg.create_database(f"tsbs_wh_{stamp}"),
-                            pg.create_database(f"tsbs_raw_{stamp}"))
+                    urls = {"warehouse": pg.create_database(f"tsbs_wh_{stamp}"),
+                            "warehouse, chunks made ahead":
+                                pg.create_database(f"tsbs_wh_ahead_{stamp}"),
+                            "raw": pg.create_database(f"tsbs_raw_{stamp}")}
                 else:
                     raise SystemExit("--tsbs on PostgreSQL needs a local server (no --pg-url): "
-                                     "it makes two fresh databases")
-                rows += bench_tsbs(engine, *urls, days, hosts)
+                                     "it makes fresh databases")
+                rows += bench_tsbs(engine, urls, days, hosts,
+                                   pg if engine == "postgresql" else None)
                 print(f"done: {engine}", file=sys.stderr)
     finally:
         if pg is not None:
             pg.stop()
     table = print_table(rows, ["engine", "path", "days", "metrics_per_s", "vs_raw", "seconds_p50",
-                               "seconds_p95", "cpu_s_p50", "load"])
+                               "seconds_p95", "cpu_s_p50", "server_cpu_s_p50", "load"])
     print(f"\nwrote {write_results('ingest_tsbs', rows, {'markdown': table})}")
 
 
