@@ -1,0 +1,90 @@
+"""The state a query starts from, when it is assumed rather than read first.
+
+On PostgreSQL a ``wh.points``/``wh.frame`` call assumes the state read by the call before
+and sends the state statement with its own (one round trip); when the state read there
+differs, the call is answered again from it (warehouse/query/catalog.py, state_checked).
+On DuckDB the state is remembered per commit instead; the answers must be the same.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from warehouse import Warehouse
+
+START = pd.Timestamp("2026-11-25T00:00Z")
+
+
+def _points(metric: str, host: str, n: int = 120, value: float = 1.0) -> pd.DataFrame:
+    return pd.DataFrame({"metric": metric, "ts": pd.date_range(START, periods=n, freq="1min"),
+                         "value": value, "host": host})
+
+
+def test_a_call_whose_assumed_state_is_outdated_is_answered_again(wh, database_url):
+    wh.write_points(_points("cpu", "a", value=1.0), label_columns=["host"])
+    hosts = {"host": ["a", "b"]}
+    first = wh.frame(["cpu"], START, START + pd.Timedelta("2h"), labels=hosts, every="1h",
+                     agg="max", by=["host"])
+    assert first["host"].tolist() == ["a", "a"]
+    assert wh.points("cpu", START, labels=hosts, every="1h", agg="max")["host"].tolist() == [
+        "a", "a"]
+    other = Warehouse(database_url)  # another writer: this process's caches do not see it
+    try:
+        other.write_points(_points("cpu", "b", value=2.0), label_columns=["host"])
+        other.write_points(_points("mem", "a", n=3), label_columns=["host"])  # a new metric
+    finally:
+        other.close()
+    frame = wh.frame(["cpu"], START, START + pd.Timedelta("2h"), labels=hosts, every="1h",
+                     agg="max", by=["host"])
+    assert frame["host"].tolist() == ["a", "a", "b", "b"]
+    assert frame["cpu"].tolist() == [1.0, 1.0, 2.0, 2.0]
+    points = wh.points("cpu", START, labels=hosts, every="1h", agg="max", by=["host"])
+    assert points["host"].tolist() == ["a", "a", "b", "b"]
+    # Unknown to the state assumed (an error before any statement): read again, found.
+    assert len(wh.points("mem", with_labels=False)) == 3
+    # And a metric that does not exist still says so.
+    with pytest.raises(Exception, match="unknown metric 'disk'"):
+        wh.points("disk")
+
+
+def test_a_small_postgresql_call_sends_its_state_with_its_statement(database_url, request):
+    """Two messages per call: (BEGIN, state, query) and the ROLLBACK of the connection's
+    return; the connection goes back to the pool out of autocommit."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("an embedded engine has no round trips to save")
+    server = request.getfixturevalue("postgres_server")
+    if not hasattr(server, "log"):
+        pytest.skip("the server's statement log is not readable here")
+    database = database_url.rsplit("/", 1)[1]
+    setup = Warehouse(database_url)
+    try:
+        setup.write_points(_points("cpu", "a"), label_columns=["host"])
+        with setup.engine.begin() as conn:
+            conn.execute(text(f'ALTER DATABASE "{database}" SET log_statement = \'all\''))
+    finally:
+        setup.close()
+    wh = Warehouse(database_url)  # sessions begun after the setting log every statement
+    try:
+        for _ in range(2):  # the first call reads the state; the next ones assume it
+            wh.points("cpu", START, START + pd.Timedelta("1h"), every="1m", agg="max")
+        with wh.engine.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            conn.rollback()
+        before = len(server.log())
+        answer = wh.frame(["cpu"], START, START + pd.Timedelta("1h"), labels={"host": ["a"]},
+                          every="1m", agg="max", by=[])
+        assert len(answer) == 60
+        logged = server.log()[before:]  # the connection is back: its ROLLBACK is logged
+        messages = re.findall(rf"\[{pid}\] LOG:  (?:statement|execute [^:]*): (.*)", logged)
+        assert len(messages) == 2, logged
+        assert messages[0].startswith("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        assert messages[1] == "ROLLBACK"
+        with wh.engine.connect() as conn:  # the same pooled connection, back to normal
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() == pid
+            assert conn.connection.driver_connection.autocommit is False
+    finally:
+        wh.close()
