@@ -8,6 +8,8 @@ bounds, and shapes the rows.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -27,46 +29,93 @@ def readings_where(conn: Connection, backend: Backend, source: str, archived: li
     into those columns sorted by (grp, t) (then the caller adds no ORDER BY).
 
     ``filters`` are the frame's conditions on ``points`` (series list first, then time
-    bounds); ``mapping`` joins ``points`` to (g_series_id, g_grp, g_m) from ``pairs``;
-    ``columns`` are the per-metric aggregates over ``g_m``."""
-    # Find the (instant, label set) whose filtered metric passes first (materialised,
-    # so the planner cannot turn it round), then fetch only the readings there:
-    # LATERAL makes PostgreSQL probe the primary key per (hit, series); DuckDB
-    # decorrelates it into a hash join on (series_id, ts), whose scan the time bounds
-    # repeated inside keep to the range (else it read every point of the table), and
-    # the engine's frame_probe_series file to the frame's series where that helps
-    # (DuckDB; on PostgreSQL the list made the planner probe every series per hit).
-    # Pivoting every reading of the range instead cost 3-10x more (bench/tsbs
-    # high-cpu: ten FILTER aggregates over every reading is most of it).
-    ids = ",".join(map(str, series_ids)) or "NULL"
-    where_sql = " AND ".join(filters)
+    bounds); ``mapping`` joins ``points`` to (g_series_id, g_grp, g_m) from ``pairs`` (the
+    text of a ``VALUES`` list of those triples); ``columns`` are the per-metric aggregates
+    over ``g_m``."""
     hit_ids = ",".join(str(s) for s, m in zip(series_ids, m_codes) if m == k) or "NULL"
     hit_where = " AND ".join([f"series_id IN ({hit_ids})", *filters[1:]])
-    hits = (f"WITH h AS MATERIALIZED (SELECT points.ts AS h_ts, g.g_grp AS h_grp "
-            f"FROM {source} {mapping} WHERE {hit_where} "
-            f"AND points.value {op} :where_value)")
-    per_group = (f"SELECT h.h_ts AS t, h.h_grp AS grp, {', '.join(columns)} FROM h "
-                 f"JOIN (VALUES {pairs}) AS g(g_series_id, g_grp, g_m) "
-                 f"ON g.g_grp = h.h_grp")
     if compressed and segments_overlap(conn, series_ids, start_ts, end_ts):
-        # A probe per (hit, series) would decode a whole segment for one reading
-        # (TSBS high-cpu-1, 10 hosts compressed: 6 s against 11 ms raw). Decode the
-        # range once instead and hash-join its readings with the hits. (Keeping only
-        # the readings at hit instants with IN (SELECT h_ts FROM h) first made the
-        # planner, which guesses a CTE holds a few rows, loop over hits per reading.)
-        return (f"{hits}, r AS MATERIALIZED (SELECT points.ts AS r_ts, "
-                f"points.series_id AS r_series_id, points.value FROM {source} "
-                f"WHERE {where_sql}) "
-                f"{per_group} JOIN r AS points ON points.r_series_id = g.g_series_id "
-                f"AND points.r_ts = h.h_ts GROUP BY 1, 2"), None
-    # No compressed segment in the range: the probes read hot rows only.
+        return _decoded_range(source, mapping, pairs, columns, filters, hit_where, op), None
+    # No compressed segment in the range: the engine's file (sql/<dialect>/query/
+    # frame_where_hot.sql) finds the hits first, then only the readings at them. Its rows are
+    # long (pivoted here) or already wide and sorted; finish tells them apart by their columns.
+    grp, m, by_series = _series_lookup(pairs)
     probe, _ = points_relation(archived, series_ids)
-    return (f"{hits} {per_group} "
-            f"JOIN LATERAL (SELECT points.value FROM {probe} "
-            f"WHERE points.series_id = g.g_series_id AND points.ts = h.h_ts"
-            f"{''.join(' AND points.' + f for f in filters[1:])}"
-            f"{sql_fragment(backend.sql_folders, 'query/frame_probe_series').format(ids=ids)}"
-            f") AS points ON true GROUP BY 1, 2"), None
+    template = sql_fragment(backend.sql_folders, "query/frame_where_hot")
+    sql = template.format(
+        source=source, mapping=mapping, series_mapping="" if by_series else mapping,
+        grp=grp, m=m, pairs=pairs,
+        columns=", ".join(columns), probe=probe, hit_where=hit_where, op=op,
+        where=" AND ".join(filters),
+        probe_bounds="".join(" AND points." + f for f in filters[1:]))
+    return sql, functools.partial(wide_readings, width=len(columns))
 
 
-__all__ = ["readings_where"]
+def _decoded_range(source: str, mapping: str, pairs: str, columns: list[str],
+                   filters: list[str], hit_where: str, op: str) -> str:
+    """Compressed segments in the range (PostgreSQL): a probe per (hit, series) would decode
+    a whole segment for one reading (TSBS high-cpu-1, 10 hosts compressed: 6 s against 11 ms
+    raw). Decode the range once instead and hash-join its readings with the hits. (Keeping
+    only the readings at hit instants with IN (SELECT h_ts FROM h) first made the planner,
+    which guesses a CTE holds a few rows, loop over hits per reading.)"""
+    return (f"WITH h AS MATERIALIZED (SELECT points.ts AS h_ts, g.g_grp AS h_grp "
+            f"FROM {source} {mapping} WHERE {hit_where} "
+            f"AND points.value {op} :where_value), "
+            f"r AS MATERIALIZED (SELECT points.ts AS r_ts, "
+            f"points.series_id AS r_series_id, points.value FROM {source} "
+            f"WHERE {' AND '.join(filters)}) "
+            f"SELECT h.h_ts AS t, h.h_grp AS grp, {', '.join(columns)} FROM h "
+            f"JOIN (VALUES {pairs}) AS g(g_series_id, g_grp, g_m) "
+            f"ON g.g_grp = h.h_grp "
+            f"JOIN r AS points ON points.r_series_id = g.g_series_id "
+            f"AND points.r_ts = h.h_ts GROUP BY 1, 2")
+
+
+#: A series' group and metric are read from a list indexed by series_id when the ids span
+#: at most this many entries (else through the mapping join): a list literal of the span.
+_LOOKUP_SPAN = 65_536
+
+
+def _series_lookup(pairs: str) -> tuple[str, str, bool]:
+    """SQL expressions for the group and the metric code of ``points.series_id``, and
+    whether they stand on their own: list literals indexed by the id when the ids are dense
+    enough (a join with the mapping cost DuckDB as much as scanning the range, TSBS
+    high-cpu-all), else the mapping's columns (the caller joins it)."""
+    triples = np.array(re.findall(r"-?\d+", pairs), dtype="i8").reshape(-1, 3)
+    if not len(triples):
+        return "g.g_grp", "g.g_m", False
+    ids = triples[:, 0]
+    low, span = int(ids.min()), int(ids.max() - ids.min()) + 1
+    if span > _LOOKUP_SPAN:
+        return "g.g_grp", "g.g_m", False
+    index = f"[points.series_id - {low - 1}]"  # SQL arrays count from 1
+    return _list_literal(ids - low, triples[:, 1], span) + index, \
+        _list_literal(ids - low, triples[:, 2], span) + index, True
+
+
+def _list_literal(positions: np.ndarray, values: np.ndarray, span: int) -> str:
+    """``(ARRAY[v, NULL, ...])``: ``values`` at ``positions`` of ``span`` entries (the
+    standard array constructor, a LIST on DuckDB)."""
+    entries = np.full(span, "NULL", dtype=object)
+    entries[positions] = values.astype(str)
+    return "(ARRAY[" + ",".join(entries) + "])"
+
+
+def wide_readings(rows: dict[str, np.ndarray], width: int) -> dict[str, np.ndarray]:
+    """Wide rows (t, grp, v0..v{width-1}) sorted by (grp, t) from the statement's rows: long
+    rows (n, t, grp, m, v) are scattered to row ``n`` (the hit number, in that order) and
+    column ``m``; a metric with no reading at a hit stays NaN. Wide rows pass as they are."""
+    if "n" not in rows:
+        return rows
+    n = np.asarray(rows["n"], dtype=np.intp)
+    hits = int(n.max()) + 1 if len(n) else 0
+    t = np.empty(hits, dtype=rows["t"].dtype)
+    t[n] = rows["t"]
+    grp = np.empty(hits, dtype="i8")
+    grp[n] = rows["grp"]
+    values = np.full((width, hits), np.nan)
+    values[np.asarray(rows["m"], dtype=np.intp), n] = rows["v"]
+    return {"t": t, "grp": grp, **{f"v{i}": values[i] for i in range(width)}}
+
+
+__all__ = ["readings_where", "wide_readings"]

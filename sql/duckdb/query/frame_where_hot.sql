@@ -1,0 +1,19 @@
+-- wh.frame where= without buckets, no compressed segment in the range: long rows
+-- (n = hit number in (grp, t) order, t, grp, m = metric code, v = value), scattered into the
+-- wide frame by NumPy (query/frame_where.py); DuckDB hands them over as vectors, so ten times
+-- the rows costs less than ten FILTER aggregates and a GROUP BY over them (TSBS high-cpu-all).
+-- The readings join the hits on (grp, ts): the hash table holds one row per hit, and each
+-- point finds its group through {grp} (an array indexed by series_id when the ids are dense:
+-- a join with the series mapping cost as much as the scan). DISTINCT: a hit counts once even
+-- if a relation listed a point twice.
+-- Placeholders: {source} {series_mapping} {grp} {m} {hit_where} {where} {op}.
+WITH h AS MATERIALIZED (
+    SELECT h_ts, h_grp, row_number() OVER (ORDER BY h_grp, h_ts) - 1 AS h_n
+      FROM (SELECT DISTINCT points.ts AS h_ts, {grp} AS h_grp
+              FROM {source} {series_mapping}
+             WHERE {hit_where} AND points.value {op} :where_value) AS hit
+)
+SELECT h.h_n AS n, h.h_ts AS t, h.h_grp AS grp, {m} AS m, points.value AS v
+  FROM {source} {series_mapping}
+  JOIN h ON h.h_grp = {grp} AND h.h_ts = points.ts
+ WHERE {where}
