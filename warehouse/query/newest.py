@@ -10,7 +10,7 @@ chunk only. Answers equal the full computation's tail (tests/storage/test_query_
 
 from __future__ import annotations
 
-import pandas as pd
+import numpy as np
 from sqlalchemy import text
 
 from warehouse.backends.base import floor_to_bucket
@@ -28,10 +28,10 @@ def check_last(n) -> int:
     return n
 
 
-def newest(query, start_ts, end_ts, n: int, fill) -> pd.DataFrame:
+def newest(query, start_ts, end_ts, n: int, fill) -> dict[str, np.ndarray]:
     """The rows of ``query`` (a :class:`~warehouse.query.points.PointsQuery`) for the ``n``
     newest buckets with data (bucketed), or the ``n`` newest points of each series (raw),
-    in [start, end), as columns by name (a DataFrame or :meth:`PointsQuery.run`'s dict).
+    in [start, end), as columns by name (as :meth:`PointsQuery.run` gives them).
     With ``fill``, the ``n`` buckets ending at ``end`` are returned, empty ones filled."""
     check_last(n)
     every = query.every_us
@@ -51,8 +51,8 @@ def newest(query, start_ts, end_ts, n: int, fill) -> pd.DataFrame:
     oldest = None
     while True:
         clipped = lo if lo_bound is None else max(lo, lo_bound)
-        frame = pd.DataFrame(query.run(us_to_ts(clipped), us_to_ts(hi)))
-        if _enough(frame, n, every, query) or clipped == lo_bound:
+        columns = query.run(us_to_ts(clipped), us_to_ts(hi))
+        if _enough(columns, n, every, query) or clipped == lo_bound:
             break
         if oldest is None:
             oldest = _oldest_us(query)
@@ -60,17 +60,32 @@ def newest(query, start_ts, end_ts, n: int, fill) -> pd.DataFrame:
             break
         span = (hi - lo) * _GROWTH
         lo = hi - span if every is None else int(floor_to_bucket(hi - span, every))
+    # The tail in NumPy, on the columns as fetched: a DataFrame made, filtered and taken
+    # apart again here cost ~1 ms of a 5-bucket answer (cProfile, groupby-orderby-limit).
     if every is not None:
-        buckets = frame["bucket_us"].drop_duplicates().nlargest(n)
-        keep = frame["bucket_us"] >= (buckets.min() if len(buckets) else 0)
-        return frame[keep].reset_index(drop=True)
-    return frame.groupby("series_id", sort=False).tail(n).reset_index(drop=True)
+        buckets = np.unique(columns["bucket_us"])
+        keep = columns["bucket_us"] >= (buckets[-n] if len(buckets) >= n else
+                                        buckets[0] if len(buckets) else 0)
+    else:
+        keep = _last_of_each(np.asarray(columns["series_id"]), n)
+    return {name: np.asarray(column)[keep] for name, column in columns.items()}
 
 
-def _enough(frame: pd.DataFrame, n: int, every, query) -> bool:
+def _last_of_each(series_ids: np.ndarray, n: int) -> np.ndarray:
+    """Mask of the last ``n`` rows of each run of equal ``series_ids`` (raw rows come
+    ordered by series, then time)."""
+    if len(series_ids) == 0:
+        return np.zeros(0, dtype=bool)
+    starts = np.flatnonzero(np.r_[True, series_ids[1:] != series_ids[:-1]])
+    ends = np.r_[starts[1:], len(series_ids)]
+    run_end = np.repeat(ends, ends - starts)
+    return run_end - np.arange(len(series_ids)) <= n
+
+
+def _enough(columns: dict, n: int, every, query) -> bool:
     if every is not None:
-        return frame["bucket_us"].nunique() >= n
-    counts = frame["series_id"].value_counts()
+        return len(np.unique(columns["bucket_us"])) >= n
+    _, counts = np.unique(np.asarray(columns["series_id"]), return_counts=True)
     return len(counts) == len(query.sel.ids) and bool((counts >= n).all())
 
 
