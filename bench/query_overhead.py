@@ -69,6 +69,12 @@ def forms(hosts: int) -> dict:
         "frame ×5 metrics 1 host 1h every=1m max": lambda wh: wh.frame(
             [f"cpu.{f}" for f in FIELDS[:5]], *one_hour, labels={"hostname": "host_1"},
             every="1m", agg="max"),
+        "frame 1 metric 1 host 1h every=1m max by=[] (TSBS single-groupby-1-1-1)":
+            lambda wh: wh.frame(["cpu.usage_user"], *one_hour, labels={"hostname": ["host_1"]},
+                                every="1m", agg="max", by=[]),
+        "points all hosts every=1m max by=[] last=5 (TSBS groupby-orderby-limit)":
+            lambda wh: wh.points("cpu.usage_user", None, twelve[1] - pd.Timedelta("17min"),
+                                 every="1m", agg="max", by=[], last=5),
         "sql 60 rows": lambda wh: wh.sql(*SQL_60_ROWS),
     }
 
