@@ -136,12 +136,17 @@ def points_relation(units: list[ArchivedUnit], series_ids: list[int], *,
                      f"WHERE series_id IN ({ids})")
         params["archive_files"] = [str(u.path) for u in units]
     if compressed:
+        # One branch per timestamp form (migration 0013): each is a plain function scan per
+        # segment, so a decode of many segments can run in parallel workers, which
+        # wh_segment_points (both forms in one UNION ALL) ruled out.
         bounds, bound_params = _segment_bounds("c", start, end)
         params.update(bound_params)
-        parts.append("SELECT s.ts, c.series_id, s.value, s.run_id FROM points_compressed c "
-                     "CROSS JOIN LATERAL wh_segment_points(c.ts_min, c.ts_step, c.ts_deltas, "
-                     "c.vals, c.vals_real, c.vals_int, c.vals_decimals, c.run_ids) s "
-                     f"WHERE c.series_id IN ({ids}){bounds}")
+        values = "c.vals, c.vals_real, c.vals_int, c.vals_decimals, c.run_ids"
+        for decode, form in (("wh_regular_segment_points(c.ts_min, c.ts_step", "IS NOT NULL"),
+                             ("wh_irregular_segment_points(c.ts_min, c.ts_deltas", "IS NULL")):
+            parts.append(f"SELECT s.ts, c.series_id, s.value, s.run_id FROM points_compressed c "
+                         f"CROSS JOIN LATERAL {decode}, {values}) s "
+                         f"WHERE c.series_id IN ({ids}) AND c.ts_step {form}{bounds}")
     return f"({' UNION ALL '.join(parts)}) AS points", params
 
 

@@ -1,0 +1,1 @@
+-- 0013 down: nothing to undo on DuckDB (0013 changed only PostgreSQL's segment decode).

@@ -1,0 +1,2 @@
+-- 0013 up: nothing changes on DuckDB (it keeps no compressed segments; 0013 changed only
+-- how PostgreSQL decodes them).
