@@ -7,6 +7,10 @@ re-run on the bare driver connection with the same parameters and fetched with
 the state statement, connection checkout, parameter binding, the result's conversion to a
 DataFrame. The load average is recorded with each form.
 
+On PostgreSQL each form is also timed with the state statement read first (a round trip
+of its own, as before) against sent with the query's statement, alternately in this process
+(``state_trip_ab``).
+
 Data: ``--hosts`` hosts × 10 metrics (TSBS cpu field names, 11 labels), one point every
 10 s for ``--hours`` hours. Prints a table and writes bench/results/query_overhead.json.
 
@@ -27,6 +31,7 @@ import pandas as pd
 from sqlalchemy import event, text
 
 from warehouse import Warehouse
+from warehouse.backends.base import Backend
 
 FIELDS = ["usage_user", "usage_system", "usage_idle", "usage_nice", "usage_iowait",
           "usage_irq", "usage_softirq", "usage_steal", "usage_guest", "usage_guest_nice"]
@@ -164,6 +169,37 @@ def measure(wh: Warehouse, call, runs: int, alone: tuple | None = None) -> dict:
             "load_average": [round(x, 2) for x in load_before]}
 
 
+def state_trip_ab(wh: Warehouse, call, runs: int) -> dict | None:
+    """Where the engine sends the state statement with the query's own (PostgreSQL), the call
+    as it is against the call with that refused (state read first: a round trip more),
+    alternately in this process, so both see the same load (docs/query.md)."""
+    backend_class = type(wh.backend)
+    if backend_class.defer_statement is Backend.defer_statement:
+        return None
+    sent_with = backend_class.defer_statement
+
+    def read_first(self, conn, sql):
+        return False
+
+    times = {"state sent with the statement": ([], []), "state read first": ([], [])}
+    load_before = os.getloadavg()
+    try:
+        for _ in range(runs):
+            for mode, method in (("state read first", read_first),
+                                 ("state sent with the statement", sent_with)):
+                backend_class.defer_statement = method
+                t, c = time.perf_counter(), time.process_time()
+                call(wh)
+                times[mode][0].append(time.perf_counter() - t)
+                times[mode][1].append(time.process_time() - c)
+    finally:
+        backend_class.defer_statement = sent_with
+    ms = lambda xs, q: round(float(np.quantile(xs, q)) * 1e3, 3)  # noqa: E731
+    return {mode: {"call_ms": ms(wall, 0.5), "call_p95_ms": ms(wall, 0.95),
+                   "call_cpu_ms": ms(cpu, 0.5)} for mode, (wall, cpu) in times.items()} | {
+        "load_average": [round(x, 2) for x in load_before]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=100)
@@ -199,6 +235,15 @@ def main() -> None:
                           f"(p95 {row['overhead_cpu_p95_ms']:6.2f}) ms, "
                           f"{row['statements']}, load {row['load_average'][0]}",
                           flush=True)
+                    ab = None if name.startswith("sql") else state_trip_ab(wh, call, args.runs)
+                    if ab is not None:
+                        row["state_trip_ab"] = ab
+                        print(f"{'':10} {'  same process, state read first / sent with it':50}"
+                              f" call {ab['state read first']['call_ms']:7.2f} / "
+                              f"{ab['state sent with the statement']['call_ms']:7.2f} ms, CPU "
+                              f"{ab['state read first']['call_cpu_ms']:6.2f} / "
+                              f"{ab['state sent with the statement']['call_cpu_ms']:6.2f} ms",
+                              flush=True)
             finally:
                 wh.close()
                 if server is not None:
