@@ -2,11 +2,13 @@
 -- (n = hit number in (grp, t) order, t, grp, m = metric code, v = value), scattered into the
 -- wide frame by NumPy (query/frame_where.py); DuckDB hands them over as vectors, so ten times
 -- the rows costs less than ten FILTER aggregates and a GROUP BY over them (TSBS high-cpu-all).
--- The readings join the hits on (grp, ts): the hash table holds one row per hit, and each
--- point finds its group through {grp} (an array indexed by series_id when the ids are dense:
--- a join with the series mapping cost as much as the scan). DISTINCT: a hit counts once even
--- if a relation listed a point twice.
--- Placeholders: {source} {series_mapping} {grp} {m} {hit_where} {where} {op}.
+-- The readings join the hits on (grp, ts): the hash table holds one row per hit. Each point
+-- finds its group and metric through {grp} and {m}: arrays indexed by series_id for a frame
+-- of many series with dense ids (joining the mapping of 1,000 series cost as much as the
+-- scan), else the mapping's columns, joined by {series_mapping} (small: a cheap join).
+-- DISTINCT: a hit counts once even if a relation listed a point twice.
+-- Placeholders: {source} {series_mapping} (empty when {grp} and {m} read arrays) {grp} {m}
+-- {hit_where} {where} {op}.
 WITH h AS MATERIALIZED (
     SELECT h_ts, h_grp, row_number() OVER (ORDER BY h_grp, h_ts) - 1 AS h_n
       FROM (SELECT DISTINCT points.ts AS h_ts, {grp} AS h_grp
