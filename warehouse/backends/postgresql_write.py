@@ -59,7 +59,14 @@ def _missing(value) -> bool:
 
 def points_copy_payload(batch: pd.DataFrame, order: np.ndarray | None = None) -> bytes:
     """Encode points as a COPY BINARY stream for columns (ts, series_id, value, run_id), rows
-    in ``order`` (row positions) when given.
+    in ``order`` (row positions) when given: :func:`points_copy_parts` joined."""
+    return b"".join(points_copy_parts(batch, order))
+
+
+def points_copy_parts(batch: pd.DataFrame, order: np.ndarray | None = None) -> list:
+    """The COPY BINARY stream of :func:`points_copy_payload` as consecutive buffers (header,
+    a block of rows per run_id layout, trailer), which COPY takes one by one: joining them
+    copied a TSBS day's 330 MB twice more (~0.45 s).
 
     Built with one numpy structured array per run_id layout (null or 16-byte UUID), so
     encoding costs a few vectorised copies rather than a Python call per row.
@@ -97,9 +104,9 @@ def points_copy_payload(batch: pd.DataFrame, order: np.ndarray | None = None) ->
             rows["run"] = np.frombuffer(bytes.fromhex("".join(hex_ids)), dtype="V16")
         else:
             rows["l_run"] = -1
-        parts.append(rows.tobytes())
+        parts.append(memoryview(rows.view(np.uint8)))
     parts.append(_COPY_TRAILER)
-    return b"".join(parts)
+    return parts
 
 
 def points_from_copy(payload: bytes) -> pa.Table:
@@ -155,7 +162,7 @@ class PostgreSQLWrites:
         first, last = np.minimum.reduceat(ts_sorted, starts), np.maximum.reduceat(ts_sorted, starts)
         self._decompress_for_write(conn, ids, first, last)
         raw = raw_connection(conn)
-        payload = points_copy_payload(batch, order)
+        payload = points_copy_parts(batch, order)
         columns = "(ts, series_id, value, run_id)"
         small = len(batch) < BULK_ROWS
         if small or not self._may_overlap(conn, ids, first):
@@ -171,7 +178,8 @@ class PostgreSQLWrites:
             try:
                 with raw.cursor().copy(f"COPY {target} {columns} FROM STDIN (FORMAT BINARY)") \
                         as copy:
-                    copy.write(payload)
+                    for part in payload:
+                        copy.write(part)
                 raw.execute("RELEASE SAVEPOINT wh_points_copy")
                 return len(batch)
             except (psycopg.errors.UniqueViolation, psycopg.errors.UndefinedTable):
@@ -181,7 +189,8 @@ class PostgreSQLWrites:
         )
         raw.execute("TRUNCATE _stage_points")
         with raw.cursor().copy(f"COPY _stage_points {columns} FROM STDIN (FORMAT BINARY)") as copy:
-            copy.write(payload)
+            for part in payload:
+                copy.write(part)
         if len(batch) >= BULK_ROWS:  # a temporary table has no statistics otherwise
             raw.execute("ANALYZE _stage_points")
         return conn.execute(text(self.sql("ingest/insert_points")), {
@@ -283,7 +292,8 @@ class PostgreSQLWrites:
         with raw.cursor().copy(pgsql.SQL(
                 "COPY {chunk} (ts, series_id, value, run_id) FROM STDIN (FORMAT BINARY, FREEZE)"
         ).format(**names)) as copy:
-            copy.write(points_copy_payload(batch, order))
+            for part in points_copy_parts(batch, order):
+                copy.write(part)
         run("new_chunk_index")
         run("new_chunk_attach")
         self._chunk_cache.pop("points", None)
