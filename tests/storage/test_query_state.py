@@ -88,3 +88,22 @@ def test_a_small_postgresql_call_sends_its_state_with_its_statement(database_url
             assert conn.connection.driver_connection.autocommit is False
     finally:
         wh.close()
+
+
+def test_a_failed_statement_leaves_the_pooled_connection_usable(wh, database_url, monkeypatch):
+    """The query's statement fails inside the message that also carried BEGIN and the state:
+    the error reaches the caller, and the next call (same pooled connection) is answered."""
+    wh.write_points(_points("cpu", "a"), label_columns=["host"])
+    call = lambda: wh.points("cpu", START, START + pd.Timedelta("1h"),  # noqa: E731
+                             every="1m", agg="max", by=[])
+    assert len(call()) == 60  # the state is read (and remembered) here
+    monkeypatch.setattr(wh.backend, "aggregate", lambda agg: "no_such_function(value)")
+    with pytest.raises(Exception, match="no_such_function"):
+        call()
+    monkeypatch.undo()
+    assert len(call()) == 60
+    if database_url.startswith("postgresql"):
+        with wh.engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert driver.autocommit is False
+            assert driver.info.transaction_status.name == "IDLE"
