@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+from pandas.arrays import DatetimeArray
 
 from warehouse.query.catalog import Selection
 
@@ -93,15 +94,25 @@ UTC_US = pd.DatetimeTZDtype("us", "UTC")
 def utc_from_us(us: np.ndarray):
     """µs since the epoch as a UTC datetime array (as ``pd.to_datetime(us, unit="us",
     utc=True)``, without its parsing machinery)."""
-    return pd.array(us.view("datetime64[us]"), dtype=UTC_US)
+    return _utc_array(us.view("datetime64[us]"))
 
 
 def utc_times(values):
     """Fetched times (UTC ``datetime64[us]``, aware datetimes, a column of either) as a UTC
     datetime array."""
     if isinstance(values, np.ndarray) and values.dtype == "datetime64[us]":
-        return pd.array(values, dtype=UTC_US)
+        return _utc_array(values)
     return pd.to_datetime(values, utc=True).array
+
+
+def _utc_array(values: np.ndarray):
+    """A UTC datetime array over ``values`` (``datetime64[us]``, made for this answer: it is
+    not copied). ``DatetimeArray._simple_new`` takes them as they are; ``pd.array`` checks
+    and converts first, 25x the time for a 60-row answer (30 against 1.2 µs warm)."""
+    try:
+        return DatetimeArray._simple_new(values, dtype=UTC_US)
+    except (AttributeError, TypeError):  # a pandas without this private constructor
+        return pd.array(values, dtype=UTC_US)
 
 
 def frame_from_columns(columns: dict) -> pd.DataFrame:
