@@ -1,8 +1,9 @@
 """wh.frame(where=...) without buckets (TSBS high-cpu): every reading of a label set at the
 instants where one metric passes, the same as pandas computes from the points written, on
 both engines alike: hot rows, compressed chunks, late writes into them, archived chunks,
-hits whose other metrics have no reading, and each way DuckDB's statement finds a point's
-group (an array indexed by series id, or a join with the series mapping)."""
+hits whose other metrics have no reading, and each form of the statement (few series: their
+readings read once; many: the range twice, DuckDB finding a point's group in an array
+indexed by series id or, for ids far apart, through the series mapping)."""
 
 from __future__ import annotations
 
@@ -91,13 +92,13 @@ def test_readings_where_one_metric_passes_equal_pandas(wh):
 
 
 @pytest.mark.storage
-@pytest.mark.parametrize("lookup", [{"_LOOKUP_MIN_SERIES": 1},  # an array indexed by id
-                                    {"_LOOKUP_MIN_SERIES": 1, "_LOOKUP_SPAN": 1},  # ids apart
-                                    {"_LOOKUP_MIN_SERIES": 10_000}])  # few series: the join
-def test_each_series_lookup_gives_the_same_answer(wh, monkeypatch, lookup):
+@pytest.mark.parametrize("form", [{},  # few series: their readings read once
+                                  {"_MANY_SERIES": 1},  # the range twice; DuckDB: id arrays
+                                  {"_MANY_SERIES": 1, "_LOOKUP_SPAN": 1}])  # ids far apart
+def test_each_form_of_the_statement_gives_the_same_answer(wh, monkeypatch, form):
     points = readings()
     wh.write_points(points, label_columns=["host"])
-    for name, value in lookup.items():
+    for name, value in form.items():
         monkeypatch.setattr(frame_where, name, value)
     assert_answer(ask(wh), expected(points, "cpu.user", lambda v: v > 80))
     some = ask(wh, "cpu.idle <= 12.5", labels={"host": ["a", "c"]})
@@ -129,7 +130,10 @@ def test_compressed_chunks_and_late_writes_answer_the_same(wh):
 
 
 @pytest.mark.storage
-def test_archived_chunks_answer_the_same(wh):
+@pytest.mark.parametrize("many", [False, True])
+def test_archived_chunks_answer_the_same(wh, monkeypatch, many):
+    if many:  # the two-scan form over hot rows and (DuckDB) Parquet files
+        monkeypatch.setattr(frame_where, "_MANY_SERIES", 1)
     points = readings()
     wh.write_points(points, label_columns=["host"])
     want = expected(points, "cpu.user", lambda v: v > 80)

@@ -36,17 +36,19 @@ def readings_where(conn: Connection, backend: Backend, source: str, archived: li
     hit_where = " AND ".join([f"series_id IN ({hit_ids})", *filters[1:]])
     if compressed and segments_overlap(conn, series_ids, start_ts, end_ts):
         return _decoded_range(source, mapping, pairs, columns, filters, hit_where, op), None
-    # No compressed segment in the range: the engine's file (sql/<dialect>/query/
-    # frame_where_hot.sql) finds the hits first, then only the readings at them. Its rows are
-    # long (pivoted here) or already wide and sorted; finish tells them apart by their columns.
-    grp, m, by_series = _series_lookup(pairs)
+    # No compressed segment in the range: the hits first, then only the readings at them.
+    # A frame of few series reads its readings once (sql/common/query/frame_where_few.sql);
+    # otherwise the engine's query/frame_where_hot.sql, whose rows are long (pivoted here)
+    # or already wide and sorted: finish tells them apart by their columns.
+    few = len(series_ids) < _MANY_SERIES
+    grp, m, by_series = _series_lookup(pairs) if not few else ("g.g_grp", "g.g_m", False)
     probe, _ = points_relation(archived, series_ids)
-    template = sql_fragment(backend.sql_folders, "query/frame_where_hot")
+    template = sql_fragment(backend.sql_folders,
+                            "query/frame_where_few" if few else "query/frame_where_hot")
     sql = template.format(
         source=source, mapping=mapping, series_mapping="" if by_series else mapping,
-        grp=grp, m=m, pairs=pairs,
-        columns=", ".join(columns), probe=probe, hit_where=hit_where, op=op,
-        where=" AND ".join(filters),
+        grp=grp, m=m, pairs=pairs, columns=", ".join(columns), probe=probe,
+        hit_ids=hit_ids, hit_where=hit_where, op=op, where=" AND ".join(filters),
         probe_bounds="".join(" AND points." + f for f in filters[1:]))
     return sql, functools.partial(wide_readings, width=len(columns))
 
@@ -71,12 +73,13 @@ def _decoded_range(source: str, mapping: str, pairs: str, columns: list[str],
             f"AND points.r_ts = h.h_ts GROUP BY 1, 2")
 
 
-#: A series' group and metric are read from an array indexed by series_id when the frame
-#: has at least _LOOKUP_MIN_SERIES series whose ids span at most _LOOKUP_SPAN (an array
-#: literal of the span); otherwise through the mapping join, whose hash table is then small.
-#: TSBS, same process, load 4.5, statement + shaping CPU: 10 series, join 43 ms / array 58;
-#: 1,000 series, join 250 ms / array 229.
-_LOOKUP_MIN_SERIES = 128
+#: From this many series a frame reads the range twice (hits, then readings) rather than
+#: materialising its readings, and (DuckDB) finds a point's group and metric in an array
+#: indexed by series_id when the ids span at most _LOOKUP_SPAN (an array literal of the
+#: span), else through the mapping join. TSBS, same process, load 4.5, CPU of statement and
+#: shaping, two-scan form: 10 series, join 43 ms / array 58; 1,000 series, join 250 / array
+#: 229 (frame_where_few.sql has the single-scan numbers).
+_MANY_SERIES = 128
 _LOOKUP_SPAN = 65_536
 
 
@@ -86,7 +89,7 @@ def _series_lookup(pairs: str) -> tuple[str, str, bool]:
     columns (the caller joins it)."""
     triples = np.array(re.findall(r"-?\d+", pairs), dtype="i8").reshape(-1, 3)
     ids = triples[:, 0]
-    if len(ids) < _LOOKUP_MIN_SERIES or int(ids.max() - ids.min()) >= _LOOKUP_SPAN:
+    if int(ids.max() - ids.min()) >= _LOOKUP_SPAN:
         return "g.g_grp", "g.g_m", False
     low, span = int(ids.min()), int(ids.max() - ids.min()) + 1
     index = f"[points.series_id - {low - 1}]"  # SQL arrays count from 1

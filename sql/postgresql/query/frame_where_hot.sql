@@ -1,6 +1,7 @@
--- wh.frame where= without buckets, no compressed segment in the range: wide rows (t, grp,
--- v0..vN) in (grp, t) order. The hits are found first (materialised, so the planner cannot
--- turn it round), then LATERAL probes the primary key once per (hit, series of its group).
+-- wh.frame where= without buckets, a frame of many series (frame_where_few.sql otherwise), no
+-- compressed segment in the range: wide rows (t, grp, v0..vN) in (grp, t) order. The hits are
+-- found first (materialised, so the planner cannot turn it round), then LATERAL probes the
+-- primary key once per (hit, series of its group).
 -- Long rows pivoted in NumPy (DuckDB's file) would be ten times the rows through the driver,
 -- each a Python tuple here. A hash join of the range with the hits instead of the probes, with
 -- nested loops off and 64 MB of work_mem, was slower (TSBS high-cpu-all 1.1 -> 1.6 s); the
