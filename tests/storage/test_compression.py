@@ -467,3 +467,32 @@ def test_raw_read_of_many_segments_can_run_in_parallel(wh):
         assert "Gather" in plan and "Partial" in plan, plan
         counts = conn.execute(text(statement), params).fetchall()
     assert sum(n for _, _, n in counts) == len(frame()) * 2
+
+
+def test_raw_reads_bounded_inside_segments(wh):
+    """A regular segment is sliced to the read's [start, end) before decoding (0014): bounds
+    on a point, a microsecond either side, between points, across two segments, before,
+    after and around a one-point segment give the rows they gave hot."""
+    if not wh.backend.capabilities.native_partitions:
+        pytest.skip("DuckDB keeps no segments")
+    ts = pd.date_range("2026-11-01T01:00:00Z", periods=1500, freq="10s")  # 1000 + 500
+    wh.write_points(pd.concat([
+        pd.DataFrame({"metric": "steady", "labels": [{}] * len(ts), "ts": ts,
+                      "value": np.arange(len(ts), dtype=float)}),
+        pd.DataFrame({"metric": "once", "labels": [{}], "ts": [ts[5]], "value": [7.0]})],
+        ignore_index=True))
+    run(wh, "refresh_rollups")
+    us = pd.Timedelta(microseconds=1)
+    windows = [(ts[10], ts[20]), (ts[10] + us, ts[20] - us), (ts[10] - us, ts[20] + us),
+               (ts[10] + pd.Timedelta(seconds=3), ts[11] + pd.Timedelta(seconds=3)),
+               (ts[990], ts[1010]), (ts[0] - pd.Timedelta(days=1), ts[3]),
+               (ts[1497], ts[-1] + pd.Timedelta(days=1)), (ts[5], ts[5] + us),
+               (ts[5] - us, ts[5]), (ts[0] - pd.Timedelta(days=1), None), (None, ts[1200])]
+    before = {(name, i): wh.points(name, a, b) for name in ("steady", "once")
+              for i, (a, b) in enumerate(windows)}
+    compress.compress_now(wh, "1d", now=NOW)
+    assert compressed(wh) == (0, len(ts) + 1)
+    for (name, i), expected in before.items():
+        a, b = windows[i]
+        pd.testing.assert_frame_equal(wh.points(name, a, b), expected, obj=f"{name} {i}")
+    assert len(before[("steady", 0)]) == 10 and len(before[("once", 7)]) == 1

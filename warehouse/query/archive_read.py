@@ -139,13 +139,20 @@ def points_relation(units: list[ArchivedUnit], series_ids: list[int], *,
         # One branch per timestamp form (migration 0013): each is a plain function scan per
         # segment, so a decode of many segments can run in parallel workers, which
         # wh_segment_points (both forms in one UNION ALL) ruled out.
+        # A regular segment is also sliced to [start, end) before it becomes rows (0014).
         bounds, bound_params = _segment_bounds("c", start, end)
         params.update(bound_params)
         values = "c.vals, c.vals_real, c.vals_int, c.vals_decimals, c.run_ids"
-        for decode, form in (("wh_regular_segment_points(c.ts_min, c.ts_step", "IS NOT NULL"),
-                             ("wh_irregular_segment_points(c.ts_min, c.ts_deltas", "IS NULL")):
+        since, until = (("CAST(:compressed_start AS TIMESTAMPTZ)" if start is not None else
+                         "CAST(NULL AS TIMESTAMPTZ)"),
+                        ("CAST(:compressed_end AS TIMESTAMPTZ)" if end is not None else
+                         "CAST(NULL AS TIMESTAMPTZ)"))
+        for decode, form in (
+                (f"wh_regular_segment_points(c.ts_min, c.ts_step, {values}, {since}, {until})",
+                 "IS NOT NULL"),
+                (f"wh_irregular_segment_points(c.ts_min, c.ts_deltas, {values})", "IS NULL")):
             parts.append(f"SELECT s.ts, c.series_id, s.value, s.run_id FROM points_compressed c "
-                         f"CROSS JOIN LATERAL {decode}, {values}) s "
+                         f"CROSS JOIN LATERAL {decode} s "
                          f"WHERE c.series_id IN ({ids}) AND c.ts_step {form}{bounds}")
     return f"({' UNION ALL '.join(parts)}) AS points", params
 

@@ -1,0 +1,1 @@
+-- 0014 down: nothing to undo on DuckDB (0014 changed only PostgreSQL's segment decode).

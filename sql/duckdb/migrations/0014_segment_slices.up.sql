@@ -1,0 +1,2 @@
+-- 0014 up: nothing changes on DuckDB (it keeps no compressed segments; 0014 changed only
+-- how PostgreSQL decodes them).
