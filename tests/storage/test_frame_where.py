@@ -1,9 +1,9 @@
 """wh.frame(where=...) without buckets (TSBS high-cpu): every reading of a label set at the
 instants where one metric passes, the same as pandas computes from the points written, on
 both engines alike: hot rows, compressed chunks, late writes into them, archived chunks,
-hits whose other metrics have no reading, and each form of the statement (few series: their
-readings read once; many: the range twice, DuckDB finding a point's group in an array
-indexed by series id or, for ids far apart, through the series mapping)."""
+hits whose other metrics have no reading, and each form of the statement (few series: a
+probe per reading; many, on DuckDB: long rows, a point's group found in an array indexed by
+series id or, for ids far apart, through the series mapping)."""
 
 from __future__ import annotations
 
@@ -92,8 +92,8 @@ def test_readings_where_one_metric_passes_equal_pandas(wh):
 
 
 @pytest.mark.storage
-@pytest.mark.parametrize("form", [{},  # few series: their readings read once
-                                  {"_MANY_SERIES": 1},  # the range twice; DuckDB: id arrays
+@pytest.mark.parametrize("form", [{},  # few series: the probe
+                                  {"_MANY_SERIES": 1},  # DuckDB: long rows, id arrays
                                   {"_MANY_SERIES": 1, "_LOOKUP_SPAN": 1}])  # ids far apart
 def test_each_form_of_the_statement_gives_the_same_answer(wh, monkeypatch, form):
     points = readings()
@@ -132,7 +132,7 @@ def test_compressed_chunks_and_late_writes_answer_the_same(wh):
 @pytest.mark.storage
 @pytest.mark.parametrize("many", [False, True])
 def test_archived_chunks_answer_the_same(wh, monkeypatch, many):
-    if many:  # the two-scan form over hot rows and (DuckDB) Parquet files
+    if many:  # DuckDB's long-row form over hot rows and Parquet files
         monkeypatch.setattr(frame_where, "_MANY_SERIES", 1)
     points = readings()
     wh.write_points(points, label_columns=["host"])

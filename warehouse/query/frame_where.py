@@ -16,8 +16,9 @@ import numpy as np
 from sqlalchemy import Connection
 
 from warehouse.backends.base import Backend
+from warehouse.errors import UnknownNameError
 from warehouse.query.archive_read import points_relation, segments_overlap
-from warehouse.sqlfiles import sql_fragment
+from warehouse.sqlfiles import load_sql, sql_fragment
 
 
 def readings_where(conn: Connection, backend: Backend, source: str, archived: list,
@@ -37,20 +38,34 @@ def readings_where(conn: Connection, backend: Backend, source: str, archived: li
     if compressed and segments_overlap(conn, series_ids, start_ts, end_ts):
         return _decoded_range(source, mapping, pairs, columns, filters, hit_where, op), None
     # No compressed segment in the range: the hits first, then only the readings at them.
-    # A frame of few series reads its readings once (sql/common/query/frame_where_few.sql);
-    # otherwise the engine's query/frame_where_hot.sql, whose rows are long (pivoted here)
-    # or already wide and sorted: finish tells them apart by their columns.
-    few = len(series_ids) < _MANY_SERIES
-    grp, m, by_series = _series_lookup(pairs) if not few else ("g.g_grp", "g.g_m", False)
+    # A frame of many series uses the engine's query/frame_where_many.sql where it has one
+    # (DuckDB: long rows, pivoted here); otherwise sql/common/query/frame_where_probe.sql
+    # (wide rows, sorted). finish tells the two apart by their columns.
+    many = len(series_ids) >= _MANY_SERIES and _has_sql(backend.sql_folders,
+                                                         "query/frame_where_many")
+    grp, m, by_series = _series_lookup(pairs) if many else ("g.g_grp", "g.g_m", False)
     probe, _ = points_relation(archived, series_ids)
+    ids = ",".join(map(str, series_ids)) or "NULL"
+    probe_series = sql_fragment(backend.sql_folders, "query/frame_probe_series")
     template = sql_fragment(backend.sql_folders,
-                            "query/frame_where_few" if few else "query/frame_where_hot")
+                            "query/frame_where_many" if many else "query/frame_where_probe")
     sql = template.format(
         source=source, mapping=mapping, series_mapping="" if by_series else mapping,
         grp=grp, m=m, pairs=pairs, columns=", ".join(columns), probe=probe,
-        hit_ids=hit_ids, hit_where=hit_where, op=op, where=" AND ".join(filters),
+        probe_series=probe_series.format(ids=ids), hit_where=hit_where, op=op,
+        where=" AND ".join(filters),
         probe_bounds="".join(" AND points." + f for f in filters[1:]))
     return sql, functools.partial(wide_readings, width=len(columns))
+
+
+@functools.cache
+def _has_sql(folders: tuple[str, ...], name: str) -> bool:
+    """Whether an engine's folder chain holds the SQL file ``name``."""
+    try:
+        load_sql(folders, name)
+    except UnknownNameError:
+        return False
+    return True
 
 
 def _decoded_range(source: str, mapping: str, pairs: str, columns: list[str],
@@ -73,12 +88,13 @@ def _decoded_range(source: str, mapping: str, pairs: str, columns: list[str],
             f"AND points.r_ts = h.h_ts GROUP BY 1, 2")
 
 
-#: From this many series a frame reads the range twice (hits, then readings) rather than
-#: materialising its readings, and (DuckDB) finds a point's group and metric in an array
-#: indexed by series_id when the ids span at most _LOOKUP_SPAN (an array literal of the
-#: span), else through the mapping join. TSBS, same process, load 4.5, CPU of statement and
-#: shaping, two-scan form: 10 series, join 43 ms / array 58; 1,000 series, join 250 / array
-#: 229 (frame_where_few.sql has the single-scan numbers).
+#: From this many series a frame uses the engine's query/frame_where_many.sql (DuckDB: the
+#: probe's hash join over a range of many series costs more than long rows joined on (group,
+#: ts); TSBS high-cpu-all, 1,000 series, same process, load 3.2: CPU 270-370 -> 190-280 ms,
+#: while high-cpu-1, 10 series, is 1.6-2x cheaper as a probe). There a point's group and
+#: metric come from arrays indexed by series_id when the ids span at most _LOOKUP_SPAN (an
+#: array literal of the span), else through the mapping join (1,000 series: join 250 ms
+#: CPU, arrays 229).
 _MANY_SERIES = 128
 _LOOKUP_SPAN = 65_536
 

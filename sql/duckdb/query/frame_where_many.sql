@@ -1,8 +1,9 @@
--- wh.frame where= without buckets, a frame of many series (frame_where_few.sql otherwise), no
--- compressed segment in the range: long rows (n = hit number in (grp, t) order, t, grp, m =
--- metric code, v = value), scattered into the wide frame by NumPy (query/frame_where.py);
--- DuckDB hands them over as vectors, so ten times the rows costs less than ten FILTER
--- aggregates and a GROUP BY over them (TSBS high-cpu-all).
+-- wh.frame where= without buckets, a frame of many series (query/frame_where.py; fewer:
+-- common/query/frame_where_probe.sql), no compressed segment in the range: long rows (n = hit
+-- number in (grp, t) order, t, grp, m = metric code, v = value), scattered into the wide frame
+-- by NumPy; DuckDB hands them over as vectors, so ten times the rows costs less than ten
+-- FILTER aggregates and a GROUP BY over them, and the hash join on (grp, ts) holds one row per
+-- hit where the probe's held one per (hit, series) (TSBS high-cpu-all).
 -- The readings join the hits on (grp, ts): the hash table holds one row per hit. Each point
 -- finds its group and metric through {grp} and {m}: arrays indexed by series_id for a frame
 -- of many series with dense ids (joining the mapping of 1,000 series cost as much as the
