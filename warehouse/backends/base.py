@@ -54,6 +54,21 @@ def raw_connection(conn: Connection):
     return conn.connection.driver_connection
 
 
+def count_commits(dbapi_connection, counter: list[int]) -> None:
+    """Make the driver connection count its commits in ``counter``, AFTER each one: a reader
+    that read the count before its transaction began, and still sees it unchanged, saw every
+    commit made through such connections."""
+    commit = dbapi_connection.commit
+
+    def counted_commit():
+        try:
+            return commit()
+        finally:
+            counter[0] += 1
+
+    dbapi_connection.commit = counted_commit
+
+
 class Backend(ABC):
     """One storage engine. Instances are cheap; they hold the SQLAlchemy engine."""
 
@@ -188,6 +203,13 @@ class Backend(ABC):
         """Rows of the statement :meth:`defer_statement` deferred: as read with the statement
         it went with, or, when none has run since, read now (in the same transaction)."""
         raise NotImplementedError(f"{self.dialect} defers no statement")
+
+    def local_commits(self) -> int:
+        """Commits this process has made to this database (counted after each; 0 where the
+        engine does not count them). A state read before the last of them has most likely
+        changed, so the query layer reads it rather than assume it (catalog.state_checked);
+        other processes' commits are for the check there to find."""
+        return 0
 
     def commit_generation(self) -> int | None:
         """A number that changes after every commit to this database, when the engine can

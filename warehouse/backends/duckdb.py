@@ -28,6 +28,7 @@ from warehouse.backends.base import (
     POINTS_ARROW_SCHEMA,
     Backend,
     Capabilities,
+    count_commits,
     floor_to_bucket,
     raw_connection,
 )
@@ -67,7 +68,7 @@ class DuckDBBackend(DuckDBWrites, Backend):
         counter = _commit_counter(engine)
         from sqlalchemy import event
 
-        event.listen(engine, "connect", lambda dbapi, _record: _count_commits(dbapi, counter))
+        event.listen(engine, "connect", lambda dbapi, _record: count_commits(dbapi, counter))
         event.listen(engine, "reset", _reset_returned)
         _COUNTED_ENGINES[engine] = counter
         # wh.sql keeps a connection of its own per pooled connection: closed with it, so a
@@ -224,20 +225,6 @@ def _commit_counter(engine) -> list[int]:
            else f"memory:{id(engine)}")  # an in-memory database is private to its engine
     with _COUNTERS_GUARD:
         return _COMMIT_COUNTERS.setdefault(key, [0])
-
-
-def _count_commits(dbapi_connection, counter: list[int]) -> None:
-    """Make the driver connection count its commits, AFTER each one: a reader that read the
-    count before its transaction began, and still sees it unchanged, saw every commit."""
-    commit = dbapi_connection.commit
-
-    def counted_commit():
-        try:
-            return commit()
-        finally:
-            counter[0] += 1
-
-    dbapi_connection.commit = counted_commit
 
 
 def _reset_returned(dbapi_connection, record, reset_state) -> None:

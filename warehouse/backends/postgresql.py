@@ -12,7 +12,9 @@ A TimescaleDB backend will subclass this one and override the chunk methods with
 from __future__ import annotations
 
 import select
+import threading
 import time
+import weakref
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -29,6 +31,7 @@ from warehouse.backends.base import (
     PERCENTILES,
     Backend,
     Capabilities,
+    count_commits,
     raw_connection,
 )
 from warehouse.backends.postgresql_write import PostgreSQLWrites, points_from_copy
@@ -44,6 +47,10 @@ _PING_AFTER_IDLE_S = 1.0
 _DEFERRED = "deferred_statement"
 _DEFERRED_ROWS = "deferred_rows"
 _OWN_BEGIN = "own_begin"
+#: Commits this process made, per database URL, and the engines counting into each.
+_LOCAL_COMMITS: dict[str, list[int]] = {}
+_COUNTED_ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_COUNTERS_GUARD = threading.Lock()
 
 
 def _clamped_ts(us: int) -> pd.Timestamp:
@@ -170,7 +177,17 @@ class PostgreSQLBackend(PostgreSQLWrites, Backend):
 
         event.listen(engine, "checkin", checkin)
         event.listen(engine, "checkout", checkout)
+        # This process's commits, per database (two Warehouse objects on one share it).
+        key = engine.url.render_as_string(hide_password=False)
+        with _COUNTERS_GUARD:
+            counter = _LOCAL_COMMITS.setdefault(key, [0])
+        _COUNTED_ENGINES[engine] = counter
+        event.listen(engine, "connect", lambda dbapi, _record: count_commits(dbapi, counter))
         return engine
+
+    def local_commits(self) -> int:
+        counter = _COUNTED_ENGINES.get(self.engine)
+        return 0 if counter is None else counter[0]
 
     @staticmethod
     def on_connect(dbapi_connection, _record) -> None:

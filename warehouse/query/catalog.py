@@ -46,11 +46,12 @@ from warehouse.timeparse import ts_to_us
 
 _CATALOG_KEY = "query_catalog"  # in backend.schema_facts
 _STATE_KEY = "query_state"  # (commit generation, QueryState) in backend.schema_facts
-_ASSUMED_KEY = "query_state_assumed"  # the QueryState read last, in backend.schema_facts
+# (backend.local_commits() before it was read, the QueryState read last) in schema_facts:
+_ASSUMED_KEY = "query_state_assumed"
 # In conn.info during a state_checked call: whether query_state may assume the state read
 # last (False once the assumption failed), and the state it assumed.
 _MAY_ASSUME = "query_state_may_assume"
-_ASSUMED = "query_state_assumed"
+_ASSUMED = "query_state_assumed_by_call"
 _LOCK = threading.Lock()
 _MAX_SELECTIONS = 512  # cached (metrics, labels) selections before the cache starts over
 
@@ -114,23 +115,28 @@ def query_state(conn: Connection, backend: Backend) -> QueryState:
 
     The count is read before ``conn``'s transaction begins (a transaction already begun
     may hold an older snapshot, so neither reads nor stores the remembered state); a commit
-    counted after that read makes the stored answer stale at once."""
+    counted after that read makes the stored answer stale at once.
+
+    Elsewhere, inside a :func:`state_checked` call, the state read last is assumed (and
+    checked in the query's snapshot) unless this process has committed since it was read."""
     generation = None if conn.in_transaction() else backend.commit_generation()
     if generation is not None:
         remembered = backend.schema_facts.get(_STATE_KEY)
         if remembered is not None and remembered[0] == generation:
             return remembered[1]
-    elif conn.info.get(_MAY_ASSUME):
-        assumed = backend.schema_facts.get(_ASSUMED_KEY)
-        if assumed is not None and backend.defer_statement(conn, _state_sql(backend, assumed
-                                                                            .jobs_schema)):
-            conn.info[_ASSUMED] = assumed
-            return assumed
+    else:
+        commits = backend.local_commits()  # before the state is read: see local_commits
+        remembered = backend.schema_facts.get(_ASSUMED_KEY)
+        if (conn.info.get(_MAY_ASSUME) and remembered is not None and remembered[0] == commits
+                and backend.defer_statement(conn, _state_sql(backend,
+                                                             remembered[1].jobs_schema))):
+            conn.info[_ASSUMED] = remembered[1]
+            return remembered[1]
     state = _read_state(conn, backend)
     if generation is not None:
         backend.schema_facts[_STATE_KEY] = (generation, state)
     else:
-        backend.schema_facts[_ASSUMED_KEY] = state
+        backend.schema_facts[_ASSUMED_KEY] = (commits, state)
     return state
 
 
@@ -173,8 +179,9 @@ def _assumption_held(conn: Connection, backend: Backend) -> bool:
     assumed = conn.info.pop(_ASSUMED, None)
     if assumed is None:
         return True
+    commits = backend.local_commits()
     actual = _parse_state(backend.deferred_rows(conn), assumed.jobs_schema)
-    backend.schema_facts[_ASSUMED_KEY] = actual
+    backend.schema_facts[_ASSUMED_KEY] = (commits, actual)
     return actual == assumed
 
 
