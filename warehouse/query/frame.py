@@ -136,8 +136,8 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
         if condition is not None:
             sql, finish = readings_where(
                 conn, backend, source, archived, mapping, pairs, columns, series_ids,
-                m_codes, filters, metric_index[condition.metric], condition.op, compressed,
-                start_ts, end_ts)
+                np.asarray(codes, dtype="i8"), m_codes, filters,
+                metric_index[condition.metric], condition.op, compressed, start_ts, end_ts)
     elif agg in PARTIALS:
         # Partials per (bucket, series) from the engine, merged per (group, bucket) and
         # metric in NumPy (query/partials.py says why).

@@ -9,7 +9,6 @@ bounds, and shapes the rows.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
 
 import numpy as np
@@ -23,7 +22,7 @@ from warehouse.sqlfiles import load_sql, sql_fragment
 
 def readings_where(conn: Connection, backend: Backend, source: str, archived: list,
                    mapping: str, pairs: str, columns: list[str], series_ids: list[int],
-                   m_codes: np.ndarray, filters: list[str], k: int, op: str,
+                   groups: np.ndarray, m_codes: np.ndarray, filters: list[str], k: int, op: str,
                    compressed: bool, start_ts, end_ts) -> tuple[str, Callable | None]:
     """The statement giving (t, grp, v0..vN) where metric ``k`` ``op`` ``:where_value``,
     and None; or a statement and a function turning its fetched columns (dict of arrays)
@@ -31,8 +30,8 @@ def readings_where(conn: Connection, backend: Backend, source: str, archived: li
 
     ``filters`` are the frame's conditions on ``points`` (series list first, then time
     bounds); ``mapping`` joins ``points`` to (g_series_id, g_grp, g_m) from ``pairs`` (the
-    text of a ``VALUES`` list of those triples); ``columns`` are the per-metric aggregates
-    over ``g_m``."""
+    text of a ``VALUES`` list of those triples: ``series_ids``, ``groups``, ``m_codes``);
+    ``columns`` are the per-metric aggregates over ``g_m``."""
     hit_ids = ",".join(str(s) for s, m in zip(series_ids, m_codes) if m == k) or "NULL"
     hit_where = " AND ".join([f"series_id IN ({hit_ids})", *filters[1:]])
     if compressed and segments_overlap(conn, series_ids, start_ts, end_ts):
@@ -43,7 +42,8 @@ def readings_where(conn: Connection, backend: Backend, source: str, archived: li
     # (wide rows, sorted). finish tells the two apart by their columns.
     many = len(series_ids) >= _MANY_SERIES and _has_sql(backend.sql_folders,
                                                          "query/frame_where_many")
-    grp, m, by_series = _series_lookup(pairs) if many else ("g.g_grp", "g.g_m", False)
+    grp, m, by_series = _series_lookup(np.asarray(series_ids, dtype="i8"), groups, m_codes) \
+        if many else ("g.g_grp", "g.g_m", False)
     probe, _ = points_relation(archived, series_ids)
     ids = ",".join(map(str, series_ids)) or "NULL"
     probe_series = sql_fragment(backend.sql_folders, "query/frame_probe_series")
@@ -99,18 +99,17 @@ _MANY_SERIES = 128
 _LOOKUP_SPAN = 65_536
 
 
-def _series_lookup(pairs: str) -> tuple[str, str, bool]:
+def _series_lookup(ids: np.ndarray, groups: np.ndarray,
+                   metrics: np.ndarray) -> tuple[str, str, bool]:
     """SQL expressions for the group and the metric code of ``points.series_id``, and
     whether they stand on their own (array literals indexed by the id), else the mapping's
     columns (the caller joins it)."""
-    triples = np.array(re.findall(r"-?\d+", pairs), dtype="i8").reshape(-1, 3)
-    ids = triples[:, 0]
     if int(ids.max() - ids.min()) >= _LOOKUP_SPAN:
         return "g.g_grp", "g.g_m", False
     low, span = int(ids.min()), int(ids.max() - ids.min()) + 1
     index = f"[points.series_id - {low - 1}]"  # SQL arrays count from 1
-    return _list_literal(ids - low, triples[:, 1], span) + index, \
-        _list_literal(ids - low, triples[:, 2], span) + index, True
+    return _list_literal(ids - low, np.asarray(groups, dtype="i8"), span) + index, \
+        _list_literal(ids - low, np.asarray(metrics, dtype="i8"), span) + index, True
 
 
 def _list_literal(positions: np.ndarray, values: np.ndarray, span: int) -> str:
