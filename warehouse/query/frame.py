@@ -41,8 +41,9 @@ from warehouse.query.points import (
     query_points,
     time_range,
 )
+from warehouse.query.tiers import plan_tier, raw_overlaps, tier_partials
 from warehouse.sqlfiles import sql_fragment
-from warehouse.timeparse import interval_us
+from warehouse.timeparse import epoch_us, interval_us
 
 _OPERATORS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "=": "=", "==": "=", "!=": "<>",
               "<>": "<>"}
@@ -121,6 +122,7 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
         params["end"] = end_ts
     where_sql = " AND ".join(filters)
     finish = None  # turns fetched rows into (t, grp, v0..) sorted by grp, t, if SQL does not
+    partial_rows = None  # the rows to finish when a rollup tier gave them instead of sql
     if every_us is None or agg not in PARTIALS:
         # Statements that pivot in SQL join each point's series to its (group, metric).
         pairs = ", ".join(f"({s}, {int(g)}, {int(m)})"
@@ -139,12 +141,22 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
                 np.asarray(codes, dtype="i8"), m_codes, filters,
                 metric_index[condition.metric], condition.op, compressed, start_ts, end_ts)
     elif agg in PARTIALS:
-        # Partials per (bucket, series) from the engine, merged per (group, bucket) and
+        # Partials per (bucket, series), from a rollup tier and raw points where one answers
+        # exactly (query/tiers.py), else from raw points; merged per (group, bucket) and
         # metric in NumPy (query/partials.py says why).
-        bucket, group, bucket_us = _bucket(backend, every_us, start_ts)
-        sql = (f"SELECT {bucket_us} AS t, series_id, p{', n' if agg == 'mean' else ''} FROM ("
-               f"SELECT {bucket} AS bucket, series_id, {PARTIALS[agg]} FROM {source} "
-               f"WHERE {where_sql} GROUP BY {group}, 2) AS points")
+        plan = plan_tier(conn, backend, series_ids,
+                         epoch_us(start_ts) if start_ts is not None else None,
+                         epoch_us(end_ts) if end_ts is not None else None, every_us, agg,
+                         schema=state.jobs_schema, marks=state)
+        if plan is not None and not raw_overlaps(plan, [(u.start_us, u.end_us)
+                                                        for u in archived]):
+            partial_rows = tier_partials(conn, backend, plan, agg, every_us, series_ids,
+                                         filters[0], compressed=compressed)
+        else:
+            bucket, group, bucket_us = _bucket(backend, every_us, start_ts)
+            sql = (f"SELECT {bucket_us} AS t, series_id, p{', n' if agg == 'mean' else ''} "
+                   f"FROM (SELECT {bucket} AS bucket, series_id, {PARTIALS[agg]} FROM {source} "
+                   f"WHERE {where_sql} GROUP BY {group}, 2) AS points")
         finish = functools.partial(
             merge_partials, agg, series_ids=np.asarray(series_ids, dtype="i8"),
             groups=np.asarray(codes, dtype="i8"), metrics=m_codes, width=len(names))
@@ -164,7 +176,7 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
         sql += " ORDER BY grp, t"
     if not series_ids:
         return _empty(names, key_names)
-    rows = backend.fetch_columns(conn, sql, params)
+    rows = partial_rows if partial_rows is not None else backend.fetch_columns(conn, sql, params)
     if finish is not None:
         rows = finish(rows)
         if condition is not None and every_us is not None:

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, text
 from warehouse.backends.base import Backend, floor_to_bucket
 from warehouse.model import ROLLUP_AGGREGATES, TIERS
 from warehouse.query.archive_read import points_relation
+from warehouse.query.partials import PARTIALS
 from warehouse.sqlfiles import sql_fragment
 from warehouse.timeparse import ts_to_us, us_to_ts
 
@@ -179,37 +180,7 @@ def _bucket_rows(plan: TierPlan, backend: Backend, agg: str, every_us: int,
     """SELECT bucket (timestamptz), grp, value: one row per group and output bucket, unordered
     (tier rows as they are, or partials merged: see the module docstring)."""
     ids = ",".join(str(int(s)) for s in series_ids)
-    spans = list(plan.raw) + [(a, b) for a, b, _ in plan.stale]
-    starts, ends = [a for a, _ in spans], [b for _, b in spans]
-    raw_source, params = points_relation(
-        [], series_ids, compressed=compressed,
-        start=None if None in starts or not starts else us_to_ts(min(starts)),
-        end=None if None in ends or not ends else us_to_ts(max(ends)))
-    params["t_hi"] = us_to_ts(plan.hi)
-    where = [f"series_id IN ({ids})", "bucket < :t_hi"]
-    if plan.lo is not None:
-        where.append("bucket >= :t_lo")
-        params["t_lo"] = us_to_ts(plan.lo)
-    for i, (a, b, sids) in enumerate(plan.stale):
-        where.append(f"NOT (series_id IN ({','.join(map(str, sids))}) "
-                     f"AND bucket >= :s{i}_lo AND bucket < :s{i}_hi)")
-        params[f"s{i}_lo"], params[f"s{i}_hi"] = us_to_ts(a), us_to_ts(b)
-    raw_rows = []
-    for i, (a, b) in enumerate(plan.raw):
-        condition = [f"series_id IN ({ids})"]
-        if a is not None:
-            condition.append(f"ts >= :r{i}_lo")
-            params[f"r{i}_lo"] = us_to_ts(a)
-        if b is not None:
-            condition.append(f"ts < :r{i}_hi")
-            params[f"r{i}_hi"] = us_to_ts(b)
-        raw_rows.append(" AND ".join(condition))
-    for i, (_a, _b, sids) in enumerate(plan.stale):
-        raw_rows.append(f"series_id IN ({','.join(map(str, sids))}) "
-                        f"AND ts >= :s{i}_lo AND ts < :s{i}_hi")
-    raw = " UNION ALL ".join(f"SELECT series_id, ts, value FROM {raw_source} WHERE {c}"
-                             for c in raw_rows)
-    tier_where = " AND ".join(where)
+    tier_where, raw, params = _sources(plan, series_ids, f"series_id IN ({ids})", compressed)
     raw_bucket = sql_fragment(backend.sql_folders, "query/tier_bucket").format(column="ts", every=every_us)
 
     if every_us == plan.width_us and not join:
@@ -237,6 +208,89 @@ def _bucket_rows(plan: TierPlan, backend: Backend, agg: str, every_us: int,
             f"FROM ({' UNION ALL '.join(parts)}) AS points {join} GROUP BY 2, 1"), params
 
 
+def tier_partials(conn: Connection, backend: Backend, plan: TierPlan, agg: str,
+                  every_us: int, series_ids: list[int], series: str, *,
+                  compressed: bool = False) -> dict[str, np.ndarray]:
+    """For ``wh.frame``: partial aggregates per (output bucket, series) as columns ``t`` (µs
+    bucket start), ``series_id``, ``p`` (and ``n`` for a mean), the rows
+    :func:`~warehouse.query.partials.merge_partials` merges, from the plan's tier rows and
+    raw points (the same split as :func:`read_tier`: each tier bucket from one side only).
+    ``series``: the SQL condition choosing the series (the frame's, ranges for long runs of
+    ids). A (bucket, series) may come in several rows; the merge adds them up."""
+    tier_where, raw, params = _sources(plan, series_ids, series, compressed)
+    bucket = sql_fragment(backend.sql_folders, "query/tier_bucket")
+    tier_bucket = ("bucket" if every_us == plan.width_us
+                   else bucket.format(column="bucket", every=every_us))
+    parts = [f"SELECT {tier_bucket} AS bucket, series_id, {_TIER_FRAME_PARTIALS[agg]} "
+             f"FROM {plan.table} WHERE {tier_where}"]
+    if raw:
+        parts.append(f"SELECT {bucket.format(column='ts', every=every_us)} AS bucket, "
+                     f"series_id, {PARTIALS[agg]} FROM ({raw}) AS points "
+                     f"GROUP BY 1, 2")
+    rows = " UNION ALL ".join(parts)
+    t = backend.epoch_us("bucket")
+    if every_us == plan.width_us:
+        # A tier row is already one (bucket, series): fetched as it is.
+        columns = "p, n" if agg == "mean" else "p"
+        sql = f"SELECT {t} AS t, series_id, {columns} FROM ({rows}) AS partials"
+    else:
+        # Several tier buckets make an output bucket: merged per series in the engine, so
+        # a month of daily buckets from the hourly tier leaves it as 30, not 720, rows.
+        sql = (f"SELECT {t} AS t, series_id, {_FRAME_MERGES[agg]} FROM ({rows}) AS partials "
+               f"GROUP BY bucket, series_id")
+    return backend.fetch_columns(conn, sql, params)
+
+
+# A tier row as wh.frame's partials (``p``, and ``n`` for mean): raw points give PARTIALS.
+_TIER_FRAME_PARTIALS = {
+    "max": "max AS p", "min": "min AS p", "sum": "sum AS p",
+    "count": "CAST(count AS DOUBLE PRECISION) AS p",
+    "mean": "sum AS p, CAST(count AS DOUBLE PRECISION) AS n",
+}
+_FRAME_MERGES = {
+    "max": "max(p) AS p", "min": "min(p) AS p", "sum": "sum(p) AS p", "count": "sum(p) AS p",
+    "mean": "sum(p) AS p, sum(n) AS n",
+}
+
+
+def _sources(plan: TierPlan, series_ids: list[int], series: str,
+             compressed: bool) -> tuple[str, str, dict]:
+    """The plan's two sides: the condition on tier rows (its buckets minus the stale ones)
+    and a SELECT series_id, ts, value of the raw points that answer the rest ('' if none),
+    with their parameters. ``series``: SQL condition choosing the plan's series."""
+    spans = list(plan.raw) + [(a, b) for a, b, _ in plan.stale]
+    starts, ends = [a for a, _ in spans], [b for _, b in spans]
+    raw_source, params = points_relation(
+        [], series_ids, compressed=compressed,
+        start=None if None in starts or not starts else us_to_ts(min(starts)),
+        end=None if None in ends or not ends else us_to_ts(max(ends)))
+    params["t_hi"] = us_to_ts(plan.hi)
+    where = [series, "bucket < :t_hi"]
+    if plan.lo is not None:
+        where.append("bucket >= :t_lo")
+        params["t_lo"] = us_to_ts(plan.lo)
+    for i, (a, b, sids) in enumerate(plan.stale):
+        where.append(f"NOT (series_id IN ({','.join(map(str, sids))}) "
+                     f"AND bucket >= :s{i}_lo AND bucket < :s{i}_hi)")
+        params[f"s{i}_lo"], params[f"s{i}_hi"] = us_to_ts(a), us_to_ts(b)
+    raw_rows = []
+    for i, (a, b) in enumerate(plan.raw):
+        condition = [series]
+        if a is not None:
+            condition.append(f"ts >= :r{i}_lo")
+            params[f"r{i}_lo"] = us_to_ts(a)
+        if b is not None:
+            condition.append(f"ts < :r{i}_hi")
+            params[f"r{i}_hi"] = us_to_ts(b)
+        raw_rows.append(" AND ".join(condition))
+    for i, (_a, _b, sids) in enumerate(plan.stale):
+        raw_rows.append(f"series_id IN ({','.join(map(str, sids))}) "
+                        f"AND ts >= :s{i}_lo AND ts < :s{i}_hi")
+    raw = " UNION ALL ".join(f"SELECT series_id, ts, value FROM {raw_source} WHERE {c}"
+                             for c in raw_rows)
+    return " AND ".join(where), raw, params
+
+
 def raw_overlaps(plan: TierPlan, ranges: list[tuple[int, int]]) -> bool:
     """Whether any raw part of the plan reads time that lies in one of ``ranges``."""
     spans = list(plan.raw) + [(a, b) for a, b, _ in plan.stale]
@@ -247,4 +301,4 @@ def raw_overlaps(plan: TierPlan, ranges: list[tuple[int, int]]) -> bool:
     return False
 
 
-__all__ = ["TierPlan", "plan_tier", "raw_overlaps", "read_tier"]
+__all__ = ["TierPlan", "plan_tier", "raw_overlaps", "read_tier", "tier_partials"]
