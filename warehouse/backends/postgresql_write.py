@@ -231,11 +231,12 @@ class PostgreSQLWrites:
 
     # -- a bulk batch's new chunk ------------------------------------------------------------
     def new_chunk_for(self, conn: Connection, ts_us: np.ndarray,
-                      refresh: bool = False) -> NewChunk | None:
+                      refresh: bool = True) -> NewChunk | None:
         """The chunk of points a batch fills alone, if the batch is bulk, lies inside one
-        chunk interval and no chunk exists there; None otherwise. Bounds and name are
-        wh_ensure_chunk's (aligned buckets, clipped so as not to overlap chunks made under
-        another interval)."""
+        chunk interval, no chunk exists there and no row of that range is stored outside a
+        chunk (in the default partition, or as compressed segments); None otherwise. Bounds
+        and name are wh_ensure_chunk's (aligned buckets, clipped so as not to overlap chunks
+        made under another interval)."""
         if len(ts_us) < NEW_CHUNK_ROWS:
             return None
         first, last = int(ts_us.min()), int(ts_us.max())
@@ -250,23 +251,26 @@ class PostgreSQLWrites:
         before, after = ends[ends <= first], starts[starts > first]
         lo = max(lo, int(before.max())) if len(before) else lo
         hi = min(hi, int(after.min())) if len(after) else hi
+        bounds = {"lo": _as_ts(lo), "hi": _as_ts(hi)}
+        if conn.execute(text(self.sql("ingest/new_chunk_range_used")), bounds).scalar():
+            return None
+        if (self.table_exists(conn, "points_compressed") and
+                conn.execute(text(self.sql("ingest/new_chunk_segments")), bounds).scalar()):
+            return None
         return NewChunk(f"points_{_as_ts(lo):%Y%m%d_%H%M%S}", lo, hi)
 
     def claim_new_chunk(self, conn: Connection, ts_us: np.ndarray) -> NewChunk | None:
         """First in the batch's transaction: lock chunk creation of points until commit and
-        return the new chunk the batch will load (:meth:`load_new_chunk`). If meanwhile
-        another writer made it, or the range already holds rows outside any chunk, make the
-        batch's chunks the usual way in this transaction and return None (the usual insert
-        path follows)."""
+        return the new chunk the batch will load (:meth:`load_new_chunk`), judged again under
+        the lock. If another writer got in first (made the chunk, or left rows in its range
+        outside a chunk), make the batch's missing chunks the usual way in this transaction
+        and return None: the usual insert path follows. (Only in that race are chunks made
+        inside a data transaction, holding wh_ensure_chunk's ACCESS EXCLUSIVE lock on points
+        until commit.)"""
         raw_connection(conn).execute(self.sql("ingest/new_chunk_claim"))
-        chunk = self.new_chunk_for(conn, ts_us, refresh=True)
+        chunk = self.new_chunk_for(conn, ts_us)
         if chunk is not None:
-            bounds = {"lo": _as_ts(chunk.lo_us), "hi": _as_ts(chunk.hi_us)}
-            used = conn.execute(text(self.sql("ingest/new_chunk_range_used")), bounds).scalar()
-            if not used and self.table_exists(conn, "points_compressed"):
-                used = conn.execute(text(self.sql("ingest/new_chunk_segments")), bounds).scalar()
-            if not used:
-                return chunk
+            return chunk
         for ts in self._uncovered(conn, "points", np.array([ts_us.min(), ts_us.max()]), True):
             conn.execute(text("SELECT wh_ensure_chunk('points', :ts)"), {"ts": _as_ts(ts)})
         self._chunk_cache.pop("points", None)

@@ -140,7 +140,11 @@ class Writer:
         if not self.backend.capabilities.native_partitions:
             return False
         with self.engine.connect() as conn:
-            if bulk_points and self.backend.new_chunk_for(conn, ts_us) is not None:
-                return True
+            if bulk_points:
+                if self.backend.new_chunk_for(conn, ts_us) is not None:
+                    return True
+                # End the read: it locked the default partition (ACCESS SHARE), which
+                # wh_ensure_chunk, on another connection, locks exclusively.
+                conn.rollback()
             self.backend.ensure_chunks(conn, table, ts_us)
         return False
