@@ -277,10 +277,12 @@ class PostgreSQLWrites:
         return None
 
     def load_new_chunk(self, conn: Connection, chunk: NewChunk, batch: pd.DataFrame) -> int:
-        """Write a batch claimed by :meth:`claim_new_chunk`: COPY ... FREEZE into a new plain
-        table (made in this transaction, so its rows can be written frozen and all-visible),
-        its primary key built by one sort, then ATTACH it as a partition of points. Nothing
-        was stored in its range, so every row is new (the batch's own keys are unique)."""
+        """Write a batch claimed by :meth:`claim_new_chunk`: COPY into a new plain table (made
+        in this transaction), its primary key built by one sort, then ATTACH it as a partition
+        of points. Not COPY ... FREEZE: frozen rows are visible to every snapshot, and a
+        REPEATABLE READ transaction begun before the commit plans the attached partition in
+        its next statement, so it saw the batch appear (test_review_s4_ingest.py). Nothing was
+        stored in its range, so every row is new (the batch's own keys are unique)."""
         raw = raw_connection(conn)
         names = {"chunk": pgsql.Identifier(chunk.name),
                  "check": pgsql.Identifier(f"{chunk.name}_bound"),
@@ -294,7 +296,7 @@ class PostgreSQLWrites:
         run("new_chunk_create")
         order, _ = _key_order(batch["series_id"].to_numpy(dtype="i4"))
         with raw.cursor().copy(pgsql.SQL(
-                "COPY {chunk} (ts, series_id, value, run_id) FROM STDIN (FORMAT BINARY, FREEZE)"
+                "COPY {chunk} (ts, series_id, value, run_id) FROM STDIN (FORMAT BINARY)"
         ).format(**names)) as copy:
             for part in points_copy_parts(batch, order):
                 copy.write(part)
