@@ -54,8 +54,9 @@ def test_a_call_whose_assumed_state_is_outdated_is_answered_again(wh, database_u
 
 
 def test_a_small_postgresql_call_sends_its_state_with_its_statement(database_url, request):
-    """Two messages per call: (BEGIN, state, query) and the ROLLBACK of the connection's
-    return; the connection goes back to the pool out of autocommit."""
+    """One message per call, a transaction of its own (SET TRANSACTION, state, query): no
+    BEGIN and no ROLLBACK of its own; the connection goes back to the pool out of
+    autocommit."""
     if not database_url.startswith("postgresql"):
         pytest.skip("an embedded engine has no round trips to save")
     server = request.getfixturevalue("postgres_server")
@@ -82,9 +83,8 @@ def test_a_small_postgresql_call_sends_its_state_with_its_statement(database_url
         assert len(answer) == 60
         logged = server.log()[before:]  # the connection is back: its ROLLBACK is logged
         messages = re.findall(rf"\[{pid}\] LOG:  (?:statement|execute [^:]*): (.*)", logged)
-        assert len(messages) == 2, logged
-        assert messages[0].startswith("BEGIN ISOLATION LEVEL REPEATABLE READ")
-        assert messages[1] == "ROLLBACK"
+        assert len(messages) == 1, logged
+        assert messages[0].startswith("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         with wh.engine.connect() as conn:  # the same pooled connection, back to normal
             assert conn.execute(text("SELECT pg_backend_pid()")).scalar() == pid
             assert conn.connection.driver_connection.autocommit is False
@@ -161,3 +161,18 @@ def test_another_writers_commit_is_found_in_the_query_snapshot(wh, database_url,
     assert len(statements) == 2  # assumed, found changed, answered again in that snapshot
     # A metric unknown to the state assumed (an error before any statement): found.
     assert wh.points("mem", with_labels=False)["value"].tolist() == [7.0]
+
+
+def test_a_call_needing_a_statement_after_its_one_message_is_answered_again(wh):
+    """last=N over a gap wider than the first window: the newest-first plan widens it with
+    more statements, which cannot follow the message that ended its transaction (PostgreSQL:
+    SnapshotEnded), so the call is answered again, reading its state first."""
+    old = _points("cpu", "a", n=3)
+    new = _points("cpu", "a", n=2).assign(ts=lambda f: f["ts"] + pd.Timedelta("20D"))
+    wh.write_points(pd.concat([old, new]), label_columns=["host"])
+    end = START + pd.Timedelta("21D")
+    first = wh.points("cpu", None, end, last=4, with_labels=False)  # reads the state
+    again = wh.points("cpu", None, end, last=4, with_labels=False)  # assumes it
+    pd.testing.assert_frame_equal(again, first)
+    assert first["ts"].tolist() == [*old["ts"][1:], *new["ts"]]
+    assert len(wh.points("cpu", None, end, every="1h", agg="max", by=[], last=2)) == 2

@@ -54,6 +54,12 @@ def raw_connection(conn: Connection):
     return conn.connection.driver_connection
 
 
+class SnapshotEnded(Exception):
+    """A statement was asked for on a connection whose call's transaction ended with the
+    message that carried a deferred statement (:meth:`Backend.defer_statement`): it would
+    read another snapshot, so the call must be answered again from the start."""
+
+
 def count_commits(dbapi_connection, counter: list[int]) -> None:
     """Make the driver connection count its commits in ``counter``, AFTER each one: a reader
     that read the count before its transaction began, and still sees it unchanged, saw every
@@ -203,6 +209,12 @@ class Backend(ABC):
         """Rows of the statement :meth:`defer_statement` deferred: as read with the statement
         it went with, or, when none has run since, read now (in the same transaction)."""
         raise NotImplementedError(f"{self.dialect} defers no statement")
+
+    def new_snapshot(self, conn: Connection) -> None:
+        """Let statements run on ``conn`` again after :class:`SnapshotEnded`, in a transaction
+        of their own (the caller answers its call again from the start). Default: nothing
+        to do (an engine that never ends a transaction with a deferred statement)."""
+        return None
 
     def local_commits(self) -> int:
         """Commits this process has made to this database (counted after each; 0 where the

@@ -31,6 +31,7 @@ from warehouse.backends.base import (
     PERCENTILES,
     Backend,
     Capabilities,
+    SnapshotEnded,
     count_commits,
     raw_connection,
 )
@@ -42,11 +43,11 @@ _NIL_UUID = "00000000-0000-0000-0000-000000000000"
 _CHECKED_IN = "checked_in_at"  # time.monotonic() in a pooled connection's info
 _PING_AFTER_IDLE_S = 1.0
 #: In a pooled connection's info: the statement deferred to go with the next one
-#: (Backend.defer_statement), then its rows once sent; and whether the read path switched
-#: the driver to autocommit to send its own BEGIN (switched back at checkin).
+#: (Backend.defer_statement), then its rows once sent; and whether that message ended the
+#: call's transaction (no statement may follow in the call: SnapshotEnded).
 _DEFERRED = "deferred_statement"
 _DEFERRED_ROWS = "deferred_rows"
-_OWN_BEGIN = "own_begin"
+_SNAPSHOT_ENDED = "snapshot_ended"
 #: Commits this process made, per database URL, and the engines counting into each.
 _LOCAL_COMMITS: dict[str, list[int]] = {}
 _COUNTED_ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -77,6 +78,7 @@ def _driver_rows(conn: Connection, sql: str, params: dict) -> tuple[list[str], l
     CPU than a small answer's decoding: ~0.3 ms per statement (py-spy, 2 per wh.points).
     Errors come out as SQLAlchemy's, a connection the server dropped invalidated, as
     ``conn.execute`` does."""
+    _refuse_after_snapshot(conn)
     statement, binds = _driver_statement(sql)
     raw = raw_connection(conn)
     deferred = conn.info.pop(_DEFERRED, None)
@@ -97,32 +99,47 @@ def _driver_rows(conn: Connection, sql: str, params: dict) -> tuple[list[str], l
 
 def _with_deferred(conn: Connection, raw, deferred: str, statement: str, values: dict | None
                    ) -> tuple[list[str], list[tuple]]:
-    """``statement`` sent in ONE message after the deferred statement (and after the
-    transaction's BEGIN, when none is open yet): the simple query protocol runs several
-    statements in one round trip, so parameters are bound client-side (``ClientCursor``:
-    the time bounds arrive as literals, which PostgreSQL prunes partitions by at plan time
-    as it does for a custom plan of bound values). psycopg would send its BEGIN as a round
-    trip of its own, so while no transaction is open the driver is switched to autocommit
-    and the BEGIN (with the isolation level :meth:`PostgreSQLBackend.read_snapshot` set)
-    starts the message; the transaction then stays open until the connection's return to
-    the pool rolls it back, and autocommit is switched off again at checkin."""
-    begin = ""
-    if raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-        level = raw.isolation_level
-        begin = "BEGIN" + (f" ISOLATION LEVEL {level.name.replace('_', ' ')}"
-                           if level is not None else "") + ";\n"
-        if not raw.autocommit:
-            raw.autocommit = True
-            conn.info[_OWN_BEGIN] = True
+    """``statement`` sent in ONE message after the deferred statement: the simple query
+    protocol runs several statements in one round trip, so parameters are bound client-side
+    (``ClientCursor``: the time bounds arrive as literals, which PostgreSQL prunes
+    partitions by at plan time as it does for a custom plan of bound values).
+
+    With no transaction open, the message is a transaction of its own: the statements of
+    one simple query message run as one implicit transaction, made REPEATABLE READ by the
+    SET TRANSACTION in front (one snapshot for both), and it ends with the message, so
+    neither psycopg's BEGIN nor the ROLLBACK of the connection's return is a round trip
+    (psycopg would send its BEGIN first: the driver is in autocommit while the message is
+    sent). A statement after it in the same call would read another snapshot: it raises
+    :class:`SnapshotEnded` and the call is answered again (catalog.state_checked)."""
+    idle = raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    begin = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;\n" if idle else ""
     if values is not None:  # the statement's own % are doubled already (_driver_statement)
         deferred = deferred.replace("%", "%%")
-    with psycopg.ClientCursor(raw) as cursor:
-        cursor.execute(f"{begin}{deferred};\n{statement}", values)
-        if begin:
+    switched = idle and not raw.autocommit
+    if switched:
+        raw.autocommit = True
+    try:
+        with psycopg.ClientCursor(raw) as cursor:
+            cursor.execute(f"{begin}{deferred};\n{statement}", values)
+            if begin:
+                cursor.nextset()
+            conn.info[_DEFERRED_ROWS] = cursor.fetchall()
             cursor.nextset()
-        conn.info[_DEFERRED_ROWS] = cursor.fetchall()
-        cursor.nextset()
-        return [column.name for column in cursor.description], cursor.fetchall()
+            answer = [column.name for column in cursor.description], cursor.fetchall()
+    finally:
+        # The implicit transaction is over, committed or failed: the connection is idle.
+        if switched and not raw.closed and (raw.info.transaction_status
+                                            == psycopg.pq.TransactionStatus.IDLE):
+            raw.autocommit = False
+    if idle:
+        conn.info[_SNAPSHOT_ENDED] = True
+    return answer
+
+
+def _refuse_after_snapshot(conn) -> None:
+    """Raise :class:`SnapshotEnded` if the call's one-message transaction is over."""
+    if conn.info.get(_SNAPSHOT_ENDED):
+        raise SnapshotEnded("a statement after the one that ended this call's snapshot")
 
 
 @lru_cache(maxsize=512)
@@ -153,15 +170,8 @@ class PostgreSQLBackend(PostgreSQLWrites, Backend):
         # query, ~15% of a small wh.points (py-spy); a restart takes longer than that.
         def checkin(dbapi, record):
             record.info[_CHECKED_IN] = time.monotonic()
-            record.info.pop(_DEFERRED, None)
-            record.info.pop(_DEFERRED_ROWS, None)
-            # After the return's rollback: a transaction the read path began itself
-            # (_with_deferred) is over, and the next checkout gets psycopg's BEGIN again.
-            if record.info.pop(_OWN_BEGIN, False) and dbapi is not None and not dbapi.closed:
-                try:
-                    dbapi.autocommit = False
-                except psycopg.Error:  # still in a transaction: never hand it out so
-                    dbapi.close()  # (the next checkout's ping replaces it)
+            for key in (_DEFERRED, _DEFERRED_ROWS, _SNAPSHOT_ENDED):
+                record.info.pop(key, None)
 
         def checkout(dbapi, record, _proxy):
             idle_since = record.info.get(_CHECKED_IN)
@@ -177,6 +187,8 @@ class PostgreSQLBackend(PostgreSQLWrites, Backend):
 
         event.listen(engine, "checkin", checkin)
         event.listen(engine, "checkout", checkout)
+        event.listen(engine, "before_cursor_execute",
+                     lambda conn, *_statement: _refuse_after_snapshot(conn))
         # This process's commits, per database (two Warehouse objects on one share it).
         key = engine.url.render_as_string(hide_password=False)
         with _COUNTERS_GUARD:
@@ -251,11 +263,15 @@ class PostgreSQLBackend(PostgreSQLWrites, Backend):
             return rows
         return _driver_rows(conn, conn.info.pop(_DEFERRED), {})[1]
 
+    def new_snapshot(self, conn: Connection) -> None:
+        conn.info.pop(_SNAPSHOT_ENDED, None)
+
     # -- jobs -----------------------------------------------------------------------------
     def fetch_points(self, conn: Connection, sql: str, params: dict) -> pa.Table:
         # Binary COPY out, decoded with numpy: a fixed 54-byte row once run_id is never NULL
         # (the nil UUID stands for none), so no Python object is made per row. COPY takes no
         # server-side parameters; psycopg binds them client-side (psycopg docs, "COPY").
+        _refuse_after_snapshot(conn)
         query = str(text(sql).compile(dialect=conn.dialect))
         statement = (f"COPY (SELECT ts, series_id, value, "
                      f"coalesce(run_id, '{_NIL_UUID}'::uuid) FROM ({query}) AS q) "

@@ -22,10 +22,10 @@ usual query runs no statement before its own.
 
 Where it cannot (PostgreSQL: other writers) a call wrapped in :func:`state_checked` assumes
 the state read last and builds its statement from it; the state statement goes to the server
-with that statement, in its round trip and its snapshot (``Backend.defer_statement``), and
-when the state read there differs from the one assumed, the call is answered again from
-the state read, in the same snapshot. So the answer is always that of the snapshot's own
-state, at one round trip instead of two.
+with that statement, in its round trip and its snapshot (``Backend.defer_statement``: on
+PostgreSQL one message that is a whole transaction), and when the state read there differs
+from the one assumed, the call is answered again, reading its state first. So the answer is
+always that of the snapshot's own state, at one round trip instead of four.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import pandas as pd
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.exc import DBAPIError
 
-from warehouse.backends.base import Backend
+from warehouse.backends.base import Backend, SnapshotEnded
 from warehouse.errors import UnknownNameError
 from warehouse.timeparse import ts_to_us
 
@@ -144,9 +144,10 @@ def state_checked(run):
     """``run(conn, backend, ...)``, a query that reads its state with :func:`query_state`,
     allowed to assume the state read last, checked in its own snapshot (module docstring):
     if the state read with its statement differs from the one assumed, or it failed before
-    any statement (an unknown metric may have been written since), it runs again from the
-    state read. Calls inside a checked call are part of it; engines that remember their
-    state per commit (DuckDB) have nothing to check."""
+    any statement (an unknown metric may have been written since), or it needed another
+    statement after a message that ended its transaction (:class:`SnapshotEnded`), it runs
+    again, reading its state first. Calls inside a checked call are part of it; engines
+    that remember their state per commit (DuckDB) have nothing to check."""
 
     @functools.wraps(run)
     def checked(conn: Connection, backend: Backend, *args, **kwargs):
@@ -156,6 +157,8 @@ def state_checked(run):
         try:
             try:
                 answer = run(conn, backend, *args, **kwargs)
+            except SnapshotEnded:
+                pass  # it needed a statement after the message that ended its transaction
             except DBAPIError:
                 raise  # from the database: its transaction may be unusable, nothing to check
             except Exception:
@@ -165,10 +168,13 @@ def state_checked(run):
                 if _assumption_held(conn, backend):
                     return answer
             conn.info[_MAY_ASSUME] = False
+            conn.info.pop(_ASSUMED, None)
+            backend.new_snapshot(conn)
             return run(conn, backend, *args, **kwargs)
         finally:
             conn.info.pop(_MAY_ASSUME, None)
             conn.info.pop(_ASSUMED, None)
+            backend.new_snapshot(conn)
 
     return checked
 
