@@ -143,9 +143,12 @@ def points_relation(units: list[ArchivedUnit], series_ids: list[int], *,
         bounds, bound_params = _segment_bounds("c", start, end)
         params.update(bound_params)
         values = "c.vals, c.vals_real, c.vals_int, c.vals_decimals, c.run_ids"
+        # The end is clipped to the segment's own (0014's function counts the points up to
+        # it as an integer: an end a month past a segment of 1 ms steps overflowed it).
         since, until = (("CAST(:compressed_start AS TIMESTAMPTZ)" if start is not None else
                          "CAST(NULL AS TIMESTAMPTZ)"),
-                        ("CAST(:compressed_end AS TIMESTAMPTZ)" if end is not None else
+                        ("LEAST(CAST(:compressed_end AS TIMESTAMPTZ), "
+                         "c.ts_max + INTERVAL '1 microsecond')" if end is not None else
                          "CAST(NULL AS TIMESTAMPTZ)"))
         for decode, form in (
                 (f"wh_regular_segment_points(c.ts_min, c.ts_step, {values}, {since}, {until})",

@@ -1,0 +1,48 @@
+"""Review (session 4): raw reads over compressed segments (migrations 0013/0014) answer what
+hot reads answer, whatever the read's bounds; migrations 0013/0014 go down and up again on
+data compressed before them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from warehouse import jobs
+from warehouse.jobs import compress
+
+NOW = pd.Timestamp("2026-11-12T00:00:00Z")
+
+
+@pytest.fixture(autouse=True)
+def archive_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("WAREHOUSE_ARCHIVE", str(tmp_path / "archive"))
+
+
+def fine_points(n: int = 3000) -> pd.DataFrame:
+    """A regular series of 1 ms steps (compressed as regular segments on PostgreSQL)."""
+    ts = pd.date_range("2026-11-01", periods=n, freq="1ms", tz="UTC")
+    return pd.DataFrame({"metric": "cpu", "ts": ts, "host": "a", "value": np.arange(float(n))})
+
+
+def compressed_fine(wh) -> pd.DataFrame:
+    frame = fine_points()
+    wh.write_points(frame, label_columns=["host"])
+    assert jobs.run_job(wh, "refresh_rollups", now=NOW, retries=0).status == "succeeded"
+    compress.compress_now(wh, "3d", now=NOW)
+    return frame
+
+
+@pytest.mark.parametrize("end", ["2026-11-02T00:00:00Z", "2026-12-01T00:00:00Z",
+                                 "2100-01-01T00:00:00Z"])
+def test_an_end_far_past_a_fine_segment_reads_it_whole(wh, end):
+    """0014's slice counted the points up to the read's end as an integer: an end a month
+    after a segment of 1 ms steps raised 'integer out of range' on PostgreSQL."""
+    frame = compressed_fine(wh)
+    got = wh.points("cpu", "2026-11-01T00:00:00Z", end, with_labels=False)
+    assert got["value"].tolist() == frame["value"].tolist()
+    wide = wh.frame(["cpu"], "2026-11-01T00:00:00Z", end, where="cpu >= 2990")
+    assert wide["cpu"].tolist() == list(np.arange(2990.0, 3000.0))
+    bucketed = wh.points("cpu", "2026-11-01T00:00:00.0005Z", end, every="1s", agg="count",
+                         with_labels=False, rollups=False)
+    assert bucketed["value"].tolist() == [999.0, 1000.0, 1000.0]
