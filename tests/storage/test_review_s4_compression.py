@@ -46,3 +46,30 @@ def test_an_end_far_past_a_fine_segment_reads_it_whole(wh, end):
     bucketed = wh.points("cpu", "2026-11-01T00:00:00.0005Z", end, every="1s", agg="count",
                          with_labels=False, rollups=False)
     assert bucketed["value"].tolist() == [999.0, 1000.0, 1000.0]
+
+
+def test_0013_and_0014_go_down_and_up_over_compressed_segments(wh):
+    """Regular (1 ms, one-point) and irregular segments read the same through all_points at
+    0012 (0013 down restores wh_segment_points), and through raw reads back at head."""
+    frame = fine_points()
+    odd = pd.DataFrame({"metric": "cpu", "host": "b", "value": [1.5, 2.5, 3.5, 4.5],
+                        "ts": pd.to_datetime(["2026-11-01T00:00:00.000001Z",
+                                              "2026-11-01T00:00:00.000003Z",
+                                              "2026-11-01T00:00:07Z",
+                                              "2026-11-01T05:00:00Z"], format="ISO8601")})
+    one = pd.DataFrame({"metric": "cpu", "host": "c", "value": [9.0],
+                        "ts": [pd.Timestamp("2026-11-01T01:00:00Z")]})
+    wh.write_points(pd.concat([frame, odd, one], ignore_index=True), label_columns=["host"])
+    assert jobs.run_job(wh, "refresh_rollups", now=NOW, retries=0).status == "succeeded"
+    every_point = "SELECT series_id, ts, value FROM all_points ORDER BY series_id, ts"
+    hot = wh.sql(every_point)
+    points = wh.points("cpu", "2026-11-01T00:00:00.0000005Z", "2026-11-01T03:00:00Z")
+    compress.compress_now(wh, "3d", now=NOW)
+    pd.testing.assert_frame_equal(wh.sql(every_point), hot)
+    for revision in ("0013", "0012"):
+        wh.downgrade(revision)
+        pd.testing.assert_frame_equal(wh.sql(every_point), hot)
+    wh.migrate()
+    pd.testing.assert_frame_equal(wh.sql(every_point), hot)
+    pd.testing.assert_frame_equal(
+        wh.points("cpu", "2026-11-01T00:00:00.0000005Z", "2026-11-01T03:00:00Z"), points)
