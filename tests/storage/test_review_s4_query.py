@@ -24,3 +24,50 @@ def test_bounds_with_nanoseconds_give_the_same_rows_every_call(wh):
     low, high = T0 + pd.Timedelta(nanoseconds=400), T0 + pd.Timedelta(nanoseconds=2400)
     for _ in range(2):
         assert wh.points("cpu", low, high, with_labels=False)["value"].tolist() == [1, 2]
+
+
+HOSTILE = ["cpu'; DROP TABLE points; --", "%(start)s", "50%", "a\\'b", "x' OR '1'='1",
+           "$$;SELECT 1;$$", "\"quoted\""]
+METRICS = [f"m{i}" for i in range(len(HOSTILE))]
+
+
+def test_hostile_label_values_and_metric_names_are_data(wh):
+    """Label values never become SQL text (and metric names asked for are bound): on
+    PostgreSQL a repeat call sends its statement in one simple-protocol message with
+    parameters rendered client-side."""
+    from warehouse.errors import UnknownNameError
+
+    ts = pd.date_range(T0, periods=3, freq="1min", unit="us")
+    frames = [pd.DataFrame({"metric": metric, "ts": ts, "host": name, "value": [1.0, 2.0, 3.0]})
+              for metric, name in zip(METRICS, HOSTILE)]
+    wh.write_points(pd.concat(frames, ignore_index=True), label_columns=["host"])
+    end = T0 + pd.Timedelta("1h")
+    for _ in range(2):  # the first call reads its state, the second assumes it
+        for metric, name in zip(METRICS, HOSTILE):
+            got = wh.points(metric, T0, end, labels={"host": name})
+            assert got["value"].tolist() == [1.0, 2.0, 3.0] and set(got["host"]) == {name}
+            assert wh.points(metric, T0, end, labels={"host": [name, "%s"]}).shape[0] == 3
+        wide = wh.frame(METRICS, T0, end, every="1h", agg="sum", by=["host"])
+        assert sorted(wide["host"]) == sorted(HOSTILE)
+        assert np.nansum(wide[METRICS].to_numpy()) == 6.0 * len(HOSTILE)
+        hits = wh.frame(METRICS[:2], T0, end, where="m1 >= 2")
+        assert hits["m1"].tolist() == [2.0, 3.0] and set(hits["host"]) == {HOSTILE[1]}
+        for name in HOSTILE:
+            try:
+                wh.points(name, T0, end)
+            except UnknownNameError:
+                continue
+            raise AssertionError(name)
+    assert int(wh.sql("SELECT count(*) AS n FROM points")["n"].iloc[0]) == 3 * len(HOSTILE)
+
+
+def test_where_text_that_is_not_a_comparison_is_refused(wh):
+    wh.write_points(pd.DataFrame({"metric": "cpu", "ts": [T0], "host": "a", "value": [1.0]}),
+                    label_columns=["host"])
+    for where in ["cpu > 1; DROP TABLE points", "cpu > 1 OR 1=1", "cpu > nan", "cpu > inf",
+                  "cpu > 1e999", "cpu>'1'", "cpu > (1)", "cpu > 1 --"]:
+        try:
+            wh.frame(["cpu"], T0, T0 + pd.Timedelta("1h"), where=where)
+        except ValueError:
+            continue
+        raise AssertionError(f"where={where!r} was accepted")
