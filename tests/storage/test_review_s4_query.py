@@ -71,3 +71,44 @@ def test_where_text_that_is_not_a_comparison_is_refused(wh):
         except ValueError:
             continue
         raise AssertionError(f"where={where!r} was accepted")
+
+
+def test_another_writers_late_write_refresh_and_new_series_are_seen(wh, database_url):
+    """Two Warehouses that count commits apart (PostgreSQL: another URL for the same
+    database, as another process would): a tiered answer assumed by one is checked against
+    the other's late write (invalidation), its refresh and a new series."""
+    from warehouse import Warehouse, jobs
+
+    now = pd.Timestamp("2026-11-05T00:00:00Z")
+    ts = pd.date_range(T0, periods=3 * 144, freq="10min", unit="us")
+    wh.write_points(pd.concat([pd.DataFrame({"metric": m, "ts": ts, "host": h, "value": 1.0})
+                               for m in ("cpu", "mem") for h in "ab"], ignore_index=True),
+                    label_columns=["host"])
+    assert jobs.run_job(wh, "refresh_rollups", now=now, retries=0).status == "succeeded"
+    other = wh if database_url.startswith("duckdb") else Warehouse(
+        database_url.replace("@127.0.0.1:", "@localhost:"))
+    start, end = T0, T0 + pd.Timedelta("2D")
+
+    def answers():
+        wide = wh.frame(["cpu", "mem"], start, end, every="1d", agg="sum", by=[])
+        long = wh.points("cpu", start, end, every="1d", agg="sum", by=[])
+        return wide[["cpu", "mem"]].to_numpy().tolist(), long["value"].tolist()
+
+    def late(ts, value, host="a"):
+        other.write_points(pd.DataFrame({"metric": ["cpu"], "ts": [pd.Timestamp(ts)],
+                                         "host": [host], "value": [value]}),
+                           label_columns=["host"])
+
+    try:
+        assert answers() == answers() == ([[288.0, 288.0], [288.0, 288.0]], [288.0, 288.0])
+        late("2026-11-02T01:00:00.5Z", 100.0)
+        assert answers() == ([[388.0, 288.0], [288.0, 288.0]], [388.0, 288.0])
+        assert jobs.run_job(other, "refresh_rollups", now=now, retries=0).status == "succeeded"
+        assert answers() == ([[388.0, 288.0], [288.0, 288.0]], [388.0, 288.0])
+        late("2026-11-02T01:00:00.7Z", 1000.0)
+        assert answers() == ([[1388.0, 288.0], [288.0, 288.0]], [1388.0, 288.0])
+        late("2026-11-03T01:00:00.7Z", 7.0, host="zz")
+        assert answers() == ([[1388.0, 288.0], [295.0, 288.0]], [1388.0, 295.0])
+    finally:
+        if other is not wh:
+            other.close()
