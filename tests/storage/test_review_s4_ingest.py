@@ -58,3 +58,24 @@ def test_a_snapshot_does_not_see_a_new_chunk_committed_after_it_began(wh, databa
                               day1).fetchone()[0]
         reader.execute("ROLLBACK")
     assert seen == 0, f"a snapshot older than the write saw {seen} of its rows"
+
+
+def test_a_new_chunk_is_named_as_wh_ensure_chunk_names_it(wh, database_url):
+    """Years before 1000: strftime's %Y gave points_5001102_000000 where wh_ensure_chunk
+    (to_char YYYY) names the chunk points_05001102_000000."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's chunks")
+    old = pd.Timestamp("0500-11-02T00:00:00Z").as_unit("us")
+    frame = day_frame(0).assign(ts=lambda f: f["ts"] - (T0 - old))
+    wh.write_points(frame, label_columns=["host"])
+    wh.write_points(day_frame(0).assign(ts=lambda f: f["ts"] - (T0 - old) + 2 * DAY),
+                    label_columns=["host"])  # the same path, another day
+    with wh.engine.connect() as conn:
+        from sqlalchemy import text
+
+        made = conn.execute(text("SELECT wh_ensure_chunk('points', :ts)"),
+                            {"ts": (old + 5 * DAY).to_pydatetime()}).scalar()
+        names = sorted(r[0] for r in conn.execute(text(
+            "SELECT chunk_name FROM wh_chunks WHERE hypertable = 'points'")))
+    assert made == "points_05001107_000000"
+    assert names == ["points_05001102_000000", "points_05001104_000000", made]

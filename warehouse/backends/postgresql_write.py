@@ -257,7 +257,10 @@ class PostgreSQLWrites:
         if (self.table_exists(conn, "points_compressed") and
                 conn.execute(text(self.sql("ingest/new_chunk_segments")), bounds).scalar()):
             return None
-        return NewChunk(f"points_{_as_ts(lo):%Y%m%d_%H%M%S}", lo, hi)
+        # wh_ensure_chunk's to_char(..., 'YYYYMMDD"_"HH24MISS'): the year has 4 digits
+        # (strftime's %Y gives 500, not 0500).
+        start = _as_ts(lo)
+        return NewChunk(f"points_{start.year:04d}{start:%m%d_%H%M%S}", lo, hi)
 
     def claim_new_chunk(self, conn: Connection, ts_us: np.ndarray) -> NewChunk | None:
         """First in the batch's transaction: lock chunk creation of points until commit and
