@@ -113,7 +113,8 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
     compressed = compressed_segments(conn, backend)
     source, params = points_relation(archived, series_ids, compressed=compressed,
                                      start=start_ts, end=end_ts)
-    filters = [series_filter(series_ids)]
+    series = series_filter(series_ids)
+    filters = [series]
     if start_ts is not None:
         filters.append("ts >= :start")
         params["start"] = start_ts
@@ -151,7 +152,7 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
         if plan is not None and not raw_overlaps(plan, [(u.start_us, u.end_us)
                                                         for u in archived]):
             partial_rows = tier_partials(conn, backend, plan, agg, every_us, series_ids,
-                                         filters[0], compressed=compressed)
+                                         series, compressed=compressed)
         else:
             bucket, group, bucket_us = _bucket(backend, every_us, start_ts)
             sql = (f"SELECT {bucket_us} AS t, series_id, p{', n' if agg == 'mean' else ''} "

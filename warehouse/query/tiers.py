@@ -180,7 +180,8 @@ def _bucket_rows(plan: TierPlan, backend: Backend, agg: str, every_us: int,
     """SELECT bucket (timestamptz), grp, value: one row per group and output bucket, unordered
     (tier rows as they are, or partials merged: see the module docstring)."""
     ids = ",".join(str(int(s)) for s in series_ids)
-    tier_where, raw, params = _sources(plan, series_ids, f"series_id IN ({ids})", compressed)
+    listed = f"series_id IN ({ids})"
+    tier_where, raw, params = _sources(plan, series_ids, listed, listed, compressed)
     raw_bucket = sql_fragment(backend.sql_folders, "query/tier_bucket").format(column="ts", every=every_us)
 
     if every_us == plan.width_us and not join:
@@ -215,9 +216,13 @@ def tier_partials(conn: Connection, backend: Backend, plan: TierPlan, agg: str,
     bucket start), ``series_id``, ``p`` (and ``n`` for a mean), the rows
     :func:`~warehouse.query.partials.merge_partials` merges, from the plan's tier rows and
     raw points (the same split as :func:`read_tier`: each tier bucket from one side only).
-    ``series``: the SQL condition choosing the series (the frame's, ranges for long runs of
-    ids). A (bucket, series) may come in several rows; the merge adds them up."""
-    tier_where, raw, params = _sources(plan, series_ids, series, compressed)
+    ``series``: the frame's SQL condition choosing the series (ranges for long runs of ids),
+    used in the tier; raw points are chosen as the engine's ``query/tier_raw_series.sql``
+    says. A (bucket, series) may come in several rows; the merge adds them up."""
+    ids = ",".join(str(int(s)) for s in series_ids)  # integers from the series table
+    raw_series = sql_fragment(backend.sql_folders, "query/tier_raw_series").format(
+        ids=ids, ranges=series)
+    tier_where, raw, params = _sources(plan, series_ids, series, raw_series, compressed)
     bucket = sql_fragment(backend.sql_folders, "query/tier_bucket")
     tier_bucket = ("bucket" if every_us == plan.width_us
                    else bucket.format(column="bucket", every=every_us))
@@ -253,11 +258,12 @@ _FRAME_MERGES = {
 }
 
 
-def _sources(plan: TierPlan, series_ids: list[int], series: str,
+def _sources(plan: TierPlan, series_ids: list[int], tier_series: str, raw_series: str,
              compressed: bool) -> tuple[str, str, dict]:
     """The plan's two sides: the condition on tier rows (its buckets minus the stale ones)
     and a SELECT series_id, ts, value of the raw points that answer the rest ('' if none),
-    with their parameters. ``series``: SQL condition choosing the plan's series."""
+    with their parameters. ``tier_series`` and ``raw_series``: SQL conditions choosing the
+    plan's series in the tier and among raw points."""
     spans = list(plan.raw) + [(a, b) for a, b, _ in plan.stale]
     starts, ends = [a for a, _ in spans], [b for _, b in spans]
     raw_source, params = points_relation(
@@ -265,7 +271,7 @@ def _sources(plan: TierPlan, series_ids: list[int], series: str,
         start=None if None in starts or not starts else us_to_ts(min(starts)),
         end=None if None in ends or not ends else us_to_ts(max(ends)))
     params["t_hi"] = us_to_ts(plan.hi)
-    where = [series, "bucket < :t_hi"]
+    where = [tier_series, "bucket < :t_hi"]
     if plan.lo is not None:
         where.append("bucket >= :t_lo")
         params["t_lo"] = us_to_ts(plan.lo)
@@ -275,7 +281,7 @@ def _sources(plan: TierPlan, series_ids: list[int], series: str,
         params[f"s{i}_lo"], params[f"s{i}_hi"] = us_to_ts(a), us_to_ts(b)
     raw_rows = []
     for i, (a, b) in enumerate(plan.raw):
-        condition = [series]
+        condition = [raw_series]
         if a is not None:
             condition.append(f"ts >= :r{i}_lo")
             params[f"r{i}_lo"] = us_to_ts(a)
