@@ -15,15 +15,17 @@ from warehouse import jobs
 from warehouse.query import frame as frame_module
 
 METRICS = ["cpu.user", "cpu.system", "cpu.idle"]
-HOSTS = ["h0", "h1", "h2"]
+# 12 hosts × 3 metrics: 36 series with consecutive ids, which the frame filters as a range
+# (frame.series_filter), so the tier reads see that form too.
+HOSTS = [f"h{i}" for i in range(12)]
 T0 = pd.Timestamp("2026-11-20T00:00Z")
 NOW = pd.Timestamp("2026-11-22T12:34:56Z")  # the 1h tier's watermark: 12:00 that day
 AGGS = ["mean", "max", "min", "sum", "count"]
 
 
 def cpu_points() -> pd.DataFrame:
-    """3 hosts (2 in dc east) × 3 metrics every 37 s from T0 for ~62 h (past NOW); cpu.idle
-    of h2 is missing for a few hours, so not every cell of a bucket has a value."""
+    """12 hosts (every third in dc west) × 3 metrics every 37 s from T0 for ~62 h (past NOW);
+    cpu.idle of h2 is missing for a few hours, so not every cell of a bucket has a value."""
     rng = np.random.default_rng(15)
     ticks = pd.date_range(T0, periods=6000, freq="37s")
     parts = []
@@ -34,7 +36,7 @@ def cpu_points() -> pd.DataFrame:
                 ts = ticks[(ticks < T0 + pd.Timedelta("5h")) | (ticks >= T0 + pd.Timedelta("9h"))]
             parts.append(pd.DataFrame({
                 "metric": metric, "ts": ts,
-                "labels": [{"host": host, "dc": "east" if h < 2 else "west"}] * len(ts),
+                "labels": [{"host": host, "dc": "west" if h % 3 == 2 else "east"}] * len(ts),
                 "value": np.round(rng.normal(50, 20, len(ts)), 3)}))
     return pd.concat(parts, ignore_index=True)
 
@@ -96,6 +98,8 @@ CASES = [
 def test_tiered_frame_equals_raw_for_every_partial_aggregate(wh, tier_calls, agg):
     wh.write_points(cpu_points())
     refresh(wh)
+    ids = wh.sql("SELECT series_id FROM series")["series_id"].tolist()
+    assert "BETWEEN" in frame_module.series_filter(ids)  # the range form is what is tested
     for start, end, every, table in CASES:
         for by in (None, [], ["dc"]):
             assert_raw_equal(wh, tier_calls, start, end, every, agg, by, table)
