@@ -155,3 +155,19 @@ def test_no_tier_read_where_none_answers_exactly(wh, tier_calls):
         want = raw_frame(wh, "2026-11-21T00:00Z", "2026-11-21T06:00Z", every, agg, by)
         pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-9)
     assert tier_calls == []
+
+
+def test_compressed_chunks_under_the_edges_and_late_writes_into_them(wh, tier_calls):
+    """Raw edges and stale buckets read from compressed chunks (PostgreSQL: decoded
+    segments; DuckDB: chunks sorted by series) answer as hot rows do."""
+    from warehouse.jobs import compress
+
+    wh.write_points(cpu_points())
+    refresh(wh)
+    assert compress.compress_now(wh, "1d", now=NOW)
+    late = pd.DataFrame({"metric": "cpu.user", "labels": [{"host": "h0", "dc": "east"}],
+                         "ts": [pd.Timestamp("2026-11-20T02:10:00.5Z")], "value": [500.0]})
+    wh.write_points(late)
+    for agg in ("mean", "max", "count"):
+        for start, end, every, table in CASES[:3]:
+            assert_raw_equal(wh, tier_calls, start, end, every, agg, ["dc"], table)
