@@ -73,3 +73,66 @@ def test_0013_and_0014_go_down_and_up_over_compressed_segments(wh):
     pd.testing.assert_frame_equal(wh.sql(every_point), hot)
     pd.testing.assert_frame_equal(
         wh.points("cpu", "2026-11-01T00:00:00.0000005Z", "2026-11-01T03:00:00Z"), points)
+
+
+@pytest.mark.xfail(strict=True, reason="wh_compress_chunk (0012) empties the chunk with TRUNCATE, "
+                   "which is not MVCC-safe: a REPEATABLE READ snapshot taken before the job "
+                   "commits sees neither the truncated rows nor the new segments")
+def test_a_snapshot_older_than_a_compression_still_sees_the_chunk(wh, database_url):
+    """Every warehouse read on PostgreSQL is REPEATABLE READ (one message: state, then query;
+    the snapshot is the state statement's). A read whose snapshot predates the compress
+    job's commit, and which reaches the chunk after it (or waited for the job's ACCESS
+    EXCLUSIVE lock on it), found the day empty."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's compressed segments")
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    frame = fine_points()
+    wh.write_points(frame, label_columns=["host"])
+    assert jobs.run_job(wh, "refresh_rollups", now=NOW, retries=0).status == "succeeded"
+    u = make_url(database_url)
+    with psycopg.connect(f"host={u.host} port={u.port} user={u.username} "
+                         f"dbname={u.database}") as reader:
+        reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        reader.execute("SELECT count(*) FROM series").fetchone()  # the snapshot
+        assert compress.compress_now(wh, "3d", now=NOW)[0].segments > 0
+        hot = reader.execute("SELECT count(*) FROM points").fetchone()[0]
+        segments = reader.execute("SELECT coalesce(sum(n), 0) FROM points_compressed"
+                                  ).fetchone()[0]
+        reader.execute("ROLLBACK")
+    assert hot + segments == len(frame)
+
+
+@pytest.mark.xfail(strict=True, reason="wh_compress_chunk (0012) empties the chunk with TRUNCATE "
+                   "(not MVCC-safe): a read that waited for the job's lock answered 0 rows")
+def test_a_read_during_a_compression_answers_every_point(wh, database_url):
+    """wh.points while the chunk it reads is being compressed (the job holds ACCESS
+    EXCLUSIVE on it from its start): the read's snapshot is taken by its first statement,
+    before it waits for the chunk; it then found the chunk truncated and the segments not
+    yet visible, and answered 0 of 3,000 points."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's compressed segments")
+    import threading
+    import time
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    frame = fine_points()
+    wh.write_points(frame, label_columns=["host"])
+    assert jobs.run_job(wh, "refresh_rollups", now=NOW, retries=0).status == "succeeded"
+    span = ("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z")
+    assert len(wh.points("cpu", *span)) == len(frame)
+    u = make_url(database_url)
+    answers = []
+    with psycopg.connect(f"host={u.host} port={u.port} user={u.username} "
+                         f"dbname={u.database}") as job:
+        job.execute("LOCK TABLE points_20261101_000000 IN ACCESS EXCLUSIVE MODE")
+        reader = threading.Thread(target=lambda: answers.append(len(wh.points("cpu", *span))))
+        reader.start()
+        time.sleep(1.0)  # the read waits for the chunk
+        job.execute("SELECT * FROM wh_compress_chunk('points_20261101_000000')")
+        job.commit()
+        reader.join(30)
+    assert answers == [len(frame)]
