@@ -24,6 +24,11 @@ def test_bounds_with_nanoseconds_give_the_same_rows_every_call(wh):
     low, high = T0 + pd.Timedelta(nanoseconds=400), T0 + pd.Timedelta(nanoseconds=2400)
     for _ in range(2):
         assert wh.points("cpu", low, high, with_labels=False)["value"].tolist() == [1, 2]
+    # pandas' own extremes (ns past a whole µs) are bounds too: raising them must not overflow
+    lowest, highest = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+    for _ in range(2):
+        assert len(wh.points("cpu", lowest, highest, with_labels=False)) == 5
+        assert len(wh.frame(["cpu"], lowest, highest)) == 5
 
 
 HOSTILE = ["cpu'; DROP TABLE points; --", "%(start)s", "50%", "a\\'b", "x' OR '1'='1",

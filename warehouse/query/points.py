@@ -83,7 +83,10 @@ def time_range(start, end) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
 def _whole_us(ts: pd.Timestamp | None) -> pd.Timestamp | None:
     if ts is None:
         return None
-    return (ts.ceil("us") if ts.unit == "ns" else ts).as_unit("us")
+    if ts.unit != "ns":
+        return ts.as_unit("us")
+    us, ns = divmod(int(ts.value), 1000)  # Python ints: no overflow at Timestamp.min/max
+    return pd.Timestamp(us + (1 if ns else 0), unit="us", tz="UTC")
 
 
 @state_checked
