@@ -222,7 +222,8 @@ def tier_partials(conn: Connection, backend: Backend, plan: TierPlan, agg: str,
     ids = ",".join(str(int(s)) for s in series_ids)  # integers from the series table
     raw_series = sql_fragment(backend.sql_folders, "query/tier_raw_series").format(
         ids=ids, ranges=series)
-    tier_where, raw, params = _sources(plan, series_ids, series, raw_series, compressed)
+    tier_where, raw, params = _sources(plan, series_ids, series, raw_series, compressed,
+                                       one_scan=True)
     bucket = sql_fragment(backend.sql_folders, "query/tier_bucket")
     tier_bucket = ("bucket" if every_us == plan.width_us
                    else bucket.format(column="bucket", every=every_us))
@@ -259,11 +260,13 @@ _FRAME_MERGES = {
 
 
 def _sources(plan: TierPlan, series_ids: list[int], tier_series: str, raw_series: str,
-             compressed: bool) -> tuple[str, str, dict]:
+             compressed: bool, *, one_scan: bool = False) -> tuple[str, str, dict]:
     """The plan's two sides: the condition on tier rows (its buckets minus the stale ones)
     and a SELECT series_id, ts, value of the raw points that answer the rest ('' if none),
     with their parameters. ``tier_series`` and ``raw_series``: SQL conditions choosing the
-    plan's series in the tier and among raw points."""
+    plan's series in the tier and among raw points. ``one_scan``: the raw parts as one
+    SELECT whose condition ORs them (a raw scan, not one per part, where the points are not
+    ordered by time), else a UNION ALL of one SELECT per part."""
     spans = list(plan.raw) + [(a, b) for a, b, _ in plan.stale]
     starts, ends = [a for a, _ in spans], [b for _, b in spans]
     raw_source, params = points_relation(
@@ -292,6 +295,10 @@ def _sources(plan: TierPlan, series_ids: list[int], tier_series: str, raw_series
     for i, (_a, _b, sids) in enumerate(plan.stale):
         raw_rows.append(f"series_id IN ({','.join(map(str, sids))}) "
                         f"AND ts >= :s{i}_lo AND ts < :s{i}_hi")
+    if one_scan and raw_rows:
+        either = " OR ".join(f"({c})" for c in raw_rows)
+        return " AND ".join(where), (f"SELECT series_id, ts, value FROM {raw_source} "
+                                     f"WHERE {either}"), params
     raw = " UNION ALL ".join(f"SELECT series_id, ts, value FROM {raw_source} WHERE {c}"
                              for c in raw_rows)
     return " AND ".join(where), raw, params
