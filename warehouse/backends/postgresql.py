@@ -205,6 +205,11 @@ class PostgreSQLBackend(PostgreSQLWrites, Backend):
     def on_connect(dbapi_connection, _record) -> None:
         # Timestamps come back in UTC whatever the server's TimeZone setting is.
         dbapi_connection.execute("SET TIME ZONE 'UTC'")
+        # No JIT: compiling a statement's expressions cost more than it saved on every
+        # warehouse read measured (TSBS double-groupby-1 155 -> 94 ms; a 554 ms statement
+        # spent 476 ms in JIT; docs/tsbs.md, session 4). The server's default stays for
+        # every other client.
+        dbapi_connection.execute("SET jit = off")
         dbapi_connection.commit()
 
     def __init__(self, engine):
