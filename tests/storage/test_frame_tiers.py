@@ -13,10 +13,11 @@ import pytest
 
 from warehouse import jobs
 from warehouse.query import frame as frame_module
+from warehouse.query.catalog import id_ranges
 
 METRICS = ["cpu.user", "cpu.system", "cpu.idle"]
 # 12 hosts × 3 metrics: 36 series with consecutive ids, which the frame filters as a range
-# (frame.series_filter), so the tier reads see that form too.
+# (catalog.id_ranges), so the tier reads see that form too.
 HOSTS = [f"h{i}" for i in range(12)]
 T0 = pd.Timestamp("2026-11-20T00:00Z")
 NOW = pd.Timestamp("2026-11-22T12:34:56Z")  # the 1h tier's watermark: 12:00 that day
@@ -99,7 +100,7 @@ def test_tiered_frame_equals_raw_for_every_partial_aggregate(wh, tier_calls, agg
     wh.write_points(cpu_points())
     refresh(wh)
     ids = wh.sql("SELECT series_id FROM series")["series_id"].tolist()
-    assert "BETWEEN" in frame_module.series_filter(ids)  # the range form is what is tested
+    assert "BETWEEN" in id_ranges(ids)  # the range form is what is tested
     for start, end, every, table in CASES:
         for by in (None, [], ["dc"]):
             assert_raw_equal(wh, tier_calls, start, end, every, agg, by, table)

@@ -6,7 +6,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from warehouse.query.frame import series_filter
+from warehouse.query.catalog import id_ranges
 from warehouse.query.partials import merge_partials, passing
 
 
@@ -14,15 +14,15 @@ from warehouse.query.partials import merge_partials, passing
     [7], [], list(range(1, 1001)), [1, 2, 3, 10, 11, 40] + list(range(100, 164)) + [900],
     list(range(0, 2000, 2)), list(range(50, 82)) + list(range(5, 36)), [3, 3, 2, 1] * 20,
 ])
-def test_series_filter_keeps_exactly_the_listed_ids(ids):
+def test_id_ranges_keep_exactly_the_listed_ids(ids):
     con = duckdb.connect()
     kept = con.execute(f"SELECT series_id FROM range(-5, 2100) AS r(series_id) "
-                       f"WHERE {series_filter(ids)} ORDER BY 1").fetchnumpy()["series_id"]
+                       f"WHERE {id_ranges(ids)} ORDER BY 1").fetchnumpy()["series_id"]
     assert kept.tolist() == sorted(set(ids))
 
 
 def test_long_runs_become_ranges_and_short_ones_stay_listed():
-    sql = series_filter(list(range(100, 164)) + [5, 9])
+    sql = id_ranges(list(range(100, 164)) + [5, 9])
     assert sql == "(series_id BETWEEN 100 AND 163 OR series_id IN (5,9))"
 
 

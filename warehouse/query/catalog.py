@@ -42,6 +42,7 @@ from sqlalchemy.exc import DBAPIError
 
 from warehouse.backends.base import Backend, SnapshotEnded
 from warehouse.errors import UnknownNameError
+from warehouse.sqlfiles import sql_fragment
 from warehouse.timeparse import ts_to_us
 
 _CATALOG_KEY = "query_catalog"  # in backend.schema_facts
@@ -299,3 +300,36 @@ def select(conn: Connection, backend: Backend, metrics: list[str], labels: dict 
 
 __all__ = ["MetricSeries", "QueryState", "Selection", "metric_series", "query_state", "select",
            "state_checked"]
+
+
+def id_ranges(series_ids: list[int]) -> str:
+    """``series_id`` in the list, with long runs of consecutive ids as ranges: series
+    created together (the fields of a host, the hosts of a fleet) have consecutive ids, and
+    DuckDB filters a range faster than a list of a thousand (TSBS double-groupby-all: the
+    scan and partials 27 -> 23 ms). See :func:`series_filter` for where it is used."""
+    if not series_ids:
+        return "series_id IN (NULL)"
+    ids = np.unique(np.asarray(series_ids, dtype="i8"))
+    starts = np.flatnonzero(np.r_[True, np.diff(ids) != 1])
+    ends = np.r_[starts[1:], len(ids)] - 1
+    long = (ends - starts + 1) >= _RANGE_MIN
+    parts = [f"series_id BETWEEN {ids[a]} AND {ids[b]}"
+             for a, b in zip(starts[long], ends[long])]
+    singles = np.concatenate([ids[a:b + 1] for a, b in zip(starts[~long], ends[~long])]) \
+        if (~long).any() else []
+    if len(singles):
+        parts.append(f"series_id IN ({','.join(map(str, singles))})")
+    return parts[0] if len(parts) == 1 else f"({' OR '.join(parts)})"
+
+
+#: Consecutive series ids filtered as one range from this many on (fewer stay listed).
+_RANGE_MIN = 32
+
+
+def series_filter(backend: Backend, series_ids: list[int]) -> str:
+    """The condition choosing ``series_ids`` in a scan of points, in the engine's form
+    (``sql/<dialect>/query/series_filter.sql``): ranges where they help (DuckDB), the list
+    where the primary key is probed once per id (PostgreSQL)."""
+    ids = ",".join(str(int(s)) for s in series_ids) or "NULL"  # integers from our table
+    return sql_fragment(backend.sql_folders, "query/series_filter").format(
+        ids=ids, ranges=id_ranges(series_ids))

@@ -31,7 +31,7 @@ from warehouse.query.archive_read import (
     compressed_segments,
     points_relation,
 )
-from warehouse.query.catalog import query_state, select
+from warehouse.query.catalog import id_ranges, query_state, select, series_filter
 from warehouse.query.frame_where import readings_where
 from warehouse.query.partials import PARTIALS, merge_partials, passing
 from warehouse.query.points import (
@@ -113,8 +113,8 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
     compressed = compressed_segments(conn, backend)
     source, params = points_relation(archived, series_ids, compressed=compressed,
                                      start=start_ts, end=end_ts)
-    series = series_filter(series_ids)
-    filters = [series]
+    series = id_ranges(series_ids)  # the tiers' choice; raw points as the engine prefers
+    filters = [series_filter(backend, series_ids)]
     if start_ts is not None:
         filters.append("ts >= :start")
         params["start"] = start_ts
@@ -188,31 +188,6 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
     # series): inferring them on every call was half of shaping a small frame.
     memo = sel.memo.setdefault(("frame_labels", tuple(key_names)), {})
     return _shape(rows, names, keys, key_names, every_us is not None, memo)
-
-
-def series_filter(series_ids: list[int]) -> str:
-    """``series_id`` in the list, with long runs of consecutive ids as ranges: series
-    created together (the fields of a host, the hosts of a fleet) have consecutive ids, and
-    DuckDB filters a range faster than a list of a thousand (TSBS double-groupby-all: the
-    scan and partials 27 -> 23 ms)."""
-    if not series_ids:
-        return "series_id IN (NULL)"
-    ids = np.unique(np.asarray(series_ids, dtype="i8"))
-    starts = np.flatnonzero(np.r_[True, np.diff(ids) != 1])
-    ends = np.r_[starts[1:], len(ids)] - 1
-    long = (ends - starts + 1) >= _RANGE_MIN
-    parts = [f"series_id BETWEEN {ids[a]} AND {ids[b]}"
-             for a, b in zip(starts[long], ends[long])]
-    singles = np.concatenate([ids[a:b + 1] for a, b in zip(starts[~long], ends[~long])]) \
-        if (~long).any() else []
-    if len(singles):
-        parts.append(f"series_id IN ({','.join(map(str, singles))})")
-    return parts[0] if len(parts) == 1 else f"({' OR '.join(parts)})"
-
-
-#: Consecutive series ids filtered as one range from this many on (fewer stay in the list:
-#: PostgreSQL probes the primary key once per listed id, but scans a range whole).
-_RANGE_MIN = 32
 
 
 def _bucket(backend: Backend, every_us: int, start_ts) -> tuple[str, str, str]:

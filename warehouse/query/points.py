@@ -25,7 +25,14 @@ from warehouse.query.archive_read import (
     points_relation,
     with_archived_rows,
 )
-from warehouse.query.catalog import QueryState, Selection, query_state, select, state_checked
+from warehouse.query.catalog import (
+    QueryState,
+    Selection,
+    query_state,
+    select,
+    series_filter,
+    state_checked,
+)
 from warehouse.query.tiers import plan_tier, raw_overlaps, read_tier
 from warehouse.timeparse import aware_timestamp, epoch_us, interval_us
 
@@ -143,8 +150,8 @@ class PointsQuery:
         conn, backend, sel, every_us, agg = (self.conn, self.backend, self.sel, self.every_us,
                                              self.agg)
         series_ids = [int(s) for s in sel.ids]
-        ids = ",".join(map(str, series_ids))  # integers from our table
-        where, params = ([f"series_id IN ({ids})"] if ids else ["1 = 0"]), {}
+        where = [series_filter(backend, series_ids)] if series_ids else ["1 = 0"]
+        params = {}
         if start_ts is not None:
             where.append("ts >= :start")
             params["start"] = start_ts
@@ -154,7 +161,7 @@ class PointsQuery:
         condition = " AND ".join(where)
         archived = (archived_units(conn, backend, None if self.multi else str(sel.metrics[0]),
                                    start_ts, end_ts, schema=True)
-                    if ids and self.state.archived else [])
+                    if series_ids and self.state.archived else [])
         in_python = bool(archived) and not backend.capabilities.parquet_scan
         compressed = compressed_segments(conn, backend)
         source, source_params = points_relation([] if in_python else archived, series_ids,

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, text
 from warehouse.backends.base import Backend, floor_to_bucket
 from warehouse.model import ROLLUP_AGGREGATES, TIERS
 from warehouse.query.archive_read import points_relation
+from warehouse.query.catalog import series_filter
 from warehouse.query.partials import PARTIALS
 from warehouse.sqlfiles import sql_fragment
 from warehouse.timeparse import ts_to_us, us_to_ts
@@ -217,11 +218,9 @@ def tier_partials(conn: Connection, backend: Backend, plan: TierPlan, agg: str,
     :func:`~warehouse.query.partials.merge_partials` merges, from the plan's tier rows and
     raw points (the same split as :func:`read_tier`: each tier bucket from one side only).
     ``series``: the frame's SQL condition choosing the series (ranges for long runs of ids),
-    used in the tier; raw points are chosen as the engine's ``query/tier_raw_series.sql``
+    used in the tier; raw points are chosen as the engine's ``query/series_filter.sql``
     says. A (bucket, series) may come in several rows; the merge adds them up."""
-    ids = ",".join(str(int(s)) for s in series_ids)  # integers from the series table
-    raw_series = sql_fragment(backend.sql_folders, "query/tier_raw_series").format(
-        ids=ids, ranges=series)
+    raw_series = series_filter(backend, series_ids)
     tier_where, raw, params = _sources(plan, series_ids, series, raw_series, compressed,
                                        one_scan=True)
     bucket = sql_fragment(backend.sql_folders, "query/tier_bucket")
