@@ -330,6 +330,7 @@ def series_filter(backend: Backend, series_ids: list[int]) -> str:
     """The condition choosing ``series_ids`` in a scan of points, in the engine's form
     (``sql/<dialect>/query/series_filter.sql``): ranges where they help (DuckDB), the list
     where the primary key is probed once per id (PostgreSQL)."""
-    ids = ",".join(str(int(s)) for s in series_ids) or "NULL"  # integers from our table
-    return sql_fragment(backend.sql_folders, "query/series_filter").format(
-        ids=ids, ranges=id_ranges(series_ids))
+    form = sql_fragment(backend.sql_folders, "query/series_filter")
+    if "{ranges}" in form:
+        return form.format(ranges=id_ranges(series_ids))
+    return form.format(ids=",".join(str(int(s)) for s in series_ids) or "NULL")

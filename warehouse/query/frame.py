@@ -113,7 +113,6 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
     compressed = compressed_segments(conn, backend)
     source, params = points_relation(archived, series_ids, compressed=compressed,
                                      start=start_ts, end=end_ts)
-    series = id_ranges(series_ids)  # the tiers' choice; raw points as the engine prefers
     filters = [series_filter(backend, series_ids)]
     if start_ts is not None:
         filters.append("ts >= :start")
@@ -152,7 +151,7 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
         if plan is not None and not raw_overlaps(plan, [(u.start_us, u.end_us)
                                                         for u in archived]):
             partial_rows = tier_partials(conn, backend, plan, agg, every_us, series_ids,
-                                         series, compressed=compressed)
+                                         id_ranges(series_ids), compressed=compressed)
         else:
             bucket, group, bucket_us = _bucket(backend, every_us, start_ts)
             sql = (f"SELECT {bucket_us} AS t, series_id, p{', n' if agg == 'mean' else ''} "
