@@ -190,9 +190,8 @@ def _wh_lastpoint(wh, engine, p: Params, api: str = "current") -> pd.DataFrame:
 def _wh_groupby_orderby_limit(wh, engine, p: Params, api: str = "current") -> pd.DataFrame:
     if api == "engine":
         # Newest-first: only the window holding the last 5 minutes is read.
-        frame = wh.points("cpu.usage_user", None, p.end, every="1m", agg="max", by=[],
-                          last=5)
-        return frame.rename(columns={"value": "usage_user"})
+        return wh.points("cpu.usage_user", None, p.end, every="1m", agg="max", by=[],
+                         last=5)
     frame = wh.points("cpu.usage_user", None, p.end, every="1m", agg="max", by=[])
     return frame.tail(5).rename(columns={"value": "usage_user"})
 
@@ -313,9 +312,10 @@ def canonical(query: QueryType, frame: pd.DataFrame, hostnames: dict[int, str]) 
     if "ts" in query.keys or "ts" in frame.columns:
         out["ts"] = _epoch_us(frame["ts"])
     for m in query.metrics:
-        # wh.frame names its columns by metric (cpu.usage_user): renamed here, untimed,
-        # rather than in the timed call, which would charge pandas' rename to the warehouse.
-        column = frame[m] if m in frame.columns else frame[f"cpu.{m}"]
+        # wh.frame names its columns by metric (cpu.usage_user), wh.points of one metric
+        # calls it value: renamed here, untimed, rather than in the timed call, which would
+        # charge pandas' rename to the warehouse.
+        column = next(frame[c] for c in (m, f"cpu.{m}", "value") if c in frame.columns)
         out[m] = pd.to_numeric(column).astype("f8").to_numpy()
     keys = [k for k in query.keys]
     return out.sort_values(keys, kind="stable").reset_index(drop=True)
