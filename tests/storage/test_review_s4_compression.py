@@ -75,9 +75,6 @@ def test_0013_and_0014_go_down_and_up_over_compressed_segments(wh):
         wh.points("cpu", "2026-11-01T00:00:00.0000005Z", "2026-11-01T03:00:00Z"), points)
 
 
-@pytest.mark.xfail(strict=True, reason="wh_compress_chunk (0012) empties the chunk with TRUNCATE, "
-                   "which is not MVCC-safe: a REPEATABLE READ snapshot taken before the job "
-                   "commits sees neither the truncated rows nor the new segments")
 def test_a_snapshot_older_than_a_compression_still_sees_the_chunk(wh, database_url):
     """Every warehouse read on PostgreSQL is REPEATABLE READ (one message: state, then query;
     the snapshot is the state statement's). A read whose snapshot predates the compress
@@ -104,8 +101,6 @@ def test_a_snapshot_older_than_a_compression_still_sees_the_chunk(wh, database_u
     assert hot + segments == len(frame)
 
 
-@pytest.mark.xfail(strict=True, reason="wh_compress_chunk (0012) empties the chunk with TRUNCATE "
-                   "(not MVCC-safe): a read that waited for the job's lock answered 0 rows")
 def test_a_read_during_a_compression_answers_every_point(wh, database_url):
     """wh.points while the chunk it reads is being compressed (the job holds ACCESS
     EXCLUSIVE on it from its start): the read's snapshot is taken by its first statement,

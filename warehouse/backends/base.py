@@ -303,6 +303,11 @@ class Backend(ABC):
         nothing — dropping a partition already frees it)."""
         return None
 
+    def vacuum_chunk(self, chunk: str) -> None:
+        """Give back the space of a chunk whose rows the compress job deleted, outside any
+        transaction (default: nothing to give back)."""
+        return None
+
     @abstractmethod
     def table_sizes(self, conn: Connection) -> pd.DataFrame:
         """Per warehouse table: table, rows, bytes."""

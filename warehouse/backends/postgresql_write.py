@@ -344,6 +344,18 @@ class PostgreSQLWrites:
         covered = (idx >= 0) & (ts_us < ends[np.clip(idx, 0, None)] if len(ends) else False)
         return ts_us[~covered]
 
+    def vacuum_chunk(self, chunk: str) -> None:
+        # The compress job empties a chunk with DELETE, which older snapshots still read
+        # through (TRUNCATE was not MVCC-safe: migration 0015). VACUUM then frees the dead
+        # rows (truncating the empty heap) once no snapshot needs them, and REINDEX gives
+        # back the primary key's pages, which VACUUM leaves allocated. VACUUM cannot run in
+        # a transaction block.
+        name = pgsql.Identifier(chunk)
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            raw = raw_connection(conn)
+            raw.execute(pgsql.SQL("VACUUM {}").format(name))
+            raw.execute(pgsql.SQL("REINDEX TABLE {}").format(name))
+
     def ensure_chunks(self, conn: Connection, table: str, ts_us: np.ndarray) -> None:
         """Create the missing chunks for ``ts_us``. ``conn`` is only read: chunks are made in
         short transactions of their own, at most CHUNKS_PER_TRANSACTION each, so a batch

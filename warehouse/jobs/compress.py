@@ -90,6 +90,8 @@ def compress_chunks(ctx: JobContext, older_than: pd.Timestamp) -> list[ChunkResu
             [(rows, segments, refused)] = backend.run_script(conn, script, {
                 "chunk": chunk, "start": start, "end": end, "now": ctx.now})
         results.append(ChunkResult(chunk, int(rows or 0), int(segments or 0), refused))
+        if rows and backend.capabilities.native_partitions:
+            backend.vacuum_chunk(chunk)  # the deleted rows' space (PostgreSQL)
     if results and not backend.capabilities.native_partitions:
         with ctx.transaction(exclusive=True) as conn:
             backend.reclaim_space(conn)  # DuckDB: CHECKPOINT drops the unsorted row groups

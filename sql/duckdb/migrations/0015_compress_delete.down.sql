@@ -1,0 +1,1 @@
+-- 0015 down: nothing to undo on DuckDB.

@@ -1,0 +1,2 @@
+-- 0015 up: nothing changes on DuckDB (it keeps no compressed segments; 0015 changed only
+-- how PostgreSQL empties a chunk it compresses).
