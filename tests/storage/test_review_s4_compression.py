@@ -131,3 +131,22 @@ def test_a_read_during_a_compression_answers_every_point(wh, database_url):
         job.commit()
         reader.join(30)
     assert answers == [len(frame)]
+
+
+def test_the_slice_function_takes_bounds_far_from_a_fine_segment(wh, database_url):
+    """wh_regular_segment_points itself (any caller, not only points_relation, which clips its
+    end): 0014 cast the step count up to the bound to integer before capping it, and a bound
+    a century after a segment of 1 ms steps raised 'integer out of range'."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's compressed segments")
+    from sqlalchemy import text
+
+    frame = compressed_fine(wh)
+    decode = ("SELECT count(*) FROM points_compressed c, wh_regular_segment_points("
+              "c.ts_min, c.ts_step, c.vals, c.vals_real, c.vals_int, c.vals_decimals, "
+              "c.run_ids, CAST(:lo AS timestamptz), CAST(:hi AS timestamptz)) s "
+              "WHERE c.ts_step IS NOT NULL")
+    with wh.engine.connect() as conn:
+        whole = conn.execute(text(decode), {"lo": "1900-01-01Z", "hi": "2100-01-01Z"}).scalar()
+        after = conn.execute(text(decode), {"lo": "2100-01-01Z", "hi": None}).scalar()
+    assert (whole, after) == (len(frame), 0)

@@ -138,3 +138,37 @@ BEGIN
     RETURN QUERY SELECT v_rows, v_segs, NULL::text;
 END
 $$;
+
+-- Also: 0014's slice cast the count of steps up to a bound to integer before capping it at
+-- the segment's length, so a bound far from a fine segment (1 ms steps, a month away) raised
+-- 'integer out of range' (review; the caller clips its end too, archive_read.points_relation).
+-- Capped first, then cast.
+CREATE OR REPLACE FUNCTION wh_regular_segment_points(p_first timestamptz, p_step bigint,
+                                          p_vals double precision[], p_vals_real real[],
+                                          p_vals_int integer[], p_decimals smallint,
+                                          p_runs uuid[], p_from timestamptz, p_to timestamptz)
+RETURNS TABLE (ts timestamptz, value double precision, run_id uuid)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT u.t,
+           CASE WHEN p_decimals > 0 THEN u.v / 10::double precision ^ p_decimals ELSE u.v END,
+           u.r
+      FROM (SELECT CASE WHEN p_from IS NULL OR p_from <= p_first THEN 0
+                        ELSE least(k.n, ceil(round(date_part('epoch', p_from - p_first) * 1000000)
+                                             / greatest(p_step, 1)))::integer END AS lo,
+                   CASE WHEN p_to IS NULL THEN k.n
+                        WHEN p_to <= p_first THEN 0
+                        WHEN p_step = 0 THEN 1  -- one point, at p_first
+                        ELSE least(k.n, ceil(round(date_part('epoch', p_to - p_first) * 1000000)
+                                             / p_step))::integer END AS hi
+              FROM (SELECT coalesce(cardinality(p_vals), cardinality(p_vals_real),
+                                    cardinality(p_vals_int)) AS n) k) b,
+           -- points lo .. hi - 1 (0-based); an empty range gives no rows
+           ROWS FROM (
+               generate_series(p_first + (b.lo * p_step) * interval '1 microsecond',
+                               p_first + ((b.hi - 1) * p_step) * interval '1 microsecond',
+                               greatest(p_step, 1) * interval '1 microsecond'),
+               unnest(coalesce(p_vals[b.lo + 1 : b.hi],
+                               p_vals_real[b.lo + 1 : b.hi]::double precision[],
+                               p_vals_int[b.lo + 1 : b.hi]::double precision[])),
+               unnest(p_runs[b.lo + 1 : b.hi])) AS u(t, v, r)
+$$;
