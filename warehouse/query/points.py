@@ -33,16 +33,15 @@ from warehouse.query.catalog import (
     series_filter,
     state_checked,
 )
+from warehouse.query.partials import PARTIALS
 from warehouse.query.tiers import plan_tier, raw_overlaps, read_tier
 from warehouse.timeparse import aware_timestamp, epoch_us, interval_us
 
 FILLS = (None, "null", "previous", "linear", "zero")
 # Aggregates that merge from per-series partials: (partial columns, merge over them).
-_PARTIALS = {
-    "max": ("max(value) AS p", "max(p)"), "min": ("min(value) AS p", "min(p)"),
-    "sum": ("sum(value) AS p", "sum(p)"), "count": ("count(value) AS p", "sum(p)"),
-    "mean": ("sum(value) AS p, count(value) AS n", "sum(p) / sum(n)"),
-}
+_PARTIALS = {agg: (PARTIALS[agg], merge) for agg, merge in {
+    "max": "max(p)", "min": "min(p)", "sum": "sum(p)", "count": "sum(p)",
+    "mean": "sum(p) / sum(n)"}.items()}
 _RESERVED = {"ts", "value", "series_id", "labels", "run_id", "metric"}
 
 
