@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -43,28 +44,12 @@ from systems import PostgresBaseline, WarehouseSystem, libpq_dsn  # noqa: E402
 import warehouse.query.archive_read as archive_read  # noqa: E402
 from warehouse.query import frame, frame_where, points, tiers  # noqa: E402
 
-# wh_segment_points as migration 0012 created it (0013 replaced its body)
-DECODE_0012 = """
-CREATE FUNCTION bench_segment_points_0012(p_first timestamptz, p_step bigint, p_deltas bigint[],
-                                          p_vals double precision[], p_vals_real real[],
-                                          p_vals_int integer[], p_decimals smallint, p_runs uuid[])
-RETURNS TABLE (ts timestamptz, value double precision, run_id uuid)
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT p_first + ((u.o - 1) * p_step) * interval '1 microsecond',
-           CASE WHEN p_decimals > 0 THEN u.v / 10::double precision ^ p_decimals ELSE u.v END,
-           u.r
-      FROM unnest(coalesce(p_vals, p_vals_real::double precision[],
-                           p_vals_int::double precision[]), p_runs) WITH ORDINALITY AS u(v, r, o)
-     WHERE p_step IS NOT NULL
-    UNION ALL
-    SELECT p_first + (sum(u.d) OVER (ORDER BY u.o)) * interval '1 microsecond',
-           CASE WHEN p_decimals > 0 THEN u.v / 10::double precision ^ p_decimals ELSE u.v END,
-           u.r
-      FROM unnest(p_deltas, coalesce(p_vals, p_vals_real::double precision[],
-                                     p_vals_int::double precision[]), p_runs)
-           WITH ORDINALITY AS u(d, v, r, o)
-     WHERE p_step IS NULL
-$$"""
+# wh_segment_points as migration 0012 created it (0013 replaced its body; its down migration
+# puts that body back), under a name of its own
+_DOWN_0013 = (HERE.parent / "sql/postgresql/migrations/0013_segment_decode.down.sql").read_text()
+DECODE_0012 = re.search(r"CREATE OR REPLACE FUNCTION wh_segment_points\(.*?\$\$;", _DOWN_0013,
+                        re.S).group(0).replace("CREATE OR REPLACE FUNCTION wh_segment_points",
+                                               "CREATE FUNCTION bench_segment_points_0012")
 
 CURRENT_RELATION = archive_read.points_relation
 READERS = (frame, frame_where, points, tiers)  # modules that imported points_relation
