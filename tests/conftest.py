@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 
 import psycopg
 import pytest
@@ -100,3 +101,22 @@ def load_both_engines(postgres_server, tmp_path_factory, name: str, days: int, s
     for wh in pair:
         demo.load(wh, data)
     return pair, data
+
+
+def run_at_once(task, args) -> list[BaseException]:
+    """``task(arg)`` for every arg, each in its own thread started together; the exceptions
+    they raised (empty when every call returned)."""
+    errors: list[BaseException] = []
+
+    def guarded(arg) -> None:
+        try:
+            task(arg)
+        except Exception as exc:  # noqa: BLE001 - returned to the caller, who asserts on it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(arg,)) for arg in args]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors

@@ -6,14 +6,13 @@ other chunks while it is attached but not yet committed. DuckDB runs the same wr
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pandas as pd
 import psycopg
 import pytest
 from sqlalchemy import text
 
+from tests.conftest import run_at_once
 from warehouse import ValidationError, Warehouse, jobs
 from warehouse.backends import postgresql_write
 from warehouse.backends.base import raw_connection
@@ -173,19 +172,10 @@ def test_two_writers_of_the_same_new_day_store_it_once(wh):
     the chunk, the other waits for its chunk lock, then finds the chunk and skips every key."""
     other = Warehouse(wh.url)
     frame = day_frame(3, hosts=200, steps=100)
-    results, errors = [], []
-
-    def write(into) -> None:
-        try:
-            results.append(into.write_points(frame, label_columns=["host"]))
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=write, args=(w,)) for w in (wh, other)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = []
+    errors = run_at_once(
+        lambda into: results.append(into.write_points(frame, label_columns=["host"])),
+        (wh, other))
     other.close()
     assert errors == []
     assert sorted(r.written for r in results) == [0, len(frame)]
@@ -195,19 +185,8 @@ def test_two_writers_of_the_same_new_day_store_it_once(wh):
 def test_two_writers_of_different_new_days_both_commit(wh):
     other = Warehouse(wh.url)
     frames = {wh: day_frame(4), other: day_frame(5)}
-    errors = []
-
-    def write(into) -> None:
-        try:
-            into.write_points(frames[into], label_columns=["host"])
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=write, args=(w,)) for w in frames]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = run_at_once(
+        lambda into: into.write_points(frames[into], label_columns=["host"]), frames)
     other.close()
     assert errors == []
     pd.testing.assert_frame_equal(stored(wh), expected(*frames.values()))

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
+from tests.conftest import run_at_once
 from warehouse import ValidationError
 from warehouse.backends import postgresql_write
 from warehouse.ingest.points import prepare_points
@@ -159,8 +160,6 @@ def test_writers_sending_the_same_series_in_opposite_orders_both_succeed(wh):
     3,000 series in ascending and descending order: each batch commits whole. series_last
     rows are locked in series order, whatever the batch's (in batch order, 31 of 39 such
     rounds deadlocked on PostgreSQL)."""
-    import threading
-
     from warehouse import Warehouse
 
     other = Warehouse(wh.url)
@@ -171,22 +170,13 @@ def test_writers_sending_the_same_series_in_opposite_orders_both_succeed(wh):
                              "value": 1.0, "host": [f"h{h}" for h in hosts]})
 
     wh.write_points(batch(0, False), label_columns=["host"])  # series exist: rows to lock
-    errors = []
-
     def writer(descending: bool) -> None:
         into = other if descending else wh
-        try:
-            for round_ in range(1, 13):
-                into.write_points(batch(round_ * 2 + descending, descending),
-                                  label_columns=["host"])
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
+        for round_ in range(1, 13):
+            into.write_points(batch(round_ * 2 + descending, descending),
+                              label_columns=["host"])
 
-    threads = [threading.Thread(target=writer, args=(d,)) for d in (False, True)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = run_at_once(writer, (False, True))
     other.close()
     assert errors == []
     assert len(wh.points("load", T0, T0 + pd.Timedelta(minutes=1))) == 3000 * 25
