@@ -4,11 +4,12 @@ On PostgreSQL each closed chunk of points older than the policy is encoded into
 ``points_compressed`` (one row per series and segment of up to 1,000 points) and its
 partition emptied, in one transaction per chunk (``wh_compress_chunk``, migrations 0010,
 0012, 0015): a crash leaves either the rows or the segments. The rows go by DELETE, which
-older snapshots still read through; the chunk is vacuumed and reindexed afterwards. A chunk the rollups do not cover yet is left
-for a later run (the refresh reads raw points). A write into a compressed range decodes the
-segments it overlaps back into the partition (``PostgreSQLBackend._decompress_for_write``);
-such a chunk holds hot rows again, which is what marks it for the next run. A chunk without
-hot rows is skipped, so running the job again changes nothing.
+older snapshots still read through; the chunk is vacuumed and reindexed afterwards. A chunk
+the rollups do not cover yet is left for a later run (the refresh reads raw points). A write
+into a compressed range decodes the segments it overlaps back into the partition
+(``PostgreSQLBackend._decompress_for_write``); such a chunk holds hot rows again, which is
+what marks it for the next run. A chunk without hot rows is skipped, so running the job again
+changes nothing.
 
 On DuckDB, which stores columns compressed already, the job rewrites each such chunk range
 sorted by (series_id, ts), so row-group zone maps on series_id skip other series: a 1-series
