@@ -174,6 +174,8 @@ class DuckDBBackend(DuckDBWrites, Backend):
         # Whole chunks only: everything before the end of the newest doomed chunk.
         end = pd.Timestamp(int(floor_to_bucket(epoch_us(cutoff), interval)), unit="us", tz="UTC")
         conn.execute(text(f"DELETE FROM {table} WHERE {column} < :end"), {"end": end})
+        if table == "points":
+            self.forget_readings(conn, None, end - pd.Timedelta(microseconds=1))
         return doomed["chunk_name"].tolist()
 
     def maintain(self, conn: Connection, now: datetime) -> dict[str, int]:

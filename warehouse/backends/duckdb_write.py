@@ -21,13 +21,29 @@ class DuckDBWrites:
         raw = raw_connection(conn)
         raw.register("_stage_points", _points_arrow(batch))
         try:
-            result = conn.execute(
-                text(self.sql("ingest/insert_points")),
-                {"lo": batch["ts"].min(), "hi": batch["ts"].max()},
-            )
-            return max(int(result.rowcount), 0)
+            lo, hi = batch["ts"].min(), batch["ts"].max()
+            written = max(int(conn.execute(text(self.sql("ingest/insert_points")),
+                                           {"lo": lo, "hi": hi}).rowcount), 0)
         finally:
             raw.unregister("_stage_points")
+        if written:
+            self.forget_readings(conn, lo, hi)
+        return written
+
+    def forget_readings(self, conn: Connection, lo, hi) -> None:
+        """Delete the pivoted copy (migration 0016, jobs/readings.py) of every chunk range
+        overlapping [lo, hi] (None: unbounded), in ``conn``'s transaction: points there are
+        changing, and a frame must not read a copy that no longer matches them. The next
+        compress run copies the range again."""
+        if not self.table_exists(conn, "reading_chunks"):
+            return
+        params = {"lo": lo, "hi": hi}
+        ranges = conn.execute(text(self.sql("ingest/readings_overlap")), params).fetchall()
+        if ranges:  # one span: every range between two overlapping ones overlaps too
+            span = {"start": min(r[0] for r in ranges), "end": max(r[1] for r in ranges)}
+            conn.execute(text("DELETE FROM readings WHERE ts >= :start AND ts < :end"), span)
+            conn.execute(text("DELETE FROM reading_chunks "
+                              "WHERE chunk_start >= :start AND chunk_start < :end"), span)
 
     def insert_series(self, conn: Connection, frame: pd.DataFrame) -> None:
         # DuckDB's executemany pays per row; one INSERT ... SELECT from the frame does not.

@@ -15,7 +15,8 @@ On DuckDB, which stores columns compressed already, the job rewrites each such c
 sorted by (series_id, ts), so row-group zone maps on series_id skip other series: a 1-series
 12-hour scan of TSBS data went from 49 to 16 ms (docs/tsbs.md, "Compression"). The range's
 row count is recorded (``sorted_chunks``); a late write changes it, and the next run sorts
-the range again.
+the range again. In the same transaction it makes the range's pivoted copy, which frames of
+several metrics read (``jobs/readings.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from warehouse.backends.base import Backend
+from warehouse.jobs.readings import copied_ranges, copy_chunk
 from warehouse.timeparse import interval_us, ts_to_us
 
 if TYPE_CHECKING:
@@ -91,6 +93,8 @@ def compress_chunks(ctx: JobContext, older_than: pd.Timestamp) -> list[ChunkResu
         with ctx.transaction(exclusive=True) as conn:
             [(rows, segments, refused)] = backend.run_script(conn, script, {
                 "chunk": chunk, "start": start, "end": end, "now": ctx.now})
+            if not backend.capabilities.native_partitions:  # DuckDB: and its pivoted copy
+                copy_chunk(conn, backend, start, end, ctx.now)
         results.append(ChunkResult(chunk, int(rows or 0), int(segments or 0), refused))
         if rows and backend.capabilities.native_partitions:
             backend.vacuum_chunk(chunk)  # the deleted rows' space (PostgreSQL)
@@ -102,16 +106,19 @@ def compress_chunks(ctx: JobContext, older_than: pd.Timestamp) -> list[ChunkResu
 
 def _candidates(conn: Connection, backend: Backend, older_than: pd.Timestamp) -> list[tuple]:
     """(chunk name, start, end) of the chunks to compress: on PostgreSQL those holding hot
-    rows; on DuckDB those never sorted or whose row count changed since (a late write)."""
+    rows; on DuckDB those never sorted or whose row count changed since (a late write), or
+    without a pivoted copy (a write into the range deleted it, or it predates the copy)."""
     if backend.capabilities.native_partitions:
         return [tuple(r) for r in conn.execute(text(backend.sql("jobs/compress_candidates")),
                                                {"older_than": older_than}).fetchall()]
     done = {ts_to_us(start): int(rows) for start, rows in conn.execute(
         text(backend.sql("jobs/sorted_chunks"))).fetchall()}
+    copied = copied_ranges(conn, backend)
     chunks = backend.show_chunks(conn, "points")
     return [(c.chunk_name, c.range_start, c.range_end)
             for c in chunks[chunks["range_end"] <= older_than].itertuples()
-            if done.get(ts_to_us(c.range_start)) != int(c.rows)]
+            if done.get(ts_to_us(c.range_start)) != int(c.rows)
+            or (copied is not None and ts_to_us(c.range_start) not in copied)]
 
 
 def compress_now(wh: Warehouse, older_than=None, *, now=None) -> list[ChunkResult]:

@@ -302,23 +302,24 @@ __all__ = ["MetricSeries", "QueryState", "Selection", "metric_series", "query_st
            "state_checked"]
 
 
-def id_ranges(series_ids: list[int]) -> str:
-    """``series_id`` in the list, with long runs of consecutive ids as ranges: series
-    created together (the fields of a host, the hosts of a fleet) have consecutive ids, and
-    DuckDB filters a range faster than a list of a thousand (TSBS double-groupby-all: the
-    scan and partials 27 -> 23 ms). See :func:`series_filter` for where it is used."""
+def id_ranges(series_ids: list[int], column: str = "series_id") -> str:
+    """``column`` (series_id) in the list, with long runs of consecutive ids as ranges:
+    series created together (the fields of a host, the hosts of a fleet) have consecutive
+    ids, and DuckDB filters a range faster than a list of a thousand (TSBS
+    double-groupby-all: the scan and partials 27 -> 23 ms). See :func:`series_filter` for
+    where it is used."""
     if not series_ids:
-        return "series_id IN (NULL)"
+        return f"{column} IN (NULL)"
     ids = np.unique(np.asarray(series_ids, dtype="i8"))
     starts = np.flatnonzero(np.r_[True, np.diff(ids) != 1])
     ends = np.r_[starts[1:], len(ids)] - 1
     long = (ends - starts + 1) >= _RANGE_MIN
-    parts = [f"series_id BETWEEN {ids[a]} AND {ids[b]}"
+    parts = [f"{column} BETWEEN {ids[a]} AND {ids[b]}"
              for a, b in zip(starts[long], ends[long])]
     singles = np.concatenate([ids[a:b + 1] for a, b in zip(starts[~long], ends[~long])]) \
         if (~long).any() else []
     if len(singles):
-        parts.append(f"series_id IN ({','.join(map(str, singles))})")
+        parts.append(f"{column} IN ({','.join(map(str, singles))})")
     return parts[0] if len(parts) == 1 else f"({' OR '.join(parts)})"
 
 

@@ -32,6 +32,7 @@ from warehouse.query.archive_read import (
     points_relation,
 )
 from warehouse.query.catalog import id_ranges, query_state, select, series_filter
+from warehouse.query.frame_readings import copy_read
 from warehouse.query.frame_where import readings_where
 from warehouse.query.partials import PARTIALS, merge_partials, passing
 from warehouse.query.points import (
@@ -81,8 +82,10 @@ def parse_where(where: str, metrics: list[str]) -> ValueFilter:
 
 def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=None, *,
                 labels: dict | None = None, every=None, agg: str = "mean",
-                by: list[str] | None = None, where: str | None = None) -> pd.DataFrame:
-    """See :meth:`warehouse.Warehouse.frame`."""
+                by: list[str] | None = None, where: str | None = None,
+                copies: bool = True) -> pd.DataFrame:
+    """See :meth:`warehouse.Warehouse.frame`; ``copies=False`` reads points even where
+    compressed chunks' pivoted copies would answer (query/frame_readings.py)."""
     backend.read_snapshot(conn)
     names, _ = metric_list(metrics)
     check_options(agg, None, True)
@@ -129,7 +132,16 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
                           for s, g, m in zip(series_ids, codes, m_codes))
         mapping = (f"JOIN (VALUES {pairs}) AS g(g_series_id, g_grp, g_m) "
                    f"ON g.g_series_id = points.series_id")
-    if every_us is None:
+    # Where compressed chunks' pivoted copies cover the range (DuckDB), a frame of several
+    # metrics reads them instead of points (query/frame_readings.py): a tier still answers
+    # a bucketed frame first, from fewer rows.
+    copy_args = (conn, backend, names, series_ids, codes, m_codes, start_ts, end_ts,
+                 condition)
+    copies = copies and not archived
+    copy = copy_read(*copy_args, None, agg) if every_us is None and copies else None
+    if copy is not None:
+        sql, finish = copy.sql, copy.finish
+    elif every_us is None:
         # One series per (label set, metric): the value at an instant is that one point.
         columns = [f"{backend.filtered_aggregate('max', f'g_m = {i}')} AS v{i}"
                    for i in range(len(names))]
@@ -152,12 +164,15 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
                                                         for u in archived]):
             partial_rows = tier_partials(conn, backend, plan, agg, every_us, series_ids,
                                          id_ranges(series_ids), compressed=compressed)
+        elif copies and (copy := copy_read(
+                *copy_args, _bucket(backend, every_us, start_ts), agg)) is not None:
+            sql = copy.sql
         else:
             bucket, group, bucket_us = _bucket(backend, every_us, start_ts)
             sql = (f"SELECT {bucket_us} AS t, series_id, p{', n' if agg == 'mean' else ''} "
                    f"FROM (SELECT {bucket} AS bucket, series_id, {PARTIALS[agg]} FROM {source} "
                    f"WHERE {where_sql} GROUP BY {group}, 2) AS points")
-        finish = functools.partial(
+        finish = copy.finish if copy is not None else functools.partial(
             merge_partials, agg, series_ids=np.asarray(series_ids, dtype="i8"),
             groups=np.asarray(codes, dtype="i8"), metrics=m_codes, width=len(names))
     else:
@@ -177,6 +192,9 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
     if not series_ids:
         return _empty(names, key_names)
     rows = partial_rows if partial_rows is not None else backend.fetch_columns(conn, sql, params)
+    if copy is not None and not copy.held(conn, backend, rows):  # a copy went: read points
+        return query_frame(conn, backend, metrics, start, end, labels=labels, every=every,
+                           agg=agg, by=by, where=where, copies=False)
     if finish is not None:
         rows = finish(rows)
         if condition is not None and every_us is not None:

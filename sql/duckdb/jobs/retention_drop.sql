@@ -59,6 +59,14 @@ DELETE FROM points
                             AND (getvariable('metric') = '*' OR q.series_id IN (
                                  SELECT series_id FROM series
                                   WHERE metric = getvariable('metric'))))));
+-- The pivoted copy of the range (migration 0016) goes with its points: the next compress
+-- run copies what is left.
+DELETE FROM readings
+ WHERE getvariable('table') = 'points' AND getvariable('refused') IS NULL
+   AND ts >= getvariable('start') AND ts < getvariable('end');
+DELETE FROM reading_chunks
+ WHERE getvariable('table') = 'points' AND getvariable('refused') IS NULL
+   AND chunk_end > getvariable('start') AND chunk_start < getvariable('end');
 DELETE FROM runs
  WHERE getvariable('table') = 'runs' AND getvariable('refused') IS NULL
    AND started_at >= getvariable('start') AND started_at < getvariable('end')

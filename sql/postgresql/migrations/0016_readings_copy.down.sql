@@ -1,0 +1,2 @@
+-- 0016 down: nothing to undo on PostgreSQL.
+SELECT 1;

@@ -1,0 +1,61 @@
+"""The pivoted copy of compressed chunks (DuckDB; migration 0016, docs/jobs.md "Compression").
+
+After the compress job sorts a closed chunk of ``points``, it copies the chunk into
+``readings``: one row per label set (``entity``) and instant, one column per metric. A
+frame of several metrics over copied chunks reads those rows (``query/frame_readings.py``)
+instead of one row per metric lined up by a join: TSBS high-cpu-all went from 104 to ~10 ms,
+as fast as the wide table TSBS's own schema keeps (docs/tsbs.md).
+
+``points`` stays the truth. The copy of a range is deleted, with its ``reading_chunks`` row,
+by whatever changes the range's points, in the same transaction (a write into it,
+retention, ``drop_chunks``: ``DuckDBBackend.forget_readings``); the next compress run
+copies it again. Metric columns are named ``m<col>`` after ``reading_columns.col``, so no
+user text becomes an identifier; a chunk whose metrics would take the table past
+:data:`MAX_COLUMNS` columns is left without a copy.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, text
+
+from warehouse.backends.base import Backend
+from warehouse.timeparse import ts_to_us
+
+#: Metric columns ``readings`` may hold; a chunk needing more is not copied (its frames
+#: read ``points``). DuckDB handles wide tables well, but the copy's one aggregate per
+#: column over every point of the chunk grows with it.
+MAX_COLUMNS = 256
+
+
+def copy_chunk(conn: Connection, backend: Backend, start, end, now) -> int:
+    """Copy the chunk range [start, end) of points into ``readings`` in ``conn``'s
+    transaction (the compress job's, right after it sorted the range); rows copied."""
+    variables = {"start": start, "end": end, "now": now}
+    cols = [int(c) for (c,) in backend.run_script(
+        conn, backend.sql("jobs/readings_register"), {"start": start, "end": end})]
+    have = {name for (name,) in conn.execute(text(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'readings'")).fetchall()}
+    wanted = [f"m{c}" for c in cols]
+    if not cols or len(have | set(wanted)) - 2 > MAX_COLUMNS:  # ts, entity: not metrics
+        backend.run_script(conn, backend.sql("jobs/readings_skip"), variables)
+        return 0
+    for column in wanted:
+        if column not in have:
+            conn.execute(text(f"ALTER TABLE readings ADD COLUMN {column} DOUBLE"))
+    aggregates = ", ".join(f"max(p.value) FILTER (WHERE c.col = {c}) AS m{c}" for c in cols)
+    [(rows,)] = backend.run_script(
+        conn, backend.sql("jobs/readings_copy").replace("{columns}", aggregates), variables)
+    return int(rows)
+
+
+def copied_ranges(conn: Connection, backend: Backend) -> set[int] | None:
+    """Starts (µs) of the chunk ranges the copy was made for or skipped; None where the
+    engine keeps no copy."""
+    if backend.capabilities.native_partitions or not backend.table_exists(conn,
+                                                                         "reading_chunks"):
+        return None
+    return {ts_to_us(start) for (start,) in conn.execute(
+        text(backend.sql("jobs/reading_chunks"))).fetchall()}
+
+
+__all__ = ["MAX_COLUMNS", "copied_ranges", "copy_chunk"]

@@ -1,0 +1,216 @@
+"""``Warehouse.frame`` from the pivoted copy of compressed chunks (DuckDB; jobs/readings.py).
+
+Where every chunk of a frame's range has a copy, a row of ``readings`` holds the values of
+every metric of one label set at one instant, so a frame of several metrics is one scan of
+those rows: no join lining metrics up (``where=``, TSBS high-cpu-all 104 -> ~10 ms) and one
+row to aggregate per instant instead of one per metric (double-groupby-all). Rows are kept
+in (entity, ts) order, so a frame of a few label sets skips the others' row groups.
+
+What the copy holds is known from ``reading_chunks``, remembered per commit generation
+like the query state (catalog.py), and checked in the frame's own snapshot: its statement
+also counts the copies it planned from (``copy_no``); unless all are still there the frame
+reads ``points`` and the remembered list is dropped (:meth:`CopyRead.held`). A copy is
+deleted with any change to its points (``DuckDBWrites.forget_readings``), so a copy that is
+there matches them.
+
+Semantics match the frame over ``points``: a row exists where one of the frame's metrics
+has a value (a ``where`` row where its metric passes); bucketed frames merge per-label-set
+partials in NumPy (:func:`~warehouse.query.partials.merge_partials`) as they do per series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import Connection, text
+
+from warehouse.backends.base import Backend
+from warehouse.query.catalog import id_ranges
+from warehouse.query.partials import PARTIALS, merge_partials
+from warehouse.timeparse import epoch_us
+
+_KEY = "readings_copies"  # (commit generation, _Copies) in backend.schema_facts
+
+
+@dataclass(frozen=True)
+class _Copies:
+    """The copied chunk ranges (µs, sorted) and what their columns and entities mean."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    numbers: np.ndarray  # copy_no of each range
+    columns: dict[str, int]  # metric -> col (column m<col> of readings)
+    series: np.ndarray  # series ids whose label set has an entity, sorted
+    entities: np.ndarray  # the entity of each
+
+    def covering(self, start_us: int, end_us: int) -> np.ndarray | None:
+        """copy_no of the copies that together cover [start_us, end_us) without a gap,
+        or None when some instant of it has no copy."""
+        first = np.searchsorted(self.ends, start_us, side="right")
+        last = np.searchsorted(self.starts, end_us, side="left")
+        if first >= last or self.starts[first] > start_us or self.ends[last - 1] < end_us:
+            return None
+        if (self.starts[first + 1:last] != self.ends[first:last - 1]).any():
+            return None
+        return self.numbers[first:last]
+
+
+@dataclass(frozen=True)
+class CopyRead:
+    """The statement reading a frame from the copy, and the function turning its fetched
+    columns into (t, grp, v0..) sorted by (grp, t)."""
+
+    sql: str
+    finish: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+    numbers: np.ndarray  # copy_no of the copies read
+
+    def held(self, conn: Connection, backend: Backend, rows: dict[str, np.ndarray]) -> bool:
+        """Whether the copies read were all there in the statement's snapshot: its
+        ``copies`` column counts them; with no row to tell, a statement now finding them
+        all says the same (a copy never changes, and one deleted never returns). If not,
+        the remembered list is dropped and the caller reads points."""
+        if len(rows["copies"]):
+            held = int(rows["copies"][0]) == len(self.numbers)
+        else:
+            held = int(conn.execute(text(_guard(self.numbers))).scalar_one()) == len(
+                self.numbers)
+        if not held:
+            backend.schema_facts.pop(_KEY, None)
+        return held
+
+
+def copy_read(conn: Connection, backend: Backend, names: list[str], series_ids: list[int],
+              groups: np.ndarray, m_codes: np.ndarray, start_ts, end_ts, condition,
+              bucket: tuple[str, str, str] | None, agg: str) -> CopyRead | None:
+    """The frame's statement over ``readings`` when copies cover [start_ts, end_ts), else
+    None (read points). ``condition`` is the frame's ValueFilter or None; ``bucket`` the
+    (bucket, group key, bucket start) expressions on ``ts`` of a bucketed frame (None: one
+    row per instant); ``agg`` one of PARTIALS when bucketed. The caller runs the statement,
+    then asks :meth:`CopyRead.held` before finishing its rows."""
+    if start_ts is None or end_ts is None or len(names) < 2 or not series_ids:
+        return None
+    copies = _copies(conn, backend)
+    numbers = copies.covering(epoch_us(start_ts), epoch_us(end_ts)) if copies else None
+    if numbers is None:
+        return None
+    ids = np.asarray(series_ids, dtype="i8")
+    at = np.searchsorted(copies.series, ids).clip(max=max(len(copies.series) - 1, 0))
+    known = copies.series[at] == ids if len(copies.series) else np.zeros(len(ids), bool)
+    entities, first = np.unique(copies.entities[at[known]], return_index=True)
+    grp_of = np.asarray(groups, dtype="i8")[known][first]
+    # One label set is one group: its series of different metrics must agree.
+    index = np.searchsorted(entities, copies.entities[at[known]])
+    if len(entities) == 0 or (grp_of[index] != np.asarray(groups, dtype="i8")[known]).any():
+        return None
+    cols = [copies.columns.get(m) for m in names]
+    filters = [id_ranges(entities.tolist(), column="entity"), "ts >= :start", "ts < :end"]
+    present = [f"m{c} IS NOT NULL" for c in cols if c is not None]
+    if not present:
+        filters.append("false")  # none of the frame's metrics has a value in the copy
+    elif condition is not None and bucket is None:
+        k = names.index(condition.metric)
+        filters.append(f"m{cols[k]} {condition.op} :where_value" if cols[k] is not None
+                       else "false")
+    elif bucket is None:  # a row per instant where one of the frame's metrics has a value
+        filters.append(f"({' OR '.join(present)})")
+    # (Bucketed: a metric's partial counts only where it had a value, see _buckets, so a
+    # bucket of a label set with none of them gives no row without a filter here.)
+    where = " AND ".join(filters)
+    guard = f"({_guard(numbers)}) AS copies"
+    if bucket is None:
+        values = "".join(f", m{c} AS v{i}" for i, c in enumerate(cols) if c is not None)
+        sql = f"SELECT ts AS t, entity{values}, {guard} FROM readings WHERE {where}"
+        return CopyRead(sql, lambda rows: _instants(rows, entities, grp_of, cols), numbers)
+    key, group, start = bucket
+    partials = ", ".join(
+        PARTIALS[agg].replace("(value)", f"(m{c})").replace(" AS p", f" AS p{i}")
+        .replace(" AS n", f" AS n{i}") for i, c in enumerate(cols) if c is not None)
+    sql = (f"SELECT {start} AS t, entity, {', '.join(_partial_names(cols, agg))}, {guard} "
+           f"FROM (SELECT {key} AS bucket, entity, {partials} FROM readings WHERE {where} "
+           f"GROUP BY {group}, 2) AS r")
+    return CopyRead(sql, lambda rows: _buckets(rows, agg, entities, grp_of, cols), numbers)
+
+
+def _partial_names(cols: list, agg: str) -> list[str]:
+    return [name for i, c in enumerate(cols) if c is not None
+            for name in ((f"p{i}", f"n{i}") if agg == "mean" else (f"p{i}",))]
+
+
+def _copies(conn: Connection, backend: Backend) -> _Copies | None:
+    """What the copy holds, remembered until the next commit; None where the engine does
+    not count commits (only DuckDB keeps a copy) or the schema has none."""
+    generation = backend.commit_generation()
+    if generation is None:
+        return None
+    remembered = backend.schema_facts.get(_KEY)
+    if remembered is not None and remembered[0] == generation:
+        return remembered[1]
+    if not backend.table_exists(conn, "reading_chunks"):
+        return None
+    chunks = np.array(conn.execute(text(
+        "SELECT epoch_us(chunk_start), epoch_us(chunk_end), copy_no FROM reading_chunks "
+        "WHERE copied ORDER BY chunk_start")).fetchall(), dtype="i8").reshape(-1, 3)
+    columns = dict(conn.execute(text("SELECT metric, col FROM reading_columns")).fetchall())
+    pairs = np.array(conn.execute(text(
+        "SELECT s.series_id, e.entity FROM series s JOIN reading_entities e "
+        "ON e.labels_key = s.labels_key ORDER BY 1")).fetchall(), dtype="i8").reshape(-1, 2)
+    copies = _Copies(chunks[:, 0], chunks[:, 1], chunks[:, 2], columns, pairs[:, 0],
+                     pairs[:, 1])
+    backend.schema_facts[_KEY] = (generation, copies)
+    return copies
+
+
+def _guard(numbers: np.ndarray) -> str:
+    """How many of the copies numbered ``numbers`` a snapshot holds."""
+    return (f"SELECT count(*) FROM reading_chunks WHERE copied AND copy_no IN "
+            f"({','.join(str(int(n)) for n in numbers)})")
+
+
+def _instants(rows: dict[str, np.ndarray], entities: np.ndarray, grp_of: np.ndarray,
+              cols: list) -> dict[str, np.ndarray]:
+    """(t, grp, v0..) sorted by (grp, t) from rows (t, entity, v<i> of metrics with a
+    column); a metric without one has no value anywhere in the copy (NaN)."""
+    grp = grp_of[np.searchsorted(entities, np.asarray(rows["entity"], dtype="i8"))]
+    # One int64 key (group, then time), sorted stably: the copy is stored in (entity, ts)
+    # order, so rows arrive in long sorted runs, which a merge sort takes fast.
+    t = np.asarray(rows["t"]).view("i8")
+    low, span = int(t.min(initial=0)), int(t.max(initial=0)) - int(t.min(initial=0)) + 1
+    if int(grp.max(initial=0)) < 2 ** 62 // span:
+        order = np.argsort(grp * span + (t - low), kind="stable")
+    else:  # the key would overflow int64
+        order = np.lexsort((t, grp))
+    out = {"t": rows["t"][order], "grp": grp[order]}
+    for i, c in enumerate(cols):
+        out[f"v{i}"] = np.asarray(rows[f"v{i}"], dtype="f8")[order] if c is not None \
+            else np.full(len(order), np.nan)
+    return out
+
+
+def _buckets(rows: dict[str, np.ndarray], agg: str, entities: np.ndarray,
+             grp_of: np.ndarray, cols: list) -> dict[str, np.ndarray]:
+    """Per (bucket, label set) partials of each metric, merged per (group, bucket) as
+    series partials are: each (label set, metric) is one series there. A metric with no
+    value in a bucket of a label set has no partial (as it would have no row)."""
+    width = len(cols)
+    entity = np.searchsorted(entities, np.asarray(rows["entity"], dtype="i8"))
+    long = {"t": [], "series_id": [], "p": [], "n": []}
+    for i, c in enumerate(cols):
+        if c is None:
+            continue
+        p = np.asarray(rows[f"p{i}"], dtype="f8")
+        n = np.asarray(rows[f"n{i}"], dtype="f8") if agg == "mean" else np.ones(len(p))
+        keep = n > 0 if agg == "mean" else (p > 0 if agg == "count" else ~np.isnan(p))
+        long["t"].append(np.asarray(rows["t"], dtype="i8")[keep])
+        long["series_id"].append(entity[keep] * width + i)
+        long["p"].append(p[keep])
+        long["n"].append(n[keep])
+    merged = {k: np.concatenate(v) if v else np.empty(0) for k, v in long.items()}
+    pseudo = np.arange(len(entities) * width, dtype="i8")
+    return merge_partials(agg, merged, series_ids=pseudo, groups=np.repeat(grp_of, width),
+                          metrics=np.tile(np.arange(width, dtype="i8"), len(entities)),
+                          width=width)
+
+
+__all__ = ["CopyRead", "copy_read"]
