@@ -118,6 +118,45 @@ def _segment_bounds(alias: str, start, end) -> tuple[str, dict]:
     return bounds, params
 
 
+def _regular_slice(start, end) -> str:
+    """SELECT lo, hi: the 0-based points lo .. hi - 1 of regular segment ``c`` that lie in
+    [start, end) (bound by ``:compressed_start`` / ``:compressed_end``; None: unbounded).
+
+    This is migration 0014's wh_regular_segment_points, written out here so that the point
+    count is the segment's ``n`` column: the function took it from the cardinality of the
+    values array, and as an inlined SQL function each use of that count detoasted the whole
+    array again (three times a segment, then once more for the slice: 15 buffers a segment,
+    TSBS groupby-orderby-limit compressed; the column leaves the slice's one).
+    A point's index is its µs offset over the step: date_part's float8 seconds, rounded, are
+    exact µs within a chunk (the segment's own), and a quotient of such integers that is
+    whole comes out whole. The end is clipped to the segment's own, so the count up to it
+    fits an integer (an end a month past a segment of 1 ms steps overflowed it)."""
+    since = "CAST(:compressed_start AS TIMESTAMPTZ)"
+    lo = ("0" if start is None else
+          f"CASE WHEN {since} <= c.ts_min THEN 0 ELSE least(c.n, ceil(round(date_part("
+          f"'epoch', {since} - c.ts_min) * 1000000) / greatest(c.ts_step, 1))::integer) END")
+    until = "LEAST(CAST(:compressed_end AS TIMESTAMPTZ), c.ts_max + INTERVAL '1 microsecond')"
+    hi = ("c.n" if end is None else
+          f"CASE WHEN {until} <= c.ts_min THEN 0 WHEN c.ts_step = 0 THEN 1 "  # one point
+          f"ELSE least(c.n, ceil(round(date_part('epoch', {until} - c.ts_min) * 1000000) "
+          f"/ c.ts_step)::integer) END")
+    return f"SELECT {lo} AS lo, {hi} AS hi"
+
+
+#: The points lo .. hi - 1 of regular segment ``c`` (:func:`_regular_slice` gives ``b``) as
+#: rows ts, value, run_id; an empty range gives none. The division is the encoder's own
+#: check (wh_compress_chunk), so it gives back each value exactly.
+_REGULAR_POINTS = (
+    "SELECT u.t AS ts, CASE WHEN c.vals_decimals > 0 "
+    "THEN u.v / 10::double precision ^ c.vals_decimals ELSE u.v END AS value, u.r AS run_id "
+    "FROM ROWS FROM (generate_series(c.ts_min + (b.lo * c.ts_step) * INTERVAL '1 microsecond', "
+    "c.ts_min + ((b.hi - 1) * c.ts_step) * INTERVAL '1 microsecond', "
+    "greatest(c.ts_step, 1) * INTERVAL '1 microsecond'), "
+    "unnest(coalesce(c.vals[b.lo + 1 : b.hi], c.vals_real[b.lo + 1 : b.hi]::double precision[], "
+    "c.vals_int[b.lo + 1 : b.hi]::double precision[])), "
+    "unnest(c.run_ids[b.lo + 1 : b.hi])) AS u(t, v, r)")
+
+
 def points_relation(units: list[ArchivedUnit], series_ids: list[int], *,
                     compressed: bool = False, start=None, end=None) -> tuple[str, dict]:
     """SQL for a relation ``points`` (ts, series_id, value, run_id) holding every raw point
@@ -139,24 +178,16 @@ def points_relation(units: list[ArchivedUnit], series_ids: list[int], *,
         # One branch per timestamp form (migration 0013): each is a plain function scan per
         # segment, so a decode of many segments can run in parallel workers, which
         # wh_segment_points (both forms in one UNION ALL) ruled out.
-        # A regular segment is also sliced to [start, end) before it becomes rows (0014).
         bounds, bound_params = _segment_bounds("c", start, end)
         params.update(bound_params)
-        values = "c.vals, c.vals_real, c.vals_int, c.vals_decimals, c.run_ids"
-        # The end is clipped to the segment's own (0014's function counts the points up to
-        # it as an integer: an end a month past a segment of 1 ms steps overflowed it).
-        since, until = (("CAST(:compressed_start AS TIMESTAMPTZ)" if start is not None else
-                         "CAST(NULL AS TIMESTAMPTZ)"),
-                        ("LEAST(CAST(:compressed_end AS TIMESTAMPTZ), "
-                         "c.ts_max + INTERVAL '1 microsecond')" if end is not None else
-                         "CAST(NULL AS TIMESTAMPTZ)"))
-        for decode, form in (
-                (f"wh_regular_segment_points(c.ts_min, c.ts_step, {values}, {since}, {until})",
-                 "IS NOT NULL"),
-                (f"wh_irregular_segment_points(c.ts_min, c.ts_deltas, {values})", "IS NULL")):
-            parts.append(f"SELECT s.ts, c.series_id, s.value, s.run_id FROM points_compressed c "
-                         f"CROSS JOIN LATERAL {decode} s "
-                         f"WHERE c.series_id IN ({ids}) AND c.ts_step {form}{bounds}")
+        parts.append(f"SELECT s.ts, c.series_id, s.value, s.run_id FROM points_compressed c "
+                     f"CROSS JOIN LATERAL ({_regular_slice(start, end)}) b "
+                     f"CROSS JOIN LATERAL ({_REGULAR_POINTS}) s "
+                     f"WHERE c.series_id IN ({ids}) AND c.ts_step IS NOT NULL{bounds}")
+        parts.append(f"SELECT s.ts, c.series_id, s.value, s.run_id FROM points_compressed c "
+                     f"CROSS JOIN LATERAL wh_irregular_segment_points(c.ts_min, c.ts_deltas, "
+                     f"c.vals, c.vals_real, c.vals_int, c.vals_decimals, c.run_ids) s "
+                     f"WHERE c.series_id IN ({ids}) AND c.ts_step IS NULL{bounds}")
     return f"({' UNION ALL '.join(parts)}) AS points", params
 
 

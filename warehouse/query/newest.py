@@ -14,11 +14,15 @@ import numpy as np
 from sqlalchemy import text
 
 from warehouse.backends.base import floor_to_bucket
+from warehouse.sqlfiles import sql_fragment
 from warehouse.timeparse import epoch_us, ts_to_us, us_to_ts
 
 #: First window of a raw newest-N query, and how much each retry widens it.
 _RAW_FIRST_US = 3_600_000_000
 _GROWTH = 8
+#: A window of at most this many series × µs (100 series-hours: 36,000 points at TSBS's 10 s
+#: step) is read without parallel workers (sql/<engine>/query/newest_workers.sql).
+_SERIAL_SERIES_US = 100 * 3_600_000_000
 
 
 def check_last(n) -> int:
@@ -45,12 +49,15 @@ def newest(query, start_ts, end_ts, n: int, fill) -> dict[str, np.ndarray]:
         lo = int(floor_to_bucket(hi - 1, every)) - (n - 1) * every
         if fill is not None:
             lo = lo if lo_bound is None else max(lo, lo_bound)
+            _workers(query, lo, hi, False)
             return query.run(us_to_ts(lo), us_to_ts(hi), fill)
     else:
         lo = hi - _RAW_FIRST_US
     oldest = None
+    serial = False
     while True:
         clipped = lo if lo_bound is None else max(lo, lo_bound)
+        serial = _workers(query, clipped, hi, serial)
         columns = query.run(us_to_ts(clipped), us_to_ts(hi))
         if _enough(columns, n, every, query) or clipped == lo_bound:
             break
@@ -69,6 +76,17 @@ def newest(query, start_ts, end_ts, n: int, fill) -> dict[str, np.ndarray]:
     else:
         keep = _last_of_each(np.asarray(columns["series_id"]), n)
     return {name: np.asarray(column)[keep] for name, column in columns.items()}
+
+
+def _workers(query, lo: int, hi: int, serial: bool) -> bool:
+    """Read the window [lo, hi) µs without parallel workers if it is small, else as the
+    engine plans; ``serial``: how the previous window was read. Returns how this one is."""
+    small = (hi - lo) * max(len(query.sel.ids), 1) <= _SERIAL_SERIES_US
+    if small != serial:
+        statement = sql_fragment(query.backend.sql_folders, "query/newest_workers")
+        if statement:
+            query.conn.exec_driver_sql(statement.format(workers="0" if small else "DEFAULT"))
+    return small
 
 
 def _last_of_each(series_ids: np.ndarray, n: int) -> np.ndarray:

@@ -1,0 +1,2 @@
+-- Newest-first plans: nothing on engines whose statements start no worker processes
+-- (sql/postgresql/query/newest_workers.sql is PostgreSQL's).
