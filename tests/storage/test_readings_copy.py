@@ -98,6 +98,10 @@ def test_every_frame_answers_the_same_from_the_copy(wh, copies_used):
         assert sum(copies_used) == len(before) - 2
         assert not before["where_none"].shape[0]
         assert set(before["plain"].columns) == {"ts", "host", "cpu", "mem"}
+        copy = wh.info()["tables"].set_index("table").loc["readings"]  # shown by info
+        instants = data().assign(key=lambda d: d["labels"].map(str)).drop_duplicates(
+            ["ts", "key"])
+        assert copy["rows"] == len(instants) and copy["bytes"] > 0
     else:
         assert not any(copies_used)
 

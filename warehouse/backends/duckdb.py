@@ -189,7 +189,10 @@ class DuckDBBackend(DuckDBWrites, Backend):
         # Rows still in the write-ahead log have no blocks yet: checkpoint to count them.
         conn.execute(text("CHECKPOINT"))
         rows = []
-        for table in ("recipes", "series", "points", "runs", "step_runs"):
+        # readings: the pivoted copy of compressed chunks (migration 0016), bytes on top of
+        # points that `warehouse info` should show.
+        copy = ("readings",) if self.table_exists(conn, "readings") else ()
+        for table in ("recipes", "series", "points", "runs", "step_runs", *copy):
             count = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
             blocks = conn.execute(text(
                 "SELECT count(DISTINCT block_id) FROM pragma_storage_info(:t) "
