@@ -253,8 +253,9 @@ def main() -> None:
                         help="after the raw pass, run refresh_rollups and time the queries again")
     parser.add_argument("--compress", action="store_true",
                         help="after loading, run the warehouse's compress job (DuckDB: closed "
-                             "chunks sorted by series; PostgreSQL: refresh_rollups, then closed "
-                             "chunks encoded into segments) and report bytes per point")
+                             "chunks sorted by series and copied pivoted, a row per host and "
+                             "instant; PostgreSQL: refresh_rollups, then closed chunks encoded "
+                             "into segments) and report bytes per point")
     parser.add_argument("--pg-url", help="use this PostgreSQL server instead of a throwaway one")
     parser.add_argument("--explain", type=Path, help="write EXPLAIN ANALYZE files here")
     parser.add_argument("--output", default="tsbs", help="results file name (without suffix)")
