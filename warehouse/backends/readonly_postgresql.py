@@ -21,19 +21,34 @@ No PostgreSQL parser ships with Python, so the server's own parser does the chec
 5. The transaction is rolled back and session advisory locks (which survive a rollback) are
    released, so the pooled connection carries nothing over.
 
+All of it travels in ONE round trip when the statement ran before (a libpq pipeline:
+:class:`_Pipeline`): BEGIN READ ONLY, the limits, both Parses, the Describe, the run, the
+release of locks and the ROLLBACK, each its own extended-protocol statement (so each is
+exactly one statement, and the analyst's text is never part of a multi-statement message),
+with one Sync at the end. The server skips everything after the first error up to the Sync,
+so a statement refused at step 1 or 2 never runs. The run needs the column types step 2
+describes; they are taken from the last call with the same text and bind types, and if the
+Describe now says otherwise (the schema changed), that run's answer or error is dropped and
+the call goes again in two round trips (checks, then run), as a first call does.
+
 The role, the function and the grants are made lazily and idempotently
 (sql/postgresql/readonly/ensure_reader.sql), once per process and again after a migration.
 """
 
 from __future__ import annotations
 
+import select
+from functools import lru_cache
+
 import pandas as pd
 import psycopg
 from psycopg import pq
 from psycopg import sql as pgsql
+from psycopg.adapt import Transformer
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
+from warehouse.backends.base import BIND_PARAMETER
 from warehouse.backends.readonly import (
     ANALYST_RELATIONS,
     ReadOnlyLimits,
@@ -43,6 +58,12 @@ from warehouse.backends.readonly import (
 from warehouse.errors import ReadOnlyError, TerminalError
 
 _READY = "readonly_role"  # key in backend.schema_facts (cleared by migrate/downgrade)
+#: In backend.schema_facts: {(statement, bind types): (described column keys, types)}, the
+#: column types the last call of a statement described, so the next one runs in the same
+#: round trip as its checks; at most _KNOWN_MAX statements.
+_KNOWN = "readonly_columns"
+_KNOWN_MAX = 256
+_ExecStatus = pq.ExecStatus
 
 
 class _LostGrant(Exception):
@@ -54,11 +75,14 @@ def read_only_query(backend, conn: Connection, sql: str, params: dict,
     """Check and run one analyst statement (see the module docstring). Anything not
     committed on ``conn`` is rolled back first: the statement runs in its own transaction."""
     raw: psycopg.Connection = conn.connection.driver_connection
-    statement = _bind(raw, conn, strip_statement(sql), params)
+    stripped = strip_statement(sql)
+    statement = _bind(raw, conn, stripped, params)
+    known = (stripped, tuple(sorted((name, type(value).__name__)
+                                    for name, value in params.items())))
     fresh = _READY not in backend.schema_facts
     role = ensure_reader(backend)
     try:
-        columns, rows = _run(backend, raw, conn, role, statement, limits)
+        columns, rows = _run(backend, raw, conn, role, statement, limits, known)
     except _LostGrant as denied:
         # A relation re-created by a migration in another process lost its grant: set the
         # reader up again once; then a refusal stands.
@@ -67,7 +91,7 @@ def read_only_query(backend, conn: Connection, sql: str, params: dict,
         backend.schema_facts.pop(_READY, None)
         role = ensure_reader(backend)
         try:
-            columns, rows = _run(backend, raw, conn, role, statement, limits)
+            columns, rows = _run(backend, raw, conn, role, statement, limits, known)
         except _LostGrant as again:
             raise ReadOnlyError(f"not allowed in read-only SQL: {again}") from None
     if len(rows) > limits.max_rows:
@@ -122,59 +146,82 @@ def _settings(backend, conn: Connection, values: dict[str, str]) -> None:
 
 def _bind(raw: psycopg.Connection, conn: Connection, sql: str, params: dict) -> str:
     """The statement with its ``:name`` binds rendered as literals by psycopg."""
-    compiled = text(sql).compile(dialect=conn.dialect)
-    for name in compiled.binds:
+    compiled, binds = _compiled(sql, conn.dialect)
+    for name in binds:
         if name not in params:
             raise sql_error(f"no value given for the bind parameter :{name}")
     try:
-        return psycopg.ClientCursor(raw).mogrify(str(compiled), params)
+        return psycopg.ClientCursor(raw).mogrify(compiled, params)
     except (psycopg.ProgrammingError, TypeError, ValueError, KeyError) as exc:
         raise sql_error(f"bad bind parameters: {exc}") from None
 
 
+@lru_cache(maxsize=256)
+def _compiled(sql: str, dialect) -> tuple[str, tuple[str, ...]]:
+    """``sql`` in psycopg's paramstyle and its bind names (SQLAlchemy's text() compile costs
+    ~0.1 ms; analysts repeat their statements)."""
+    compiled = text(sql).compile(dialect=dialect)
+    return str(compiled), tuple(compiled.binds)
+
+
 def _execute(backend, raw: psycopg.Connection, conn: Connection, name: str,
-             params: dict | None = None, **parts):
+             params: dict | None = None):
     """Run this engine's SQL file ``name`` on the driver connection (``:name`` binds)."""
-    query = str(text(backend.sql(name)).compile(dialect=conn.dialect))
-    if parts:
-        query = pgsql.SQL(query).format(**parts)
-    return raw.execute(query, params or {})
+    return raw.execute(_compiled(backend.sql(name), conn.dialect)[0], params or {})
 
 
 def _run(backend, raw: psycopg.Connection, conn: Connection, role: str, statement: str,
-         limits: ReadOnlyLimits) -> tuple[list[str], list[tuple]]:
+         limits: ReadOnlyLimits, known: tuple) -> tuple[list[str], list[tuple]]:
+    remembered = backend.schema_facts.setdefault(_KNOWN, {})
+    answer = _attempt(backend, raw, conn, role, statement, limits, remembered.get(known))
+    if answer is None:  # the column types remembered are not the statement's any more
+        remembered.pop(known, None)
+        answer = _attempt(backend, raw, conn, role, statement, limits, None)
+    names, described, rows = answer
+    if known not in remembered and len(remembered) >= _KNOWN_MAX:
+        remembered.pop(next(iter(remembered)), None)
+    remembered[known] = described
+    return names, rows
+
+
+def _attempt(backend, raw: psycopg.Connection, conn: Connection, role: str, statement: str,
+             limits: ReadOnlyLimits, known: tuple | None):
+    """One transaction: (column names, (column keys, types), rows); None when the column
+    types ``known`` (keys, types) from an earlier call are not what the statement describes."""
     if raw.info.transaction_status != pq.TransactionStatus.IDLE:
         raw.rollback()  # READ ONLY must be the transaction's first statement
     failed = True
     try:
-        _execute(backend, raw, conn, "readonly/begin")
-        _execute(backend, raw, conn, "readonly/limits", {
+        checks = _Pipeline(raw)
+        checks.execute(backend.sql("readonly/begin"))
+        checks.execute(backend.sql("readonly/limits"), {
             "statement_timeout": f"{max(1, int(limits.timeout_s * 1000))}ms",
             "lock_timeout": f"{max(1, int(limits.lock_timeout_s * 1000))}ms",
             "idle_timeout": f"{max(1, int((limits.timeout_s + 5) * 1000))}ms",
             "role": role})
-        _parse(raw, statement, limits)
-        described = _parse(raw, _wrap(backend, statement, "*", limits), limits, wrapper=True)
+        checks.parse(statement)
+        checks.parse(_wrap(backend, statement, "*", limits))
+        checks.describe()
+        if known is not None:
+            _then_run(checks, backend, raw, statement, limits, known[1])
+        results = checks.send()
+        _refuse_failed_check(raw, results[:5], limits)
+        described = results[4]
         names = [described.fname(i).decode() for i in range(described.nfields)]
         if not names:
             raise ReadOnlyError("the query returns no columns")
-        types = _column_types(backend, raw, conn, described)
-        # Numbered columns: names may repeat ("SELECT 1 AS a, 2 AS a"), and pseudo-types
-        # (void from pg_sleep, record) are read as text.
-        select_list = ", ".join(f"c{i}::text" if pseudo else f"c{i}"
-                                for i, (_, pseudo) in enumerate(types))
-        numbered = _wrap(backend, statement, select_list, limits,
-                         f"({', '.join(f'c{i}' for i in range(len(types)))})")
-        columns = pgsql.SQL(", ").join(
-            pgsql.SQL("{} {}").format(pgsql.Identifier(f"c{i}"),
-                                      pgsql.SQL("text" if pseudo else name))
-            for i, (name, pseudo) in enumerate(types))
-        rows = _execute(backend, raw, conn, "readonly/run_query", {"query": numbered},
-                        columns=columns).fetchall()
-        # Session advisory locks survive a rollback: release any the query took, now.
-        _execute(backend, raw, conn, "readonly/release_session_locks")
+        keys = tuple((described.ftype(i), described.fmod(i)) for i in range(described.nfields))
+        if known is not None:
+            if known[0] != keys:
+                return None
+            rows = _rows(raw, results[5:])
+        else:
+            known = (keys, _column_types(backend, raw, conn, keys))
+            run = _Pipeline(raw)
+            _then_run(run, backend, raw, statement, limits, known[1])
+            rows = _rows(raw, run.send())
         failed = False
-        return names, rows
+        return names, known, rows
     except psycopg.errors.QueryCanceled:
         raise limits.timed_out() from None
     except psycopg.errors.LockNotAvailable:
@@ -194,6 +241,36 @@ def _run(backend, raw: psycopg.Connection, conn: Connection, role: str, statemen
         _finish(backend, raw, conn, failed)
 
 
+def _then_run(pipeline: _Pipeline, backend, raw: psycopg.Connection, statement: str,
+              limits: ReadOnlyLimits, types: list[tuple[str, bool]]) -> None:
+    """Add the run of the wrapped statement, the release of session advisory locks (they
+    survive a rollback) and the ROLLBACK that ends the transaction."""
+    # Numbered columns: names may repeat ("SELECT 1 AS a, 2 AS a"), and pseudo-types
+    # (void from pg_sleep, record) are read as text.
+    select_list = ", ".join(f"c{i}::text" if pseudo else f"c{i}"
+                            for i, (_, pseudo) in enumerate(types))
+    numbered = _wrap(backend, statement, select_list, limits,
+                     f"({', '.join(f'c{i}' for i in range(len(types)))})")
+    columns = pgsql.SQL(", ").join(
+        pgsql.SQL("{} {}").format(pgsql.Identifier(f"c{i}"),
+                                  pgsql.SQL("text" if pseudo else name))
+        for i, (name, pseudo) in enumerate(types))
+    run_query = pgsql.SQL(backend.sql("readonly/run_query")).format(columns=columns)
+    pipeline.execute(run_query.as_string(raw), {"query": numbered})
+    pipeline.execute(backend.sql("readonly/release_session_locks"))
+    pipeline.execute(backend.sql("readonly/rollback"))
+
+
+def _rows(raw: psycopg.Connection, results: list[pq.PGresult]) -> list[tuple]:
+    """The rows of the run (the first result), once every result succeeded."""
+    for result in results:
+        if result.status not in (_ExecStatus.TUPLES_OK, _ExecStatus.COMMAND_OK):
+            raise psycopg.errors.error_from_result(result, encoding=raw.info.encoding)
+    loader = Transformer.from_context(raw)
+    loader.set_pgresult(results[0])
+    return loader.load_rows(0, results[0].ntuples, tuple)
+
+
 def _wrap(backend, statement: str, select_list: str, limits: ReadOnlyLimits,
           column_aliases: str = "") -> str:
     # Our parts first: the analyst's text, inserted last, is never searched or replaced in.
@@ -204,10 +281,9 @@ def _wrap(backend, statement: str, select_list: str, limits: ReadOnlyLimits,
             .replace("{query}", statement))
 
 
-def _column_types(backend, raw, conn, described) -> list[tuple[str, bool]]:
-    """(type name, is pseudo-type) per column; built-in types are remembered (their OIDs
-    are fixed below FirstNormalObjectId, 16384)."""
-    keys = [(described.ftype(i), described.fmod(i)) for i in range(described.nfields)]
+def _column_types(backend, raw, conn, keys) -> list[tuple[str, bool]]:
+    """(type name, is pseudo-type) per column key (type OID, modifier); built-in types are
+    remembered (their OIDs are fixed below FirstNormalObjectId, 16384)."""
     if not all(key in _TYPE_NAMES for key in keys):
         found = _execute(backend, raw, conn, "readonly/column_types", {
             "oids": [k[0] for k in keys], "mods": [k[1] for k in keys]}).fetchall()
@@ -229,14 +305,21 @@ def _granted_relation(exc: psycopg.Error) -> bool:
     return any(message.endswith(f" {name}") for name in ANALYST_RELATIONS)
 
 
-def _parse(raw: psycopg.Connection, query: str, limits: ReadOnlyLimits, wrapper: bool = False):
-    """Parse ``query`` as the unnamed prepared statement, without running it; for the
-    wrapper, describe it too. Parse takes exactly one statement (extended query protocol)."""
-    result = raw.pgconn.prepare(b"", query.encode())
-    if result.status == pq.ExecStatus.COMMAND_OK and wrapper:
-        result = raw.pgconn.describe_prepared(b"")
-    if result.status == pq.ExecStatus.COMMAND_OK:
-        return result
+def _refuse_failed_check(raw: psycopg.Connection, results: list[pq.PGresult],
+                         limits: ReadOnlyLimits) -> None:
+    """Raise for the first failed step of the checks: BEGIN, the limits, the Parse of the
+    statement alone, the Parse and the Describe of it as a subquery (in that order)."""
+    for step, result in enumerate(results):
+        if result.status in (_ExecStatus.COMMAND_OK, _ExecStatus.TUPLES_OK):
+            continue
+        if step >= 2:
+            _refuse_unparsed(result, limits, wrapper=step > 2)
+        raise psycopg.errors.error_from_result(result, encoding=raw.info.encoding)
+
+
+def _refuse_unparsed(result: pq.PGresult, limits: ReadOnlyLimits, wrapper: bool) -> None:
+    """What a failed Parse (or Describe) of the statement, or of the wrapper, means. Parse
+    takes exactly one statement (extended query protocol)."""
     state = (result.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
     message = (result.error_field(pq.DiagnosticField.MESSAGE_PRIMARY) or b"").decode()
     if "multiple commands" in message:
@@ -256,9 +339,90 @@ def _parse(raw: psycopg.Connection, query: str, limits: ReadOnlyLimits, wrapper:
     raise sql_error(message or result.error_message.decode(errors="replace"))
 
 
+class _Pipeline:
+    """Statements that reach the server in ONE round trip (a libpq pipeline): each sent as
+    its own extended-protocol messages (Parse takes exactly one statement), one Sync after
+    the last. After a failed step the server skips every message up to the Sync, so a step
+    runs only if all before it succeeded; its result then says PIPELINE_ABORTED."""
+
+    def __init__(self, raw: psycopg.Connection):
+        self._raw = raw
+        self._encoding = raw.info.encoding
+        self._steps: list[tuple[str, bytes | None, list | None]] = []
+
+    def execute(self, sql: str, params: dict | None = None) -> None:
+        """Run ``sql`` (``:name`` binds; the values go as text, typed by the server)."""
+        query, names = _numbered(sql)
+        values = [None if params[name] is None else str(params[name]).encode(self._encoding)
+                  for name in names]
+        self._steps.append(("execute", query.encode(self._encoding), values))
+
+    def parse(self, sql: str) -> None:
+        """Parse ``sql`` as the unnamed prepared statement, without running it."""
+        self._steps.append(("parse", sql.encode(self._encoding), None))
+
+    def describe(self) -> None:
+        """Describe the unnamed prepared statement (its result columns)."""
+        self._steps.append(("describe", None, None))
+
+    def send(self) -> list[pq.PGresult]:
+        """Send the steps and wait for their results, one per step, in order."""
+        pgconn = self._raw.pgconn
+        pgconn.enter_pipeline_mode()
+        try:
+            for kind, query, values in self._steps:
+                if kind == "execute":
+                    pgconn.send_query_params(query, values)
+                elif kind == "parse":
+                    pgconn.send_prepare(b"", query)
+                else:
+                    pgconn.send_describe_prepared(b"")
+            pgconn.pipeline_sync()
+            _flush(pgconn)
+            results = []
+            for _ in self._steps:
+                results.append(_next_result(pgconn))
+                if results[-1] is None or _next_result(pgconn) is not None:
+                    raise psycopg.InterfaceError("unexpected results in a pipeline")
+            end = _next_result(pgconn)
+            if end is None or end.status != _ExecStatus.PIPELINE_SYNC:
+                raise psycopg.InterfaceError("a pipeline did not end at its Sync")
+            pgconn.exit_pipeline_mode()
+        except BaseException:
+            # Results left unread would reach the next user of this pooled connection.
+            self._raw.close()
+            raise
+        return results
+
+
+def _flush(pgconn: pq.PGconn) -> None:
+    """Send what libpq has queued (the connection is non-blocking: psycopg's)."""
+    while pgconn.flush():
+        readable, _, _ = select.select([pgconn.socket], [pgconn.socket], [])
+        if readable:
+            pgconn.consume_input()
+
+
+def _next_result(pgconn: pq.PGconn) -> pq.PGresult | None:
+    """The next result, waited for in select() (which lets other threads run meanwhile)."""
+    while pgconn.is_busy():
+        select.select([pgconn.socket], [], [])
+        pgconn.consume_input()
+    return pgconn.get_result()
+
+
+@lru_cache(maxsize=64)
+def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """An SQL file's text with its ``:name`` binds as the protocol's ``$1, $2...``, and the
+    names in that order."""
+    names = tuple(dict.fromkeys(BIND_PARAMETER.findall(sql)))
+    return (BIND_PARAMETER.sub(lambda found: f"${names.index(found.group(1)) + 1}", sql),
+            names)
+
+
 def _finish(backend, raw: psycopg.Connection, conn: Connection, failed: bool) -> None:
-    """Roll back; after a failure also drop session advisory locks the query may have
-    taken (on success they were released inside the transaction)."""
+    """Roll back what is still open; after a failure also drop session advisory locks the
+    query may have taken (on success they were released inside the transaction)."""
     if raw.closed or raw.broken:
         return
     raw.rollback()
