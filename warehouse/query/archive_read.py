@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, text
 from warehouse.backends.base import Backend
 from warehouse.backends.parquet import read_points
 from warehouse.model import ARCHIVE_ENV
-from warehouse.timeparse import ts_to_us
+from warehouse.timeparse import ts_to_us, us_to_ts
 
 
 @dataclass(frozen=True)
@@ -106,21 +106,22 @@ def segments_overlap(conn: Connection, series_ids: list[int], start=None, end=No
         params).scalar())
 
 
-def _segment_bounds(alias: str, start, end) -> tuple[str, dict]:
-    """`` AND ...`` conditions keeping the segments of ``alias`` that reach into [start, end)."""
+def _segment_bounds(alias: str, start, end, name: str = "compressed") -> tuple[str, dict]:
+    """`` AND ...`` conditions keeping the segments of ``alias`` that reach into [start, end),
+    bound as ``:<name>_start`` / ``:<name>_end``."""
     bounds, params = "", {}
     if start is not None:
-        bounds += f" AND {alias}.ts_max >= :compressed_start"
-        params["compressed_start"] = start
+        bounds += f" AND {alias}.ts_max >= :{name}_start"
+        params[f"{name}_start"] = start
     if end is not None:
-        bounds += f" AND {alias}.ts_min < :compressed_end"
-        params["compressed_end"] = end
+        bounds += f" AND {alias}.ts_min < :{name}_end"
+        params[f"{name}_end"] = end
     return bounds, params
 
 
-def _regular_slice(start, end) -> str:
+def _regular_slice(start, end, name: str) -> str:
     """SELECT lo, hi: the 0-based points lo .. hi - 1 of regular segment ``c`` that lie in
-    [start, end) (bound by ``:compressed_start`` / ``:compressed_end``; None: unbounded).
+    [start, end) (bound by ``:<name>_start`` / ``:<name>_end``; None: unbounded).
 
     This is migration 0014's wh_regular_segment_points, written out here so that the point
     count is the segment's ``n`` column: the function took it from the cardinality of the
@@ -131,11 +132,11 @@ def _regular_slice(start, end) -> str:
     exact µs within a chunk (the segment's own), and a quotient of such integers that is
     whole comes out whole. The end is clipped to the segment's own, so the count up to it
     fits an integer (an end a month past a segment of 1 ms steps overflowed it)."""
-    since = "CAST(:compressed_start AS TIMESTAMPTZ)"
+    since = f"CAST(:{name}_start AS TIMESTAMPTZ)"
     lo = ("0" if start is None else
           f"CASE WHEN {since} <= c.ts_min THEN 0 ELSE least(c.n, ceil(round(date_part("
           f"'epoch', {since} - c.ts_min) * 1000000) / greatest(c.ts_step, 1))::integer) END")
-    until = "LEAST(CAST(:compressed_end AS TIMESTAMPTZ), c.ts_max + INTERVAL '1 microsecond')"
+    until = f"LEAST(CAST(:{name}_end AS TIMESTAMPTZ), c.ts_max + INTERVAL '1 microsecond')"
     hi = ("c.n" if end is None else
           f"CASE WHEN {until} <= c.ts_min THEN 0 WHEN c.ts_step = 0 THEN 1 "  # one point
           f"ELSE least(c.n, ceil(round(date_part('epoch', {until} - c.ts_min) * 1000000) "
@@ -157,14 +158,44 @@ _REGULAR_POINTS = (
     "unnest(c.run_ids[b.lo + 1 : b.hi])) AS u(t, v, r)")
 
 
+def _windows(start, end, spans_us) -> list[tuple]:
+    """[since, until) windows of regular segments to decode: ``spans_us`` merged where they
+    touch or overlap (a point in two windows would come out twice), as timestamps, or the
+    read's own bounds where spans are not given or too many (_MAX_WINDOWS)."""
+    if not spans_us:
+        return [(start, end)]
+    low = float("-inf")
+    merged: list[list] = []
+    for a, b in sorted(spans_us, key=lambda span: low if span[0] is None else span[0]):
+        a_key = low if a is None else a
+        if merged and (merged[-1][1] is None or a_key <= merged[-1][1]):
+            if merged[-1][1] is not None and (b is None or b > merged[-1][1]):
+                merged[-1][1] = b
+            continue
+        merged.append([a, b])
+    if len(merged) > _MAX_WINDOWS:
+        return [(start, end)]
+    return [(None if a is None else us_to_ts(a), None if b is None else us_to_ts(b))
+            for a, b in merged]
+
+
+#: Windows beyond this many are read as one: each is a branch the planner plans.
+_MAX_WINDOWS = 4
+
+
 def points_relation(units: list[ArchivedUnit], series_ids: list[int], *,
-                    compressed: bool = False, start=None, end=None) -> tuple[str, dict]:
+                    compressed: bool = False, start=None, end=None,
+                    spans_us: list[tuple[int | None, int | None]] | None = None
+                    ) -> tuple[str, dict]:
     """SQL for a relation ``points`` (ts, series_id, value, run_id) holding every raw point
     of ``series_ids``: the hot table, plus archived rows of ``units`` (engines with
     ``capabilities.parquet_scan``; the file list is a bind parameter), plus, if
     ``compressed`` (:func:`compressed_segments`), the decoded segments of closed chunks.
     ``start``/``end`` bound the segments read (their ts_min/ts_max); the caller's own time
-    condition on the relation still applies to every row."""
+    condition on the relation still applies to every row. ``spans_us``: the [start, end)
+    ranges (µs, None: unbounded) inside those bounds that the caller keeps rows of; regular
+    segments are then pruned and sliced per span, so the segments between a tier plan's two
+    raw edges are not decoded."""
     if not units and not compressed:
         return "points", {}
     ids = ",".join(str(int(s)) for s in series_ids) or "NULL"
@@ -178,12 +209,18 @@ def points_relation(units: list[ArchivedUnit], series_ids: list[int], *,
         # One branch per timestamp form (migration 0013): each is a plain function scan per
         # segment, so a decode of many segments can run in parallel workers, which
         # wh_segment_points (both forms in one UNION ALL) ruled out.
-        bounds, bound_params = _segment_bounds("c", start, end)
+        for i, (since, until) in enumerate(_windows(start, end, spans_us)):
+            name = "compressed" if i == 0 else f"compressed_{i}"
+            span_bounds, span_params = _segment_bounds("c", since, until, name)
+            params.update(span_params)
+            parts.append(f"SELECT s.ts, c.series_id, s.value, s.run_id FROM points_compressed "
+                         f"c CROSS JOIN LATERAL ({_regular_slice(since, until, name)}) b "
+                         f"CROSS JOIN LATERAL ({_REGULAR_POINTS}) s "
+                         f"WHERE c.series_id IN ({ids}) AND c.ts_step IS NOT NULL{span_bounds}")
+        # Irregular segments (none where every gap is the same) are decoded whole within the
+        # read's bounds; the caller's condition keeps the rows of its spans.
+        bounds, bound_params = _segment_bounds("c", start, end, "irregular")
         params.update(bound_params)
-        parts.append(f"SELECT s.ts, c.series_id, s.value, s.run_id FROM points_compressed c "
-                     f"CROSS JOIN LATERAL ({_regular_slice(start, end)}) b "
-                     f"CROSS JOIN LATERAL ({_REGULAR_POINTS}) s "
-                     f"WHERE c.series_id IN ({ids}) AND c.ts_step IS NOT NULL{bounds}")
         parts.append(f"SELECT s.ts, c.series_id, s.value, s.run_id FROM points_compressed c "
                      f"CROSS JOIN LATERAL wh_irregular_segment_points(c.ts_min, c.ts_deltas, "
                      f"c.vals, c.vals_real, c.vals_int, c.vals_decimals, c.run_ids) s "

@@ -271,7 +271,7 @@ def _sources(plan: TierPlan, series_ids: list[int], tier_series: str, raw_series
     raw_source, params = points_relation(
         [], series_ids, compressed=compressed,
         start=None if None in starts or not starts else us_to_ts(min(starts)),
-        end=None if None in ends or not ends else us_to_ts(max(ends)))
+        end=None if None in ends or not ends else us_to_ts(max(ends)), spans_us=spans)
     params["t_hi"] = us_to_ts(plan.hi)
     where = [tier_series, "bucket < :t_hi"]
     if plan.lo is not None:
