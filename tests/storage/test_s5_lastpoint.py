@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from warehouse import Warehouse
-from warehouse.backends import readonly_postgresql
+from warehouse.backends import postgresql_pipeline
 from warehouse.backends.readonly import QueryTimeoutError, ReadOnlyLimits
 from warehouse.errors import ReadOnlyError, WarehouseError
 
@@ -101,7 +101,7 @@ def test_a_statement_seen_before_is_one_round_trip(pg, tmp_path):
 def test_nothing_runs_after_a_failed_step_of_a_pipeline(pg):
     _, url = pg
     with psycopg.connect(_conninfo(url), autocommit=True) as raw:
-        pipeline = readonly_postgresql._Pipeline(raw)
+        pipeline = postgresql_pipeline.Pipeline(raw)
         pipeline.parse("SELECT 1; SELECT set_config('wh.s5_probe', 'ran', false)")
         pipeline.execute("SELECT set_config('wh.s5_probe', :value, false)", {"value": "ran"})
         refused, skipped = pipeline.send()
