@@ -77,12 +77,13 @@ def read_only_query(backend, conn: Connection, sql: str, params: dict,
     raw: psycopg.Connection = conn.connection.driver_connection
     stripped = strip_statement(sql)
     statement = _bind(raw, conn, stripped, params)
-    known = (stripped, tuple(sorted((name, type(value).__name__)
-                                    for name, value in params.items())))
+    # What the column types remembered from an earlier call are kept under.
+    key = (stripped, tuple(sorted((name, type(value).__name__)
+                                  for name, value in params.items())))
     fresh = _READY not in backend.schema_facts
     role = ensure_reader(backend)
     try:
-        columns, rows = _run(backend, raw, conn, role, statement, limits, known)
+        columns, rows = _run(backend, raw, conn, role, statement, limits, key)
     except _LostGrant as denied:
         # A relation re-created by a migration in another process lost its grant: set the
         # reader up again once; then a refusal stands.
@@ -91,7 +92,7 @@ def read_only_query(backend, conn: Connection, sql: str, params: dict,
         backend.schema_facts.pop(_READY, None)
         role = ensure_reader(backend)
         try:
-            columns, rows = _run(backend, raw, conn, role, statement, limits, known)
+            columns, rows = _run(backend, raw, conn, role, statement, limits, key)
         except _LostGrant as again:
             raise ReadOnlyError(f"not allowed in read-only SQL: {again}") from None
     if len(rows) > limits.max_rows:
@@ -171,23 +172,26 @@ def _execute(backend, raw: psycopg.Connection, conn: Connection, name: str,
 
 
 def _run(backend, raw: psycopg.Connection, conn: Connection, role: str, statement: str,
-         limits: ReadOnlyLimits, known: tuple) -> tuple[list[str], list[tuple]]:
+         limits: ReadOnlyLimits, key: tuple) -> tuple[list[str], list[tuple]]:
     remembered = backend.schema_facts.setdefault(_KNOWN, {})
-    answer = _attempt(backend, raw, conn, role, statement, limits, remembered.get(known))
+    answer = _attempt(backend, raw, conn, role, statement, limits, remembered.get(key))
     if answer is None:  # the column types remembered are not the statement's any more
-        remembered.pop(known, None)
+        remembered.pop(key, None)
         answer = _attempt(backend, raw, conn, role, statement, limits, None)
     names, described, rows = answer
-    if known not in remembered and len(remembered) >= _KNOWN_MAX:
-        remembered.pop(next(iter(remembered)), None)
-    remembered[known] = described
+    if key not in remembered and len(remembered) >= _KNOWN_MAX:
+        # A bound, not an LRU: analysts repeat a few statements. clear() is one step for
+        # other threads of the process (the server), where evicting one key is not.
+        remembered.clear()
+    remembered[key] = described
     return names, rows
 
 
 def _attempt(backend, raw: psycopg.Connection, conn: Connection, role: str, statement: str,
-             limits: ReadOnlyLimits, known: tuple | None):
-    """One transaction: (column names, (column keys, types), rows); None when the column
-    types ``known`` (keys, types) from an earlier call are not what the statement describes."""
+             limits: ReadOnlyLimits, expected: tuple | None):
+    """One transaction: (column names, (column keys, types), rows). With ``expected`` (the
+    column keys and types of an earlier call) the run goes with the checks; None when the
+    statement now describes other columns."""
     if raw.info.transaction_status != pq.TransactionStatus.IDLE:
         raw.rollback()  # READ ONLY must be the transaction's first statement
     failed = True
@@ -202,8 +206,8 @@ def _attempt(backend, raw: psycopg.Connection, conn: Connection, role: str, stat
         checks.parse(statement)
         checks.parse(_wrap(backend, statement, "*", limits))
         checks.describe()
-        if known is not None:
-            _then_run(checks, backend, statement, limits, known[1])
+        if expected is not None:
+            _then_run(checks, backend, statement, limits, expected[1])
         results = checks.send()
         _refuse_failed_check(raw, results[:5], limits)
         described = results[4]
@@ -211,17 +215,18 @@ def _attempt(backend, raw: psycopg.Connection, conn: Connection, role: str, stat
         if not names:
             raise ReadOnlyError("the query returns no columns")
         keys = tuple((described.ftype(i), described.fmod(i)) for i in range(described.nfields))
-        if known is not None:
-            if known[0] != keys:
+        if expected is not None:
+            if expected[0] != keys:
                 return None
             rows = _rows(raw, results[5:])
         else:
-            known = (keys, _column_types(backend, raw, conn, keys))
+            types = _column_types(backend, raw, conn, keys)
             run = Pipeline(raw)
-            _then_run(run, backend, statement, limits, known[1])
+            _then_run(run, backend, statement, limits, types)
             rows = _rows(raw, run.send())
+            expected = (keys, types)
         failed = False
-        return names, known, rows
+        return names, expected, rows
     except psycopg.errors.QueryCanceled:
         raise limits.timed_out() from None
     except psycopg.errors.LockNotAvailable:
