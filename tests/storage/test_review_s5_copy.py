@@ -60,12 +60,12 @@ def hourly(metrics, labels: dict, days: int = 2, offset: float = 0.0) -> pd.Data
                       for m in metrics], ignore_index=True)
 
 
-@pytest.mark.xfail(strict=True, reason="copy read: one row per label set, not per row key")
 def test_label_sets_sharing_a_row_key_give_one_row_per_instant(duck, copies_used):
     """Without ``by`` a row is (instant, label columns); a label named like one of the
     frame's metrics (or "ts") is not a label column, so {host=a, mem=x} and {host=a, mem=y}
     share a row and each metric's value is the max of theirs. The copy answered one row per
-    label set (48 rows, two per instant) where points answer 24."""
+    label set (48 rows, two per instant) where points answer 24; such frames now read
+    points."""
     duck.write_points(pd.concat([hourly(["cpu", "mem"], {"host": "a", "mem": "x"}),
                                  hourly(["cpu", "mem"], {"host": "a", "mem": "y"}, offset=10)]))
     expected = frame(duck, ["cpu", "mem"], DAY1, DAY2, copies=False)
@@ -88,14 +88,14 @@ def copies(wh) -> list[tuple]:
             "SELECT chunk_start, chunk_end FROM reading_chunks ORDER BY 1")).fetchall()]
 
 
-@pytest.mark.xfail(strict=True, reason="overlapping copies; forget_readings' span")
 def test_a_late_write_after_the_chunk_interval_changed_leaves_no_hollow_copy(duck):
     """On DuckDB a chunk is a range of the current interval: after 1d -> 36h the job copies
     the new ranges, which overlap the old copies (replaced only where chunk_start is the
     same). A late write then deleted the rows of every copy overlapping it, as one span
     [first start, last end), but only the reading_chunks rows starting inside that span: the
     copy starting before it stayed listed with part of its rows gone, and a frame there read
-    nothing (6 rows expected)."""
+    nothing (6 rows expected). Now a copy unlists the copies it overlaps, and a write every
+    copy overlapping the rows it deletes."""
     duck.write_points(hourly(["cpu", "mem"], {"host": "a"}, days=6))
     compress.compress_now(duck, "1d", now=NOW)
     duck.set_chunk_interval("points", "36h")

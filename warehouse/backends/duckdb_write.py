@@ -42,8 +42,9 @@ class DuckDBWrites:
         if ranges:  # one span: every range between two overlapping ones overlaps too
             span = {"start": min(r[0] for r in ranges), "end": max(r[1] for r in ranges)}
             conn.execute(text("DELETE FROM readings WHERE ts >= :start AND ts < :end"), span)
+            # Every copy overlapping the span lost rows, also one starting before it.
             conn.execute(text("DELETE FROM reading_chunks "
-                              "WHERE chunk_start >= :start AND chunk_start < :end"), span)
+                              "WHERE chunk_start < :end AND chunk_end > :start"), span)
 
     def insert_series(self, conn: Connection, frame: pd.DataFrame) -> None:
         # DuckDB's executemany pays per row; one INSERT ... SELECT from the frame does not.

@@ -104,6 +104,10 @@ def copy_read(conn: Connection, backend: Backend, names: list[str], series_ids: 
     index = np.searchsorted(entities, copies.entities[at[known]])
     if len(entities) == 0 or (grp_of[index] != np.asarray(groups, dtype="i8")[known]).any():
         return None
+    # One row per instant and group: label sets sharing a group (a label named like one of
+    # the frame's metrics is no label column) line up in SQL on points, not here.
+    if bucket is None and len(np.unique(grp_of)) < len(grp_of):
+        return None
     cols = [copies.columns.get(m) for m in names]
     filters = [id_ranges(entities.tolist(), column="entity"), "ts >= :start", "ts < :end"]
     present = [f"m{c} IS NOT NULL" for c in cols if c is not None]

@@ -14,6 +14,10 @@ SELECT p.ts, e.entity, {columns}
  WHERE p.ts >= getvariable('start') AND p.ts < getvariable('end')
  GROUP BY p.ts, e.entity
  ORDER BY e.entity, p.ts;
+-- Copies of other ranges overlapping this one (made before the chunk interval changed)
+-- lost rows to the DELETE above: they are no longer complete.
+DELETE FROM reading_chunks
+ WHERE chunk_start < getvariable('end') AND chunk_end > getvariable('start');
 INSERT OR REPLACE INTO reading_chunks (chunk_start, chunk_end, copied, copied_at, copy_no)
 VALUES (getvariable('start'), getvariable('end'), true, getvariable('now'),
         nextval('reading_copy_seq'));
