@@ -174,3 +174,53 @@ def test_spans_that_touch_or_overlap_decode_each_point_once(wh):
                 {**params, "start": start, "end": end}).one()
             expected = {"apart": 2 * 360, "open": 5 * 360}.get(name, 3 * 360) * len(HOSTS)
             assert rows == distinct == expected, name
+
+
+def test_where_hits_statement_reads_segments_at_the_hits(wh, monkeypatch):
+    """sql/postgresql/query/segments_where_hits.sql (for frame_where._decoded_range; not
+    wired in yet, see the session report) answers as the hot table did: hits in regular
+    and irregular segments and in the hot (uncompressed) day, instants where another metric
+    has no reading, a hit between two points of a segment, and ties."""
+    if not wh.backend.capabilities.native_partitions:
+        pytest.skip("DuckDB keeps no segments")
+    from warehouse.query import frame_where
+    from warehouse.query.archive_read import points_relation
+    from warehouse.sqlfiles import sql_fragment
+
+    regular_hosts(wh)  # cpu: day 1 compressed, 6 h of day 2 hot
+    rng = np.random.default_rng(9)
+    irregular = T0 + pd.to_timedelta(np.cumsum(rng.integers(1, 30_000_000, 1500)), unit="us")
+    ticks = pd.date_range(T0, periods=30 * 360, freq="10s")
+    mem = pd.DataFrame({"metric": "mem", "labels": [{"host": h} for h in HOSTS[:2]
+                                                     for _ in ticks[::3]],
+                        "ts": list(ticks[::3]) * 2, "value": rng.normal(50, 10, 2 * len(ticks[::3]))})
+    odd = pd.DataFrame({"metric": "disk", "labels": [{"host": "a"}] * len(irregular),
+                        "ts": irregular, "value": np.round(rng.normal(50, 10, len(irregular)), 2)})
+    wh.write_points(pd.concat([mem, odd], ignore_index=True))
+    assert jobs.run_job(wh, "refresh_rollups", now=NOW, retries=0).status == "succeeded"
+    asks = [(["cpu", "mem", "disk"], "cpu > 60", ("2026-11-01T01:00Z", "2026-11-02T03:00Z")),
+            (["disk", "cpu"], "disk > 55", ("2026-11-01T00:00Z", "2026-11-01T12:00Z")),
+            (["mem", "cpu"], "mem >= 50", (None, None))]
+
+    def answers():
+        return [wh.frame(metrics, a, b, where=where)
+                for metrics, where, (a, b) in asks]
+
+    before = answers()
+    compress.compress_now(wh, "1d", now=NOW)
+    used = []
+
+    def decoded_range(source, mapping, pairs, columns, filters, hit_where, op):
+        ids = [int(row.split(",")[0].strip(" (")) for row in pairs.split("),")]
+        used.append(len(ids))
+        return sql_fragment(wh.backend.sql_folders, "query/segments_where_hits").format(
+            source=source, mapping=mapping, hit_where=hit_where, op=op,
+            hot=points_relation([], ids)[0], where=" AND ".join(filters),
+            ids=",".join(map(str, ids)), columns=", ".join(columns), pairs=pairs)
+
+    monkeypatch.setattr(frame_where, "_decoded_range", decoded_range)
+    after = answers()
+    assert len(used) == len(asks)
+    for i, expected in enumerate(before):
+        assert len(expected) > 0
+        pd.testing.assert_frame_equal(after[i], expected, obj=str(asks[i]))
