@@ -172,7 +172,6 @@ def test_the_compress_job_adding_a_metric_column_while_a_frame_reads(duck):
         assert len(compress.compress_now(duck, "1d", now=NOW)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="compress_chunks calls copy_chunk without the tables")
 def test_the_compress_job_runs_on_a_schema_without_the_copy(duck):
     """At 0015 (downgraded) forget_readings and the frame check that the copy's tables
     exist; the job called copy_chunk regardless ("Table with name reading_entities does not

@@ -93,7 +93,9 @@ def compress_chunks(ctx: JobContext, older_than: pd.Timestamp) -> list[ChunkResu
         with ctx.transaction(exclusive=True) as conn:
             [(rows, segments, refused)] = backend.run_script(conn, script, {
                 "chunk": chunk, "start": start, "end": end, "now": ctx.now})
-            if not backend.capabilities.native_partitions:  # DuckDB: and its pivoted copy
+            # DuckDB: and its pivoted copy, where the schema has one (migration 0016)
+            if (not backend.capabilities.native_partitions
+                    and backend.table_exists(conn, "reading_chunks")):
                 copy_chunk(conn, backend, start, end, ctx.now)
         results.append(ChunkResult(chunk, int(rows or 0), int(segments or 0), refused))
         if rows and backend.capabilities.native_partitions:
