@@ -55,8 +55,9 @@ CURRENT_RELATION = archive_read.points_relation
 READERS = (frame, frame_where, points, tiers)  # modules that imported points_relation
 
 
-def relation_0012(units, series_ids, *, compressed=False, start=None, end=None):
-    """points_relation as it was under 0012 (no archive units in this benchmark)."""
+def relation_0012(units, series_ids, *, compressed=False, start=None, end=None, spans_us=None):
+    """points_relation as it was under 0012 (no archive units in this benchmark; it had no
+    spans: they are ignored)."""
     if not compressed:
         return CURRENT_RELATION(units, series_ids, compressed=False, start=start, end=end)
     ids = ",".join(str(int(s)) for s in series_ids) or "NULL"
