@@ -38,8 +38,9 @@ def readings_where(conn: Connection, backend: Backend, source: str, archived: li
         return _decoded_range(source, mapping, pairs, columns, filters, hit_where, op), None
     # No compressed segment in the range: the hits first, then only the readings at them.
     # A frame of many series uses the engine's query/frame_where_many.sql where it has one
-    # (DuckDB: long rows, pivoted here); otherwise sql/common/query/frame_where_probe.sql
-    # (wide rows, sorted). finish tells the two apart by their columns.
+    # (DuckDB: long rows, pivoted here); otherwise the engine's query/frame_where_probe.sql
+    # (wide rows, sorted; PostgreSQL's probes once per hit with the placeholders _per_group
+    # gives). finish tells the two apart by their columns.
     many = len(series_ids) >= _MANY_SERIES and _has_sql(backend.sql_folders,
                                                          "query/frame_where_many")
     grp, m, by_series = _series_lookup(np.asarray(series_ids, dtype="i8"), groups, m_codes) \
@@ -47,14 +48,20 @@ def readings_where(conn: Connection, backend: Backend, source: str, archived: li
     probe, _ = points_relation(archived, series_ids)
     ids = ",".join(map(str, series_ids)) or "NULL"
     probe_series = sql_fragment(backend.sql_folders, "query/frame_probe_series")
-    template = sql_fragment(backend.sql_folders,
-                            "query/frame_where_many" if many else "query/frame_where_probe")
+    name = "query/frame_where_many" if many else "query/frame_where_probe"
+    template = sql_fragment(backend.sql_folders, name)
+    per_group = {}
+    if "{hit_groups}" in template:  # the engine's file probes once per hit (PostgreSQL)
+        per_group = _per_group(backend, np.asarray(series_ids, dtype="i8"), groups, m_codes,
+                               k, len(columns))
+        if per_group is None:  # two series of a metric in one group: the max over both
+            template, per_group = sql_fragment("common", name), {}
     sql = template.format(
         source=source, mapping=mapping, series_mapping="" if by_series else mapping,
         grp=grp, m=m, pairs=pairs, columns=", ".join(columns), probe=probe,
         probe_series=probe_series.format(ids=ids), hit_where=hit_where, op=op,
         where=" AND ".join(filters),
-        probe_bounds="".join(" AND points." + f for f in filters[1:]))
+        probe_bounds="".join(" AND points." + f for f in filters[1:]), **per_group)
     return sql, functools.partial(wide_readings, width=len(columns))
 
 
@@ -110,6 +117,31 @@ def _series_lookup(ids: np.ndarray, groups: np.ndarray,
     index = f"[points.series_id - {low - 1}]"  # SQL arrays count from 1
     return _list_literal(ids - low, np.asarray(groups, dtype="i8"), span) + index, \
         _list_literal(ids - low, np.asarray(metrics, dtype="i8"), span) + index, True
+
+
+def _per_group(backend: Backend, ids: np.ndarray, groups: np.ndarray, metrics: np.ndarray,
+               k: int, width: int) -> dict[str, str] | None:
+    """The placeholders of a probe per hit: ``hit_groups``, the rows of a ``VALUES`` list
+    ``(series id of metric k, its group, ARRAY[the group's id of metric 0, ..., width-1])``
+    (NULL where the group has no series of a metric), and ``group_columns``, the per-metric
+    aggregates over a probe's readings picked by position. None when a group holds two series
+    of one metric (a label written as JSON null groups with the label missing), which one
+    array position cannot hold."""
+    groups = np.asarray(groups, dtype="i8")
+    metrics = np.asarray(metrics, dtype=np.intp)
+    present, rank = np.unique(groups, return_inverse=True)
+    if len(np.unique(rank * width + metrics)) < len(ids):
+        return None
+    table = np.full((len(present), width), "NULL", dtype=object)
+    table[rank, metrics] = ids.astype(str)
+    arrays = [f"ARRAY[{','.join(row)}]::integer[]" for row in table]
+    hits = np.flatnonzero(metrics == k)
+    rows = ", ".join(f"({int(ids[i])}, {int(groups[i])}, {arrays[rank[i]]})" for i in hits)
+    columns = ", ".join(
+        f"{backend.filtered_aggregate('max', f'points.series_id = h.h_ids[{i + 1}]')} AS v{i}"
+        for i in range(width))
+    return {"hit_groups": rows or "(NULL::integer, NULL::bigint, NULL::integer[])",
+            "group_columns": columns}
 
 
 def _list_literal(positions: np.ndarray, values: np.ndarray, span: int) -> str:
