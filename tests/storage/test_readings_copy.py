@@ -163,6 +163,9 @@ def test_a_copy_gone_behind_a_remembered_list_is_noticed(wh, copies_used, hits):
     with wh.engine.begin() as conn:  # the copy of day 2 goes, points stay
         conn.execute(text("DELETE FROM readings WHERE ts >= '2026-11-02' AND ts < '2026-11-03'"))
         conn.execute(text("DELETE FROM reading_chunks WHERE chunk_start = '2026-11-02'"))
+    # One metric: the query state is read again after that commit, no list of copies; so the
+    # next frame starts with no statement of its own and trusts a remembered list.
+    wh.frame(["cpu"], START, END)
     wh.backend.schema_facts[key] = (wh.backend.commit_generation(), stale)
     copies_used.clear()
     answer = wh.frame(["cpu", "mem"], START, END, where=where)

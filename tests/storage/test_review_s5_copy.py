@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import OperationalError
 
 from warehouse import Warehouse
 from warehouse.jobs import compress
@@ -113,16 +113,14 @@ def test_a_late_write_after_the_chunk_interval_changed_leaves_no_hollow_copy(duc
                                   expected)
 
 
-@pytest.mark.xfail(strict=True, raises=ProgrammingError,
-                   reason="the remembered list of copies may be newer than the "
-                   "frame's snapshot: a column the job added since is not there (BinderError)")
 def test_a_frame_whose_snapshot_predates_a_new_metric_column(duck, monkeypatch):
     """The list of copies is remembered per commit generation, read when the frame reaches
     copy_read, not when its snapshot began. A frame whose transaction began (its state
     statements ran) before the compress job committed a new metric's column, reaching
     copy_read after another frame remembered the new list, names that column in a snapshot
-    without it: DuckDB raises "Referenced column m3 not found" instead of the frame falling
-    back to points (CopyRead.held only catches missing copies, after the statement ran)."""
+    without it: DuckDB raised "Referenced column m3 not found" instead of the frame falling
+    back to points (CopyRead.held only catches missing copies, after the statement ran).
+    Now a frame already inside a transaction reads the list in its own snapshot."""
     duck.write_points(hourly(["cpu", "mem"], {"host": "a"}, days=1))
     compress.compress_now(duck, "1d", now=NOW)  # day 1 copied: cpu m1, mem m2
     duck.write_points(pd.concat([hourly(["cpu", "disk"], {"host": "a"}, days=2)

@@ -149,7 +149,11 @@ def _copies(conn: Connection, backend: Backend) -> _Copies | None:
     if generation is None:
         return None
     remembered = backend.schema_facts.get(_KEY)
-    if remembered is not None and remembered[0] == generation:
+    # A frame whose earlier statements began its snapshot may be older than a list another
+    # frame remembered since, which can name a column this snapshot lacks (a binder error,
+    # not a fallback): it reads the list in its own snapshot. (A list older than the
+    # snapshot is safe: columns and entities only grow, and the guard counts the copies.)
+    if remembered is not None and remembered[0] == generation and not conn.in_transaction():
         return remembered[1]
     if not backend.table_exists(conn, "reading_chunks"):
         return None
