@@ -126,8 +126,9 @@ def test_a_frame_whose_snapshot_predates_a_new_metric_column(duck, monkeypatch):
     duck.write_points(pd.concat([hourly(["cpu", "disk"], {"host": "a"}, days=2)
                                  .query("ts >= @DAY2")]))
     expected = frame(duck, ["cpu", "disk"], DAY1, DAY2, copies=False)
-    # The job's closing CHECKPOINT refuses to run while any transaction is open (the early
-    # frame's here); the copy it makes is committed before that, which is all this needs.
+    # The job's closing CHECKPOINT refuses to run while a transaction older than its ALTER
+    # is open (the early frame's here: see the last test); the copy it makes is committed
+    # before that, which is all this needs.
     monkeypatch.setattr(duck.backend, "reclaim_space", lambda conn: None)
     with duck.engine.connect() as early:
         early.execute(text("SELECT count(*) FROM series")).scalar_one()  # snapshot begins
