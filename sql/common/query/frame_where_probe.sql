@@ -1,6 +1,8 @@
 -- wh.frame where= without buckets, no compressed segment in the range: wide rows (t, grp,
 -- v0..vN) in (grp, t) order. Every engine's statement for a frame of few series, and for
--- every frame on engines without a query/frame_where_many.sql (query/frame_where.py).
+-- every frame on engines without a query/frame_where_many.sql (query/frame_where.py), unless
+-- the engine has a frame_where_probe.sql of its own (PostgreSQL: one probe per hit; this
+-- one there only for a group holding two series of one metric).
 -- The hits are found first (materialised, so the planner cannot turn it round), then the
 -- readings at them: LATERAL makes PostgreSQL probe the primary key once per (hit, series of
 -- its group); DuckDB decorrelates it into a hash join on (series_id, ts) whose build side
