@@ -58,21 +58,6 @@ def questions(wh) -> dict:
     }
 
 
-@pytest.fixture
-def copies_used(monkeypatch) -> list:
-    """The frames that read the copy (copy_read gave a statement)."""
-    used = []
-    real = frame_readings.copy_read
-
-    def spy(*args):
-        read = real(*args)
-        used.append(read is not None)
-        return read
-
-    monkeypatch.setattr("warehouse.query.frame.copy_read", spy)
-    return used
-
-
 def is_duckdb(wh) -> bool:
     return not wh.backend.capabilities.native_partitions
 

@@ -14,7 +14,6 @@ from sqlalchemy.exc import OperationalError
 
 from warehouse import Warehouse
 from warehouse.jobs import compress
-from warehouse.query import frame_readings
 from warehouse.query.catalog import state_checked
 from warehouse.query.frame import query_frame
 
@@ -27,21 +26,6 @@ def duck(tmp_path):
     warehouse = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
     yield warehouse
     warehouse.close()
-
-
-@pytest.fixture
-def copies_used(monkeypatch) -> list:
-    """Whether each frame's copy_read gave a statement (the frame read the copy)."""
-    used = []
-    real = frame_readings.copy_read
-
-    def spy(*args):
-        read = real(*args)
-        used.append(read is not None)
-        return read
-
-    monkeypatch.setattr("warehouse.query.frame.copy_read", spy)
-    return used
 
 
 def frame(wh, metrics, start, end, *, copies: bool, conn=None, **options) -> pd.DataFrame:
