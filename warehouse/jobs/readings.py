@@ -30,21 +30,25 @@ MAX_COLUMNS = 256
 def copy_chunk(conn: Connection, backend: Backend, start, end, now) -> int:
     """Copy the chunk range [start, end) of points into ``readings`` in ``conn``'s
     transaction (the compress job's, right after it sorted the range); rows copied."""
-    variables = {"start": start, "end": end, "now": now}
+    variables = {"start": start, "end": end}
     cols = [int(c) for (c,) in backend.run_script(
-        conn, backend.sql("jobs/readings_register"), {"start": start, "end": end})]
+        conn, backend.sql("jobs/readings_register"), variables)]
     have = {name for (name,) in conn.execute(text(
         "SELECT column_name FROM duckdb_columns() WHERE table_name = 'readings'")).fetchall()}
     wanted = [f"m{c}" for c in cols]
-    if not cols or len(have | set(wanted)) - 2 > MAX_COLUMNS:  # ts, entity: not metrics
-        backend.run_script(conn, backend.sql("jobs/readings_skip"), variables)
-        return 0
-    for column in wanted:
-        if column not in have:
-            conn.execute(text(f"ALTER TABLE readings ADD COLUMN {column} DOUBLE"))
-    aggregates = ", ".join(f"max(p.value) FILTER (WHERE c.col = {c}) AS m{c}" for c in cols)
-    [(rows,)] = backend.run_script(
-        conn, backend.sql("jobs/readings_copy").replace("{columns}", aggregates), variables)
+    copied = bool(cols) and len(have | set(wanted)) - 2 <= MAX_COLUMNS  # ts, entity: no metric
+    if copied:
+        for column in wanted:
+            if column not in have:
+                conn.execute(text(f"ALTER TABLE readings ADD COLUMN {column} DOUBLE"))
+        aggregates = ", ".join(f"max(p.value) FILTER (WHERE c.col = {c}) AS m{c}"
+                               for c in cols)
+        script = backend.sql("jobs/readings_copy").replace("{columns}", aggregates)
+    else:
+        script = backend.sql("jobs/readings_skip")
+    [(rows,)] = backend.run_script(conn, script, variables)
+    backend.run_script(conn, backend.sql("jobs/readings_mark"),
+                       {**variables, "now": now, "copied": copied})
     return int(rows)
 
 
