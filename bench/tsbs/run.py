@@ -91,6 +91,20 @@ def storage_bytes(system) -> int:
         return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
 
 
+def points_bytes(system) -> int:
+    """The points themselves after the compress job, without the rollup tiers, catalog and
+    indexes of other tables that the database's size counts: on PostgreSQL every partition of
+    ``points`` (hot, all emptied by the job here) and ``points_compressed``, heap, indexes and
+    TOAST; DuckDB gives no per-table size, so there it is the file's blocks in use."""
+    if system.engine == "duckdb":
+        return storage_bytes(system)
+    with psycopg.connect(libpq_dsn(system.url)) as conn:
+        return conn.execute(
+            "SELECT (SELECT coalesce(sum(pg_total_relation_size(relid)), 0) "
+            "FROM pg_partition_tree('points')) + pg_total_relation_size('points_compressed')"
+        ).fetchone()[0]
+
+
 def ingest(engine: str, systems, data: Dataset, compress: bool = False) -> list[dict]:
     rows = []
     for system in systems:
@@ -104,13 +118,17 @@ def ingest(engine: str, systems, data: Dataset, compress: bool = False) -> list[
                      "metrics_per_s": data.rows * 10 / seconds, "settle_seconds": settle,
                      "bytes": storage_bytes(system)})
         if compress and system.kind == "warehouse":
-            rows[-1]["compress_seconds"] = system.compress(data)
+            rollups, rows[-1]["compress_seconds"] = system.compress(data)
+            if rollups is not None:
+                rows[-1]["rollups_seconds"] = rollups
             system.settle()
             rows[-1]["bytes_before_compress"] = rows[-1]["bytes"]
             rows[-1]["bytes"] = storage_bytes(system)
+            rows[-1]["points_bytes"] = points_bytes(system)
             log(f"{engine}: compress job {rows[-1]['compress_seconds']:.1f} s, "
                 f"{rows[-1]['bytes_before_compress'] / rows[-1]['values']:.2f} -> "
-                f"{rows[-1]['bytes'] / rows[-1]['values']:.2f} bytes/point")
+                f"{rows[-1]['bytes'] / rows[-1]['values']:.2f} bytes/point, points alone "
+                f"{rows[-1]['points_bytes'] / rows[-1]['values']:.2f}")
         log(f"{engine}: {system.kind} {rows[-1]['metrics_per_s']:,.0f} metrics/s")
     return rows
 
