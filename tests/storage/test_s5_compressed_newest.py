@@ -177,15 +177,13 @@ def test_spans_that_touch_or_overlap_decode_each_point_once(wh):
 
 
 def test_where_hits_statement_reads_segments_at_the_hits(wh, monkeypatch):
-    """sql/postgresql/query/segments_where_hits.sql (for frame_where._decoded_range; not
-    wired in yet, see the session report) answers as the hot table did: hits in regular
+    """sql/postgresql/query/segments_where_hits.sql (frame_where._decoded_range's
+    statement) answers as the hot table did: hits in regular
     and irregular segments and in the hot (uncompressed) day, instants where another metric
     has no reading, a hit between two points of a segment, and ties."""
     if not wh.backend.capabilities.native_partitions:
         pytest.skip("DuckDB keeps no segments")
     from warehouse.query import frame_where
-    from warehouse.query.archive_read import points_relation
-    from warehouse.sqlfiles import sql_fragment
 
     regular_hosts(wh)  # cpu: day 1 compressed, 6 h of day 2 hot
     rng = np.random.default_rng(9)
@@ -210,15 +208,13 @@ def test_where_hits_statement_reads_segments_at_the_hits(wh, monkeypatch):
     compress.compress_now(wh, "1d", now=NOW)
     used = []
 
-    def decoded_range(source, mapping, pairs, columns, filters, hit_where, op):
-        ids = [int(row.split(",")[0].strip(" (")) for row in pairs.split("),")]
-        used.append(len(ids))
-        return sql_fragment(wh.backend.sql_folders, "query/segments_where_hits").format(
-            source=source, mapping=mapping, hit_where=hit_where, op=op,
-            hot=points_relation([], ids)[0], where=" AND ".join(filters),
-            ids=",".join(map(str, ids)), columns=", ".join(columns), pairs=pairs)
+    decoded_range = frame_where._decoded_range
 
-    monkeypatch.setattr(frame_where, "_decoded_range", decoded_range)
+    def spy(*args):
+        used.append(args)
+        return decoded_range(*args)
+
+    monkeypatch.setattr(frame_where, "_decoded_range", spy)
     after = answers()
     assert len(used) == len(asks)
     for i, expected in enumerate(before):

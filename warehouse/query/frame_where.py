@@ -35,7 +35,9 @@ def readings_where(conn: Connection, backend: Backend, source: str, archived: li
     hit_ids = ",".join(str(s) for s, m in zip(series_ids, m_codes) if m == k) or "NULL"
     hit_where = " AND ".join([f"series_id IN ({hit_ids})", *filters[1:]])
     if compressed and segments_overlap(conn, series_ids, start_ts, end_ts):
-        return _decoded_range(source, mapping, pairs, columns, filters, hit_where, op), None
+        hot, _ = points_relation(archived, series_ids)
+        return _decoded_range(backend, source, hot, mapping, pairs, columns, filters,
+                              hit_where, op, series_ids), None
     # No compressed segment in the range: the hits first, then only the readings at them.
     # A frame of many series uses the engine's query/frame_where_many.sql where it has one
     # (DuckDB: long rows, pivoted here); otherwise the engine's query/frame_where_probe.sql
@@ -75,24 +77,18 @@ def _has_sql(folders: tuple[str, ...], name: str) -> bool:
     return True
 
 
-def _decoded_range(source: str, mapping: str, pairs: str, columns: list[str],
-                   filters: list[str], hit_where: str, op: str) -> str:
+def _decoded_range(backend: Backend, source: str, hot: str, mapping: str, pairs: str,
+                   columns: list[str], filters: list[str], hit_where: str, op: str,
+                   series_ids: list[int]) -> str:
     """Compressed segments in the range (PostgreSQL): a probe per (hit, series) would decode
     a whole segment for one reading (TSBS high-cpu-1, 10 hosts compressed: 6 s against 11 ms
-    raw). Decode the range once instead and hash-join its readings with the hits. (Keeping
-    only the readings at hit instants with IN (SELECT h_ts FROM h) first made the planner,
-    which guesses a CTE holds a few rows, loop over hits per reading.)"""
-    return (f"WITH h AS MATERIALIZED (SELECT points.ts AS h_ts, g.g_grp AS h_grp "
-            f"FROM {source} {mapping} WHERE {hit_where} "
-            f"AND points.value {op} :where_value), "
-            f"r AS MATERIALIZED (SELECT points.ts AS r_ts, "
-            f"points.series_id AS r_series_id, points.value FROM {source} "
-            f"WHERE {' AND '.join(filters)}) "
-            f"SELECT h.h_ts AS t, h.h_grp AS grp, {', '.join(columns)} FROM h "
-            f"JOIN (VALUES {pairs}) AS g(g_series_id, g_grp, g_m) "
-            f"ON g.g_grp = h.h_grp "
-            f"JOIN r AS points ON points.r_series_id = g.g_series_id "
-            f"AND points.r_ts = h.h_ts GROUP BY 1, 2")
+    raw). The hits first, then each regular segment detoasted once and read at the hits'
+    positions only (sql/postgresql/query/segments_where_hits.sql); ``hot``: the relation of
+    the points that are not in segments."""
+    return sql_fragment(backend.sql_folders, "query/segments_where_hits").format(
+        source=source, mapping=mapping, hit_where=hit_where, op=op, hot=hot,
+        where=" AND ".join(filters), ids=",".join(map(str, series_ids)) or "NULL",
+        columns=", ".join(columns), pairs=pairs)
 
 
 #: From this many series a frame uses the engine's query/frame_where_many.sql (DuckDB: the
