@@ -93,9 +93,8 @@ def compress_chunks(ctx: JobContext, older_than: pd.Timestamp) -> list[ChunkResu
         with ctx.transaction(exclusive=True) as conn:
             [(rows, segments, refused)] = backend.run_script(conn, script, {
                 "chunk": chunk, "start": start, "end": end, "now": ctx.now})
-            # DuckDB: and its pivoted copy, where the schema has one (migration 0016)
-            if (not backend.capabilities.native_partitions
-                    and backend.table_exists(conn, "reading_chunks")):
+            # and its pivoted copy, where the schema has one (migrations 0016, 0017)
+            if not refused and backend.table_exists(conn, "reading_chunks"):
                 copy_chunk(conn, backend, start, end, ctx.now)
         results.append(ChunkResult(chunk, int(rows or 0), int(segments or 0), refused))
         if rows and backend.capabilities.native_partitions:
@@ -108,11 +107,16 @@ def compress_chunks(ctx: JobContext, older_than: pd.Timestamp) -> list[ChunkResu
 
 def _candidates(conn: Connection, backend: Backend, older_than: pd.Timestamp) -> list[tuple]:
     """(chunk name, start, end) of the chunks to compress: on PostgreSQL those holding hot
-    rows; on DuckDB those never sorted or whose row count changed since (a late write), or
-    without a pivoted copy (a write into the range deleted it, or it predates the copy)."""
+    rows, or encoded without a pivoted copy; on DuckDB those never sorted or whose row count
+    changed since (a late write), or without a pivoted copy (a write into the range deleted
+    it, or it predates the copy)."""
     if backend.capabilities.native_partitions:
-        return [tuple(r) for r in conn.execute(text(backend.sql("jobs/compress_candidates")),
-                                               {"older_than": older_than}).fetchall()]
+        names = ["jobs/compress_candidates"]
+        if backend.table_exists(conn, "reading_chunks"):
+            names.append("jobs/readings_uncopied")  # encoded, but without a copy
+        todo = {tuple(r) for name in names
+                for r in conn.execute(text(backend.sql(name)), {"older_than": older_than})}
+        return sorted(todo, key=lambda chunk: chunk[1])
     done = {ts_to_us(start): int(rows) for start, rows in conn.execute(
         text(backend.sql("jobs/sorted_chunks"))).fetchall()}
     copied = copied_ranges(conn, backend)

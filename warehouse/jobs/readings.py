@@ -1,4 +1,5 @@
-"""The pivoted copy of compressed chunks (DuckDB; migration 0016, docs/jobs.md "Compression").
+"""The pivoted copy of compressed chunks (DuckDB: migration 0016; PostgreSQL: 0017;
+docs/jobs.md "Compression").
 
 After the compress job sorts a closed chunk of ``points``, it copies the chunk into
 ``readings``: one row per label set (``entity``) and instant, one column per metric. A
@@ -12,6 +13,11 @@ retention, ``drop_chunks``: ``DuckDBBackend.forget_readings``); the next compres
 copies it again. Metric columns are named ``m<col>`` after ``reading_columns.col``, so no
 user text becomes an identifier; a chunk whose metrics would take the table past
 :data:`MAX_COLUMNS` columns is left without a copy.
+
+On PostgreSQL a row of ``readings`` is a label set's segment of up to 1,000 instants with
+an array per metric (a row per instant would cost ~40 bytes a point where the segments
+take ~1.3), made right after the chunk is encoded by one function, ``wh_copy_readings``,
+and deleted with any change to its points by the database itself (migration 0017).
 """
 
 from __future__ import annotations
@@ -29,8 +35,13 @@ MAX_COLUMNS = 256
 
 def copy_chunk(conn: Connection, backend: Backend, start, end, now) -> int:
     """Copy the chunk range [start, end) of points into ``readings`` in ``conn``'s
-    transaction (the compress job's, right after it sorted the range); rows copied."""
+    transaction (the compress job's, right after it sorted or encoded the range); rows
+    (PostgreSQL: instants) copied."""
     variables = {"start": start, "end": end}
+    if backend.capabilities.native_partitions:
+        [(rows,)] = backend.run_script(conn, backend.sql("jobs/readings_copy_chunk"), {
+            **variables, "now": now, "max_columns": MAX_COLUMNS})
+        return int(rows)
     cols = [int(c) for (c,) in backend.run_script(
         conn, backend.sql("jobs/readings_register"), variables)]
     have = {name for (name,) in conn.execute(text(

@@ -1,0 +1,246 @@
+-- 0017 the pivoted copy of compressed chunks, PostgreSQL (DuckDB's is 0016; docs/jobs.md
+-- "Compression"). After the compress job encodes a chunk into points_compressed, it copies
+-- the chunk into `readings`: one row per label set (`entity`) and segment of up to 1,000 of
+-- its instants, with one float8[] per metric (m<col>, NULL where the metric has no value at
+-- an instant), TOASTed with pglz like the segments (~1.3 bytes a point on TSBS). A frame of
+-- several metrics then unnests one row's arrays together instead of decoding and joining a
+-- segment per metric (bench/results/s6-pg-pivot-prototype.md). `points` and
+-- `points_compressed` stay the truth: whatever changes a copied range deletes its copy in
+-- the same transaction (wh_forget_readings: a write, through wh_decompress_for_write; any
+-- delete of segments, retention and drop_chunks included, through a trigger), and the next
+-- compress run copies it again. Metric columns are added by the copy as metrics appear,
+-- named after reading_columns.col: no user text ever becomes an identifier.
+
+-- A label set (series.labels_key) and its entity number in `readings`.
+CREATE TABLE reading_entities (
+    labels_key text PRIMARY KEY,
+    entity     integer NOT NULL UNIQUE
+);
+
+-- A metric and its column of `readings` (m<col>).
+CREATE TABLE reading_columns (
+    metric text PRIMARY KEY,
+    col    integer NOT NULL UNIQUE
+);
+
+-- Chunk ranges whose copy is complete (copied = false: left without a copy, too many
+-- metrics; frames over it read points). copy_no is new for every copy made.
+CREATE SEQUENCE reading_copy_seq;
+CREATE TABLE reading_chunks (
+    chunk_start timestamptz PRIMARY KEY,
+    chunk_end   timestamptz NOT NULL,
+    copied      boolean     NOT NULL,
+    copied_at   timestamptz NOT NULL,
+    copy_no     bigint      NOT NULL
+);
+
+CREATE TABLE readings (
+    entity     integer     NOT NULL,
+    ts_min     timestamptz NOT NULL,  -- the segment's first instant
+    ts_max     timestamptz NOT NULL,  -- and its last: reads prune rows by both
+    n          integer     NOT NULL,
+    -- Instants: a regular segment keeps its gap in ts_step (µs; 0 for one instant); any
+    -- other keeps ts_offsets, µs after ts_min, which a read unnests beside the values.
+    ts_step    bigint,
+    ts_offsets bigint[] COMPRESSION pglz,
+    -- Per metric column (lo[col], hi[col]): the least and greatest value in the row, so a
+    -- value filter skips rows without detoasting their arrays; NULL: no value of it.
+    lo         double precision[] NOT NULL,
+    hi         double precision[] NOT NULL,
+    PRIMARY KEY (entity, ts_min),
+    CHECK ((ts_step IS NULL) <> (ts_offsets IS NULL))
+);
+-- Forgetting a range and retention find its rows by time alone.
+CREATE INDEX readings_ts ON readings (ts_min);
+
+-- Delete the copy of every chunk range overlapping [p_lo, p_hi] (NULL: unbounded), in the
+-- caller's transaction: the points there are changing. One span, since every range between
+-- two overlapping ones overlaps too; a copy starting before it also lost rows, so it goes.
+CREATE FUNCTION wh_forget_readings(p_lo timestamptz, p_hi timestamptz)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_start timestamptz;
+    v_end   timestamptz;
+BEGIN
+    SELECT min(chunk_start), max(chunk_end) INTO v_start, v_end FROM reading_chunks
+     WHERE (p_lo IS NULL OR chunk_end > p_lo) AND (p_hi IS NULL OR chunk_start <= p_hi);
+    IF v_start IS NULL THEN
+        RETURN;
+    END IF;
+    DELETE FROM readings WHERE ts_min >= v_start AND ts_min < v_end;
+    DELETE FROM reading_chunks WHERE chunk_start < v_end AND chunk_end > v_start;
+END
+$$;
+
+-- Segments deleted by anything (a write decoding them, retention, drop_chunks): their
+-- range's copy goes with them.
+CREATE FUNCTION wh_segments_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_lo timestamptz;
+    v_hi timestamptz;
+BEGIN
+    SELECT min(ts_min), max(ts_max) INTO v_lo, v_hi FROM gone;
+    IF v_lo IS NOT NULL THEN
+        PERFORM wh_forget_readings(v_lo, v_hi);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER points_compressed_forget_readings AFTER DELETE ON points_compressed
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION wh_segments_deleted();
+
+-- As in 0012, and first the copy of the written range goes: a write that decodes no segment
+-- (a new label set, an instant between segments) changes a copied range too.
+CREATE OR REPLACE FUNCTION wh_decompress_for_write(p_series integer[], p_lo timestamptz[],
+                                                   p_hi timestamptz[])
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    c_origin constant timestamptz := '2000-01-03 00:00:00+00';
+    v_rows bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(hashtext('wh_compress:' || c.chunk_name))
+       FROM (SELECT chunk_name FROM wh_chunks
+              WHERE hypertable = 'points'
+                AND range_end > date_bin('1 minute', (SELECT min(x) FROM unnest(p_lo) x),
+                                         c_origin)
+                AND range_start <= (SELECT max(x) FROM unnest(p_hi) x)
+              ORDER BY range_start) c;
+    IF cardinality(p_lo) > 0 THEN
+        PERFORM wh_forget_readings((SELECT min(x) FROM unnest(p_lo) x),
+                                   (SELECT max(x) FROM unnest(p_hi) x));
+    END IF;
+    WITH wanted AS (
+        SELECT r.series_id, date_bin('1 minute', r.lo, c_origin) AS lo,
+               date_bin('1 minute', r.hi, c_origin) + interval '1 minute' AS hi
+          FROM unnest(p_series, p_lo, p_hi) AS r(series_id, lo, hi)),
+    seg AS (
+        DELETE FROM points_compressed s USING wanted w
+         WHERE s.series_id = w.series_id AND s.ts_max >= w.lo AND s.ts_min < w.hi
+        RETURNING s.series_id, s.ts_min, s.ts_step, s.ts_deltas, s.vals, s.vals_real,
+                  s.vals_int, s.vals_decimals, s.run_ids)
+    INSERT INTO points (ts, series_id, value, run_id)
+    SELECT p.ts, seg.series_id, p.value, p.run_id
+      FROM seg CROSS JOIN LATERAL wh_segment_points(seg.ts_min, seg.ts_step, seg.ts_deltas,
+                                                    seg.vals, seg.vals_real, seg.vals_int,
+                                                    seg.vals_decimals, seg.run_ids) p;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$$;
+
+-- The compress job, after encoding the chunk range [p_start, p_end): its copy, in the
+-- caller's transaction (writers into the chunk wait on the job's lock). Numbers the range's
+-- new label sets and metrics, adds missing metric columns, rewrites the range's rows and
+-- lists it in reading_chunks with a new copy_no (copied = false, no rows, when its metrics
+-- would take `readings` past p_max_columns; not tried again until a write changes it).
+-- Reads the range's hot rows and segments both, so a copy is complete whatever the encoder
+-- left. Returns the instants copied.
+CREATE FUNCTION wh_copy_readings(p_start timestamptz, p_end timestamptz, p_now timestamptz,
+                                 p_max_columns integer, p_segment integer DEFAULT 1000)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_cols    integer[];
+    v_top     integer;
+    v_copied  boolean;
+    v_rows    bigint := 0;
+    v_points  text;
+    v_pivot   text;
+    v_arrays  text;
+    v_names   text;
+    v_bounds  text;
+BEGIN
+    PERFORM set_config('work_mem', '128MB', true);
+    PERFORM set_config('jit', 'off', true);
+    -- one numbering of label sets and metrics at a time
+    PERFORM pg_advisory_xact_lock(hashtext('wh_readings'));
+    CREATE TEMP TABLE _wh_range_series ON COMMIT DROP AS
+    SELECT s.series_id, s.metric, s.labels_key FROM series s
+     WHERE s.series_id IN (SELECT c.series_id FROM points_compressed c
+                            WHERE c.ts_min >= p_start AND c.ts_min < p_end
+                           UNION
+                           SELECT p.series_id FROM points p
+                            WHERE p.ts >= p_start AND p.ts < p_end);
+    INSERT INTO reading_entities (labels_key, entity)
+    SELECT k.labels_key, (SELECT coalesce(max(entity), 0) FROM reading_entities)
+                         + row_number() OVER (ORDER BY k.labels_key)
+      FROM (SELECT DISTINCT labels_key FROM _wh_range_series) k
+     WHERE NOT EXISTS (SELECT 1 FROM reading_entities e WHERE e.labels_key = k.labels_key);
+    INSERT INTO reading_columns (metric, col)
+    SELECT k.metric, (SELECT coalesce(max(col), 0) FROM reading_columns)
+                     + row_number() OVER (ORDER BY k.metric)
+      FROM (SELECT DISTINCT metric FROM _wh_range_series) k
+     WHERE NOT EXISTS (SELECT 1 FROM reading_columns c WHERE c.metric = k.metric);
+    SELECT array_agg(c.col ORDER BY c.col) INTO v_cols FROM reading_columns c
+     WHERE c.metric IN (SELECT metric FROM _wh_range_series);
+    v_top := coalesce((SELECT max(col) FROM reading_columns), 0);
+    v_copied := v_cols IS NOT NULL AND v_top <= p_max_columns;
+
+    DELETE FROM readings WHERE ts_min >= p_start AND ts_min < p_end;
+    IF v_copied THEN
+        FOR i IN 1 .. cardinality(v_cols) LOOP
+            EXECUTE format('ALTER TABLE readings ADD COLUMN IF NOT EXISTS m%s '
+                           'double precision[] COMPRESSION pglz', v_cols[i]);
+        END LOOP;
+        -- Text built from integers only (column numbers).
+        SELECT string_agg(format('max(value) FILTER (WHERE col = %s) AS m%s', c, c), ', '),
+               string_agg(format('array_agg(m%s ORDER BY ts) AS m%s', c, c), ', '),
+               string_agg(format('m%s', c), ', ')
+          INTO v_pivot, v_arrays, v_names FROM unnest(v_cols) AS c;
+        SELECT 'ARRAY[' || string_agg(CASE WHEN c = ANY (v_cols) THEN format('%s(m%s)', '%1$s', c)
+                                           ELSE 'NULL::double precision' END, ', ' ORDER BY c)
+               || ']'
+          INTO v_bounds FROM generate_series(1, v_top) AS c;
+        v_points := $q$
+            SELECT p.ts, p.series_id, p.value FROM points p WHERE p.ts >= $1 AND p.ts < $2
+            UNION ALL
+            SELECT d.ts, c.series_id, d.value
+              FROM points_compressed c
+             CROSS JOIN LATERAL wh_segment_points(c.ts_min, c.ts_step, c.ts_deltas, c.vals,
+                                                 c.vals_real, c.vals_int, c.vals_decimals,
+                                                 c.run_ids) d
+             WHERE c.ts_min >= $1 AND c.ts_min < $2$q$;
+        -- Instants in µs from date_part's float8 seconds, rounded: exact for any time of
+        -- this era. A segment is regular when its least and greatest gap are equal.
+        EXECUTE format($q$
+            INSERT INTO readings (entity, ts_min, ts_max, n, ts_step, ts_offsets, lo, hi, %1$s)
+            SELECT entity, ts_min, ts_max, n,
+                   CASE WHEN n = 1 THEN 0 WHEN gap_lo = gap_hi THEN gap_lo END,
+                   CASE WHEN n > 1 AND gap_lo <> gap_hi
+                        THEN ARRAY(SELECT u - us[1] FROM unnest(us) AS u) END,
+                   lo, hi, %1$s
+              FROM (SELECT entity, min(ts) AS ts_min, max(ts) AS ts_max, count(*) AS n,
+                           array_agg(us ORDER BY ts) AS us,
+                           min(gap) FILTER (WHERE o > 1) AS gap_lo,
+                           max(gap) FILTER (WHERE o > 1) AS gap_hi,
+                           %2$s AS lo, %3$s AS hi, %4$s
+                      FROM (SELECT w.*, us - lag(us) OVER e AS gap,
+                                   row_number() OVER e AS o
+                              FROM (SELECT v.*,
+                                           round(date_part('epoch', ts) * 1000000)::bigint AS us,
+                                           (row_number() OVER (PARTITION BY entity ORDER BY ts)
+                                            - 1) / $3 AS seg
+                                      FROM (SELECT e.entity, p.ts, %5$s
+                                              FROM (%6$s) p
+                                              JOIN _wh_range_series s USING (series_id)
+                                              JOIN reading_entities e USING (labels_key)
+                                              JOIN reading_columns c USING (metric)
+                                             GROUP BY e.entity, p.ts) v) w
+                            WINDOW e AS (PARTITION BY entity, seg ORDER BY ts)) x
+                     GROUP BY entity, seg) g$q$,
+            v_names, format(v_bounds, 'min'), format(v_bounds, 'max'), v_arrays, v_pivot,
+            v_points) USING p_start, p_end, p_segment;
+        SELECT coalesce(sum(n), 0) INTO v_rows FROM readings
+         WHERE ts_min >= p_start AND ts_min < p_end;
+    END IF;
+    -- Copies of other ranges overlapping this one (made before the chunk interval changed)
+    -- lost rows to the rewrite: no longer complete.
+    DELETE FROM reading_chunks WHERE chunk_start < p_end AND chunk_end > p_start;
+    INSERT INTO reading_chunks (chunk_start, chunk_end, copied, copied_at, copy_no)
+    VALUES (p_start, p_end, v_copied, p_now, nextval('reading_copy_seq'));
+    RETURN v_rows;
+END
+$$;

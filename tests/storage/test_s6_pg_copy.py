@@ -1,0 +1,132 @@
+"""PostgreSQL's pivoted copy of compressed chunks (migration 0017, jobs/readings.py): one row
+per label set and segment of instants, an array per metric. The job copies every value of
+an encoded chunk, and anything that changes a copied range (a write, drop_chunks,
+retention) deletes its copy in the same transaction. Frames answering from it are checked
+with DuckDB's in test_readings_copy.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import text
+from test_readings_copy import NOW, copied, data, db
+
+from warehouse import jobs
+from warehouse.jobs import compress
+
+
+@pytest.fixture
+def pg(wh):
+    if not wh.backend.capabilities.native_partitions:
+        pytest.skip("DuckDB's copy is a row per instant (test_readings_copy.py)")
+    return wh
+
+
+def compressed(wh) -> None:
+    wh.refresh_rollups(now=NOW)  # PostgreSQL encodes only what the rollups cover
+    results = compress.compress_now(wh, "1d", now=NOW)
+    assert [r.refused for r in results] == [None, None, None]
+
+
+def copy_of(wh, day: str) -> pd.DataFrame:
+    """The copy's rows of one day decoded: (ts, labels_key, metric, value) per value."""
+    start = pd.Timestamp(day, tz="UTC")
+    columns = dict(db(wh, "SELECT col, metric FROM reading_columns"))
+    entities = dict(db(wh, "SELECT entity, labels_key FROM reading_entities"))
+    with wh.engine.connect() as conn:
+        rows = pd.read_sql_query(
+            text("SELECT * FROM readings WHERE ts_min >= :a AND ts_min < :b"), conn,
+            params={"a": start, "b": start + pd.Timedelta(days=1)})
+    out = []
+    for row in rows.itertuples(index=False):
+        row = row._asdict()
+        offsets = (np.arange(row["n"]) * row["ts_step"] if row["ts_offsets"] is None
+                   else np.asarray(row["ts_offsets"]))
+        ts = pd.Timestamp(row["ts_min"]) + pd.to_timedelta(offsets, unit="us")
+        for col, metric in columns.items():
+            values = row.get(f"m{col}")
+            if values is None:
+                continue
+            assert len(values) == row["n"]
+            keep = [v is not None for v in values]
+            out.append(pd.DataFrame({"ts": ts[keep], "labels_key": entities[row["entity"]],
+                                     "metric": metric,
+                                     "value": [v for v in values if v is not None]}))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(
+        columns=["ts", "labels_key", "metric", "value"])
+
+
+def expected(day: str) -> pd.DataFrame:
+    frame = data()
+    start = pd.Timestamp(day, tz="UTC")
+    frame = frame[(frame["ts"] >= start) & (frame["ts"] < start + pd.Timedelta(days=1))]
+    keys = frame["labels"].map(lambda d: str(sorted(d.items())))
+    return frame.assign(labels_key=keys)[["ts", "labels_key", "metric", "value"]]
+
+
+def same_values(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    # labels_key is the database's text; compare through the set of label sets instead
+    assert got["labels_key"].nunique() == want["labels_key"].nunique()
+    key = ["metric", "ts", "value"]
+    got = got[key].sort_values(key).reset_index(drop=True)
+    want = want[key].sort_values(key).reset_index(drop=True)
+    got["ts"] = pd.to_datetime(got["ts"], utc=True).astype("datetime64[us, UTC]")
+    want["ts"] = want["ts"].astype("datetime64[us, UTC]")
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+def test_the_job_copies_every_value_of_each_encoded_day(pg):
+    pg.write_points(data())
+    compressed(pg)
+    assert copied(pg) == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    for day in copied(pg):
+        same_values(copy_of(pg, day), expected(day))
+    # hosts a-c write at their own second: every segment is regular
+    [(irregular,)] = db(pg, "SELECT count(*) FROM readings WHERE ts_step IS NULL")
+    assert irregular == 0
+    assert compress.compress_now(pg, "1d", now=NOW) == []  # nothing left to do
+
+
+def test_irregular_instants_keep_their_offsets(pg):
+    frame = data()
+    frame = frame[frame["metric"] == "cpu"].iloc[::3].copy()
+    frame["ts"] += pd.to_timedelta(np.arange(len(frame)) % 7, unit="s")
+    pg.write_points(frame)
+    compressed(pg)
+    [(irregular,)] = db(pg, "SELECT count(*) FROM readings WHERE ts_step IS NULL")
+    assert irregular > 0
+    got = copy_of(pg, "2026-11-02")
+    day = frame[(frame["ts"] >= "2026-11-02") & (frame["ts"] < "2026-11-03")]
+    assert sorted(pd.to_datetime(got["ts"], utc=True)) == sorted(day["ts"])
+
+
+def test_a_write_into_a_copied_day_deletes_its_copy_until_the_next_run(pg):
+    pg.write_points(data())
+    compressed(pg)
+    # a new label set: no segment of it to decode, the copy must go all the same
+    late = pd.DataFrame({"metric": ["cpu"], "labels": [{"host": "z"}],
+                         "ts": [pd.Timestamp("2026-11-02T05:00:30Z")], "value": [7.0]})
+    pg.write_points(late)
+    assert copied(pg) == ["2026-11-01", "2026-11-03"]
+    [(rows,)] = db(pg, "SELECT count(*) FROM readings WHERE ts_min >= '2026-11-02' "
+                       "AND ts_min < '2026-11-03'")
+    assert rows == 0
+    pg.refresh_rollups(now=NOW)
+    again = [r.chunk_name for r in compress.compress_now(pg, "1d", now=NOW)]
+    assert again == ["points_20261102_000000"]
+    assert copied(pg) == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    got = copy_of(pg, "2026-11-02")
+    assert len(got) == len(expected("2026-11-02")) + 1 and 7.0 in got["value"].tolist()
+
+
+def test_retention_and_drop_chunks_take_the_copy_with_them(pg):
+    pg.write_points(data())
+    compressed(pg)
+    pg.drop_chunks("points", "2026-11-02T00:00:00Z", force=True)
+    assert copied(pg) == ["2026-11-02", "2026-11-03"] and copy_of(pg, "2026-11-01").empty
+    pg.set_retention("points", "9d")  # 11-02 ends by NOW - 9d, 11-03 does not
+    result = jobs.run_job(pg, "retention", now=NOW, retries=0)
+    assert result.status == "succeeded", result.error
+    assert copied(pg) == ["2026-11-03"] and copy_of(pg, "2026-11-02").empty
+    assert not copy_of(pg, "2026-11-03").empty
