@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
 
 from warehouse import Warehouse
 from warehouse.jobs import compress
@@ -97,7 +96,7 @@ def test_a_late_write_after_the_chunk_interval_changed_leaves_no_hollow_copy(duc
                                   expected)
 
 
-def test_a_frame_whose_snapshot_predates_a_new_metric_column(duck, monkeypatch):
+def test_a_frame_whose_snapshot_predates_a_new_metric_column(duck):
     """The list of copies is remembered per commit generation, read when the frame reaches
     copy_read, not when its snapshot began. A frame whose transaction began (its state
     statements ran) before the compress job committed a new metric's column, reaching
@@ -110,10 +109,6 @@ def test_a_frame_whose_snapshot_predates_a_new_metric_column(duck, monkeypatch):
     duck.write_points(pd.concat([hourly(["cpu", "disk"], {"host": "a"}, days=2)
                                  .query("ts >= @DAY2")]))
     expected = frame(duck, ["cpu", "disk"], DAY1, DAY2, copies=False)
-    # The job's closing CHECKPOINT refuses to run while a transaction older than its ALTER
-    # is open (the early frame's here: see the last test); the copy it makes is committed
-    # before that, which is all this needs.
-    monkeypatch.setattr(duck.backend, "reclaim_space", lambda conn: None)
     with duck.engine.connect() as early:
         early.execute(text("SELECT count(*) FROM series")).scalar_one()  # snapshot begins
         compress.compress_now(duck, "1d", now=NOW)  # day 2: ALTER TABLE readings ADD m3
@@ -140,19 +135,19 @@ def test_hostile_metric_names_and_label_values_stay_data(duck, copies_used):
     pd.testing.assert_frame_equal(answer, expected)
 
 
-@pytest.mark.xfail(strict=True, raises=OperationalError,
-                   reason="the job's closing CHECKPOINT refuses to run after its ALTER TABLE "
-                   "while an older transaction is open")
-def test_the_compress_job_adding_a_metric_column_while_a_frame_reads(duck):
+def test_the_compress_job_adding_a_metric_column_while_a_frame_reads(duck, caplog):
     """DuckDB refuses CHECKPOINT ("there are other write transactions active") when a
-    transaction older than a committed ALTER TABLE (or UPDATE) is still open. The job now
-    runs ALTER TABLE readings ADD COLUMN for each new metric, then CHECKPOINTs
-    (reclaim_space): with a frame in flight it fails after committing its chunks. (The same
-    happened before for a re-sorted chunk, whose sorted_chunks row is replaced: an UPDATE.)"""
+    transaction older than a committed ALTER TABLE (or UPDATE) is still open. The job runs
+    ALTER TABLE readings ADD COLUMN for each new metric, then CHECKPOINTs (reclaim_space):
+    with a frame in flight it failed after committing its chunks (103 of 187 runs). (The
+    same happened before for a re-sorted chunk, whose sorted_chunks row is replaced: an
+    UPDATE.) The reclaim is now best effort: deferred, and said so (jobs/reclaim.py)."""
     duck.write_points(hourly(["cpu", "mem"], {"host": "a"}, days=1))
     with duck.engine.connect() as reading:
         reading.execute(text("SELECT count(*) FROM series")).scalar_one()  # a frame's snapshot
         assert len(compress.compress_now(duck, "1d", now=NOW)) == 1
+    assert "space reclaim deferred" in caplog.text
+    assert copies(duck) != []  # the chunk's copy is committed
 
 
 def test_the_compress_job_runs_on_a_schema_without_the_copy(duck):

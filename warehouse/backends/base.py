@@ -303,6 +303,13 @@ class Backend(ABC):
         nothing — dropping a partition already frees it)."""
         return None
 
+    @classmethod
+    def reclaim_refused(cls, exc: BaseException) -> str | None:
+        """Why the engine refused :meth:`reclaim_space` for now, when ``exc`` is that refusal
+        (another transaction in the way: a later attempt succeeds); None for any other error,
+        which the caller must raise (default: the engine never refuses)."""
+        return None
+
     def vacuum_chunk(self, chunk: str) -> None:
         """Give back the space of a chunk whose rows the compress job deleted, outside any
         transaction (default: nothing to give back)."""

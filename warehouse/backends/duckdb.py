@@ -185,9 +185,28 @@ class DuckDBBackend(DuckDBWrites, Backend):
         """CHECKPOINT so deleted ranges are given back to the file's free list."""
         conn.execute(text("CHECKPOINT"))
 
+    @classmethod
+    def reclaim_refused(cls, exc: BaseException) -> str | None:
+        # A plain CHECKPOINT refuses while another connection holds a transaction older than
+        # a committed UPDATE or ALTER TABLE (a frame being read while a job ran). Only that
+        # refusal: "the current transaction has transaction local changes" is our own bug.
+        refusal = getattr(exc, "orig", exc)
+        if (isinstance(refusal, duckdb.TransactionException)
+                and "Cannot CHECKPOINT: there are other write transactions active"
+                in str(refusal)):
+            return "DuckDB refused CHECKPOINT: another connection holds an older transaction"
+        return None
+
     def table_sizes(self, conn: Connection) -> pd.DataFrame:
         # Rows still in the write-ahead log have no blocks yet: checkpoint to count them.
-        conn.execute(text("CHECKPOINT"))
+        # Refused (an older transaction is open), the sizes leave those rows out rather than
+        # `warehouse info` failing; the refusal aborted the transaction, so begin anew.
+        try:
+            conn.execute(text("CHECKPOINT"))
+        except Exception as exc:
+            if self.reclaim_refused(exc) is None:
+                raise
+            conn.rollback()
         rows = []
         # readings: the pivoted copy of compressed chunks (migration 0016), bytes on top of
         # points that `warehouse info` should show.

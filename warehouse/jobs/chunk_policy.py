@@ -28,6 +28,7 @@ from sqlalchemy import Connection, text
 
 from warehouse.backends.base import Backend
 from warehouse.errors import RetentionPolicyError
+from warehouse.jobs.reclaim import reclaim_space
 from warehouse.query.archive_read import compressed_segments, refresh_all_points_view
 from warehouse.timeparse import ts_to_us
 
@@ -197,8 +198,7 @@ def drop_chunks(wh: Warehouse, table: str, older_than: pd.Timestamp, *, force: b
                 "table": table, "start": unit.start, "metric": unit.metric,
                 "rows": unit.rows, "now": now})
     if dropped:
-        with fence, wh.engine.begin() as conn:
-            backend.reclaim_space(conn)
+        reclaim_space(wh)  # best effort: a deferral is logged (jobs/reclaim.py)
         refresh_all_points_view(wh.engine, backend)
     return dropped
 

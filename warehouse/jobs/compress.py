@@ -29,6 +29,7 @@ from sqlalchemy import Connection, text
 
 from warehouse.backends.base import Backend
 from warehouse.jobs.readings import copied_ranges, copy_chunk
+from warehouse.jobs.reclaim import reclaim_after_job
 from warehouse.timeparse import interval_us, ts_to_us
 
 if TYPE_CHECKING:
@@ -100,8 +101,7 @@ def compress_chunks(ctx: JobContext, older_than: pd.Timestamp) -> list[ChunkResu
         if rows and backend.capabilities.native_partitions:
             backend.vacuum_chunk(chunk)  # the deleted rows' space (PostgreSQL)
     if results and not backend.capabilities.native_partitions:
-        with ctx.transaction(exclusive=True) as conn:
-            backend.reclaim_space(conn)  # DuckDB: CHECKPOINT drops the unsorted row groups
+        reclaim_after_job(ctx)  # DuckDB: CHECKPOINT drops the unsorted row groups
     return results
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, text
 from warehouse.backends.base import Backend
 from warehouse.errors import UnknownNameError
 from warehouse.jobs.chunk_policy import ALL, Unit, chunk_rows, retention_plan
+from warehouse.jobs.reclaim import reclaim_after_job
 from warehouse.query.archive_read import refresh_all_points_view
 from warehouse.schema import HYPERTABLES
 from warehouse.timeparse import interval_us
@@ -130,8 +131,7 @@ def retention_job(ctx: JobContext) -> int:
     if refused:
         ctx.note(f"retention kept {len(refused)} unit(s): " + "; ".join(refused[:10]))
     if removed:
-        with ctx.transaction(exclusive=True) as conn:
-            backend.reclaim_space(conn)  # DuckDB: CHECKPOINT gives deleted ranges back
+        reclaim_after_job(ctx)  # DuckDB: CHECKPOINT gives deleted ranges back
     refresh_all_points_view(wh.engine, backend)
     return removed
 
