@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import text
-from test_readings_copy import NOW, copied, data, db
+from test_readings_copy import NOW, assert_same, compress_all, copied, data, db, questions
 
 from warehouse import jobs
 from warehouse.jobs import compress
@@ -24,8 +24,7 @@ def pg(wh):
 
 
 def compressed(wh) -> None:
-    wh.refresh_rollups(now=NOW)  # PostgreSQL encodes only what the rollups cover
-    results = compress.compress_now(wh, "1d", now=NOW)
+    results = compress_all(wh)
     assert [r.refused for r in results] == [None, None, None]
 
 
@@ -130,3 +129,27 @@ def test_retention_and_drop_chunks_take_the_copy_with_them(pg):
     assert result.status == "succeeded", result.error
     assert copied(pg) == ["2026-11-03"] and copy_of(pg, "2026-11-02").empty
     assert not copy_of(pg, "2026-11-03").empty
+
+
+def test_frames_answer_from_the_copy_as_from_points(pg, copies_used):
+    """Irregular instants (host c's mem jittered, so its rows hold instants where one metric
+    has no value), a NaN written by SQL (NaN passes '> 52' in PostgreSQL, both ways) and a
+    label set with one metric only (host d)."""
+    frame = data()
+    jitter = (frame["metric"] == "mem") & (frame["labels"].map(lambda d: d["host"]) == "c")
+    frame.loc[jitter, "ts"] += pd.to_timedelta(np.arange(int(jitter.sum())) % 5, unit="s")
+    pg.write_points(frame)
+    with pg.engine.begin() as conn:
+        conn.execute(text(
+            "UPDATE points SET value = 'NaN' WHERE ts = '2026-11-02T06:00:01Z' AND series_id IN "
+            "(SELECT series_id FROM series WHERE metric = 'cpu' AND labels->>'host' = 'b')"))
+    before = questions(pg)
+    compressed(pg)
+    [(irregular,)] = db(pg, "SELECT count(*) FROM readings WHERE ts_step IS NULL")
+    assert irregular > 0
+    copies_used.clear()
+    after = questions(pg)
+    assert_same(before, after)
+    assert sum(copies_used) == 7
+    nan = after["where"][after["where"]["cpu"].isna()]
+    assert len(nan) == 1 and str(nan["ts"].iloc[0]) == "2026-11-02 06:00:01+00:00"
