@@ -36,8 +36,10 @@ def readings_where(conn: Connection, backend: Backend, source: str, archived: li
     hit_where = " AND ".join([f"series_id IN ({hit_ids})", *filters[1:]])
     if compressed and segments_overlap(conn, series_ids, start_ts, end_ts):
         hot, _ = points_relation(archived, series_ids)
-        return _decoded_range(backend, source, hot, mapping, pairs, columns, filters,
-                              hit_where, op, series_ids), None
+        ids = np.asarray(series_ids, dtype="i8")
+        return _decoded_range(backend, hot, mapping, pairs, columns, filters, hit_ids,
+                              hit_where, op, ids, np.asarray(groups, dtype="i8"), m_codes, k,
+                              (start_ts is not None, end_ts is not None)), None
     # No compressed segment in the range: the hits first, then only the readings at them.
     # A frame of many series uses the engine's query/frame_where_many.sql where it has one
     # (DuckDB: long rows, pivoted here); otherwise the engine's query/frame_where_probe.sql
@@ -77,18 +79,45 @@ def _has_sql(folders: tuple[str, ...], name: str) -> bool:
     return True
 
 
-def _decoded_range(backend: Backend, source: str, hot: str, mapping: str, pairs: str,
-                   columns: list[str], filters: list[str], hit_where: str, op: str,
-                   series_ids: list[int]) -> str:
+def _decoded_range(backend: Backend, hot: str, mapping: str, pairs: str, columns: list[str],
+                   filters: list[str], hit_ids: str, hit_where: str, op: str, ids: np.ndarray,
+                   groups: np.ndarray, metrics: np.ndarray, k: int,
+                   bounded: tuple[bool, bool]) -> str:
     """Compressed segments in the range (PostgreSQL): a probe per (hit, series) would decode
     a whole segment for one reading (TSBS high-cpu-1, 10 hosts compressed: 6 s against 11 ms
-    raw). The hits first, then each regular segment detoasted once and read at the hits'
-    positions only (sql/postgresql/query/segments_where_hits.sql); ``hot``: the relation of
-    the points that are not in segments."""
+    raw). sql/postgresql/query/segments_where_hits.sql unnests the segments of a label set
+    that hold hits together where they are aligned (same instants), and reads the readings at
+    the other hits the general way; ``hot``: the relation of the points not in segments;
+    ``bounded``: whether the frame has a start and an end (``:start``, ``:end``)."""
+    width = len(columns)
+    per_group = _per_group(backend, ids, groups, metrics, k, width)
+    if per_group is not None:
+        hit_groups = per_group["hit_groups"]
+    else:  # two series of a metric in a group: no id array, so no segment is aligned
+        hit_groups = ", ".join(f"({int(s)}, {int(g)}, NULL::integer[])"
+                               for s, g, m in zip(ids, groups, metrics) if m == k) \
+            or "(NULL::integer, NULL::bigint, NULL::integer[])"
+    segment_bounds = (" AND c.ts_max >= :start" if bounded[0] else "") + \
+        (" AND c.ts_min < :end" if bounded[1] else "")
+    member = sql_fragment(backend.sql_folders, "query/segments_where_member")
+    value = sql_fragment(backend.sql_folders, "query/segments_where_value")
     return sql_fragment(backend.sql_folders, "query/segments_where_hits").format(
-        source=source, mapping=mapping, hit_where=hit_where, op=op, hot=hot,
-        where=" AND ".join(filters), ids=",".join(map(str, series_ids)) or "NULL",
-        columns=", ".join(columns), pairs=pairs)
+        hit_ids=hit_ids, hit_groups=hit_groups, op=op, k=k, may_hit=_MAY_HIT[op],
+        bounds=" AND ".join(filters[1:]) or "TRUE", segment_bounds=segment_bounds,
+        members=" ".join(member.format(i=i) for i in range(width)),
+        arrays=", ".join(f"m{i}.arr" for i in range(width)),
+        decoded=", ".join(value.format(i=i) + f" AS v{i}" for i in range(width)),
+        values=", ".join(f"v{i}" for i in range(width)),
+        mapping=mapping, hot=hot, hit_where=hit_where, where=" AND ".join(filters),
+        ids=",".join(map(str, ids)) or "NULL", pairs=pairs, columns=", ".join(columns))
+
+
+#: Segments of the filtered series that may hold a hit, by their stored minimum and maximum
+#: (the values they decode to): the others are not decoded.
+_MAY_HIT = {">": "c.max > :where_value", ">=": "c.max >= :where_value",
+            "<": "c.min < :where_value", "<=": "c.min <= :where_value",
+            "=": "c.min <= :where_value AND c.max >= :where_value",
+            "<>": "NOT (c.min = :where_value AND c.max = :where_value)"}
 
 
 #: From this many series a frame uses the engine's query/frame_where_many.sql (DuckDB: the
