@@ -144,5 +144,6 @@ def test_the_reclaim_defers_nothing_when_nothing_is_in_the_way(wh):
     run = jobs.run_job(wh, "compress", now=NOW, retries=0)
     assert run.status == "succeeded" and run.rows > 0, run.error
     assert not any(DEFERRED in note for note in run.notes)
+    # The words alone are not the refusal: only DuckDB's own TransactionException is.
     assert wh.backend.reclaim_refused(OperationalError("CHECKPOINT", {}, RuntimeError(
         "Cannot CHECKPOINT: there are other write transactions active"))) is None
