@@ -6,7 +6,9 @@ first instant and step: host a below) and every other hit the general way: a lab
 missing a metric for hours (b), a metric on another step (c), irregular timestamps of the
 filtered metric (e), hits in the hot day, late writes, and a label set holding two series
 of one metric. The segments' stored minimum and maximum skip those that cannot hold a hit,
-for each operator."""
+for each operator. Frames over compressed chunks read their pivoted copies where they
+exist (query/frame_readings.py); the tests here turn that off (``segments``) to read the
+segments, and check the copies' answers once against the same pandas answers."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import pytest
 from warehouse import jobs
 from warehouse.errors import ValidationError
 from warehouse.jobs import compress
+from warehouse.query import frame, frame_where
 
 METRICS = ["cpu.user", "cpu.system", "cpu.idle"]
 T0 = pd.Timestamp("2026-11-01T00:00:00Z")
@@ -24,6 +27,22 @@ NOW = pd.Timestamp("2026-11-12T00:00:00Z")
 WINDOWS = [(None, None),
            ("2026-11-01T03:17:05Z", "2026-11-02T02:00:00Z"),  # mid-segment into the hot day
            ("2026-11-01T00:00:00Z", "2026-11-01T09:00:00Z")]
+
+
+@pytest.fixture
+def segments(monkeypatch) -> list:
+    """Frames read points and segments, not the pivoted copies; the list holds a call per
+    frame that ran segments_where_hits.sql."""
+    monkeypatch.setattr(frame, "copy_read", lambda *args: None)
+    calls = []
+    decoded_range = frame_where._decoded_range
+
+    def spy(*args):
+        calls.append(args)
+        return decoded_range(*args)
+
+    monkeypatch.setattr(frame_where, "_decoded_range", spy)
+    return calls
 
 
 def host_points(rng: np.random.Generator) -> pd.DataFrame:
@@ -77,10 +96,19 @@ def check(wh, points: pd.DataFrame, where: str, test, metric: str = "cpu.user") 
 
 
 @pytest.mark.storage
-def test_hits_over_compressed_segments_answer_as_pandas(wh):
+def test_pivoted_copies_answer_the_same(wh):
     points = host_points(np.random.default_rng(61))
     write_and_compress(wh, points)
     check(wh, points, "cpu.user > 70", lambda v: v > 70)
+
+
+@pytest.mark.storage
+def test_hits_over_compressed_segments_answer_as_pandas(wh, segments):
+    points = host_points(np.random.default_rng(61))
+    write_and_compress(wh, points)
+    check(wh, points, "cpu.user > 70", lambda v: v > 70)
+    if wh.backend.capabilities.native_partitions:  # PostgreSQL keeps segments
+        assert len(segments) == len(WINDOWS)
     got = wh.frame(METRICS, *WINDOWS[1], where="cpu.user > 70")
     # b's hits in its gap have no cpu.system; c's at odd ticks no cpu.idle; d has no hits
     gap = (got["host"] == "b") & (got["ts"] >= T0 + pd.Timedelta(hours=5)) & \
@@ -99,14 +127,14 @@ def test_hits_over_compressed_segments_answer_as_pandas(wh):
     ("cpu.user != 42", lambda v: v.notna() & (v != 42), "cpu.user"),
     ("cpu.system > 99.5", lambda v: v > 99.5, "cpu.system"),
 ])
-def test_each_operator_skips_only_segments_without_hits(wh, where, test, metric):
+def test_each_operator_skips_only_segments_without_hits(wh, segments, where, test, metric):
     points = host_points(np.random.default_rng(62))
     write_and_compress(wh, points)
     check(wh, points, where, test, metric)
 
 
 @pytest.mark.storage
-def test_late_writes_into_a_compressed_chunk(wh):
+def test_late_writes_into_a_compressed_chunk(wh, segments):
     rng = np.random.default_rng(63)
     points = host_points(rng)
     write_and_compress(wh, points)
@@ -131,7 +159,7 @@ def test_late_writes_into_a_compressed_chunk(wh):
 
 
 @pytest.mark.storage
-def test_missing_values_stay_missing(wh):
+def test_missing_values_stay_missing(wh, segments):
     points = host_points(np.random.default_rng(64))
     write_and_compress(wh, points)
     before = wh.frame(METRICS, *WINDOWS[1], where="cpu.user > 70")
@@ -146,7 +174,7 @@ def test_missing_values_stay_missing(wh):
 
 
 @pytest.mark.storage
-def test_two_series_of_a_metric_in_one_group_over_segments(wh):
+def test_two_series_of_a_metric_in_one_group_over_segments(wh, segments):
     # "ts" is not a key of the frame, so host a's two cpu.user series (label ts x / y)
     # make one group: no array of one id per metric, every hit goes the general way.
     ticks = pd.date_range(T0, periods=2000, freq="10s")

@@ -37,8 +37,8 @@ def readings_where(conn: Connection, backend: Backend, source: str, archived: li
     if compressed and segments_overlap(conn, series_ids, start_ts, end_ts):
         hot, _ = points_relation(archived, series_ids)
         ids = np.asarray(series_ids, dtype="i8")
-        return _decoded_range(backend, hot, mapping, pairs, columns, filters, hit_ids,
-                              hit_where, op, ids, np.asarray(groups, dtype="i8"), m_codes, k,
+        return _decoded_range(backend, hot, columns, filters, hit_ids, hit_where, op, ids,
+                              np.asarray(groups, dtype="i8"), m_codes, k,
                               (start_ts is not None, end_ts is not None)), None
     # No compressed segment in the range: the hits first, then only the readings at them.
     # A frame of many series uses the engine's query/frame_where_many.sql where it has one
@@ -79,8 +79,8 @@ def _has_sql(folders: tuple[str, ...], name: str) -> bool:
     return True
 
 
-def _decoded_range(backend: Backend, hot: str, mapping: str, pairs: str, columns: list[str],
-                   filters: list[str], hit_ids: str, hit_where: str, op: str, ids: np.ndarray,
+def _decoded_range(backend: Backend, hot: str, columns: list[str], filters: list[str],
+                   hit_ids: str, hit_where: str, op: str, ids: np.ndarray,
                    groups: np.ndarray, metrics: np.ndarray, k: int,
                    bounded: tuple[bool, bool]) -> str:
     """Compressed segments in the range (PostgreSQL): a probe per (hit, series) would decode
@@ -104,12 +104,19 @@ def _decoded_range(backend: Backend, hot: str, mapping: str, pairs: str, columns
     return sql_fragment(backend.sql_folders, "query/segments_where_hits").format(
         hit_ids=hit_ids, hit_groups=hit_groups, op=op, k=k, may_hit=_MAY_HIT[op],
         bounds=" AND ".join(filters[1:]) or "TRUE", segment_bounds=segment_bounds,
-        members=" ".join(member.format(i=i) for i in range(width)),
-        arrays=", ".join(f"m{i}.arr" for i in range(width)),
+        members=", ".join(member.format(i=i) for i in range(width)),
+        arrays=", ".join(f"m.arr{i}" for i in range(width)),
         decoded=", ".join(value.format(i=i) + f" AS v{i}" for i in range(width)),
         values=", ".join(f"v{i}" for i in range(width)),
-        mapping=mapping, hot=hot, hit_where=hit_where, where=" AND ".join(filters),
-        ids=",".join(map(str, ids)) or "NULL", pairs=pairs, columns=", ".join(columns))
+        hot=hot, hit_where=hit_where, where=" AND ".join(filters),
+        ids=",".join(map(str, ids)) or "NULL", columns=", ".join(columns),
+        pairs=f"unnest('{{{_csv(ids)}}}'::integer[], '{{{_csv(groups)}}}'::bigint[], "
+              f"'{{{_csv(metrics)}}}'::integer[])")
+
+
+def _csv(values: np.ndarray) -> str:
+    """Whole numbers as the inside of an array literal."""
+    return ",".join(str(int(v)) for v in values)
 
 
 #: Segments of the filtered series that may hold a hit, by their stored minimum and maximum

@@ -1,12 +1,15 @@
--- For sql/postgresql/query/segments_where_hits.sql: the segment of the group's series of
--- metric {i} (hs.ids[{i} + 1]) aligned with hit segment hs (same first instant and step,
--- at least as long), its values as float8 and their decimals; no row where the group has
--- no such series (unnest then gives NULLs). The values are referenced once, by unnest, so
--- the segment is detoasted once.
-LEFT JOIN LATERAL (
-    SELECT coalesce(m.vals[1 : m.n], m.vals_real[1 : m.n]::double precision[],
-                    m.vals_int[1 : m.n]::double precision[]) AS arr,
-           m.vals_decimals AS decimals
-      FROM points_compressed m
-     WHERE m.series_id = hs.ids[{i} + 1] AND m.ts_min = hs.ts_min
-       AND m.ts_step = hs.ts_step AND m.n >= hs.n) AS m{i} ON TRUE
+-- For sql/postgresql/query/segments_where_hits.sql: the values of the segment of the group's
+-- series of metric {i} (hs.ids[{i} + 1]) aligned with hit segment hs (same first instant and
+-- step, at least as long), as float8, and their decimals; NULL where the group has no such
+-- series (unnest then gives NULLs). Scalar subqueries, planned one by one: as ten LATERAL
+-- joins the planner searched their join orders (high-cpu-1: 13 -> ~6 ms of planning). The
+-- values are referenced once, by unnest, so the segment is detoasted once.
+(SELECT coalesce(m.vals[1 : m.n], m.vals_real[1 : m.n]::double precision[],
+                 m.vals_int[1 : m.n]::double precision[])
+   FROM points_compressed m
+  WHERE m.series_id = hs.ids[{i} + 1] AND m.ts_min = hs.ts_min
+    AND m.ts_step = hs.ts_step AND m.n >= hs.n) AS arr{i},
+(SELECT m.vals_decimals
+   FROM points_compressed m
+  WHERE m.series_id = hs.ids[{i} + 1] AND m.ts_min = hs.ts_min
+    AND m.ts_step = hs.ts_step AND m.n >= hs.n) AS decimals{i}
