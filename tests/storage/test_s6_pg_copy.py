@@ -147,9 +147,59 @@ def test_frames_answer_from_the_copy_as_from_points(pg, copies_used):
     compressed(pg)
     [(irregular,)] = db(pg, "SELECT count(*) FROM readings WHERE ts_step IS NULL")
     assert irregular > 0
+    pg.frame(["cpu", "mem"], "2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z")  # reads what the copy holds
     copies_used.clear()
     after = questions(pg)
     assert_same(before, after)
     assert sum(copies_used) == 7
     nan = after["where"][after["where"]["cpu"].isna()]
     assert len(nan) == 1 and str(nan["ts"].iloc[0]) == "2026-11-02 06:00:01+00:00"
+
+
+def aligned_data() -> pd.DataFrame:
+    """Label sets whose metrics are written at the same instants (their segments line up,
+    the copy takes the segments' values as they are): host e every 10 min with values of
+    each stored form (integers, two decimals, float8), host f at irregular instants."""
+    rng = np.random.default_rng(5)
+    regular = pd.date_range("2026-11-01", periods=3 * 144, freq="10min", tz="UTC")
+    irregular = pd.DatetimeIndex(np.sort(rng.choice(
+        pd.date_range("2026-11-01", periods=3 * 86_400 // 7, freq="7s", tz="UTC"), 1500,
+        replace=False)))
+    values = {"int": lambda n: rng.integers(0, 100, n).astype(float),
+              "dec": lambda n: np.round(rng.random(n) * 100, 2),
+              "f8": lambda n: rng.random(n) * 1e-3 + np.pi}
+    parts = [pd.DataFrame({"metric": metric, "labels": [{"host": host}] * len(ts), "ts": ts,
+                           "value": make(len(ts))})
+             for host, ts in (("e", regular), ("f", irregular))
+             for metric, make in values.items()]
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_lined_up_segments_are_copied_as_they_are(pg, copies_used):
+    frame = aligned_data()
+    pg.write_points(frame)
+    before = {
+        "all": pg.frame(["int", "dec", "f8"], "2026-11-01T02:00:00Z", "2026-11-03T22:00:00Z"),
+        "where": pg.frame(["int", "dec", "f8"], "2026-11-01T02:00:00Z", "2026-11-03T22:00:00Z",
+                          where="dec >= 50.5"),
+    }
+    compressed(pg)
+    forms = dict(db(pg, "SELECT coalesce(vals_decimals, -1), count(*) FROM points_compressed "
+                        "GROUP BY 1"))
+    assert forms.get(0) and forms.get(2) and forms.get(-1)  # every value form is there
+    [(irregular,)] = db(pg, "SELECT count(*) FROM readings WHERE ts_step IS NULL")
+    assert irregular > 0
+    for day in ("2026-11-01", "2026-11-02", "2026-11-03"):
+        got = copy_of(pg, day)
+        start = pd.Timestamp(day, tz="UTC")
+        want = frame[(frame["ts"] >= start) & (frame["ts"] < start + pd.Timedelta(days=1))]
+        same_values(got, want.assign(labels_key=want["labels"].map(str)))
+    pg.frame(["int", "dec"], "2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z")  # reads what the copy holds
+    copies_used.clear()
+    after = {
+        "all": pg.frame(["int", "dec", "f8"], "2026-11-01T02:00:00Z", "2026-11-03T22:00:00Z"),
+        "where": pg.frame(["int", "dec", "f8"], "2026-11-01T02:00:00Z", "2026-11-03T22:00:00Z",
+                          where="dec >= 50.5"),
+    }
+    assert copies_used == [True, True]
+    assert_same(before, after)

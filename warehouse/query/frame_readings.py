@@ -26,6 +26,7 @@ partials in NumPy (:func:`~warehouse.query.partials.merge_partials`) as they do 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,6 +39,9 @@ from warehouse.query.partials import PARTIALS, merge_partials
 from warehouse.timeparse import epoch_us
 
 _KEY = "readings_copies"  # (commit generation, _Copies) in backend.schema_facts
+# PostgreSQL: (local commits, time.monotonic(), _Copies or None) in backend.schema_facts
+_KEY_POSTGRESQL = "readings_copies_postgresql"
+_REMEMBER_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class CopyRead:
                 self.numbers)
         if not held:
             backend.schema_facts.pop(_KEY, None)
+            backend.schema_facts.pop(_KEY_POSTGRESQL, None)
         return held
 
 
@@ -100,8 +105,7 @@ def copy_read(conn: Connection, backend: Backend, names: list[str], series_ids: 
     arrays = backend.capabilities.native_partitions  # PostgreSQL: a row holds a segment
     if arrays and bucket is not None:
         return None  # not yet: bucketed frames read the segments there
-    copies = _copies_postgresql(conn, backend, series_ids) if arrays \
-        else _copies(conn, backend)
+    copies = _copies_postgresql(conn, backend) if arrays else _copies(conn, backend)
     numbers = copies.covering(epoch_us(start_ts), epoch_us(end_ts)) if copies else None
     if numbers is None:
         return None
@@ -138,9 +142,9 @@ def copy_read(conn: Connection, backend: Backend, names: list[str], series_ids: 
             return None  # no value anywhere in the copy: points answer (nothing) as well
         where_at = (names.index(condition.metric), condition.op) if condition else None
         sql = _segments_sql(cols, filters[0], where_at, epoch_us(start_ts), epoch_us(end_ts),
-                            guard)
+                            _guard(numbers))
         return CopyRead(sql, lambda rows: _instants(_flattened(rows), entities, grp_of, cols)
-                        if len(rows["entity"]) else _no_instants(rows, len(cols)), numbers)
+                        if rows["entity"][0] is not None else _no_instants(len(cols)), numbers)
     if bucket is None:
         values = "".join(f", m{c} AS v{i}" for i, c in enumerate(cols) if c is not None)
         sql = f"SELECT ts AS t, entity{values}, {guard} FROM readings WHERE {where}"
@@ -158,10 +162,12 @@ def copy_read(conn: Connection, backend: Backend, names: list[str], series_ids: 
 def _segments_sql(cols: list, entity_filter: str, where_at: tuple[int, str] | None,
                   start_us: int, end_us: int, guard: str) -> str:
     """PostgreSQL: the instants of [start_us, end_us) in the copy's segment rows, as
-    (t µs, entity, v<i>..., copies); ``where_at`` the (frame position, operator) of a value
-    filter. One ``unnest`` of the row's instants and the frame's arrays together detoasts
-    each array once per row; a value filter first skips rows whose least/greatest value of
-    its metric (``lo``/``hi``) cannot pass."""
+    (entity, array of t µs, arrays of v<i>..., copies) per label set; ``where_at`` the
+    (frame position, operator) of a value filter. One ``unnest`` of the row's instants and
+    the frame's arrays together detoasts each array once per row; a value filter first
+    skips rows whose least/greatest value of its metric (``lo``/``hi``) cannot pass. With
+    no instant, one row of NULLs still carries ``copies``: a statement asking for it after
+    the frame's own would end its snapshot (catalog.state_checked answers it again)."""
     present = [(i, c) for i, c in enumerate(cols) if c is not None]
     names = ", ".join(f"v{i}" for i, _ in present)
     filters = [entity_filter, "r.ts_max >= :start", "r.ts_min < :end"]
@@ -175,19 +181,20 @@ def _segments_sql(cols: list, entity_filter: str, where_at: tuple[int, str] | No
     # An array per label set and column: a row per instant cost the driver twice the
     # statement's own time (TSBS high-cpu-all, 42k instants: 496 against 305 ms).
     arrays = ", ".join(f"array_agg({n}) AS {n}" for n in ("t", *names.split(", ")))
-    return (f"SELECT entity, {arrays}, {guard} FROM ("
+    return (f"SELECT hits.*, g.copies FROM ({guard}) AS g(copies) LEFT JOIN ("
+            f"SELECT entity, {arrays} FROM ("
             f"SELECT round(date_part('epoch', r.ts_min) * 1000000)::bigint"
             f" + coalesce(u.offset_us, (u.o - 1) * r.ts_step) AS t, r.entity, "
             f"{', '.join(f'u.v{i}' for i, _ in present)} "
             f"FROM readings r CROSS JOIN LATERAL unnest(r.ts_offsets, "
             f"{', '.join(f'r.m{c}' for _, c in present)}) "
             f"WITH ORDINALITY AS u(offset_us, {names}, o) WHERE {' AND '.join(filters)}) AS q "
-            f"WHERE t >= {int(start_us)} AND t < {int(end_us)} GROUP BY entity")
+            f"WHERE t >= {int(start_us)} AND t < {int(end_us)} GROUP BY entity) AS hits ON true")
 
 
-def _no_instants(rows: dict[str, np.ndarray], width: int) -> dict[str, np.ndarray]:
-    """No instant: typed as the points statement's empty answer is (its fetched ``t``)."""
-    return {"t": rows["t"], "grp": np.empty(0, dtype="i8"),
+def _no_instants(width: int) -> dict[str, np.ndarray]:
+    """No instant: typed as the points statement's empty answer is (fetched columns)."""
+    return {"t": np.empty(0, dtype=object), "grp": np.empty(0, dtype="i8"),
             **{f"v{i}": np.empty(0, dtype="f8") for i in range(width)}}
 
 
@@ -252,26 +259,31 @@ def _copies(conn: Connection, backend: Backend) -> _Copies | None:
     return copies
 
 
-def _copies_postgresql(conn: Connection, backend: Backend,
-                       series_ids: list[int]) -> _Copies | None:
-    """What the copy holds, read in the frame's own snapshot (PostgreSQL reads a frame in
-    one REPEATABLE READ snapshot, so the copies it lists are those its statement reads);
-    only the frame's series are looked up. None where the schema has no copy."""
+def _copies_postgresql(conn: Connection, backend: Backend) -> _Copies | None:
+    """What the copy holds (PostgreSQL), remembered until this process commits or for
+    :data:`_REMEMBER_S`: another process's compress job may add copies meanwhile, which
+    frames then use a little later. A remembered list is never newer than a frame's
+    snapshot, so it is safe as DuckDB's is (columns and entities only grow, and the guard
+    counts the copies read); reading it again costs the frame a statement before its own,
+    which ends the one-message snapshot its state went in, so the frame is answered again
+    (catalog.state_checked): one more round trip and a second plan."""
+    commits, now = backend.local_commits(), time.monotonic()
+    remembered = backend.schema_facts.get(_KEY_POSTGRESQL)
+    if remembered is not None and remembered[0] == commits and now - remembered[1] < \
+            _REMEMBER_S:
+        return remembered[2]
     if not backend.table_exists(conn, "reading_chunks"):
         return None
-    chunks = np.array(backend.fetch_rows(conn, (
-        "SELECT round(date_part('epoch', chunk_start) * 1000000)::bigint, "
-        "round(date_part('epoch', chunk_end) * 1000000)::bigint, copy_no FROM reading_chunks "
-        "WHERE copied ORDER BY chunk_start"), {}), dtype="i8").reshape(-1, 3)
-    if not len(chunks):
-        return None
-    columns = dict(backend.fetch_rows(conn, "SELECT metric, col FROM reading_columns", {}))
-    pairs = np.array(backend.fetch_rows(conn, (
-        "SELECT s.series_id, e.entity FROM series s JOIN reading_entities e "
-        "ON e.labels_key = s.labels_key WHERE s.series_id = ANY(CAST(:ids AS integer[])) "
-        "ORDER BY 1"), {"ids": list(series_ids)}), dtype="i8").reshape(-1, 2)
-    return _Copies(chunks[:, 0], chunks[:, 1], chunks[:, 2], columns, pairs[:, 0],
-                   pairs[:, 1])
+    rows = backend.fetch_rows(conn, backend.sql("query/readings_copies"), {})
+    chunks = sorted((int(a), int(b), int(n)) for kind, a, b, n, _ in rows if kind == "c")
+    pairs = sorted((int(a), int(b)) for kind, a, b, _, _ in rows if kind == "e")
+    chunks = np.array(chunks, dtype="i8").reshape(-1, 3)
+    pairs = np.array(pairs, dtype="i8").reshape(-1, 2)
+    columns = {metric: int(a) for kind, a, _, _, metric in rows if kind == "m"}
+    copies = _Copies(chunks[:, 0], chunks[:, 1], chunks[:, 2], columns, pairs[:, 0],
+                     pairs[:, 1]) if len(chunks) else None
+    backend.schema_facts[_KEY_POSTGRESQL] = (commits, now, copies)
+    return copies
 
 
 def _guard(numbers: np.ndarray) -> str:

@@ -1,6 +1,7 @@
 -- 0017 down: the pivoted copy goes (frames read segments again), and 0012's
 -- wh_decompress_for_write, which forgets no copy.
 DROP FUNCTION wh_copy_readings(timestamptz, timestamptz, timestamptz, integer, integer);
+DROP FUNCTION wh_segment_values(double precision[], real[], integer[], smallint);
 DROP TRIGGER points_compressed_forget_readings ON points_compressed;
 DROP FUNCTION wh_segments_deleted();
 CREATE OR REPLACE FUNCTION wh_decompress_for_write(p_series integer[], p_lo timestamptz[],
