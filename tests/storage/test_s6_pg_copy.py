@@ -11,6 +11,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 from test_readings_copy import NOW, assert_same, compress_all, copied, data, db, questions
+from test_review_s5_copy import DAY1, DAY2, HOSTILE, hourly
+from test_review_s5_copy import METRICS as HOSTILE_METRICS
+from test_review_s5_copy import frame as review_frame
 
 from warehouse import jobs
 from warehouse.jobs import compress
@@ -203,3 +206,29 @@ def test_lined_up_segments_are_copied_as_they_are(pg, copies_used):
     }
     assert copies_used == [True, True]
     assert_same(before, after)
+
+
+def test_review_cases_on_postgresql(pg, copies_used):
+    """DuckDB's review cases (test_review_s5_copy.py) on PostgreSQL's copy: label sets that
+    share a frame row key (a label named like a metric) answer one row per instant from
+    points; hostile metric names and label values stay data."""
+    sharing = pd.concat([hourly(["cpu", "mem"], {"host": "a", "mem": "x"}),
+                         hourly(["cpu", "mem"], {"host": "a", "mem": "y"}, offset=10)])
+    hostile = pd.concat([hourly(HOSTILE_METRICS, {"host": value}) for value in HOSTILE])
+    pg.write_points(pd.concat([sharing, hostile]))
+    expected = {"sharing": review_frame(pg, ["cpu", "mem"], DAY1, DAY2, copies=False),
+                "hostile": review_frame(pg, HOSTILE_METRICS, DAY1, DAY2, copies=False,
+                                        where="m2 > 3")}
+    assert len(expected["sharing"]) == 24 and len(expected["hostile"]) > 0
+    pg.refresh_rollups(now=NOW)
+    assert [r.refused for r in compress.compress_now(pg, "1d", now=NOW)] == [None, None]
+    review_frame(pg, ["cpu", "mem"], DAY1, DAY2, copies=True)  # reads what the copy holds
+    copies_used.clear()
+    for where in (None, "cpu >= 0"):
+        pd.testing.assert_frame_equal(review_frame(pg, ["cpu", "mem"], DAY1, DAY2,
+                                                   copies=True, where=where),
+                                      expected["sharing"])
+    assert copies_used == [False, False]  # two label sets would share one row
+    answer = review_frame(pg, HOSTILE_METRICS, DAY1, DAY2, copies=True, where="m2 > 3")
+    assert copies_used[-1] is True
+    pd.testing.assert_frame_equal(answer, expected["hostile"])
