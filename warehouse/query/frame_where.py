@@ -37,9 +37,10 @@ def readings_where(conn: Connection, backend: Backend, source: str, archived: li
     if compressed and segments_overlap(conn, series_ids, start_ts, end_ts):
         hot, _ = points_relation(archived, series_ids)
         ids = np.asarray(series_ids, dtype="i8")
-        return _decoded_range(backend, hot, columns, filters, hit_ids, hit_where, op, ids,
-                              np.asarray(groups, dtype="i8"), m_codes, k,
-                              (start_ts is not None, end_ts is not None)), None
+        sql = _decoded_range(backend, hot, columns, filters, hit_ids, hit_where, op, ids,
+                             np.asarray(groups, dtype="i8"), m_codes, k,
+                             (start_ts is not None, end_ts is not None))
+        return sql, functools.partial(sorted_readings, width=len(columns))
     # No compressed segment in the range: the hits first, then only the readings at them.
     # A frame of many series uses the engine's query/frame_where_many.sql where it has one
     # (DuckDB: long rows, pivoted here); otherwise the engine's query/frame_where_probe.sql
@@ -105,7 +106,6 @@ def _decoded_range(backend: Backend, hot: str, columns: list[str], filters: list
         hit_ids=hit_ids, hit_groups=hit_groups, op=op, k=k, may_hit=_MAY_HIT[op],
         bounds=" AND ".join(filters[1:]) or "TRUE", segment_bounds=segment_bounds,
         members=", ".join(member.format(i=i) for i in range(width)),
-        arrays=", ".join(f"m.arr{i}" for i in range(width)),
         decoded=", ".join(value.format(i=i) + f" AS v{i}" for i in range(width)),
         values=", ".join(f"v{i}" for i in range(width)),
         hot=hot, hit_where=hit_where, where=" AND ".join(filters),
@@ -184,6 +184,16 @@ def _list_literal(positions: np.ndarray, values: np.ndarray, span: int) -> str:
     return "(ARRAY[" + ",".join(entries) + "])"
 
 
+def sorted_readings(rows: dict[str, np.ndarray], width: int) -> dict[str, np.ndarray]:
+    """Wide rows (t, grp, v0..v{width-1}) sorted by (grp, t) from rows in any order whose t
+    is µs since the epoch (as datetime64[us], which the frame takes as it is)."""
+    t = np.asarray(rows["t"], dtype="i8")
+    grp = np.asarray(rows["grp"], dtype="i8")
+    order = np.lexsort((t, grp))
+    return {"t": t[order].view("datetime64[us]"), "grp": grp[order],
+            **{f"v{i}": np.asarray(rows[f"v{i}"], dtype="f8")[order] for i in range(width)}}
+
+
 def wide_readings(rows: dict[str, np.ndarray], width: int) -> dict[str, np.ndarray]:
     """Wide rows (t, grp, v0..v{width-1}) sorted by (grp, t) from the statement's rows: long
     rows (n, t, grp, m, v) are scattered to row ``n`` (the hit number, in that order) and
@@ -201,4 +211,4 @@ def wide_readings(rows: dict[str, np.ndarray], width: int) -> dict[str, np.ndarr
     return {"t": t, "grp": grp, **{f"v{i}": values[i] for i in range(width)}}
 
 
-__all__ = ["readings_where", "wide_readings"]
+__all__ = ["readings_where", "sorted_readings", "wide_readings"]

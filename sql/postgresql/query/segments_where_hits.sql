@@ -1,6 +1,8 @@
 -- wh.frame where= over compressed segments (PostgreSQL), for warehouse/query/frame_where.py
 -- _decoded_range: wide rows (t, grp, v0..vN), the readings of a label set's metrics at the
--- instants where metric {k} {op} :where_value.
+-- instants where metric {k} {op} :where_value, in no order (frame_where.sorted_readings
+-- sorts them; no sort here, which spilled past work_mem); t in µs since the epoch, fetched
+-- faster than a timestamptz (with the sort: high-cpu-all 482 -> 461 ms, same process).
 --
 -- hs: the regular segments of the filtered series ({hit_ids}) in the range that may hold a
 -- hit by their stored minimum and maximum ({may_hit}), with their group and the group's
@@ -9,12 +11,12 @@
 -- Such a segment is aligned when every series of its group has a regular segment with the
 -- same first instant and step, at least as long: a reading of the hit's instant is then at
 -- the same position (TSBS writes a host's fields at the same instants). An aligned segment's
--- rows come from unnest over the group's segments together ({members}: each detoasted once;
--- {arrays}; {decoded}: the values as stored, decoded), kept where metric {k} passes and the
--- instant is within {bounds}: no join, no aggregate. TSBS high-cpu-all compressed, same
--- process: 2.1 s -> 0.6 s, of which the statement ~0.2 s (the rest is fetching 44,866 wide
--- rows); the general way below joined the hits to every segment of their group (3.6M pairs)
--- and sorted and aggregated 448,660 readings twice, spilling past work_mem.
+-- rows are its positions (generate_series), kept where metric {k} passes and the instant is
+-- within {bounds}, each metric's reading a subscript of its segment's array ({members}: each
+-- detoasted once, in memory; {decoded}): no join, sort or aggregate. TSBS high-cpu-all
+-- compressed, same process: 2.1 s -> ~0.45 s (statement ~0.19 s, fetching 44,866 rows
+-- ~0.15 s); the general way below joined the hits to every segment of their group (3.6M
+-- pairs) and sorted and aggregated 448,660 readings twice, spilling past work_mem.
 --
 -- Every other hit (in hot points: a late write decodes the segments it overlaps back into
 -- points, per series; in irregular segments; in a segment not aligned) goes the general
@@ -25,6 +27,7 @@
 -- which the planner takes faster than a VALUES list of 1,000 rows: high-cpu-all ~33 -> ~23 ms).
 WITH hs AS MATERIALIZED (
     SELECT c.series_id, gs.gs_grp AS grp, gs.gs_ids AS ids, c.ts_min, c.ts_step, c.n,
+           wh_epoch_us(c.ts_min) AS us_min,
            gs.gs_ids IS NOT NULL AND NOT EXISTS (
                SELECT 1 FROM unnest(gs.gs_ids) AS w(id)
                 WHERE w.id IS NOT NULL AND NOT EXISTS (
@@ -96,15 +99,15 @@ r AS MATERIALIZED (
                                                     c.vals_decimals, c.run_ids) s
      WHERE c.series_id IN ({ids}) AND c.ts_step IS NULL
        AND c.ts_max >= (SELECT min(h_ts) FROM h) AND c.ts_min <= (SELECT max(h_ts) FROM h))
-SELECT points.ts AS t, points.grp, {values}
+SELECT points.t, points.grp, {values}
   FROM (SELECT hs.ts_min + ((u.o - 1) * hs.ts_step) * INTERVAL '1 microsecond' AS ts,
-               hs.grp, {decoded}
+               hs.us_min + (u.o - 1) * hs.ts_step AS t, hs.grp, {decoded}
           FROM hs CROSS JOIN LATERAL (SELECT {members} OFFSET 0) AS m
-         CROSS JOIN LATERAL unnest({arrays}) WITH ORDINALITY AS u({values}, o)
+         CROSS JOIN LATERAL generate_series(1, hs.n) AS u(o)
          WHERE hs.aligned) AS points
  WHERE {bounds} AND points.v{k} {op} :where_value
 UNION ALL
-SELECT h.h_ts, h.h_grp, {columns}
+SELECT wh_epoch_us(h.h_ts), h.h_grp, {columns}
   FROM h
   JOIN {pairs} AS g(g_series_id, g_grp, g_m) ON g.g_grp = h.h_grp
   JOIN r AS points ON points.r_series_id = g.g_series_id AND points.r_ts = h.h_ts
