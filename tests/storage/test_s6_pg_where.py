@@ -2,13 +2,14 @@
 written, on both engines, before and after compression and after late writes into a
 compressed chunk. On PostgreSQL the statement (sql/postgresql/query/segments_where_hits.sql)
 reads a hit's other metrics straight from the segments aligned with the hit's own (same
-first instant and step: host a below) and every other hit the general way: a label set
-missing a metric for hours (b), a metric on another step (c), irregular timestamps of the
-filtered metric (e), hits in the hot day, late writes, and a label set holding two series
-of one metric. The segments' stored minimum and maximum skip those that cannot hold a hit,
-for each operator. Frames over compressed chunks read their pivoted copies where they
-exist (query/frame_readings.py); the tests here turn that off (``segments``) to read the
-segments, and check the copies' answers once against the same pandas answers."""
+first instant and step: hosts a and f, which has no cpu.system) and every other hit the
+general way: a label set missing a metric for hours (b), a metric on another step (c),
+irregular timestamps of the filtered metric (e), hits in the hot day, late writes, and a
+label set holding two series of one metric. The segments' stored minimum and maximum skip
+those that cannot hold a hit, for each operator. Frames over compressed chunks read their
+pivoted copies where they exist (query/frame_readings.py); the tests here turn that off
+(``segments``) to read the segments, and check the copies' answers once against the same
+pandas answers."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def host_points(rng: np.random.Generator) -> pd.DataFrame:
     """30 hours every 10 s (day 1 compressed later, 6 h of day 2 hot). Host a: every metric
     at the same instants, values whole (cpu.user), with two decimals (cpu.system) and any
     float (cpu.idle); b: no cpu.system from 05:00 to 08:00; c: cpu.idle every 20 s; d: no
-    cpu.user; e: cpu.user at irregular instants."""
+    cpu.user; e: cpu.user at irregular instants; f: no cpu.system (aligned all the same)."""
     ticks = pd.date_range(T0, periods=30 * 360, freq="10s")
     gap = (ticks >= T0 + pd.Timedelta(hours=5)) & (ticks < T0 + pd.Timedelta(hours=8))
     irregular = T0 + pd.to_timedelta(np.cumsum(rng.integers(1_000_000, 20_000_000, 6000)),
@@ -57,9 +58,9 @@ def host_points(rng: np.random.Generator) -> pd.DataFrame:
     instants = {("b", "cpu.system"): ticks[~gap], ("c", "cpu.idle"): ticks[::2],
                 ("e", "cpu.user"): irregular}
     parts = []
-    for host in "abcde":
+    for host in "abcdef":
         for metric in METRICS:
-            if (host, metric) == ("d", "cpu.user"):
+            if (host, metric) in (("d", "cpu.user"), ("f", "cpu.system")):
                 continue
             ts = instants.get((host, metric), ticks)
             values = rng.uniform(0, 100, len(ts))
@@ -115,7 +116,8 @@ def test_hits_over_compressed_segments_answer_as_pandas(wh, segments):
         (got["ts"] < T0 + pd.Timedelta(hours=8))
     assert gap.sum() > 10 and got.loc[gap, "cpu.system"].isna().all()
     assert got.loc[got["host"] == "c", "cpu.idle"].isna().sum() > 10
-    assert set(got["host"]) == {"a", "b", "c", "e"}
+    assert got.loc[got["host"] == "f", "cpu.system"].isna().all()
+    assert set(got["host"]) == {"a", "b", "c", "e", "f"}
 
 
 @pytest.mark.storage
