@@ -25,6 +25,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 from warehouse.backends.base import Backend
+from warehouse.query.frame_readings import forget_copies
 from warehouse.timeparse import ts_to_us
 
 #: Metric columns ``readings`` may hold; a chunk needing more is not copied (its frames
@@ -41,6 +42,9 @@ def copy_chunk(conn: Connection, backend: Backend, start, end, now) -> int:
     if backend.capabilities.native_partitions:
         [(rows,)] = backend.run_script(conn, backend.sql("jobs/readings_copy_chunk"), {
             **variables, "now": now, "max_columns": MAX_COLUMNS})
+        # frames read the new list (one that a frame reads before the job commits lacks
+        # the copy for a few seconds, which only costs speed)
+        forget_copies(backend)
         return int(rows)
     cols = [int(c) for (c,) in backend.run_script(
         conn, backend.sql("jobs/readings_register"), variables)]

@@ -39,7 +39,7 @@ from warehouse.query.partials import PARTIALS, merge_partials
 from warehouse.timeparse import epoch_us
 
 _KEY = "readings_copies"  # (commit generation, _Copies) in backend.schema_facts
-# PostgreSQL: (local commits, time.monotonic(), _Copies or None) in backend.schema_facts
+# PostgreSQL: (time.monotonic(), _Copies or None) in backend.schema_facts
 _KEY_POSTGRESQL = "readings_copies_postgresql"
 _REMEMBER_S = 10.0
 
@@ -232,8 +232,8 @@ def _partial_names(cols: list, agg: str) -> list[str]:
 
 
 def _copies(conn: Connection, backend: Backend) -> _Copies | None:
-    """What the copy holds, remembered until the next commit; None where the engine does
-    not count commits (only DuckDB keeps a copy) or the schema has none."""
+    """What the copy holds (DuckDB), remembered until the next commit; None where the
+    engine does not count commits or the schema has none."""
     generation = backend.commit_generation()
     if generation is None:
         return None
@@ -260,18 +260,18 @@ def _copies(conn: Connection, backend: Backend) -> _Copies | None:
 
 
 def _copies_postgresql(conn: Connection, backend: Backend) -> _Copies | None:
-    """What the copy holds (PostgreSQL), remembered until this process commits or for
-    :data:`_REMEMBER_S`: another process's compress job may add copies meanwhile, which
-    frames then use a little later. A remembered list is never newer than a frame's
-    snapshot, so it is safe as DuckDB's is (columns and entities only grow, and the guard
-    counts the copies read); reading it again costs the frame a statement before its own,
-    which ends the one-message snapshot its state went in, so the frame is answered again
-    (catalog.state_checked): one more round trip and a second plan."""
-    commits, now = backend.local_commits(), time.monotonic()
+    """What the copy holds (PostgreSQL), remembered for :data:`_REMEMBER_S` or until this
+    process copies a chunk (:func:`forget_copies`): another process's compress job may add
+    copies meanwhile, which frames then use a little later. Not per commit: a process that
+    writes all the time would read it for every frame. A remembered list is never newer
+    than a frame's snapshot, so it is safe as DuckDB's is (columns and entities only grow,
+    and the guard counts the copies read; one gone, the list is dropped). Reading it costs
+    the frame a statement before its own, which ends the one-message snapshot its state
+    went in, so that frame is answered again (catalog.state_checked)."""
+    now = time.monotonic()
     remembered = backend.schema_facts.get(_KEY_POSTGRESQL)
-    if remembered is not None and remembered[0] == commits and now - remembered[1] < \
-            _REMEMBER_S:
-        return remembered[2]
+    if remembered is not None and now - remembered[0] < _REMEMBER_S:
+        return remembered[1]
     if not backend.table_exists(conn, "reading_chunks"):
         return None
     rows = backend.fetch_rows(conn, backend.sql("query/readings_copies"), {})
@@ -282,8 +282,13 @@ def _copies_postgresql(conn: Connection, backend: Backend) -> _Copies | None:
     columns = {metric: int(a) for kind, a, _, _, metric in rows if kind == "m"}
     copies = _Copies(chunks[:, 0], chunks[:, 1], chunks[:, 2], columns, pairs[:, 0],
                      pairs[:, 1]) if len(chunks) else None
-    backend.schema_facts[_KEY_POSTGRESQL] = (commits, now, copies)
+    backend.schema_facts[_KEY_POSTGRESQL] = (now, copies)
     return copies
+
+
+def forget_copies(backend: Backend) -> None:
+    """Drop what frames remember of the copy (PostgreSQL), once a new copy is made here."""
+    backend.schema_facts.pop(_KEY_POSTGRESQL, None)
 
 
 def _guard(numbers: np.ndarray) -> str:
@@ -337,4 +342,4 @@ def _buckets(rows: dict[str, np.ndarray], agg: str, entities: np.ndarray,
                           width=width)
 
 
-__all__ = ["CopyRead", "copy_read"]
+__all__ = ["CopyRead", "copy_read", "forget_copies"]
