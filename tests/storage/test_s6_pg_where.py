@@ -27,7 +27,8 @@ T0 = pd.Timestamp("2026-11-01T00:00:00Z")
 NOW = pd.Timestamp("2026-11-12T00:00:00Z")
 WINDOWS = [(None, None),
            ("2026-11-01T03:17:05Z", "2026-11-02T02:00:00Z"),  # mid-segment into the hot day
-           ("2026-11-01T00:00:00Z", "2026-11-01T09:00:00Z")]
+           ("2026-11-01T00:00:00Z", "2026-11-01T09:00:00Z"),  # ends on a tick (not in it)
+           ("2026-11-01T05:00:00Z", "2026-11-01T17:33:27Z")]  # on a tick to between two
 
 
 @pytest.fixture

@@ -100,11 +100,19 @@ def _decoded_range(backend: Backend, hot: str, columns: list[str], filters: list
             or "(NULL::integer, NULL::bigint, NULL::integer[])"
     segment_bounds = (" AND c.ts_max >= :start" if bounded[0] else "") + \
         (" AND c.ts_min < :end" if bounded[1] else "")
+    # The 1-based positions of an aligned segment hs within [start, end): whole µs over its
+    # step (0 for a segment of one point), rounded up.
+    step = "greatest(hs.ts_step, 1)"
+    first = (f"1 + (greatest(0, wh_epoch_us(CAST(:start AS TIMESTAMPTZ)) - hs.us_min) "
+             f"+ {step} - 1) / {step}") if bounded[0] else "1"
+    last = (f"least(hs.n, (greatest(0, wh_epoch_us(CAST(:end AS TIMESTAMPTZ)) - hs.us_min) "
+            f"+ {step} - 1) / {step})") if bounded[1] else "hs.n"
     member = sql_fragment(backend.sql_folders, "query/segments_where_member")
     value = sql_fragment(backend.sql_folders, "query/segments_where_value")
     return sql_fragment(backend.sql_folders, "query/segments_where_hits").format(
         hit_ids=hit_ids, hit_groups=hit_groups, op=op, k=k, may_hit=_MAY_HIT[op],
         bounds=" AND ".join(filters[1:]) or "TRUE", segment_bounds=segment_bounds,
+        first=first, last=last,
         members=", ".join(member.format(i=i) for i in range(width)),
         decoded=", ".join(value.format(i=i) + f" AS v{i}" for i in range(width)),
         values=", ".join(f"v{i}" for i in range(width)),
