@@ -94,15 +94,16 @@ def storage_bytes(system) -> int:
 def points_bytes(system) -> int:
     """The points themselves after the compress job, without the rollup tiers, catalog and
     indexes of other tables that the database's size counts: on PostgreSQL every partition of
-    ``points`` (hot, all emptied by the job here) and ``points_compressed``, heap, indexes and
-    TOAST; DuckDB gives no per-table size, so there it is the file's blocks in use."""
+    ``points`` (hot, all emptied by the job here), ``points_compressed`` and the pivoted copy
+    ``readings``, heap, indexes and TOAST; DuckDB gives no per-table size, so there it is the
+    file's blocks in use."""
     if system.engine == "duckdb":
         return storage_bytes(system)
     with psycopg.connect(libpq_dsn(system.url)) as conn:
         return conn.execute(
             "SELECT (SELECT coalesce(sum(pg_total_relation_size(relid)), 0) "
             "FROM pg_partition_tree('points')) + pg_total_relation_size('points_compressed')"
-        ).fetchone()[0]
+            " + coalesce(pg_total_relation_size(to_regclass('readings')), 0)").fetchone()[0]
 
 
 def ingest(engine: str, systems, data: Dataset, compress: bool = False) -> list[dict]:

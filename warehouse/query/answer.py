@@ -102,6 +102,8 @@ def utc_times(values):
     datetime array."""
     if isinstance(values, np.ndarray) and values.dtype == "datetime64[us]":
         return _utc_array(values)
+    if len(values) == 0:  # pandas would infer seconds for nothing: every answer is in µs
+        return _utc_array(np.empty(0, dtype="datetime64[us]"))
     return pd.to_datetime(values, utc=True).array
 
 
