@@ -158,11 +158,13 @@ _REGULAR_POINTS = (
     "unnest(c.run_ids[b.lo + 1 : b.hi])) AS u(t, v, r)")
 
 
-def _windows(start, end, spans_us) -> list[tuple]:
+def _windows(start, end, spans_us, series: int) -> list[tuple]:
     """[since, until) windows of regular segments to decode: ``spans_us`` merged where they
     touch or overlap (a point in two windows would come out twice), as timestamps, or the
-    read's own bounds where spans are not given or too many (_MAX_WINDOWS)."""
-    if not spans_us:
+    read's own bounds where spans are not given, too many (_MAX_WINDOWS) or the read is
+    small (_ONE_WINDOW_SERIES_SECONDS)."""
+    if not spans_us or (start is not None and end is not None and series * (
+            end - start).total_seconds() <= _ONE_WINDOW_SERIES_SECONDS):
         return [(start, end)]
     low = float("-inf")
     merged: list[list] = []
@@ -181,6 +183,11 @@ def _windows(start, end, spans_us) -> list[tuple]:
 
 #: Windows beyond this many are read as one: each is a branch the planner plans.
 _MAX_WINDOWS = 4
+#: A read of at most this many series × seconds decodes its whole range as one window: a
+#: branch costs ~0.5 ms to plan and start (PostgreSQL 15, this machine), more than decoding
+#: the points between a tier plan's two edges of one series' hour (TSBS single-groupby-1-1-1:
+#: 360 points; a call's median 4.3 -> 3.8 ms, same process, load 3; docs/tsbs.md "Session 6").
+_ONE_WINDOW_SERIES_SECONDS = 4 * 3600
 
 
 def points_relation(units: list[ArchivedUnit], series_ids: list[int], *,
@@ -209,7 +216,7 @@ def points_relation(units: list[ArchivedUnit], series_ids: list[int], *,
         # One branch per timestamp form (migration 0013): each is a plain function scan per
         # segment, so a decode of many segments can run in parallel workers, which
         # wh_segment_points (both forms in one UNION ALL) ruled out.
-        for i, (since, until) in enumerate(_windows(start, end, spans_us)):
+        for i, (since, until) in enumerate(_windows(start, end, spans_us, len(series_ids))):
             name = "compressed" if i == 0 else f"compressed_{i}"
             span_bounds, span_params = _segment_bounds("c", since, until, name)
             params.update(span_params)
