@@ -1,0 +1,161 @@
+"""Review of session 6's PostgreSQL reads over compressed chunks (issue 15): wh.frame from the
+pivoted copy (query/frame_readings.py, migration 0017) and where= frames over segments
+(query/frame_where.py, query/segments_where_*.sql) answer what pandas computes from the
+points written, and what the same frame over points answers (``copies=False``), on both
+engines: after late writes into a compressed, copied day (an instant written again, a new
+label set, a new metric, instants between a segment's), for every operator with negative
+and decimal thresholds, each value form (whole, two decimals, quarters, any float),
+irregular instants, label sets aligned for some metrics only, and ranges starting or
+ending mid-segment or on a segment's first instant."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_review_s5_copy import frame as read_frame
+
+from warehouse import jobs
+from warehouse.jobs import compress
+from warehouse.query import frame
+
+
+METRICS = ["cpu.user", "cpu.system", "cpu.idle", "mem"]
+T0 = pd.Timestamp("2026-11-01T00:00:00Z")
+NOW = pd.Timestamp("2026-11-12T00:00:00Z")
+# Segments hold 1,000 instants: at 10 s, host a's second segment starts at 02:46:40.
+BOUNDARY = T0 + pd.Timedelta(seconds=10_000)
+WINDOWS = [
+    (T0, T0 + pd.Timedelta(days=2)),
+    (BOUNDARY, BOUNDARY + pd.Timedelta(seconds=10_000)),  # on segment starts
+    (BOUNDARY - pd.Timedelta(seconds=10), BOUNDARY + pd.Timedelta(seconds=5)),
+    (T0 + pd.Timedelta(hours=3, seconds=17), T0 + pd.Timedelta(hours=29, minutes=3)),
+]
+WHERES = [
+    ("cpu.user > -3", lambda v: v > -3),
+    ("cpu.user >= 40", lambda v: v >= 40),
+    ("cpu.user < -45", lambda v: v < -45),
+    ("cpu.user <= -49", lambda v: v <= -49),
+    ("cpu.user = 7", lambda v: v == 7),
+    ("cpu.user != 7", lambda v: v.notna() & (v != 7)),
+    ("cpu.system > 0.5", lambda v: v > 0.5),
+    ("cpu.system <= -0.75", lambda v: v <= -0.75),
+    ("cpu.system = -0.25", lambda v: v == -0.25),
+    ("mem >= 12.25", lambda v: v >= 12.25),
+    ("mem = -3.75", lambda v: v == -3.75),
+    ("cpu.idle < -0.9", lambda v: v < -0.9),
+]
+
+
+@pytest.fixture
+def segments(monkeypatch):
+    """Frames read segments, not the pivoted copies (PostgreSQL's where= path)."""
+    monkeypatch.setattr(frame, "copy_read", lambda *args: None)
+
+
+def host_points(rng: np.random.Generator) -> pd.DataFrame:
+    """36 hours every 10 s (day 1 compressed, 12 h of day 2 hot). Values: cpu.user whole
+    numbers in [-50, 50], cpu.system two decimals in [-1, 1], cpu.idle any float, mem
+    quarters. Host a: every metric at every tick; b: cpu.idle every 20 s (aligned for the
+    others only); c: cpu.user at irregular instants; d: no mem."""
+    ticks = pd.date_range(T0, periods=36 * 360, freq="10s")
+    irregular = T0 + pd.to_timedelta(np.cumsum(rng.integers(1_000_000, 20_000_000, 7000)),
+                                     unit="us")
+    instants = {("b", "cpu.idle"): ticks[::2], ("c", "cpu.user"): irregular}
+    parts = []
+    for host in "abcd":
+        for metric in METRICS:
+            if (host, metric) == ("d", "mem"):
+                continue
+            ts = instants.get((host, metric), ticks)
+            parts.append(pd.DataFrame({"metric": metric, "host": host, "ts": ts,
+                                       "value": values(rng, metric, len(ts))}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def values(rng: np.random.Generator, metric: str, n: int) -> np.ndarray:
+    if metric == "cpu.user":
+        return rng.integers(-50, 51, n).astype("f8")
+    if metric == "cpu.system":
+        return np.round(rng.uniform(-1, 1, n), 2)
+    if metric == "mem":
+        return rng.integers(-80, 80, n) / 4
+    return rng.uniform(-1, 1, n)
+
+
+def expected(points: pd.DataFrame, metrics: list[str], metric: str | None, test, start,
+             end) -> pd.DataFrame:
+    """The frame by pandas: the first value written of each key wins (ingest skips stored
+    keys); rows where ``test`` holds for ``metric`` (every row with a value: None)."""
+    points = points.drop_duplicates(["metric", "host", "ts"], keep="first")
+    points = points[(points["ts"] >= start) & (points["ts"] < end)
+                    & points["metric"].isin(metrics)]
+    wide = points.pivot_table(index=["ts", "host"], columns="metric", values="value",
+                              aggfunc="max").reindex(columns=metrics).reset_index()
+    wide.columns.name = None
+    if metric is not None:
+        wide = wide[test(wide[metric])]
+    return wide.sort_values(["host", "ts"]).reset_index(drop=True)[["ts", "host", *metrics]]
+
+
+def write(wh, points: pd.DataFrame) -> None:
+    wh.write_points(points, label_columns=["host"])
+
+
+def compress_closed(wh) -> None:
+    assert jobs.run_job(wh, "refresh_rollups", now=NOW, retries=0).status == "succeeded"
+    compress.compress_now(wh, "1d", now=NOW)
+
+
+def check(wh, points: pd.DataFrame, metrics: list[str] = METRICS) -> None:
+    for start, end in WINDOWS:
+        for where, test in [(None, None), *WHERES]:
+            metric = where.split()[0] if where else None
+            if metric is not None and metric not in metrics:
+                continue
+            want = expected(points, metrics, metric, test, start, end)
+            for copies in (True, False):
+                got = (wh.frame(metrics, start, end, where=where) if copies
+                       else read_frame(wh, metrics, start, end, where=where, copies=False))
+                pd.testing.assert_frame_equal(got, want, check_dtype=False,
+                                              obj=f"{where} {start} {end} copies={copies}")
+
+
+def late_writes(rng: np.random.Generator) -> pd.DataFrame:
+    """Into compressed day 1: host a's cpu.user again at written instants (ignored: the first
+    value stays), a new label set (e), a new metric of host a (cpu.steal), instants 3 s
+    after ticks of b inside its segments (some metrics only), and c's cpu.user at ticks."""
+    at = T0 + pd.Timedelta(hours=4) + pd.to_timedelta(np.arange(50) * 70, unit="s")
+    between = at + pd.Timedelta(seconds=3)
+    rows = [
+        pd.DataFrame({"metric": "cpu.user", "host": "a", "ts": at, "value": 49.0}),
+        *[pd.DataFrame({"metric": m, "host": "e", "ts": at, "value": values(rng, m, len(at))})
+          for m in METRICS],
+        pd.DataFrame({"metric": "cpu.steal", "host": "a", "ts": at, "value": -2.5}),
+        pd.DataFrame({"metric": "cpu.user", "host": "b", "ts": between,
+                      "value": values(rng, "cpu.user", len(at))}),
+        pd.DataFrame({"metric": "mem", "host": "b", "ts": between[::2], "value": -3.75}),
+        pd.DataFrame({"metric": "cpu.user", "host": "c", "ts": at + pd.Timedelta(hours=3),
+                      "value": 7.0}),
+    ]
+    return pd.concat(rows, ignore_index=True)
+
+
+@pytest.mark.storage
+@pytest.mark.parametrize("read", ["copies", "segments"])
+def test_frames_over_compressed_days_answer_as_pandas(wh, read, request):
+    if read == "segments":
+        request.getfixturevalue("segments")
+    rng = np.random.default_rng(71)
+    points = host_points(rng)
+    write(wh, points)
+    compress_closed(wh)
+    check(wh, points)
+    late = late_writes(rng)
+    write(wh, late)
+    points = pd.concat([points, late], ignore_index=True)
+    check(wh, points)
+    check(wh, points, ["cpu.user", "cpu.steal", "mem"])
+    compress_closed(wh)  # the late points encoded and the day copied again
+    check(wh, points)
+    check(wh, points, ["cpu.user", "cpu.steal", "mem"])
