@@ -10,9 +10,12 @@ ending mid-segment or on a segment's first instant."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
+from test_readings_copy import db
 from test_review_s5_copy import frame as read_frame
 
 from warehouse import jobs
@@ -163,3 +166,35 @@ def test_frames_over_compressed_days_answer_as_pandas(wh, read, request):
     compress_closed(wh)  # the late points encoded and the day copied again
     check(wh, points)
     check(wh, points, ["cpu.user", "cpu.steal", "mem"])
+
+
+@pytest.mark.storage
+def test_frames_during_the_compress_job_answer_as_pandas(wh):
+    """Frames read while another thread's compress job encodes and copies the day again
+    (after late writes, one of a new metric: the copy adds its column) see either the points
+    or the copy, never a mix or nothing."""
+    if not wh.backend.capabilities.native_partitions:
+        pytest.skip("DuckDB has one writer: its job and frames do not overlap")
+    rng = np.random.default_rng(72)
+    points = host_points(rng)
+    write(wh, points)
+    compress_closed(wh)
+    late = late_writes(rng)
+    write(wh, late)
+    points = pd.concat([points, late], ignore_index=True)
+    metrics = ["cpu.user", "cpu.steal", "mem"]
+    start, end = WINDOWS[1]
+    want = {where: expected(points, metrics, where and where.split()[0], test, start, end)
+            for where, test in [(None, None), ("cpu.user >= 40", lambda v: v >= 40),
+                                ("mem = -3.75", lambda v: v == -3.75)]}
+    job = threading.Thread(target=compress_closed, args=(wh,))
+    job.start()
+    answered = 0
+    while job.is_alive() or answered < 3:
+        for where, answer in want.items():
+            got = wh.frame(metrics, start, end, where=where)
+            pd.testing.assert_frame_equal(got, answer, check_dtype=False, obj=str(where))
+            answered += 1
+    job.join()
+    [(copied,)] = db(wh, "SELECT count(*) FROM reading_chunks WHERE copied")
+    assert copied >= 1 and answered >= 3
