@@ -18,7 +18,7 @@ import pytest
 from test_readings_copy import db
 from test_review_s5_copy import frame as read_frame
 
-from warehouse import jobs
+from warehouse import Warehouse, jobs
 from warehouse.jobs import compress
 from warehouse.query import frame
 
@@ -198,3 +198,34 @@ def test_frames_during_the_compress_job_answer_as_pandas(wh):
     job.join()
     [(copied,)] = db(wh, "SELECT count(*) FROM reading_chunks WHERE copied")
     assert copied >= 1 and answered >= 3
+
+
+@pytest.mark.storage
+def test_another_process_writing_and_copying_behind_a_remembered_list(wh, database_url):
+    """Another process writes into a copied day (a new label set among its writes) and
+    copies it again while this one remembers the old list (up to 10 s): this one's frames
+    answer as pandas all the same."""
+    rng = np.random.default_rng(73)
+    points = host_points(rng)
+    write(wh, points)
+    compress_closed(wh)
+    start, end = WINDOWS[1]
+    other = Warehouse(database_url) if wh.backend.capabilities.native_partitions else wh
+    try:
+        for copy_again in (False, True):
+            wh.frame(METRICS, start, end)  # the list is remembered (PostgreSQL)
+            late = late_writes(rng)
+            late["ts"] += pd.Timedelta(seconds=1 + copy_again)  # new instants each time
+            write(other, late)
+            if copy_again:
+                compress_closed(other)
+            points = pd.concat([points, late], ignore_index=True)
+            for where, test in [(None, None), ("cpu.user >= 40", lambda v: v >= 40)]:
+                want = expected(points, METRICS, where and where.split()[0], test, start, end)
+                got = wh.frame(METRICS, start, end, where=where)
+                pd.testing.assert_frame_equal(got, want, check_dtype=False,
+                                              obj=f"{copy_again} {where}")
+            compress_closed(other)
+    finally:
+        if other is not wh:
+            other.close()
