@@ -229,3 +229,27 @@ def test_another_process_writing_and_copying_behind_a_remembered_list(wh, databa
     finally:
         if other is not wh:
             other.close()
+
+
+@pytest.mark.storage
+def test_a_copied_day_exactly_with_labels_and_a_metric_not_in_it(wh):
+    """A range of exactly the copied day, a label filter choosing some label sets, and a
+    metric with values only in the hot day (no column of the copy holds it, or an empty
+    one): the copy answers as pandas, the metric's column all NaN."""
+    rng = np.random.default_rng(74)
+    points = host_points(rng)
+    hot = pd.DataFrame({"metric": "disk", "host": "a",
+                        "ts": T0 + pd.Timedelta(hours=30) + pd.to_timedelta(np.arange(5), "s"),
+                        "value": 1.0})
+    points = pd.concat([points, hot], ignore_index=True)
+    write(wh, points)
+    compress_closed(wh)
+    day = (T0, T0 + pd.Timedelta(days=1))
+    metrics = ["cpu.user", "disk", "mem"]
+    for where, test in [(None, None), ("cpu.user != 0", lambda v: v.notna() & (v != 0)),
+                        ("disk > 0", lambda v: v > 0)]:
+        chosen = points[points["host"].isin(["b", "d"])]
+        want = expected(chosen, metrics, where and where.split()[0], test, *day)
+        got = wh.frame(metrics, *day, labels={"host": ["b", "d"]}, where=where)
+        pd.testing.assert_frame_equal(got, want, check_dtype=False, obj=str(where))
+        assert where == "disk > 0" or (len(got) and got["disk"].isna().all())
