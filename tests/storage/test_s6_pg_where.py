@@ -20,7 +20,6 @@ import pytest
 from warehouse import jobs
 from warehouse.errors import ValidationError
 from warehouse.jobs import compress
-from warehouse.query import frame, frame_where
 
 METRICS = ["cpu.user", "cpu.system", "cpu.idle"]
 T0 = pd.Timestamp("2026-11-01T00:00:00Z")
@@ -29,22 +28,6 @@ WINDOWS = [(None, None),
            ("2026-11-01T03:17:05Z", "2026-11-02T02:00:00Z"),  # mid-segment into the hot day
            ("2026-11-01T00:00:00Z", "2026-11-01T09:00:00Z"),  # ends on a tick (not in it)
            ("2026-11-01T05:00:00Z", "2026-11-01T17:33:27Z")]  # on a tick to between two
-
-
-@pytest.fixture
-def segments(monkeypatch) -> list:
-    """Frames read points and segments, not the pivoted copies; the list holds a call per
-    frame that ran segments_where_hits.sql."""
-    monkeypatch.setattr(frame, "copy_read", lambda *args: None)
-    calls = []
-    decoded_range = frame_where._decoded_range
-
-    def spy(*args):
-        calls.append(args)
-        return decoded_range(*args)
-
-    monkeypatch.setattr(frame_where, "_decoded_range", spy)
-    return calls
 
 
 def host_points(rng: np.random.Generator) -> pd.DataFrame:
