@@ -106,7 +106,7 @@ def test_every_frame_answers_the_same_from_the_copy(wh, copies_used):
 
 def duckdb_only(wh):
     if not is_duckdb(wh):
-        pytest.skip("only DuckDB keeps a pivoted copy")
+        pytest.skip("DuckDB's remembered list (PostgreSQL's: test_s6_pg_copy.py)")
 
 
 def db(wh, sql: str, params: dict | None = None) -> list[tuple]:
