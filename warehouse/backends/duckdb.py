@@ -2,7 +2,8 @@
 
 One table per kind; "chunks" are fixed-width time ranges of that table (the hypertable's
 interval, counted from the common bucket origin), pruned by DuckDB's zone maps on the time
-column. Dropping a chunk deletes its range and checkpoints to give the space back.
+column. Dropping a chunk deletes its range and checkpoints to give the space back (best effort:
+another connection's older transaction defers it to the next checkpoint, jobs/reclaim.py).
 One process may open the file read-write (https://duckdb.org/docs/connect/concurrency).
 """
 
