@@ -253,3 +253,38 @@ def test_a_copied_day_exactly_with_labels_and_a_metric_not_in_it(wh):
         got = wh.frame(metrics, *day, labels={"host": ["b", "d"]}, where=where)
         pd.testing.assert_frame_equal(got, want, check_dtype=False, obj=str(where))
         assert where == "disk > 0" or (len(got) and got["disk"].isna().all())
+
+
+@pytest.mark.storage
+@pytest.mark.parametrize("day", ["1830-08-01", "2110-03-01"])
+@pytest.mark.parametrize("read", ["copies", "segments"])
+def test_microseconds_of_a_distant_year_come_back_exact(wh, copies_used, day, read, request):
+    """Ingest takes years 1 to 9999. Beyond 2106 or before 1833 a time's seconds since the
+    epoch as float8 (date_part) no longer hold every µs: a copy built or read from them
+    moved instants by a µs. Regular (every 10.000123 s) and irregular instants."""
+    if read == "segments":
+        request.getfixturevalue("segments")
+    # the first µs of the day whose float8 seconds do not give it back
+    t0 = pd.Timestamp(day, tz="UTC")
+    t0 += pd.Timedelta(microseconds=next(
+        f for f in range(1, 10**6) if round((t0.value // 1000 + f) / 1e6 * 1e6)
+        != t0.value // 1000 + f))
+    ticks = t0 + pd.to_timedelta(np.arange(3000) * 10_000_123, unit="us")
+    irregular = t0 + pd.to_timedelta(np.cumsum(np.random.default_rng(75).integers(
+        1, 20_000_000, 3000)), unit="us")
+    # mem on other instants than cpu.user: the copy pivots these label sets' points
+    instants = {("a", "cpu.user"): ticks, ("a", "mem"): ticks[::2],
+                ("b", "cpu.user"): irregular, ("b", "mem"): irregular[::3]}
+    rows = [pd.DataFrame({"metric": m, "host": h, "ts": ts, "value": np.arange(len(ts), 0.0, -1)})
+            for (h, m), ts in instants.items()]
+    points = pd.concat(rows, ignore_index=True)
+    write(wh, points)
+    now = pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=11)
+    assert jobs.run_job(wh, "refresh_rollups", now=now, retries=0).status == "succeeded"
+    compress.compress_now(wh, "1d", now=now)
+    start, end = pd.Timestamp(day, tz="UTC"), t0 + pd.Timedelta(hours=7)
+    for where, test in [(None, None), ("cpu.user >= 100", lambda v: v >= 100)]:
+        want = expected(points, ["cpu.user", "mem"], where and "cpu.user", test, start, end)
+        got = wh.frame(["cpu.user", "mem"], start, end, where=where)
+        pd.testing.assert_frame_equal(got, want, check_dtype=False, obj=str(where))
+    assert read == "segments" or copies_used and all(copies_used)  # the copy answered

@@ -167,7 +167,9 @@ def _segments_sql(cols: list, entity_filter: str, where_at: tuple[int, str] | No
     the frame's arrays together detoasts each array once per row; a value filter first
     skips rows whose least/greatest value of its metric (``lo``/``hi``) cannot pass. With
     no instant, one row of NULLs still carries ``copies``: a statement asking for it after
-    the frame's own would end its snapshot (catalog.state_checked answers it again)."""
+    the frame's own would end its snapshot (catalog.state_checked answers it again). A row's
+    first instant in µs is exact (wh_epoch_us, once per row: OFFSET 0), where float8 seconds
+    since the epoch miss µs before 1833 and after 2106."""
     present = [(i, c) for i, c in enumerate(cols) if c is not None]
     names = ", ".join(f"v{i}" for i, _ in present)
     filters = [entity_filter, "r.ts_max >= :start", "r.ts_min < :end"]
@@ -183,10 +185,10 @@ def _segments_sql(cols: list, entity_filter: str, where_at: tuple[int, str] | No
     arrays = ", ".join(f"array_agg({n}) AS {n}" for n in ("t", *names.split(", ")))
     return (f"SELECT hits.*, g.copies FROM ({guard}) AS g(copies) LEFT JOIN ("
             f"SELECT entity, {arrays} FROM ("
-            f"SELECT round(date_part('epoch', r.ts_min) * 1000000)::bigint"
-            f" + coalesce(u.offset_us, (u.o - 1) * r.ts_step) AS t, r.entity, "
+            f"SELECT b.us_min + coalesce(u.offset_us, (u.o - 1) * r.ts_step) AS t, r.entity, "
             f"{', '.join(f'u.v{i}' for i, _ in present)} "
-            f"FROM readings r CROSS JOIN LATERAL unnest(r.ts_offsets, "
+            f"FROM readings r CROSS JOIN LATERAL (SELECT wh_epoch_us(r.ts_min) AS us_min "
+            f"OFFSET 0) AS b CROSS JOIN LATERAL unnest(r.ts_offsets, "
             f"{', '.join(f'r.m{c}' for _, c in present)}) "
             f"WITH ORDINALITY AS u(offset_us, {names}, o) WHERE {' AND '.join(filters)}) AS q "
             f"WHERE t >= {int(start_us)} AND t < {int(end_us)} GROUP BY entity) AS hits ON true")

@@ -273,8 +273,10 @@ BEGIN
                                                  c.run_ids) d
              WHERE c.ts_min >= $1 AND c.ts_min < $2
                AND c.series_id IN (SELECT series_id FROM _wh_range_series)$q$;
-        -- Instants in µs from date_part's float8 seconds, rounded: exact for any time of
-        -- this era. A segment is regular when its least and greatest gap are equal.
+        -- Instants as µs after the range's start (only their differences are used), from
+        -- date_part's float8 seconds of that short interval, rounded: exact. (Seconds since
+        -- the epoch as float8 miss µs before 1833 and after 2106, and ingest takes years 1
+        -- to 9999.) A segment is regular when its least and greatest gap are equal.
         EXECUTE format($q$
             INSERT INTO readings (entity, ts_min, ts_max, n, ts_step, ts_offsets, lo, hi, %1$s)
             SELECT entity, ts_min, ts_max, n,
@@ -290,7 +292,7 @@ BEGIN
                       FROM (SELECT w.*, us - lag(us) OVER e AS gap,
                                    row_number() OVER e AS o
                               FROM (SELECT v.*,
-                                           round(date_part('epoch', ts) * 1000000)::bigint AS us,
+                                           round(date_part('epoch', ts - $1) * 1000000)::bigint AS us,
                                            (row_number() OVER (PARTITION BY entity ORDER BY ts)
                                             - 1) / $3 AS seg
                                       FROM (SELECT e.entity, p.ts, %5$s
