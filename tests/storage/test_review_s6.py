@@ -22,7 +22,6 @@ from warehouse import Warehouse, jobs
 from warehouse.jobs import compress
 from warehouse.query import frame
 
-
 METRICS = ["cpu.user", "cpu.system", "cpu.idle", "mem"]
 T0 = pd.Timestamp("2026-11-01T00:00:00Z")
 NOW = pd.Timestamp("2026-11-12T00:00:00Z")
