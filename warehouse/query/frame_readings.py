@@ -15,9 +15,10 @@ there matches them.
 
 On PostgreSQL a row of the copy is a label set's segment of instants, an array per metric
 (migration 0017): frames without buckets unnest them (:func:`_segments_sql`; bucketed ones
-read the segments), and the list of copies is read in the frame's own REPEATABLE READ
-snapshot, the one its statement reads, for the frame's series only (no commit generation
-to remember it by); the guard column is kept, so :meth:`CopyRead.held` works the same.
+read the segments). There is no commit generation to remember the list of copies by, so it
+is remembered for a few seconds or until this process makes a copy
+(:func:`_copies_postgresql`); the guard column is kept, so :meth:`CopyRead.held` works the
+same.
 
 Semantics match the frame over ``points``: a row exists where one of the frame's metrics
 has a value (a ``where`` row where its metric passes); bucketed frames merge per-label-set
