@@ -141,6 +141,19 @@ class Warehouse:
         """
         return self._writer.write_points(data, label_columns)
 
+    def write_frame(self, data, *, label_columns=()) -> WriteResult:
+        """Write a wide frame: a row per label set and instant, a column per metric (the
+        shape :meth:`frame` answers in); all or nothing, like :meth:`write_points`.
+
+        Columns: ``ts`` (timezone-aware), the label columns named in ``label_columns``,
+        optionally ``run_id``; every other column is a metric of that name, and a missing
+        cell (None, NaN) is no point. The result counts points. On DuckDB the rows also go
+        into the pivoted copy frames of several metrics read (docs/ingest.md).
+
+        >>> wh.write_frame(df, label_columns=["hostname"])  # ts, hostname, cpu.user, ...
+        """
+        return self._writer.write_frame(data, label_columns)
+
     def write_runs(self, data) -> WriteResult:
         """Insert or update runs (columns of the ``runs`` table; see docs/data-model.md)."""
         return self._writer.write_runs(data)

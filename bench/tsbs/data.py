@@ -151,3 +151,17 @@ def warehouse_points(wide: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:
         codes, uniques = pd.factorize(tags[tag])
         columns[tag] = pd.Categorical.from_codes(np.tile(codes[host], len(METRICS)), uniques)
     return pd.DataFrame(columns)
+
+
+def warehouse_frame(wide: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:
+    """TSBS's rows in the warehouse's wide shape (``Warehouse.write_frame``): ``ts``, the 10
+    tags as plain label columns (categoricals, as in :func:`warehouse_points`) and one
+    column per field named as its metric (``cpu.<field>``): a row per host and instant."""
+    host = wide["tags_id"].to_numpy() - 1
+    columns = {"ts": wide["time"]}
+    for tag in TAGS:
+        codes, uniques = pd.factorize(tags[tag])
+        columns[tag] = pd.Categorical.from_codes(codes[host], uniques)
+    for m in METRICS:
+        columns[f"cpu.{m}"] = wide[m].to_numpy()
+    return pd.DataFrame(columns)

@@ -45,15 +45,16 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def make_systems(engine: str, folder: Path, pg, pg_url: str | None, stamp: str):
+def make_systems(engine: str, folder: Path, pg, pg_url: str | None, stamp: str,
+                 write: str = "frame"):
     if engine == "duckdb":
-        return (WarehouseSystem("duckdb", f"duckdb:///{folder / 'warehouse.duckdb'}"),
+        return (WarehouseSystem("duckdb", f"duckdb:///{folder / 'warehouse.duckdb'}", write),
                 DuckDBBaseline(str(folder / "baseline.duckdb")))
     if pg is not None:
         urls = [pg.create_database(f"tsbs_{name}_{stamp}") for name in ("wh", "raw")]
     else:  # a server given by URL: two new databases on it (the role needs CREATEDB)
         urls = [_fresh_database(pg_url, f"tsbs_{name}_{stamp}") for name in ("wh", "raw")]
-    return WarehouseSystem("postgresql", urls[0]), PostgresBaseline(urls[1])
+    return WarehouseSystem("postgresql", urls[0], write), PostgresBaseline(urls[1])
 
 
 def _fresh_database(url: str, name: str) -> str:
@@ -270,6 +271,10 @@ def main() -> None:
                              "every host and filters in pandas, for comparison")
     parser.add_argument("--rollups", action="store_true",
                         help="after the raw pass, run refresh_rollups and time the queries again")
+    parser.add_argument("--write", choices=("frame", "points"), default="frame",
+                        help="'frame' (default): the warehouse takes TSBS's rows as they are, "
+                             "a row per host and instant (wh.write_frame); 'points': melted "
+                             "to a row per value first (wh.write_points, melting not timed)")
     parser.add_argument("--compress", action="store_true",
                         help="after loading, run the warehouse's compress job (DuckDB: closed "
                              "chunks sorted by series and copied pivoted, a row per host and "
@@ -301,7 +306,8 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="tsbs-") as folder:
             for engine in engines:
-                systems = make_systems(engine, Path(folder), pg, args.pg_url, stamp)
+                systems = make_systems(engine, Path(folder), pg, args.pg_url, stamp,
+                                       args.write)
                 wh, raw = systems
                 try:
                     if engine == "postgresql":

@@ -231,10 +231,11 @@ class Backend(ABC):
 
     # -- ingest ---------------------------------------------------------------------------
     @abstractmethod
-    def insert_points(self, conn: Connection, batch: pd.DataFrame) -> int:
+    def insert_points(self, conn: Connection, batch: pd.DataFrame, rows=None) -> int:
         """Insert points (columns ts_us int64, series_id int32, value float64, run_id str|None)
         skipping any (series_id, ts) already stored. The batch has no duplicate keys.
-        Returns the number of rows written."""
+        ``rows``: the batch as wide rows (ingest/wide.py) when it came as a frame, for an
+        engine keeping a pivoted copy of every chunk (DuckDB). Returns the rows written."""
 
     def insert_series(self, conn: Connection, frame: pd.DataFrame) -> None:
         """Register series (columns metric, labels_key) unless they exist."""

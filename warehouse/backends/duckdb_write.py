@@ -3,19 +3,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 from sqlalchemy import Connection, text
 
 from warehouse.backends.base import raw_connection
+from warehouse.backends.duckdb_readings import extend_copy
+
+if TYPE_CHECKING:
+    from warehouse.ingest.wide import WideRows
 
 
 class DuckDBWrites:
     """The write half of the DuckDB backend (needs ``sql`` from it)."""
 
     # -- ingest ---------------------------------------------------------------------------
-    def insert_points(self, conn: Connection, batch: pd.DataFrame) -> int:
+    def insert_points(self, conn: Connection, batch: pd.DataFrame,
+                      rows: WideRows | None = None) -> int:
         # Rows go in as given: the stored order is the caller's, which for the usual batch is
         # time order within each metric, what the zone maps on ts prune.
         raw = raw_connection(conn)
@@ -26,7 +33,10 @@ class DuckDBWrites:
                                            {"lo": lo, "hi": hi}).rowcount), 0)
         finally:
             raw.unregister("_stage_points")
-        if written:
+        # Changed points change their range's copy: a batch that came as wide rows extends
+        # it where it stays whole (duckdb_readings.py), anything else deletes it.
+        if written and not (rows is not None and written == len(batch)
+                            and extend_copy(self, conn, rows, lo, hi)):
             self.forget_readings(conn, lo, hi)
         return written
 

@@ -151,7 +151,9 @@ class PostgreSQLWrites:
     ``chunk_interval_us``, ``engine`` and ``_chunk_cache`` from it)."""
 
     # -- ingest ---------------------------------------------------------------------------
-    def insert_points(self, conn: Connection, batch: pd.DataFrame) -> int:
+    def insert_points(self, conn: Connection, batch: pd.DataFrame, rows=None) -> int:
+        # rows (a frame's wide rows) are not needed: the copy is made when a chunk is
+        # compressed (migration 0017).
         if batch.empty:
             return 0
         series_id = batch["series_id"].to_numpy(dtype="i4")

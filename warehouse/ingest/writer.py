@@ -12,9 +12,10 @@ from sqlalchemy import Engine, text
 from warehouse.backends.base import Backend
 from warehouse.changes import Change, ChangeFeed, distinct
 from warehouse.ingest.invalidation import before_points_write
-from warehouse.ingest.points import prepare_points
+from warehouse.ingest.points import PointsBatch, prepare_points
 from warehouse.ingest.runs import prepare_runs, prepare_steps
 from warehouse.ingest.series import SeriesRegistry
+from warehouse.ingest.wide import WideRows, prepare_wide
 from warehouse.timeparse import us_to_ts
 
 
@@ -44,7 +45,15 @@ class Writer:
                       else threading.Lock())
 
     def write_points(self, data, label_columns=()) -> WriteResult:
-        batch = prepare_points(data, label_columns)
+        return self._write_points(prepare_points(data, label_columns))
+
+    def write_frame(self, data, label_columns=()) -> WriteResult:
+        """Points from a wide frame (ingest/wide.py): a row per label set and instant, a
+        column per metric. The same write as :meth:`write_points`; the rows also keep the
+        pivoted copy (DuckDB) current where the range allows (``insert_points``)."""
+        return self._write_points(*prepare_wide(data, label_columns))
+
+    def _write_points(self, batch: PointsBatch, rows: WideRows | None = None) -> WriteResult:
         received = batch.received
         if batch.frame.empty:
             return WriteResult(received, 0, received)
@@ -70,7 +79,7 @@ class Writer:
                 # same transaction as the points (warehouse/jobs/invalidation.py).
                 before_points_write(conn, self.backend, frame["series_id"].to_numpy(), ts_us)
                 written = (self.backend.load_new_chunk(conn, new_chunk, frame) if new_chunk
-                           else self.backend.insert_points(conn, frame))
+                           else self.backend.insert_points(conn, frame, rows))
                 # Older schemas (before migration 0004) have no series_last to maintain.
                 if written and self.backend.table_exists(conn, "series_last"):
                     # In series_id order: writers sharing series then lock their
