@@ -37,8 +37,8 @@ if TYPE_CHECKING:
 MAX_COLUMNS = 256
 
 
-def extend_copy(backend, conn: Connection, rows: WideRows, lo, hi) -> bool:
-    """Add the batch's ``rows`` (all of whose points were just written, in ``conn``'s
+def extend_copy(backend, conn: Connection, rows: WideRows, points: int, lo, hi) -> bool:
+    """Add the batch's ``rows`` (all of whose ``points`` were just written, in ``conn``'s
     transaction) to the copy of the chunk ranges they fall in, if each stays whole; False
     (nothing added) otherwise, and the caller deletes the copies of [lo, hi]."""
     if not len(rows.ts_us) or not backend.table_exists(conn, "reading_chunks"):
@@ -56,7 +56,8 @@ def extend_copy(backend, conn: Connection, rows: WideRows, lo, hi) -> bool:
             continue
         if over:  # skipped, or made under another chunk interval: left to the compress job
             return False
-        cells = int(np.count_nonzero(~np.isnan(rows.values[:, chunk == start])))
+        cells = (points if len(starts) == 1
+                 else int(np.count_nonzero(~np.isnan(rows.values[:, chunk == start]))))
         if _points_in(conn, start, end) != cells:  # the range held points before the batch
             return False
         new.append((start, end))
@@ -68,7 +69,8 @@ def extend_copy(backend, conn: Connection, rows: WideRows, lo, hi) -> bool:
     stage = pa.table({
         "ts": pa.array(rows.ts_us, pa.int64()).cast(pa.timestamp("us", "UTC")),
         "entity": pa.array(entity, pa.int32()),
-        **{f"m{c}": pa.array(rows.values[j], pa.float64(), from_pandas=True)
+        # NaN (a row without the metric's value) is NULL, found only where there is one
+        **{f"m{c}": pa.array(rows.values[j], pa.float64(), from_pandas=bool(rows.gaps[j]))
            for j, c in enumerate(columns)}})
     raw.register("_stage_readings", stage)
     try:

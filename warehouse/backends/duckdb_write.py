@@ -36,7 +36,7 @@ class DuckDBWrites:
         # Changed points change their range's copy: a batch that came as wide rows extends
         # it where it stays whole (duckdb_readings.py), anything else deletes it.
         if written and not (rows is not None and written == len(batch)
-                            and extend_copy(self, conn, rows, lo, hi)):
+                            and extend_copy(self, conn, rows, written, lo, hi)):
             self.forget_readings(conn, lo, hi)
         return written
 
@@ -100,7 +100,7 @@ def _points_arrow(batch: pd.DataFrame) -> pa.Table:
     ts_us = batch["ts"].to_numpy(dtype="datetime64[us]").view("i8")
     run_id = batch["run_id"]
     # An Arrow-backed column (what prepare_points makes) converts without a copy.
-    runs = (pa.nulls(len(batch), pa.string()) if run_id.isna().all()
+    runs = (pa.nulls(len(batch)) if run_id.isna().all()  # null type: no buffer to fill
             else pa.array(run_id.array, pa.string(), from_pandas=True))
     return pa.table({
         "ts": pa.array(ts_us, pa.int64()).cast(pa.timestamp("us", "UTC")),
