@@ -54,9 +54,9 @@ def test_a_call_whose_assumed_state_is_outdated_is_answered_again(wh, database_u
 
 
 def test_a_small_postgresql_call_sends_its_state_with_its_statement(database_url, request):
-    """One message per call, a transaction of its own (SET TRANSACTION, state, query): no
-    BEGIN and no ROLLBACK of its own; the connection goes back to the pool out of
-    autocommit."""
+    """One pipeline per call, a transaction of its own (BEGIN REPEATABLE READ, state, query,
+    COMMIT): no BEGIN of psycopg's and no ROLLBACK of the pool's; the connection goes back to
+    the pool out of autocommit."""
     if not database_url.startswith("postgresql"):
         pytest.skip("an embedded engine has no round trips to save")
     server = request.getfixturevalue("postgres_server")
@@ -83,8 +83,10 @@ def test_a_small_postgresql_call_sends_its_state_with_its_statement(database_url
         assert len(answer) == 60
         logged = server.log()[before:]  # the connection is back: its ROLLBACK is logged
         messages = re.findall(rf"\[{pid}\] LOG:  (?:statement|execute [^:]*): (.*)", logged)
-        assert len(messages) == 1, logged
-        assert messages[0].startswith("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        assert len(messages) == 4, logged
+        assert messages[0] == "BEGIN ISOLATION LEVEL REPEATABLE READ"
+        assert messages[1].startswith("-- What a points query must know")  # the state
+        assert messages[3] == "COMMIT"
         with wh.engine.connect() as conn:  # the same pooled connection, back to normal
             assert conn.execute(text("SELECT pg_backend_pid()")).scalar() == pid
             assert conn.connection.driver_connection.autocommit is False
