@@ -23,7 +23,7 @@ usual query runs no statement before its own.
 Where it cannot (PostgreSQL: other writers) a call wrapped in :func:`state_checked` assumes
 the state read last and builds its statement from it; the state statement goes to the server
 with that statement, in its round trip and its snapshot (``Backend.defer_statement``: on
-PostgreSQL one message that is a whole transaction), and when the state read there differs
+PostgreSQL one pipeline that is a whole transaction), and when the state read there differs
 from the one assumed, the call is answered again, reading its state first. So the answer is
 always that of the snapshot's own state, at one round trip instead of four.
 """
