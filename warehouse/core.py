@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -80,9 +79,7 @@ class Warehouse:
         PostgreSQL; the process's write fence on single-writer DuckDB), so the later ones find
         the schema up to date. A database at a revision newer than this code raises
         :class:`~warehouse.errors.WarehouseError` saying so."""
-        fence = (self.backend.write_fence if self.backend.capabilities.single_writer
-                 else contextlib.nullcontext())
-        with fence, self.engine.begin() as conn:
+        with self.backend.job_fence(), self.engine.begin() as conn:
             migrations.upgrade(conn, revision)
         self.backend.schema_facts.clear()
 

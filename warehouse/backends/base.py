@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
@@ -121,6 +122,12 @@ class Backend(ABC):
         key = self.engine.url.render_as_string(hide_password=False)
         with _WRITE_FENCES_GUARD:
             return _WRITE_FENCES.setdefault(key, threading.RLock())
+
+    def job_fence(self) -> AbstractContextManager:
+        """What a job or an admin action that changes points, rollups or the schema holds:
+        the write fence on a single-writer engine, where nothing else keeps ingest out;
+        nothing elsewhere (row and table locks do)."""
+        return self.write_fence if self.capabilities.single_writer else nullcontext()
 
     @classmethod
     def is_transient(cls, exc: BaseException) -> bool:

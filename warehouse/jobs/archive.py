@@ -24,7 +24,6 @@ unit marked hot again, held for a while so retention does not drop it straight a
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -194,9 +193,7 @@ def restore(wh: Warehouse, start, end, *, hold=DEFAULT_HOLD, now=None, progress=
         frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
         ts_us = frame["ts"].to_numpy(dtype="datetime64[us]").view("i8")
         # As in ingest: on a single-writer engine the process's ingest lock fences jobs.
-        fence = (backend.write_fence if backend.capabilities.single_writer
-                 else contextlib.nullcontext())
-        with fence:
+        with backend.job_fence():
             if backend.capabilities.native_partitions:
                 with wh.engine.begin() as conn:  # chunk DDL commits on its own, as in ingest
                     backend.ensure_chunks(conn, "points", ts_us)

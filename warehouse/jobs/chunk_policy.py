@@ -19,7 +19,6 @@ invariant again under locks, so a unit that changes after it was judged is still
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -182,8 +181,7 @@ def drop_chunks(wh: Warehouse, table: str, older_than: pd.Timestamp, *, force: b
     chunks of the table, the manifest rows), so what was judged is what goes."""
     backend = wh.backend
     now = pd.Timestamp.now(tz="UTC")
-    fence = backend.write_fence if backend.capabilities.single_writer else contextlib.nullcontext()
-    with fence, wh.engine.begin() as conn:
+    with backend.job_fence(), wh.engine.begin() as conn:
         conn.execute(text(backend.sql("jobs/lock_chunks")), {"table": table})
         conn.execute(text(backend.sql("jobs/lock_manifest_for_drop")), {"table": table})
         verdict = judge_chunks(conn, backend, table, older_than)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
@@ -66,7 +66,5 @@ def reclaim_after_job(ctx: JobContext) -> None:
 
 @contextmanager
 def _fenced_transaction(wh: Warehouse):
-    fence = (wh.backend.write_fence if wh.backend.capabilities.single_writer
-             else nullcontext())
-    with fence, wh.engine.begin() as conn:
+    with wh.backend.job_fence(), wh.engine.begin() as conn:
         yield conn

@@ -81,8 +81,7 @@ class JobContext:
         rollups; on a single-writer engine it then holds this process's ingest lock, the
         only fence between ingest and the job there (no other process, no row locks)."""
         backend = self.wh.backend
-        lock = (backend.write_fence if exclusive and backend.capabilities.single_writer
-                else nullcontext())
+        lock = backend.job_fence() if exclusive else nullcontext()
         with lock, self.wh.engine.begin() as conn:
             with self._guard:
                 self._current = conn
