@@ -346,7 +346,10 @@ def main() -> None:
             [], [r for r in query_rows if r["mode"] == "rollups"])]
     title = (f"TSBS devops cpu-only, {data.hosts} hosts × {data.days} day(s) = {data.rows:,} "
              f"rows × 10 metrics; {facts['nproc']} × {facts['cpu_model']}, "
-             f"{facts['ram_gib']} GiB RAM; run took {elapsed:.0f} s")
+             f"{facts['ram_gib']} GiB RAM; warehouse loaded with "
+             f"{'write_frame' if args.write == 'frame' else 'write_points'}; "
+             f"load average {facts['load_average'][0]:.1f} → "
+             f"{facts['load_average_end'][0]:.1f}; run took {elapsed:.0f} s")
     tables = [f"{'Raw points' if mode == 'raw' else 'After refresh_rollups'} "
               f"(warehouse api: {args.api}):\n\n"
               + query_table([r for r in query_rows if r["mode"] == mode], engines)
