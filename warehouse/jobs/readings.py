@@ -34,13 +34,17 @@ from warehouse.timeparse import ts_to_us
 MAX_COLUMNS = 256
 
 
-def copy_chunk(conn: Connection, backend: Backend, start, end, now) -> int:
+def copy_chunk(conn: Connection, backend: Backend, start, end, now, *,
+               emptied: bool = False) -> int:
     """Copy the chunk range [start, end) of points into ``readings`` in ``conn``'s
     transaction (the compress job's, right after it sorted or encoded the range); rows
-    (PostgreSQL: instants) copied."""
+    (PostgreSQL: instants) copied. ``emptied`` (PostgreSQL, schema 0018 on): this transaction
+    has just deleted every row of the chunk, so the copy reads its segments alone instead of
+    scanning the deleted rows again."""
     variables = {"start": start, "end": end}
     if backend.capabilities.native_partitions:
-        [(rows,)] = backend.run_script(conn, backend.sql("jobs/readings_copy_chunk"), {
+        name = "jobs/readings_copy_emptied" if emptied else "jobs/readings_copy_chunk"
+        [(rows,)] = backend.run_script(conn, backend.sql(name), {
             **variables, "now": now, "max_columns": MAX_COLUMNS})
         # frames read the new list (one that a frame reads before the job commits lacks
         # the copy for a few seconds, which only costs speed)

@@ -1,0 +1,2 @@
+-- 0018 down: nothing to undo on DuckDB.
+SELECT 1;
