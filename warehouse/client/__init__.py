@@ -2,6 +2,7 @@
 
 >>> wh = Warehouse("http://127.0.0.1:8000", token="...")   # a RemoteWarehouse
 >>> wh.write_points(frame)          # an Arrow IPC body: one all-or-nothing batch
+>>> wh.write_frame(wide, label_columns=["host"])          # a column per metric, the same way
 >>> with wh.recipe_run("etl") as run: ...                  # the recorder works unchanged
 
 ``WAREHOUSE_URL=http://...`` (and ``WAREHOUSE_TOKEN``) does the same for ``Warehouse()``.
@@ -292,6 +293,12 @@ class RemoteWarehouse:
     def write_points(self, data, *, label_columns=()) -> WriteResult:
         """Write points (one all-or-nothing batch); see :meth:`Warehouse.write_points`."""
         return self._write("/points", data, label_columns)
+
+    def write_frame(self, data, *, label_columns=()) -> WriteResult:
+        """Write a wide frame (a row per label set and instant, a column per metric; one
+        all-or-nothing batch of points); see :meth:`Warehouse.write_frame`. A missing cell
+        (None, NaN) travels as an Arrow null, which the server reads as NaN: no point."""
+        return self._write("/frames", data, label_columns)
 
     def write_runs(self, data) -> WriteResult:
         """Insert or update runs; see :meth:`Warehouse.write_runs`."""

@@ -1,4 +1,4 @@
-"""Write routes: points, runs and steps. Each request is one all-or-nothing batch."""
+"""Write routes: points, wide frames, runs and steps. Each request is one all-or-nothing batch."""
 
 from __future__ import annotations
 
@@ -17,6 +17,15 @@ POINT_RECORD = {"type": "object", "required": ["metric", "ts", "value"], "proper
     "metric": {"type": "string"}, "ts": _TIME, "value": {"type": "number"},
     "labels": {"type": "object", "additionalProperties": {"type": "string"}},
     "run_id": {"type": "string", "format": "uuid"}}}
+#: A row of a wide frame: ``ts``, optionally ``run_id``, the label columns (text, named in
+#: ``label_columns``); every other property is a metric named as it, null (or absent) where
+#: the row has no value of it. (Text is allowed beside numbers only for the label columns,
+#: which a schema cannot name: they come from the query string.)
+FRAME_RECORD = {"type": "object", "required": ["ts"], "properties": {
+    "ts": _TIME, "run_id": {"type": "string", "format": "uuid"}},
+    "additionalProperties": {"anyOf": [
+        {"type": ["number", "null"], "description": "a metric; null: no value in this row"},
+        {"type": "string", "description": "a label column named in label_columns"}]}}
 RUN_RECORD = {"type": "object", "required": ["run_id", "recipe", "started_at", "status"],
               "properties": {"run_id": {"type": "string", "format": "uuid"},
                              "recipe": {"type": "string"}, "started_at": _TIME,
@@ -57,6 +66,30 @@ def _write_points(wh, rows, label_columns):
     if isinstance(rows, list):
         rows = zoned_times_parsed(rows, "ts")
     return wh.write_points(rows, label_columns=label_columns)
+
+
+@router.post("/frames", summary="Write a wide frame: a row per label set and instant, a column "
+                                "per metric (JSON, NDJSON or Arrow IPC)",
+             openapi_extra=body_doc(FRAME_RECORD), dependencies=[Depends(require("write"))],
+             responses={200: {"content": {"application/json": {"example": WRITE_RESULT}}}})
+async def write_frame(
+    request: Request,
+    label_columns: str | None = Query(
+        None, description="comma-separated columns that are labels; every column other than "
+                          "ts, run_id and these is a metric"),
+) -> dict:
+    """Write a wide frame as points (``Warehouse.write_frame``): all or nothing; the result
+    counts points, and points already stored are skipped."""
+    rows = await read_rows(request, "frame batch", settings(request).max_json_body_bytes)
+    result = await run_in_threadpool(_write_frame, warehouse(request), rows,
+                                     split_list(label_columns) or ())
+    return _result(result)
+
+
+def _write_frame(wh, rows, label_columns):
+    if isinstance(rows, list):
+        rows = zoned_times_parsed(rows, "ts")
+    return wh.write_frame(rows, label_columns=label_columns)
 
 
 @router.post("/runs", summary="Write runs (insert or update)", openapi_extra=body_doc(RUN_RECORD),
