@@ -66,11 +66,16 @@ def assert_frame_read_back(got: pd.DataFrame, expected: pd.DataFrame) -> None:
                                       expected[metric].to_numpy(dtype=float), err_msg=metric)
 
 
-def test_frames_in_json_ndjson_and_arrow_read_back_equal(client, wh):
+def test_frames_in_json_ndjson_and_arrow_read_back_equal(client, app, wh):
     a, b, c = wide("a"), wide("b"), wide("c")
+    feed = app.state.changes.subscribe()
     response = client.post(f"{API}/frames", json=records(a), params={"label_columns": "host"})
     assert response.status_code == 200, response.text
     assert response.json() == {"received": cells(a), "written": cells(a), "skipped": 0}
+    # the live dashboard and the alerts hear of it as of any write through the server
+    change = feed.get(timeout=5)
+    assert (change.kind, change.rows, sorted(change.metrics)) == ("points", cells(a),
+                                                                  sorted(METRICS))
     # the same batch again: every point already stored
     again = client.post(f"{API}/frames", json=records(a), params={"label_columns": "host"})
     assert again.json() == {"received": cells(a), "written": 0, "skipped": cells(a)}
@@ -156,6 +161,16 @@ def test_bad_frames_are_the_problems_points_give(client, wh):
     assert_problem(client.post(f"{API}/frames", json=[1, 2]), 422, "validation")
     assert_problem(client.post(f"{API}/frames", content=b"a,b", headers={
         "Content-Type": "text/csv"}), 415, "media-type")
+    # an empty array has no columns at all, as for /points; no rows, or only missing cells,
+    # are an empty write
+    assert_problem(client.post(f"{API}/frames", json=[]), 422, "validation")
+    assert_problem(client.post(f"{API}/points", json=[]), 422, "validation")
+    empty = pa.table({"ts": pa.array([], pa.timestamp("us", "UTC")), "cpu": pa.array([], "f8")})
+    nothing = {"received": 0, "written": 0, "skipped": 0}
+    assert client.post(f"{API}/frames", content=table_to_arrow(empty),
+                       headers={"Content-Type": ARROW}).json() == nothing
+    assert client.post(f"{API}/frames", json=[{"ts": T0.isoformat(), "cpu": None}]).json() \
+        == nothing
     assert count(wh) == 0 and count(wh, "series") == 0
 
 
