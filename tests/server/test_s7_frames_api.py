@@ -305,7 +305,15 @@ def test_the_client_names_the_bad_row_and_column(remote):
     with pytest.raises(ValidationError) as refused:
         remote_wh.write_frame(wide("a").assign(cpu=np.inf), label_columns=["host"])
     assert {p.field for p in refused.value.problems} == {"cpu"}
+    # Integers wider than 64 bits: Arrow cannot carry them, JSON lines can; an infinite value
+    # beside them is refused as a direct write refuses it, not sent as null (no point).
+    wider = wide("a").assign(big=pd.Series([2**70, 1, 2, 3], dtype=object))
+    with pytest.raises(ValidationError) as refused:
+        remote_wh.write_frame(wider.assign(cpu=[1.0, np.inf, 2.0, 3.0]), label_columns=["host"])
+    assert [(p.row, p.field) for p in refused.value.problems] == [(1, "cpu")]
     assert count(wh) == 0
+    assert remote_wh.write_frame(wider, label_columns=["host"]).written == cells(wider)
+    assert wh.points("big")["value"].tolist() == [2.0**70, 1, 2, 3]
 
 
 def test_openapi_documents_frames(client):

@@ -136,6 +136,30 @@ def _times_as_text(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**changed) if changed else frame
 
 
+def _json_value(value):
+    """A cell json cannot write itself: times as ISO-8601, numpy scalars as Python ones,
+    pandas' missing markers as null, anything else as its text (for the server to judge)."""
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def _json_lines(frame: pd.DataFrame) -> bytes:
+    """``frame`` as NDJSON, each value as the server should judge it. Python's json rather
+    than ``DataFrame.to_json``: that writes ±inf as null (a missing cell, which a wide frame
+    takes as no point, where a direct write refuses the value) and fails on integers wider
+    than 64 bits; json writes ±inf as the Infinity token the server's parser reads back, and
+    integers exactly. Missing cells (NaN, None, NA, NaT) are null."""
+    cells = frame.reset_index(drop=True).astype(object)
+    cells = cells.where(cells.notna(), None)
+    return "\n".join(json.dumps(record, default=_json_value)
+                     for record in cells.to_dict("records")).encode()
+
+
 #: Warehouse methods that need the database itself (the facade must not be imported here:
 #: it imports this module).
 def _names(names: str | list[str]) -> str:
@@ -278,13 +302,11 @@ class RemoteWarehouse:
         params = {"label_columns": ",".join(label_columns)} if label_columns else {}
         try:
             body, kind = frame_to_arrow(frame, preserve_index=None), ARROW
-        except (pa.ArrowException, TypeError, ValueError):
-            # Values Arrow cannot type (a text in a number column...): send JSON lines, so
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            # Values Arrow cannot type (a text in a number column, an integer wider than 64
+            # bits...): send JSON lines, so
             # the server names the bad row and field as a direct write would.
-            body = frame.reset_index(drop=True).to_json(
-                orient="records", lines=True, date_format="iso", date_unit="us",
-                default_handler=str).encode()
-            kind = NDJSON
+            body, kind = _json_lines(frame), NDJSON
         result = self._request("POST", path, content=body, params=params,
                                headers={"Content-Type": kind}).json()
         return WriteResult(int(result["received"]), int(result["written"]),
