@@ -304,8 +304,8 @@ class RemoteWarehouse:
             body, kind = frame_to_arrow(frame, preserve_index=None), ARROW
         except (pa.ArrowException, TypeError, ValueError, OverflowError):
             # Values Arrow cannot type (a text in a number column, an integer wider than 64
-            # bits...): send JSON lines, so
-            # the server names the bad row and field as a direct write would.
+            # bits...): send JSON lines, so the server names the bad row and field as a
+            # direct write would.
             body, kind = _json_lines(frame), NDJSON
         result = self._request("POST", path, content=body, params=params,
                                headers={"Content-Type": kind}).json()
@@ -319,7 +319,8 @@ class RemoteWarehouse:
     def write_frame(self, data, *, label_columns=()) -> WriteResult:
         """Write a wide frame (a row per label set and instant, a column per metric; one
         all-or-nothing batch of points); see :meth:`Warehouse.write_frame`. A missing cell
-        (None, NaN) travels as an Arrow null, which the server reads as NaN: no point."""
+        (None, NaN, NA) travels as an Arrow null (a JSON null when the frame goes as JSON
+        lines), which the server reads as NaN: no point."""
         return self._write("/frames", data, label_columns)
 
     def write_runs(self, data) -> WriteResult:
