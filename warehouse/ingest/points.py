@@ -25,6 +25,7 @@ from warehouse.ingest.keys import (
     newest_rows,
     series_codes,
 )
+from warehouse.ingest.text import text_problem
 from warehouse.ingest.validate import (
     LABEL_KEY_PATTERN,
     MAX_LABELS_BYTES,
@@ -66,6 +67,7 @@ def as_frame(data, what: str = "points batch") -> pd.DataFrame:
     elif isinstance(data, (pa.Table, pa.RecordBatch)):
         frame = data.to_pandas(maps_as_pydicts="strict")
     elif isinstance(data, dict):
+        _check_column_names(data, refuse)
         try:
             frame = _frame_of(data)
         except (ValueError, TypeError) as exc:
@@ -77,6 +79,7 @@ def as_frame(data, what: str = "points batch") -> pd.DataFrame:
             if not isinstance(record, dict):
                 raise refuse(position, f"must be a record (a dict of column to value), got "
                                        f"{type(record).__name__}")
+        _check_column_names({k: None for r in records for k in r}, refuse)
         frame = _frame_of(records) if records else pd.DataFrame()
     else:
         raise refuse(None, f"expected a pandas DataFrame, a pyarrow Table or a list of "
@@ -89,6 +92,15 @@ def as_frame(data, what: str = "points batch") -> pd.DataFrame:
     if repeated:
         raise refuse(None, f"column(s) given more than once: {', '.join(repeated)}")
     return frame
+
+
+def _check_column_names(names, refuse) -> None:
+    """Column names that are text must be valid text: pandas keeps names as Arrow strings,
+    which cannot hold a lone surrogate (a UnicodeEncodeError, not a problem naming it)."""
+    for name in names:
+        problem = text_problem(name) if isinstance(name, str) else None
+        if problem:
+            raise refuse(None, f"column name {name!r:.60} {problem}")
 
 
 def _frame_of(data) -> pd.DataFrame:

@@ -89,8 +89,8 @@ def prepare_wide(data, label_columns: Sequence[str] = ()) -> tuple[PointsBatch, 
             "no metric column: every column other than ts, run_id and the label columns is "
             "a metric")))
     # a bad name is reported at its column (the "row" of the problem)
-    check_names(pd.Series(metrics, index=metrics, dtype=object), "metric column", problems,
-                max_length=MAX_NAME_LENGTH)
+    check_names(pd.Series(metrics, index=pd.Index(metrics, dtype=object), dtype=object),
+                "metric column", problems, max_length=MAX_NAME_LENGTH)
     problems.raise_if_any()
     if frame.empty:
         return prepare_points(pd.DataFrame(columns=["metric", "ts", "value"])), None
