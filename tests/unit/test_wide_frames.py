@@ -169,6 +169,22 @@ def test_a_lone_surrogate_in_a_label_value_of_a_record_is_refused():
     assert (row, field) == (0, "labels") and "surrogate" in message
 
 
+@pytest.mark.parametrize("shape", ["records", "columns"])
+@pytest.mark.parametrize("name, message", [("cpu\ud800", "surrogate"), ("cpu\x00", "NUL")])
+def test_a_metric_column_name_that_is_not_storable_text_is_refused(shape, name, message):
+    record = {"ts": TS[0], "host": "a", name: 1.0}
+    data = [record] if shape == "records" else {k: [v] for k, v in record.items()}
+    [(row, field, text)] = problems(data)
+    assert (row, field) == (None, "(record)") and message in text and "column name" in text
+
+
+def test_a_lone_surrogate_in_a_metric_column_of_a_frame_is_refused():
+    frame = pd.DataFrame([[TS[0], "a", 1.0]],
+                         columns=pd.Index(["ts", "host", "cpu\ud800"], dtype=object))
+    [(row, field, text)] = problems(frame)
+    assert (row, field) == ("cpu\ud800", "metric column") and "not allowed" in text
+
+
 def test_a_nul_in_a_label_value_is_refused():
     [(row, field, message)] = problems(wide(host=["a", "b", "a", "b\x00"]))
     assert (row, field) == (3, "labels") and "NUL" in message
