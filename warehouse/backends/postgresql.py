@@ -166,6 +166,15 @@ class PostgreSQLBackend(PostgreSQLWrites, Backend):
     )
 
     @classmethod
+    def engine_options(cls) -> dict:
+        # The connection returned last is handed out next: a caller asking one query after
+        # another keeps one server process, whose caches and prepared statements are warm
+        # (_with_deferred), instead of going round the pool that jobs filled (FIFO). TSBS
+        # single-groupby-1-1-1 with two pooled connections, compressed: first 100 calls
+        # 2.8-6.3 -> 1.4-3.0 ms median, load 3.1-3.5.
+        return {**super().engine_options(), "pool_use_lifo": True}
+
+    @classmethod
     def create_engine(cls, url: str):
         engine = super().create_engine(url)
         from sqlalchemy import event
