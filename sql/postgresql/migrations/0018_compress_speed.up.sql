@@ -14,7 +14,10 @@
 --     row ever deleted from the chunk was deleted by a transaction that had ended by then,
 --     so every other snapshot already sees it deleted (pg_stat_activity.backend_xmin; the
 --     role must see every session: superuser or pg_read_all_stats);
---   * no standby or replication slot could hold such a snapshot elsewhere.
+--   * no standby could hold such a snapshot: no replication slot, no WAL sender, no WAL
+--     archiving. (A streaming standby without a slot that is disconnected at this instant is
+--     not seen: its queries older than the job could read the chunk empty after replaying
+--     the TRUNCATE, where VACUUM's replay would have cancelled them.)
 -- Otherwise, or when the lock is not granted within 3 s, it changes nothing. ANALYZE
 -- afterwards records the chunk as empty (TRUNCATE leaves it "never analysed", which the
 -- planner guesses at ten pages).
@@ -28,7 +31,8 @@ BEGIN
     IF current_setting('transaction_isolation') <> 'read committed'
        OR NOT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')
        OR EXISTS (SELECT 1 FROM pg_replication_slots)
-       OR EXISTS (SELECT 1 FROM pg_stat_replication) THEN
+       OR EXISTS (SELECT 1 FROM pg_stat_replication)
+       OR current_setting('archive_mode') <> 'off' THEN
         RETURN false;
     END IF;
     PERFORM set_config('lock_timeout', '3s', true);
