@@ -296,6 +296,27 @@ def test_a_wide_write_repeating_stored_points_deletes_the_copy(wh, ref, copies_u
     assert got["frame"]["cpu"].max() < 1000
 
 
+def test_a_wide_write_repeating_every_point_of_an_uncopied_chunk_makes_no_copy(wh, ref,
+                                                                                copies_used):
+    """e) day 1 holds only points the batch repeats (other values), so it holds as many
+    points as the batch has cells there; the batch also fills day 2. Still no copy of
+    either: day 1's would hold the batch's values instead of the stored ones."""
+    stored = wide(DAY1, 12, seed=15, gaps=0.0)
+    for target in (wh, ref):
+        target.write_points(narrow(stored), label_columns=LABELS)
+    second = pd.concat([stored.assign(cpu=stored["cpu"] + 1000, mem=stored["mem"] + 1000,
+                                      disk=stored["disk"] + 1000),
+                        wide(DAY2, 12, seed=16)], ignore_index=True)
+    result = write_both(wh, ref, second)
+    assert 0 < result.skipped == len(narrow(stored)) < result.received
+    got = check(wh, ref, DAY1, DAY3)
+    assert_input(got["frame"], [stored, second], DAY1, DAY3)
+    assert got["frame"][METRICS].max().max() < 1000
+    check(wh, ref, DAY1, DAY2)
+    if is_duckdb(wh):
+        assert listed(wh) == [] and not reads_copy(wh, copies_used, DAY1, DAY3)
+
+
 def test_a_wide_write_into_a_chunk_of_narrow_points_makes_no_copy(wh, ref, copies_used):
     """f) the range held points before the batch: the copy would lack them."""
     narrow_first = wide(DAY1, 36, metrics=["cpu"], seed=7)
