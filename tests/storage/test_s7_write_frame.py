@@ -379,6 +379,81 @@ def test_a_batch_over_a_copied_chunk_and_one_of_narrow_points_copies_neither(wh,
         assert listed(wh) == [] and not reads_copy(wh, copies_used, DAY1, DAY3)
 
 
+def test_a_copy_made_under_another_chunk_interval_is_deleted_not_extended(wh, ref,
+                                                                          copies_used):
+    """Day 1 copied as one day; chunks of 6 h from then on. A wide write of new instants into
+    day 1 deletes its copy (the listed range is not the 6 h chunk); one into a fresh day 3
+    copies its 6 h ranges."""
+    first = wide(DAY1, 36)
+    write_both(wh, ref, first)
+    for target in (wh, ref):
+        target.set_chunk_interval("points", "6h")
+    into_day1 = wide(DAY1 + pd.Timedelta(minutes=5), 36, seed=17)
+    fresh = wide(DAY3, 72, seed=18)  # 00:00 to 11:50: two 6 h ranges
+    for part in (into_day1, fresh):
+        write_both(wh, ref, part)
+    got = check(wh, ref, DAY1, DAY3 + pd.Timedelta(hours=12))
+    assert_input(got["frame"], [first, into_day1, fresh], DAY1, DAY3 + pd.Timedelta(hours=12))
+    check(wh, ref, DAY3, DAY3 + pd.Timedelta(hours=12))
+    if is_duckdb(wh):
+        rows = db(wh, "SELECT chunk_start, chunk_end FROM reading_chunks WHERE copied "
+                      "ORDER BY 1")
+        assert [(pd.Timestamp(a), pd.Timestamp(b) - pd.Timestamp(a)) for a, b in rows] == [
+            (DAY3, pd.Timedelta(hours=6)), (DAY3 + pd.Timedelta(hours=6), pd.Timedelta(hours=6))]
+        assert reads_copy(wh, copies_used, DAY3, DAY3 + pd.Timedelta(hours=12))
+        assert not reads_copy(wh, copies_used, DAY1, DAY2)
+
+
+def test_a_batch_of_more_metrics_than_the_copy_holds_makes_no_copy(wh, ref, copies_used,
+                                                                  monkeypatch):
+    monkeypatch.setattr("warehouse.backends.duckdb_readings.MAX_COLUMNS", 2)
+    small = wide(DAY1, 24, metrics=["cpu", "mem"])
+    write_both(wh, ref, small)  # two columns: copied
+    more = wide(DAY2, 24, seed=19)  # a third: not
+    write_both(wh, ref, more)
+    check(wh, ref, DAY1, DAY3)
+    check(wh, ref, DAY1, DAY2, ["cpu", "mem"])
+    if is_duckdb(wh):
+        assert listed(wh) == [("2026-11-01", "2026-11-02", True)]
+        assert reads_copy(wh, copies_used, DAY1, DAY2, ["cpu", "mem"])
+
+
+HOSTILE = ["o'brien", 'say "hi"', "日本語", "a,b;c", "x" * 200, "{}", "NULL", " "]
+
+
+def test_hostile_label_values_and_odd_instants_stay_data(wh, ref, copies_used):
+    """Label values with quotes, commas, JSON, non-ASCII or 200 characters, a label missing
+    in some rows (another label set), instants a microsecond apart and centuries away."""
+    ts = [DAY1 + pd.Timedelta(microseconds=us) for us in (0, 1, 2, 999_999, 86_399_999_999)]
+    far = [pd.Timestamp("1700-03-01T12:00:00.000001Z"), pd.Timestamp("2200-12-31T23:59:59Z")]
+    rows = [(t, host, region) for t in [*ts, *far] for host in HOSTILE
+            for region in ("eu", None)]
+    frame = pd.DataFrame(rows, columns=["ts", "host", "region"])
+    rng = np.random.default_rng(21)
+    for metric in METRICS:
+        frame[metric] = np.where(rng.random(len(frame)) < 0.2, np.nan,
+                                 rng.uniform(-1e6, 1e6, len(frame)))
+    result = wh.write_frame(frame, label_columns=["host", "region"])
+    long = frame.melt(id_vars=["ts", "host", "region"], var_name="metric").dropna(
+        subset=["value"])
+    assert ref.write_points(long, label_columns=["host", "region"]).written == result.written
+    for start, end in [(DAY1, DAY2), (far[0].floor("D"), far[0].ceil("D")),
+                       (far[1].floor("D"), far[1].floor("D") + pd.Timedelta(days=1))]:
+        got = wh.frame(METRICS, start, end)
+        assert_same({"f": ref.frame(METRICS, start, end)}, {"f": got})
+        assert_same({"w": ref.frame(METRICS, start, end, where="mem > 0")},
+                    {"w": wh.frame(METRICS, start, end, where="mem > 0")})
+        assert_same({"b": ref.frame(METRICS, start, end, every="1h", agg="max", by=["host"])},
+                    {"b": wh.frame(METRICS, start, end, every="1h", agg="max", by=["host"])})
+        inside = frame[(frame["ts"] >= start) & (frame["ts"] < end)]
+        assert len(got) == int(inside[METRICS].notna().any(axis=1).sum())
+        assert set(got["host"]) == set(HOSTILE)
+        if is_duckdb(wh):
+            assert reads_copy(wh, copies_used, start, end)
+    on_time = wh.frame(METRICS, DAY1, DAY2, labels={"host": "o'brien"})
+    assert sorted(set(on_time["ts"])) == ts
+
+
 # -- jobs after wide writes -------------------------------------------------------------------
 
 def run(wh, name: str, **options):
