@@ -510,6 +510,53 @@ def test_compress_retention_and_drop_chunks_after_wide_writes(wh, ref, copies_us
     assert_input(got["frame"], frames, DAY3, end, [*METRICS, "net"])
 
 
+def test_a_bulk_wide_frame_into_a_new_day(wh, ref, copies_used, monkeypatch):
+    """Over 100,000 points inside one new day: PostgreSQL loads the chunk whole (its own
+    path, NEW_CHUNK_ROWS), DuckDB copies the day; replayed, nothing is written."""
+    hosts = "abcdefgh"
+    metrics = [*METRICS, *(f"cpu.m{i}" for i in range(7))]
+    frame = wide(DAY2, 1440, hosts=hosts, metrics=metrics, freq="1min", seed=22, gaps=0.05)
+    loads = []
+    if not is_duckdb(wh):
+        load = wh.backend.load_new_chunk
+        monkeypatch.setattr(wh.backend, "load_new_chunk",
+                            lambda *args: loads.append(len(args[-1])) or load(*args))
+    result = write_both(wh, ref, frame)
+    assert loads == ([] if is_duckdb(wh) else [result.written])
+    assert result.written == int(frame[metrics].notna().to_numpy().sum()) > 100_000
+    assert write_both(wh, ref, frame).written == 0
+    check(wh, ref, DAY2, DAY3)
+    got = wh.frame(metrics, DAY2, DAY3)
+    assert_input(got, [frame], DAY2, DAY3, metrics)
+    if is_duckdb(wh):
+        assert listed(wh) == [("2026-11-02", "2026-11-03", True)]
+        assert reads_copy(wh, copies_used, DAY2, DAY3, metrics)
+
+
+def hourly_max(wh) -> dict:
+    return {m: wh.points(m, DAY1, DAY2, every="1h", agg="max")
+            .drop(columns="series_id", errors="ignore")
+            .sort_values(["host", "ts"]).reset_index(drop=True) for m in METRICS}
+
+
+def test_a_late_wide_write_invalidates_the_rollups(wh, ref):
+    first = wide(DAY1, 144)
+    write_both(wh, ref, first)
+    for target in (wh, ref):
+        run(target, "refresh_rollups")
+    late = wide(DAY1 + pd.Timedelta(minutes=7), 144, seed=23)
+    write_both(wh, ref, late)
+    got = hourly_max(wh)  # from the rollups where they are exact
+    assert_same(hourly_max(ref), got)
+    both = narrow(pd.concat([first, late]))
+    want = both[both["metric"] == "cpu"].assign(hour=lambda d: d["ts"].dt.floor("1h"))
+    want = want.groupby(["host", "hour"])["value"].max()
+    assert (got["cpu"]["value"].to_numpy() == want.to_numpy()).all()
+    for target in (wh, ref):
+        run(target, "refresh_rollups")
+    check(wh, ref, DAY1, DAY2)
+
+
 # -- a reader beside a writer ------------------------------------------------------------------
 
 def test_a_frame_read_beside_wide_writes_sees_whole_batches(wh):
