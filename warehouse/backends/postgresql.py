@@ -129,9 +129,13 @@ def _with_deferred(conn: Connection, raw, deferred: str, statement: str, values:
         conn.info[_DEFERRED_ROWS] = state.fetchall()
         answer = [column.name for column in cursor.description], cursor.fetchall()
     except BaseException:
-        # A failed step leaves the transaction BEGIN opened aborted, its COMMIT skipped.
+        # A failed step leaves the transaction BEGIN opened aborted, its COMMIT skipped. A
+        # connection too broken to roll back is the pool's to replace; the error stays this.
         if idle and not raw.closed and not raw.broken:
-            raw.rollback()
+            try:
+                raw.rollback()
+            except psycopg.Error:
+                pass
         raise
     finally:
         if switched and not raw.closed and (raw.info.transaction_status
