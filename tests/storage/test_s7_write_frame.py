@@ -559,12 +559,15 @@ def test_a_late_wide_write_invalidates_the_rollups(wh, ref):
 
 # -- a reader beside a writer ------------------------------------------------------------------
 
-def test_a_frame_read_beside_wide_writes_sees_whole_batches(wh):
+@pytest.mark.parametrize("columns", ["same", "one_more_each"])
+def test_a_frame_read_beside_wide_writes_sees_whole_batches(wh, columns):
     """i) frames read while another thread writes wide batches of new instants into the same
-    chunk (each extending DuckDB's copy) answer as some prefix of the batches: a batch is
-    there whole or not at all, never a copy without its points or the reverse."""
-    batches = [wide(DAY1 + pd.Timedelta(minutes=k), 36, seed=20 + k, freq="20min")
-               for k in range(8)]
+    chunk (each extending DuckDB's copy, ``one_more_each``: with a metric of its own, a
+    column added to the copy) answer as some prefix of the batches: a batch is there whole
+    or not at all, never a copy without its points or the reverse."""
+    extra = (lambda k: [f"x{k}"]) if columns == "one_more_each" else (lambda k: [])
+    batches = [wide(DAY1 + pd.Timedelta(minutes=k), 36, seed=20 + k, freq="20min",
+                    metrics=[*METRICS, *extra(k)]) for k in range(8)]
     wh.write_frame(batches[0], label_columns=LABELS)
     prefixes = [as_written(batches[:k], DAY1, DAY2) for k in range(1, len(batches) + 1)]
     sizes = [len(p) for p in prefixes]
