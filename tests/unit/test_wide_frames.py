@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -257,6 +258,35 @@ def test_run_id_applies_to_every_value_of_its_row():
 def test_an_empty_frame_is_no_point():
     batch, rows = prepare_wide(wide().iloc[:0], ["host"])
     assert batch.frame.empty and batch.received == 0 and rows is None
+
+
+def test_every_input_shape_gives_the_same_points():
+    """Categorical labels (a missing one left out, unused categories ignored), an Arrow
+    table, records (a key left out is a missing cell), a nullable integer column."""
+    plain = points_of(prepare_wide(wide(host=["a", "b", "a", None]), ["host"])[0])
+    categorical = wide(host=pd.Categorical(["a", "b", "a", None], categories=["a", "b", "z"]))
+    assert points_of(prepare_wide(categorical, ["host"])[0]) == plain
+    arrow = pa.Table.from_pandas(wide(host=["a", "b", "a", None]), preserve_index=False)
+    assert points_of(prepare_wide(arrow, ["host"])[0]) == plain
+    records = [{k: v for k, v in row.items() if not (k == "host" and v is None)}
+               for row in wide(host=["a", "b", "a", None]).to_dict("records")]
+    assert points_of(prepare_wide(records, ["host"])[0]) == plain
+    sparse = [{"ts": TS[0], "host": "a", "cpu": 1.0}, {"ts": TS[1], "host": "a", "mem": 2.0}]
+    assert {(m, v) for m, _, _, v in points_of(prepare_wide(sparse, ["host"])[0])} == {
+        ("cpu", 1.0), ("mem", 2.0)}
+    nullable = wide(cpu=pd.array([1, None, 3, 4], dtype="Int64"))
+    assert sorted(v for m, *_, v in points_of(prepare_wide(nullable, ["host"])[0])
+                  if m == "cpu") == [1.0, 3.0, 4.0]
+
+
+def test_text_in_an_arrow_string_column_is_refused():
+    [(row, field, message)] = problems(wide(mem=pd.array(["1", "2", "3", "4"], dtype="string")))
+    assert (row, field) == (0, "mem") and "must be a number (4 rows)" in message
+
+
+def test_a_repeated_index_names_rows_by_position():
+    frame = wide(cpu=[1.0, 2.0, np.inf, 4.0]).set_axis([7, 7, 8, 8])
+    assert [(r, f) for r, f, _ in problems(frame)] == [(2, "cpu")]
 
 
 def test_repeated_rows_merge_the_last_value_winning_and_a_gap_erasing_nothing():
