@@ -557,7 +557,40 @@ def test_a_late_wide_write_invalidates_the_rollups(wh, ref):
     check(wh, ref, DAY1, DAY2)
 
 
+def test_one_metric_archived_and_dropped_after_wide_writes(wh, tmp_path, monkeypatch,
+                                                          copies_used):
+    """Retention of cpu alone under an archive policy after wide writes: cpu of days 1-2
+    goes to Parquet and leaves the hot tables, with the copies of those days; frames of
+    several metrics still answer the input (cpu read from the archive), also after the
+    compress job ran again on what stays hot."""
+    monkeypatch.setenv("WAREHOUSE_ARCHIVE", str(tmp_path / "archive"))
+    frame = wide(DAY1, 144 * 3, seed=24)
+    wh.write_frame(frame, label_columns=LABELS)
+    run(wh, "refresh_rollups")
+    wh.set_retention("points", "9d", archive=True, metric="cpu")  # days ending by 11-03
+    run(wh, "archive")
+    run(wh, "retention")
+    hot = wh.sql("SELECT count(*) AS n FROM points")["n"].iloc[0]
+    assert hot == len(narrow(frame)) - int(frame.loc[frame["ts"] < DAY3, "cpu"].notna().sum())
+    end = DAY1 + pd.Timedelta(days=3)
+    if is_duckdb(wh):
+        assert copied(wh) == ["2026-11-03"]
+    for when in ("after retention", "after compress"):
+        if when == "after compress":
+            run(wh, "refresh_rollups")
+            compress.set_policy(wh, "1d")
+            assert run(wh, "compress").rows > 0
+        for start, stop in [(DAY1, DAY2), (DAY1, end), (DAY3, end)]:
+            got = wh.frame(METRICS, start, stop)
+            assert_input(got, [frame], start, stop)
+            assert_same({when: read_frame(wh, METRICS, start, stop, copies=False)},
+                        {when: got})
+            where = wh.frame(METRICS, start, stop, where="cpu > 60")
+            assert_input(where, [frame[frame["cpu"] > 60]], start, stop)
+
+
 # -- a reader beside a writer ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("columns", ["same", "one_more_each"])
 def test_a_frame_read_beside_wide_writes_sees_whole_batches(wh, columns):
