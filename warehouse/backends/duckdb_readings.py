@@ -112,16 +112,19 @@ def _columns(backend, conn: Connection, metrics: list[str]) -> list[int] | None:
 
 
 def _entities(backend, conn: Connection, labels_keys: np.ndarray) -> np.ndarray:
-    """The ``readings`` entity of each label set, numbering new ones."""
+    """The ``readings`` entity of each label set, numbering new ones (a second statement
+    only when there are: a small write usually brings none)."""
     raw = raw_connection(conn)
-    raw.register("_stage_label_sets", pd.DataFrame({
-        "set_no": np.arange(len(labels_keys), dtype="i4"),
-        "labels_key": np.asarray(labels_keys, dtype=object)}))
+    raw.register("_stage_label_sets", pa.table({
+        "set_no": pa.array(np.arange(len(labels_keys), dtype="i4")),
+        "labels_key": pa.array(labels_keys, pa.string())}))
+    lookup = text("SELECT s.set_no, e.entity FROM _stage_label_sets s "
+                  "JOIN reading_entities e ON e.labels_key = s.labels_key")
     try:
-        conn.execute(text(backend.sql("ingest/readings_entities")))
-        found = conn.execute(text(
-            "SELECT s.set_no, e.entity FROM _stage_label_sets s "
-            "JOIN reading_entities e ON e.labels_key = s.labels_key")).fetchall()
+        found = conn.execute(lookup).fetchall()
+        if len(found) < len(labels_keys):
+            conn.execute(text(backend.sql("ingest/readings_entities")))
+            found = conn.execute(lookup).fetchall()
     finally:
         raw.unregister("_stage_label_sets")
     entity = np.zeros(len(labels_keys), dtype="i4")
