@@ -69,6 +69,25 @@ def test_a_snapshot_older_than_the_job_keeps_the_rows_and_the_chunk_is_vacuumed(
     assert db(pg, "SELECT sum(n) FROM points_compressed") == [(hot,)]
 
 
+def test_a_snapshot_newer_than_the_deletion_does_not_keep_the_chunk(pg):
+    """Only snapshots that could still see the deleted rows count: one taken after the
+    deletion committed sees the chunk empty already, and then truncated."""
+    pg.write_points(data())
+    pg.refresh_rollups(now=NOW)
+    with pg.engine.begin() as conn:
+        [(rows, _, refused)] = conn.execute(
+            text("SELECT * FROM wh_compress_chunk(:c)"), {"c": DAYS[0]}).fetchall()
+    assert rows > 0 and refused is None
+    files = heap_files(pg)
+    with other_session(pg) as new:
+        new.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        new.execute("SELECT count(*) FROM series")  # its snapshot, after the deletion
+        assert reclaim(pg, DAYS[0]) is True
+        assert heap_files(pg)[DAYS[0]] != files[DAYS[0]]
+        assert new.execute(f"SELECT count(*) FROM {DAYS[0]}").fetchall() == [(0,)]
+        new.execute("COMMIT")
+
+
 def test_a_chunk_holding_a_row_is_not_truncated(pg):
     pg.write_points(data())
     compress_all(pg)

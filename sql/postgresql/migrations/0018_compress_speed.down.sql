@@ -1,6 +1,7 @@
 -- 0018 down: 0017's wh_copy_readings again (it reads points whatever the caller knows), and
 -- the job vacuums every chunk it empties.
 DROP FUNCTION wh_reclaim_chunk(text);
+DROP FUNCTION wh_older_snapshots();
 DROP FUNCTION wh_copy_readings(timestamptz, timestamptz, timestamptz, integer, integer, boolean);
 -- The compress job, after encoding the chunk range [p_start, p_end): its copy, in the
 -- caller's transaction (writers into the chunk wait on the job's lock). Numbers the range's

@@ -18,24 +18,39 @@
 --     archiving. (A streaming standby without a slot that is disconnected at this instant is
 --     not seen: its queries older than the job could read the chunk empty after replaying
 --     the TRUNCATE, where VACUUM's replay would have cancelled them.)
--- Otherwise, or when the lock is not granted within 3 s, it changes nothing. ANALYZE
--- afterwards records the chunk as empty (TRUNCATE leaves it "never analysed", which the
--- planner guesses at ten pages).
+-- Otherwise, or when the lock is not granted within 0.5 s (readers of the day queue behind
+-- the request meanwhile), it changes nothing. Old snapshots are looked for before the lock
+-- too, so a long reader costs no wait. ANALYZE afterwards records the chunk as empty
+-- (TRUNCATE leaves it "never analysed", which the planner guesses at ten pages).
+CREATE FUNCTION wh_older_snapshots() RETURNS boolean
+LANGUAGE sql VOLATILE AS $$
+    -- whether another session of this database holds a snapshot older than this
+    -- statement's xmax (backend_xmin is an xid: compared by age, as wraparound requires)
+    SELECT EXISTS (
+        SELECT 1 FROM pg_stat_activity a
+         WHERE a.pid <> pg_backend_pid() AND a.datname = current_database()
+           AND a.backend_xmin IS NOT NULL
+           AND age(a.backend_xmin) > age((pg_snapshot_xmax(pg_current_snapshot())::text::numeric
+                                          % 4294967296)::text::xid))
+$$;
+
 CREATE FUNCTION wh_reclaim_chunk(p_chunk text)
 RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
     v_rows boolean;
-    v_xmax xid;
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed'
        OR NOT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')
        OR EXISTS (SELECT 1 FROM pg_replication_slots)
        OR EXISTS (SELECT 1 FROM pg_stat_replication)
-       OR current_setting('archive_mode') <> 'off' THEN
+       OR current_setting('archive_mode') <> 'off'
+       OR wh_older_snapshots() THEN
         RETURN false;
     END IF;
-    PERFORM set_config('lock_timeout', '3s', true);
+    -- pg_stat_activity is read once per transaction: read it again after the lock
+    PERFORM pg_stat_clear_snapshot();
+    PERFORM set_config('lock_timeout', '500ms', true);
     BEGIN
         EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE', p_chunk);
     EXCEPTION WHEN lock_not_available THEN
@@ -43,13 +58,7 @@ BEGIN
     END;
     -- each statement below takes a new snapshot, after the lock
     EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I)', p_chunk) INTO v_rows;
-    IF v_rows THEN
-        RETURN false;
-    END IF;
-    v_xmax := (pg_snapshot_xmax(pg_current_snapshot())::text::numeric % 4294967296)::text::xid;
-    IF EXISTS (SELECT 1 FROM pg_stat_activity a
-                WHERE a.pid <> pg_backend_pid() AND a.datname = current_database()
-                  AND a.backend_xmin IS NOT NULL AND age(a.backend_xmin) > age(v_xmax)) THEN
+    IF v_rows OR wh_older_snapshots() THEN
         RETURN false;
     END IF;
     EXECUTE format('TRUNCATE %I', p_chunk);
