@@ -15,11 +15,13 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_archive_identity import other_warehouse
 from test_readings_copy import assert_same, copied, copy_rows, db, is_duckdb
 from test_review_s5_copy import frame as read_frame
 
-from warehouse import jobs
+from warehouse import Warehouse, jobs
 from warehouse.errors import ValidationError
 from warehouse.jobs import compress
 
@@ -634,3 +636,57 @@ def test_a_frame_read_beside_wide_writes_sees_whole_batches(wh, columns):
     assert len(seen) >= 3 and seen == sorted(seen)  # never a batch seen, then gone
     if is_duckdb(wh):
         assert listed(wh) == [("2026-11-01", "2026-11-02", True)]
+
+
+# -- random sequences of writes (DuckDB: the copy's rules against a warehouse without it) ------
+
+WRITE = st.fixed_dictionaries({
+    "how": st.sampled_from(["frame", "frame", "frame", "points", "compress"]),
+    "day": st.integers(0, 1),
+    "minute": st.sampled_from([0, 0, 3, 7, 20]),
+    "periods": st.integers(1, 30),
+    "hosts": st.sampled_from(["abc", "ab", "c", "abcd"]),
+    "metrics": st.sampled_from([METRICS, ["cpu", "mem"], ["mem", "net"], ["cpu", "net"]]),
+    "gaps": st.sampled_from([0.0, 0.3]),
+    "seed": st.integers(0, 1000),
+})
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(writes=st.lists(WRITE, min_size=1, max_size=6))
+def test_random_writes_answer_as_write_points(tmp_path_factory, writes):
+    """Wide writes (new instants, repeats, clashes, new metrics, both days), narrow writes
+    and compress runs in any order on DuckDB: every frame answers as a warehouse written
+    only with write_points, whether it reads the copy or points."""
+    folder = tmp_path_factory.mktemp("random")
+    wh = Warehouse(f"duckdb:///{folder / 'wide.duckdb'}")
+    ref = Warehouse(f"duckdb:///{folder / 'ref.duckdb'}")
+    try:
+        written = set()
+        for write in writes:
+            if write["how"] == "compress":
+                for target in (wh, ref):
+                    compress.compress_now(target, "1d", now=NOW)
+                continue
+            start = DAY1 + pd.Timedelta(days=write["day"], minutes=write["minute"])
+            part = wide(start, write["periods"], hosts=write["hosts"], freq="20min",
+                        metrics=write["metrics"], gaps=write["gaps"], seed=write["seed"])
+            if write["how"] == "frame":
+                write_both(wh, ref, part)
+            else:
+                for target in (wh, ref):
+                    target.write_points(narrow(part), label_columns=LABELS)
+            written |= set(narrow(part)["metric"])
+        metrics = sorted(written)
+        if len(metrics) < 2:
+            return
+        for start, end in [(DAY1, DAY2), (DAY2, DAY3), (DAY1, DAY3)]:
+            for options in [{}, {"where": f"{metrics[0]} > 50"},
+                            {"every": "2h", "agg": "max", "by": ["host"]},
+                            {"every": "1h", "agg": "count"}]:
+                assert_same({str(options): ref.frame(metrics, start, end, **options)},
+                            {str(options): wh.frame(metrics, start, end, **options)})
+    finally:
+        wh.close()
+        ref.close()
