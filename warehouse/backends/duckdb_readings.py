@@ -13,8 +13,10 @@ otherwise deletes it as any other write does (``DuckDBWrites.forget_readings``):
   metrics to nothing already there), or is unlisted and held no point before the batch;
 - the metrics fit in :data:`MAX_COLUMNS` columns.
 
-Then the rows go into ``readings`` as they are (missing cells NULL) and unlisted ranges are
-listed with a new ``copy_no``. The compress job later rewrites the range sorted by label set.
+Then the rows go into ``readings`` as they are (missing cells NULL) and every range written
+gets a new ``copy_no`` (listed anew, or renumbered): a frame planned from the list before
+the write fails its guard and reads points, rather than the rows of the label sets and
+metrics its older list knew, which would be half of the write. The compress job later rewrites the range sorted by label set.
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ def extend_copy(backend, conn: Connection, rows: WideRows, points: int, lo, hi) 
     for start, end in new:
         conn.execute(text(backend.sql("ingest/readings_list")), {
             "start": _ts(start), "end": _ts(end)})
+    for start in sorted(set(starts.tolist()) - {s for s, _ in new}):
+        conn.execute(text(backend.sql("ingest/readings_renumber")), {"start": _ts(start)})
     return True
 
 

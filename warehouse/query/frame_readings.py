@@ -80,8 +80,9 @@ class CopyRead:
     def held(self, conn: Connection, backend: Backend, rows: dict[str, np.ndarray]) -> bool:
         """Whether the copies read were all there in the statement's snapshot: its
         ``copies`` column counts them; with no row to tell, a statement now finding them
-        all says the same (a copy never changes, and one deleted never returns). If not,
-        the remembered list is dropped and the caller reads points."""
+        all says the same (a copy never changes under its number: a write extending it
+        renumbers it, and one deleted never returns). If not, the remembered list is
+        dropped and the caller reads points."""
         if len(rows["copies"]):
             held = int(rows["copies"][0]) == len(self.numbers)
         else:
