@@ -25,13 +25,9 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 from warehouse.backends.base import Backend
+from warehouse.backends.duckdb_readings import MAX_COLUMNS
 from warehouse.query.frame_readings import forget_copies
 from warehouse.timeparse import ts_to_us
-
-#: Metric columns ``readings`` may hold; a chunk needing more is not copied (its frames
-#: read ``points``). DuckDB handles wide tables well, but the copy's one aggregate per
-#: column over every point of the chunk grows with it.
-MAX_COLUMNS = 256
 
 
 def copy_chunk(conn: Connection, backend: Backend, start, end, now, *,
