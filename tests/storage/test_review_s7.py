@@ -364,3 +364,45 @@ def test_the_check_sees_a_copy_that_differs_from_its_points(tmp_path):
             assert copy_broken(wh) == []
     finally:
         wh.close()
+
+
+def test_wide_writes_around_an_archived_metric_and_its_restore(wh, ref, tmp_path,
+                                                               monkeypatch):
+    """cpu of day 1 archived and dropped; wide writes of other metrics into that day; the
+    compress job; cpu restored (restore inserts points): the copy stays exact at every
+    step and frames answer the input, as the warehouse written with write_points."""
+    monkeypatch.setenv("WAREHOUSE_ARCHIVE", str(tmp_path / "archive"))
+    first = rows(DAY1, 36, ["cpu", "mem", "net"], gaps=0.1, seed=30)
+    write_both(wh, ref, first)
+    metrics = ["cpu", "mem", "net"]
+    for target in (wh, ref):
+        run(target, "refresh_rollups")
+        target.set_retention("points", "10d", archive=True, metric="cpu")  # day 1 only
+        run(target, "archive")
+        run(target, "retention")
+    hot_cpu = ("SELECT count(*) FROM points JOIN series USING (series_id) "
+               "WHERE metric = 'cpu'")
+    assert db(wh, hot_cpu) == db(ref, hot_cpu) == [(0,)]  # read from Parquet now
+    assert copy_broken(wh) == []
+    later = rows(DAY1 + pd.Timedelta(minutes=9), 12, ["mem", "net"], seed=31)
+    write_both(wh, ref, later)
+    assert copy_broken(wh) == []
+    for target in (wh, ref):
+        run(target, "refresh_rollups")
+        compress.compress_now(target, "1d", now=NOW)
+    assert copy_broken(wh) == []
+    same_answers(wh, ref, ["mem", "net"], DAY1, DAY1 + DAY)
+    for target in (wh, ref):
+        target.set_retention("points", "1000d", metric="cpu")  # keep what comes back
+        target.restore_archive(DAY1, DAY1 + DAY)
+    assert copy_broken(wh) == []
+    same_answers(wh, ref, metrics, DAY1, DAY1 + DAY)
+    got = wh.frame(metrics, DAY1, DAY1 + DAY)
+    pd.testing.assert_frame_equal(got.sort_values(["host", "ts"]).reset_index(drop=True),
+                                  as_input([first, later], metrics, DAY1, DAY1 + DAY),
+                                  check_dtype=False)
+    for target in (wh, ref):
+        run(target, "refresh_rollups")
+        compress.compress_now(target, "1d", now=NOW)
+    assert copy_broken(wh) == []
+    same_answers(wh, ref, metrics, DAY1, DAY1 + DAY)
