@@ -406,3 +406,49 @@ def test_wide_writes_around_an_archived_metric_and_its_restore(wh, ref, tmp_path
         compress.compress_now(target, "1d", now=NOW)
     assert copy_broken(wh) == []
     same_answers(wh, ref, metrics, DAY1, DAY1 + DAY)
+
+
+# -- a frame planned before a write and run after it ------------------------------------------
+
+
+# Review R1 (/tmp/s7/review_bugs.md): before a852ed5 the write_frame case answered a's half of
+# the batch without b's (the copy it extended kept its copy_no, so the guard passed).
+@pytest.mark.parametrize("writer", ["write_points", "write_frame"])
+def test_a_frame_planned_before_a_write_answers_before_or_after_it(tmp_path, monkeypatch,
+                                                                   writer):
+    """DuckDB: another write commits between a frame's plan (the remembered copy list) and
+    its statement; the answer is the state before the write or after it, never part of
+    the batch. Host b has series (day 2) but no entity in the copy of day 1 yet."""
+    from warehouse.query import frame_readings
+
+    wh = Warehouse(f"duckdb:///{tmp_path / 'race.duckdb'}")
+    try:
+        wh.write_frame(pd.DataFrame({"ts": [DAY1], "host": "a", "cpu": [1.0], "mem": [2.0]}),
+                       label_columns=LABELS)
+        wh.write_points(pd.DataFrame({"metric": ["cpu", "mem"], "host": "b",
+                                      "ts": DAY1 + DAY, "value": [5.0, 6.0]}),
+                        label_columns=LABELS)
+        window = (DAY1, DAY1 + 2 * HOUR)
+        before = wh.frame(["cpu", "mem"], *window)  # also remembers the copy list
+        batch = pd.DataFrame({"ts": [DAY1 + HOUR] * 2, "host": ["a", "b"], "cpu": [3.0, 7.0],
+                              "mem": [4.0, 8.0]})
+        real = frame_readings._copies
+        writes = []
+
+        def copies_then_a_write(conn, backend):
+            listed = real(conn, backend)
+            if not writes:  # once: the frame read again after a failed guard plans anew
+                writes.append(
+                    wh.write_frame(batch, label_columns=LABELS) if writer == "write_frame"
+                    else wh.write_points(narrow(batch), label_columns=LABELS))
+            return listed
+
+        monkeypatch.setattr(frame_readings, "_copies", copies_then_a_write)
+        got = wh.frame(["cpu", "mem"], *window)
+        monkeypatch.undo()
+        assert len(writes) == 1 and writes[0].written == 4
+        after = wh.frame(["cpu", "mem"], *window)
+        assert len(before) == 1 and len(after) == 3
+        assert got.equals(before) or got.equals(after), got
+    finally:
+        wh.close()
