@@ -279,6 +279,20 @@ def test_every_input_shape_gives_the_same_points():
                   if m == "cpu") == [1.0, 3.0, 4.0]
 
 
+def test_one_label_column_may_be_named_as_a_string():
+    assert points_of(prepare_wide(wide(), "host")[0]) == points_of(
+        prepare_wide(wide(), ["host"])[0])
+
+
+def test_repeated_rows_with_run_ids_keep_the_last_rows_run_id():
+    runs = ["6f1c2a56-3c4e-4f7e-9d7a-0d3c1e0b5a11", "0b9d7c1e-2f3a-4b5c-8d6e-7f8091a2b3c4"]
+    frame = pd.DataFrame({"ts": [TS[0], TS[0]], "host": ["a", "a"], "cpu": [1.0, 2.0],
+                          "run_id": runs})
+    batch, rows = prepare_wide(frame, ["host"])
+    assert rows is None and batch.frame["value"].tolist() == [2.0]
+    assert [str(r) for r in batch.frame["run_id"]] == [runs[1]]
+
+
 def test_text_in_an_arrow_string_column_is_refused():
     [(row, field, message)] = problems(wide(mem=pd.array(["1", "2", "3", "4"], dtype="string")))
     assert (row, field) == (0, "mem") and "must be a number (4 rows)" in message
