@@ -288,7 +288,13 @@ class PostgreSQLBackend(PostgreSQLWrites, Backend):
         return _driver_rows(conn, conn.info.pop(_DEFERRED), {})[1]
 
     def new_snapshot(self, conn: Connection) -> None:
-        conn.info.pop(_SNAPSHOT_ENDED, None)
+        # A state statement deferred by a run that then stopped (SnapshotEnded before its
+        # next statement went) must not ride along with the next statement: that one would
+        # end its snapshot at once (the frame's retry raised SnapshotEnded reading the list
+        # of copies after drop_chunks), and conn.info outlives the call on a pooled
+        # connection.
+        for key in (_SNAPSHOT_ENDED, _DEFERRED, _DEFERRED_ROWS):
+            conn.info.pop(key, None)
 
     # -- jobs -----------------------------------------------------------------------------
     def fetch_points(self, conn: Connection, sql: str, params: dict) -> pa.Table:
