@@ -79,6 +79,9 @@ def extend_copy(backend, conn: Connection, rows: WideRows, points: int, lo, hi) 
         if len(new) < len(starts) and conn.execute(text(backend.sql("ingest/readings_clash")),
                                                    {"lo": lo, "hi": hi}).scalar_one():
             return False
+        for start, end in new:  # rows a listing lost without them (none, normally)
+            conn.execute(text("DELETE FROM readings WHERE ts >= :s AND ts < :e"),
+                         {"s": _ts(start), "e": _ts(end)})
         conn.execute(text("INSERT INTO readings BY NAME SELECT * FROM _stage_readings"))
     finally:
         raw.unregister("_stage_readings")

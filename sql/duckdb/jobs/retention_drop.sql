@@ -60,10 +60,19 @@ DELETE FROM points
                                  SELECT series_id FROM series
                                   WHERE metric = getvariable('metric'))))));
 -- The pivoted copy of the range (migration 0016) goes with its points: the next compress
--- run copies what is left.
+-- run copies what is left. Whole listed copies go, also the parts of one made under another
+-- chunk interval that reach past the range: rows left without their listing would be
+-- adopted by the next copy listed there.
 DELETE FROM readings
  WHERE getvariable('table') = 'points' AND getvariable('refused') IS NULL
-   AND ts >= getvariable('start') AND ts < getvariable('end');
+   AND ts >= least(getvariable('start'), coalesce((
+        SELECT min(chunk_start) FROM reading_chunks
+         WHERE chunk_end > getvariable('start') AND chunk_start < getvariable('end')),
+        getvariable('start')))
+   AND ts < greatest(getvariable('end'), coalesce((
+        SELECT max(chunk_end) FROM reading_chunks
+         WHERE chunk_end > getvariable('start') AND chunk_start < getvariable('end')),
+        getvariable('end')));
 DELETE FROM reading_chunks
  WHERE getvariable('table') = 'points' AND getvariable('refused') IS NULL
    AND chunk_end > getvariable('start') AND chunk_start < getvariable('end');
