@@ -119,9 +119,13 @@ class Backend(ABC):
         points or rollups hold it too on a single-writer engine (DuckDB), where it is the
         only fence between ingest and a job: no other process, and no row locks to take.
         Keyed by database URL, so two Warehouse objects on one file share it."""
-        key = self.engine.url.render_as_string(hide_password=False)
+        key = self.database_key()
         with _WRITE_FENCES_GUARD:
             return _WRITE_FENCES.setdefault(key, threading.RLock())
+
+    def database_key(self) -> str:
+        """What names this database within the process (the full URL; DuckDB: the file)."""
+        return self.engine.url.render_as_string(hide_password=False)
 
     def job_fence(self) -> AbstractContextManager:
         """What a job or an admin action that changes points, rollups or the schema holds:

@@ -79,6 +79,9 @@ class DuckDBBackend(DuckDBWrites, Backend):
                          readonly_duckdb.close_own_connection(record.info))
         return engine
 
+    def database_key(self) -> str:
+        return _database_key(self.engine)
+
     def commit_generation(self) -> int | None:
         # The file has one writer process (single_writer): this one. Every commit made
         # through an engine this class created is counted, per file.
@@ -244,12 +247,17 @@ _COUNTED_ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _COUNTERS_GUARD = threading.Lock()
 
 
-def _commit_counter(engine) -> list[int]:
+def _database_key(engine) -> str:
+    """The file, whatever URL spelled it (``./w.duckdb`` and ``w.duckdb`` open one DuckDB
+    instance in a process); an in-memory database is private to its engine."""
     name = engine.url.database
-    key = (str(Path(name).resolve()) if name and name != ":memory:"
-           else f"memory:{id(engine)}")  # an in-memory database is private to its engine
+    return (str(Path(name).resolve()) if name and name != ":memory:"
+            else f"memory:{id(engine)}")
+
+
+def _commit_counter(engine) -> list[int]:
     with _COUNTERS_GUARD:
-        return _COMMIT_COUNTERS.setdefault(key, [0])
+        return _COMMIT_COUNTERS.setdefault(_database_key(engine), [0])
 
 
 def _reset_returned(dbapi_connection, record, reset_state) -> None:

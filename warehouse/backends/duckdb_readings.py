@@ -16,7 +16,8 @@ otherwise deletes it as any other write does (``DuckDBWrites.forget_readings``):
 Then the rows go into ``readings`` as they are (missing cells NULL) and every range written
 gets a new ``copy_no`` (listed anew, or renumbered): a frame planned from the list before
 the write fails its guard and reads points, rather than the rows of the label sets and
-metrics its older list knew, which would be half of the write. The compress job later rewrites the range sorted by label set.
+metrics its older list knew, which would be half of the write. The compress job later
+rewrites the range sorted by label set.
 """
 
 from __future__ import annotations
