@@ -57,15 +57,16 @@ async def write_points(
     rows = await read_rows(request, "points batch", settings(request).max_json_body_bytes)
     # One round trip into the threadpool for the whole write (each costs ~1 ms, more on a
     # loaded machine: a live dashboard waits for this request).
-    result = await run_in_threadpool(_write_points, warehouse(request), rows,
+    result = await run_in_threadpool(_write_with_labels, warehouse(request).write_points, rows,
                                      split_list(label_columns) or ())
     return _result(result)
 
 
-def _write_points(wh, rows, label_columns):
+def _write_with_labels(write, rows, label_columns):
+    """``write`` (write_points or write_frame) of a body's rows, JSON times parsed."""
     if isinstance(rows, list):
         rows = zoned_times_parsed(rows, "ts")
-    return wh.write_points(rows, label_columns=label_columns)
+    return write(rows, label_columns=label_columns)
 
 
 @router.post("/frames", summary="Write a wide frame: a row per label set and instant, a column "
@@ -81,15 +82,9 @@ async def write_frame(
     """Write a wide frame as points (``Warehouse.write_frame``): all or nothing; the result
     counts points, and points already stored are skipped."""
     rows = await read_rows(request, "frame batch", settings(request).max_json_body_bytes)
-    result = await run_in_threadpool(_write_frame, warehouse(request), rows,
+    result = await run_in_threadpool(_write_with_labels, warehouse(request).write_frame, rows,
                                      split_list(label_columns) or ())
     return _result(result)
-
-
-def _write_frame(wh, rows, label_columns):
-    if isinstance(rows, list):
-        rows = zoned_times_parsed(rows, "ts")
-    return wh.write_frame(rows, label_columns=label_columns)
 
 
 @router.post("/runs", summary="Write runs (insert or update)", openapi_extra=body_doc(RUN_RECORD),
