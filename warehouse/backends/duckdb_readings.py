@@ -46,11 +46,12 @@ def extend_copy(backend, conn: Connection, rows: WideRows, points: int, lo, hi) 
     (nothing added) otherwise, and the caller deletes the copies of [lo, hi]."""
     if not len(rows.ts_us) or not backend.table_exists(conn, "reading_chunks"):
         return False
-    interval = backend.chunk_interval_us(conn, "points")
+    facts = conn.execute(text(backend.sql("ingest/readings_listed")),
+                         {"lo": lo, "hi": hi}).fetchall()
+    [interval] = [int(a) for kind, a, _, _, _ in facts if kind == "i"]
+    listed = [(a, b, copied) for kind, a, b, copied, _ in facts if kind == "r"]
     chunk = floor_to_bucket(rows.ts_us, interval)
     starts = np.unique(chunk)
-    listed = conn.execute(text(backend.sql("ingest/readings_listed")),
-                          {"lo": lo, "hi": hi}).fetchall()
     new = []
     for start in starts.tolist():
         end = start + interval
@@ -64,7 +65,9 @@ def extend_copy(backend, conn: Connection, rows: WideRows, points: int, lo, hi) 
         if _points_in(conn, start, end) != cells:  # the range held points before the batch
             return False
         new.append((start, end))
-    columns = _columns(backend, conn, rows.metrics)
+    columns = _columns(conn, rows.metrics,
+                       known={name: int(b) for kind, _, b, _, name in facts if kind == "c"},
+                       have={name for kind, _, _, _, name in facts if kind == "h"})
     if columns is None:
         return False
     raw = raw_connection(conn)
@@ -99,12 +102,11 @@ def _points_in(conn: Connection, start: int, end: int) -> int:
                             {"s": _ts(start), "e": _ts(end)}).scalar_one())
 
 
-def _columns(backend, conn: Connection, metrics: list[str]) -> list[int] | None:
+def _columns(conn: Connection, metrics: list[str], known: dict[str, int],
+             have: set[str]) -> list[int] | None:
     """The ``readings`` column number of each metric, numbering new ones and adding their
-    columns; None (nothing changed) when the table would pass :data:`MAX_COLUMNS`."""
-    known = dict(conn.execute(text("SELECT metric, col FROM reading_columns")).fetchall())
-    have = {name for (name,) in conn.execute(text(
-        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'readings'")).fetchall()}
+    columns; None (nothing changed) when the table would pass :data:`MAX_COLUMNS`.
+    ``known``: the numbered metrics; ``have``: the columns ``readings`` has."""
     fresh = sorted(set(metrics) - set(known))
     missing = {f"m{known[m]}" for m in metrics if m in known} - have
     if len(have) - 2 + len(fresh) + len(missing) > MAX_COLUMNS:  # ts, entity: no metric
