@@ -176,9 +176,15 @@ def test_cli_jobs_retention_archive(database_url, tmp_path, monkeypatch):
     builtins = [name for name, *_ in registry.JOB_LIST]
     for job in builtins:
         assert f"{job}: succeeded" in cli("jobs", "run", job)
-    assert "no job is due" in cli("jobs", "run-due")
+    # Nothing is due, unless a minute began since a minutely job ran (a loaded machine takes
+    # long enough over the loop above): then it, and only it, is due again.
+    minutely = {name for name, _, schedule, *_ in registry.JOB_LIST if schedule == "* * * * *"}
+    due = cli("jobs", "run-due")
+    again = [] if "no job is due" in due else due.splitlines()
+    assert {line.split(":")[0] for line in again} <= minutely, due
+    assert all(": succeeded" in line for line in again), due
     history = cli("jobs", "history", "--format", "csv")
-    assert history.count("succeeded") == len(builtins)
+    assert history.count("succeeded") == len(builtins) + len(again)
     assert "points_1d" in cli("jobs", "rollups", "--format", "csv")
     assert cli("archive", "list", "--format", "csv").count("points/date=") == 3
     assert "4320 rows inserted" in cli("archive", "restore", "--from", "2026-10-01T00:00:00Z",
