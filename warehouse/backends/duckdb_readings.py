@@ -25,11 +25,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 from sqlalchemy import Connection, text
 
 from warehouse.backends.base import floor_to_bucket, raw_connection
+from warehouse.timeparse import us_to_ts
 
 if TYPE_CHECKING:
     from warehouse.ingest.wide import WideRows
@@ -85,21 +85,21 @@ def extend_copy(backend, conn: Connection, rows: WideRows, points: int, lo, hi) 
             return False
         for start, end in new:  # rows a listing lost without them (none, normally)
             conn.execute(text("DELETE FROM readings WHERE ts >= :s AND ts < :e"),
-                         {"s": _ts(start), "e": _ts(end)})
+                         {"s": us_to_ts(start), "e": us_to_ts(end)})
         conn.execute(text("INSERT INTO readings BY NAME SELECT * FROM _stage_readings"))
     finally:
         raw.unregister("_stage_readings")
     for start, end in new:
         conn.execute(text(backend.sql("ingest/readings_list")), {
-            "start": _ts(start), "end": _ts(end)})
+            "start": us_to_ts(start), "end": us_to_ts(end)})
     for start in sorted(set(starts.tolist()) - {s for s, _ in new}):
-        conn.execute(text(backend.sql("ingest/readings_renumber")), {"start": _ts(start)})
+        conn.execute(text(backend.sql("ingest/readings_renumber")), {"start": us_to_ts(start)})
     return True
 
 
 def _points_in(conn: Connection, start: int, end: int) -> int:
     return int(conn.execute(text("SELECT count(*) FROM points WHERE ts >= :s AND ts < :e"),
-                            {"s": _ts(start), "e": _ts(end)}).scalar_one())
+                            {"s": us_to_ts(start), "e": us_to_ts(end)}).scalar_one())
 
 
 def _columns(conn: Connection, metrics: list[str], known: dict[str, int],
@@ -141,10 +141,6 @@ def _entities(backend, conn: Connection, labels_keys: np.ndarray) -> np.ndarray:
     for set_no, number in found:
         entity[set_no] = number
     return entity
-
-
-def _ts(us: int) -> pd.Timestamp:
-    return pd.Timestamp(int(us), unit="us", tz="UTC")
 
 
 __all__ = ["MAX_COLUMNS", "extend_copy"]
