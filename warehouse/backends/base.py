@@ -204,6 +204,12 @@ class Backend(ABC):
             return {name: np.empty(0, dtype=object) for name in names}
         return {name: np.array(column, dtype=object) for name, column in zip(names, zip(*rows))}
 
+    def fetch_number_columns(self, conn: Connection, sql: str, params: dict,
+                             names: list[str]) -> dict[str, np.ndarray]:
+        """:meth:`fetch_columns` of a statement of many rows whose columns ``names`` are all
+        numbers; an engine whose driver makes a tuple per row fetches them in bulk."""
+        return self.fetch_columns(conn, sql, params)
+
     def fetch_rows(self, conn: Connection, sql: str, params: dict) -> list[tuple]:
         """Run a query in ``conn``'s transaction (begun if none is) and return its rows."""
         return [tuple(row) for row in conn.execute(text(sql), params).fetchall()]

@@ -233,7 +233,7 @@ def tier_partials(conn: Connection, backend: Backend, plan: TierPlan, agg: str,
                      f"series_id, {PARTIALS[agg]} FROM ({raw}) AS points "
                      f"GROUP BY 1, 2")
     rows = " UNION ALL ".join(parts)
-    t = backend.epoch_us("bucket")
+    t = sql_fragment(backend.sql_folders, "query/tier_bucket_us").format(column="bucket")
     if every_us == plan.width_us:
         # A tier row is already one (bucket, series): fetched as it is.
         columns = "p, n" if agg == "mean" else "p"
@@ -243,7 +243,8 @@ def tier_partials(conn: Connection, backend: Backend, plan: TierPlan, agg: str,
         # a month of daily buckets from the hourly tier leaves it as 30, not 720, rows.
         sql = (f"SELECT {t} AS t, series_id, {_FRAME_MERGES[agg]} FROM ({rows}) AS partials "
                f"GROUP BY bucket, series_id")
-    return backend.fetch_columns(conn, sql, params)
+    names = ["t", "series_id", "p", "n"] if agg == "mean" else ["t", "series_id", "p"]
+    return backend.fetch_number_columns(conn, sql, params, names)
 
 
 # A tier row as wh.frame's partials (``p``, and ``n`` for mean): raw points give PARTIALS.
