@@ -22,6 +22,9 @@ several metrics read (``jobs/readings.py``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -93,13 +96,20 @@ def compress_chunks(ctx: JobContext, older_than: pd.Timestamp) -> list[ChunkResu
         # the chunk is truncated when no snapshot can read them any more
         reclaims = native and bool(conn.execute(
             text(backend.sql("jobs/reclaim_chunk_present"))).scalar())
+        # from 0019 on: a second session encodes the chunk while the job deletes its rows
+        beside = native and bool(conn.execute(
+            text(backend.sql("jobs/compress_beside_present"))).scalar())
     script = backend.sql("jobs/compress_chunk")
     results = []
     for chunk, start, end in todo:
         ctx.check()
-        with ctx.transaction(exclusive=True) as conn:
-            [(rows, segments, refused)] = backend.run_script(conn, script, {
-                "chunk": chunk, "start": start, "end": end, "now": ctx.now})
+        with _encoder_session(ctx, chunk, beside) as encoder, \
+                ctx.transaction(exclusive=True) as conn:
+            if beside:
+                rows, segments, refused = _compress_beside(ctx, conn, chunk, encoder)
+            else:
+                [(rows, segments, refused)] = backend.run_script(conn, script, {
+                    "chunk": chunk, "start": start, "end": end, "now": ctx.now})
             # and its pivoted copy, where the schema has one (migrations 0016, 0017); on
             # PostgreSQL the encoder has just deleted every row of the chunk
             if not refused and backend.table_exists(conn, "reading_chunks"):
@@ -110,6 +120,58 @@ def compress_chunks(ctx: JobContext, older_than: pd.Timestamp) -> list[ChunkResu
     if results and not backend.capabilities.native_partitions:
         reclaim_after_job(ctx)  # DuckDB: CHECKPOINT drops the unsorted row groups
     return results
+
+
+@contextmanager
+def _encoder_session(ctx: JobContext, chunk: str, beside: bool) -> Iterator[Connection | None]:
+    """A second connection for the encoder, in a transaction holding ACCESS SHARE on the
+    chunk from before the job's EXCLUSIVE lock (migration 0019 says why before); None where
+    the schema has no staged encoder or the lock is not granted: the job then encodes alone.
+    Rolled back on the way out unless the encoder committed."""
+    if not beside:
+        yield None
+        return
+    with ctx.wh.engine.connect() as conn:
+        granted = conn.execute(text(ctx.wh.backend.sql("jobs/compress_encoder_lock")),
+                               {"chunk": chunk}).scalar()
+        try:
+            yield conn if granted else None
+        finally:
+            conn.rollback()
+
+
+def _compress_beside(ctx: JobContext, conn: Connection, chunk: str,
+                     encoder: Connection | None) -> tuple[int, int, str | None]:
+    """One chunk from migration 0019 on, in the job's transaction ``conn``: lock and check
+    it, then encode it into the staging table in ``encoder`` (committed there) while ``conn``
+    deletes its rows, and move the segments in; without ``encoder``, encode first in
+    ``conn``. Returns (rows, segments, refused) as wh_compress_chunk."""
+    backend = ctx.wh.backend
+    params = {"chunk": chunk}
+    refused = conn.execute(text(backend.sql("jobs/compress_begin")), params).scalar()
+    if refused:
+        return 0, 0, refused
+    encode = text(backend.sql("jobs/compress_encode"))
+    empty = text(backend.sql("jobs/compress_empty"))
+    if encoder is None:
+        conn.execute(encode, params)
+        deleted = conn.execute(empty, params).scalar()
+    else:
+        def encode_and_commit() -> None:
+            encoder.execute(encode, params)
+            encoder.commit()
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            encoding = pool.submit(encode_and_commit)
+            try:
+                deleted = conn.execute(empty, params).scalar()
+            except BaseException:
+                backend.interrupt(encoder)  # the job stops: so does its encoder
+                raise
+            encoding.result()
+    [(rows, segments, _)] = conn.execute(text(backend.sql("jobs/compress_publish")),
+                                         {**params, "deleted": deleted}).all()
+    return rows, segments, None
 
 
 def _truncated(ctx: JobContext, chunk: str) -> bool:

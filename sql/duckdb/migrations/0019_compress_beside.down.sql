@@ -1,0 +1,2 @@
+-- 0019 down: nothing to undo on DuckDB.
+SELECT 1;
