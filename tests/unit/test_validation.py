@@ -151,7 +151,7 @@ def test_label_columns_must_exist_and_be_label_names():
     assert "does not have" in rejected(frame, label_columns=["host", "region"])
     assert "not a valid label name" in rejected(frame.assign(**{"bad key": "x"}),
                                                 label_columns=["bad key"])
-    assert "points column" in rejected(frame, label_columns=["metric"])
+    assert "column of the batch itself" in rejected(frame, label_columns=["metric"])
     assert "named twice" in rejected(frame, label_columns=["host", "host"])
     # a single name is one column, not the letters of one
     assert prepare_points(frame, label_columns="host").series["labels_key"].tolist() == \

@@ -135,14 +135,25 @@ def test_label_columns_must_name_columns_of_the_frame():
 
 
 @pytest.mark.parametrize("label_columns, message", [
-    (["ts"], "points column"),
-    (["run_id"], "points column"),
+    (["ts"], "column of the batch itself"),
+    (["run_id"], "column of the batch itself"),
+    (["labels"], "column of the batch itself"),
     (["host", "host"], "named twice"),
     (["no-dash"], "not a valid label name"),
 ])
 def test_label_columns_that_cannot_be_labels_are_refused(label_columns, message):
-    frame = wide(run_id=[None] * 4, **{"no-dash": ["x"] * 4})
+    frame = wide(run_id=[None] * 4, labels=["x"] * 4, **{"no-dash": ["x"] * 4})
     assert any(f == "label_columns" and message in m for _, f, m in problems(frame, label_columns))
+
+
+def test_label_columns_may_be_named_metric_or_value():
+    """A wide frame has no metric or value column, so labels may take those names, as they
+    may in a labels dict; the points carry them as labels."""
+    batch, _ = prepare_wide(wide(metric=["x", "x", "y", "y"], value=["v"] * 4),
+                            ["host", "metric", "value"])
+    assert {(m, k) for m, k, _, _ in points_of(batch)} == {
+        (name, f'{{"host":"{h}","metric":"{x}","value":"v"}}')
+        for name in ("cpu", "mem") for h, x in (("a", "x"), ("b", "x"), ("a", "y"), ("b", "y"))}
 
 
 def test_a_label_value_too_long_is_refused():

@@ -235,16 +235,18 @@ def _labels_size_problem(key: str) -> str | None:
     return None
 
 
-def _check_label_columns(frame: pd.DataFrame, names: list[str], problems: Problems) -> None:
-    """``label_columns`` must name existing, distinct columns that are valid label names."""
+def _check_label_columns(frame: pd.DataFrame, names: list[str], problems: Problems,
+                         reserved: tuple[str, ...] = (*REQUIRED, *OPTIONAL)) -> None:
+    """``label_columns`` must name existing, distinct columns that are valid label names and
+    not ``reserved`` (the batch's own columns)."""
     seen = set()
     for name in names:
         if not isinstance(name, str) or not LABEL_KEY_PATTERN.match(name):
             problems.items.append(FieldProblem(None, "label_columns", (
                 f"{name!r:.40} is not a valid label name ({LABEL_KEY_PATTERN.pattern})")))
-        elif name in (*REQUIRED, *OPTIONAL):
+        elif name in reserved:
             problems.items.append(FieldProblem(None, "label_columns", (
-                f"{name!r} is a points column, not a label")))
+                f"{name!r} is a column of the batch itself, not a label")))
         elif name not in frame.columns:
             problems.items.append(FieldProblem(None, "label_columns", (
                 f"names column {name!r}, which the data does not have; columns: "

@@ -76,7 +76,9 @@ def prepare_wide(data, label_columns: Sequence[str] = ()) -> tuple[PointsBatch, 
     frame = unique_index(as_frame(data, "frame batch"))
     problems = Problems("frame batch")
     label_columns = [label_columns] if isinstance(label_columns, str) else list(label_columns)
-    _check_label_columns(frame, label_columns, problems)
+    # a wide frame has no metric or value column: labels may take those names, as in a
+    # labels dict
+    _check_label_columns(frame, label_columns, problems, reserved=(*RESERVED, "labels"))
     metrics = [c for c in frame.columns if c not in (*RESERVED, *label_columns)]
     if "ts" not in frame.columns:
         problems.items.append(FieldProblem(None, "ts", "required column is missing"))
