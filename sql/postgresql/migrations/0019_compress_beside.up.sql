@@ -80,10 +80,13 @@ BEGIN
 END
 $$;
 
--- The encoder (either session): 0015's statement, into the staging table. Refuses to run
--- unless some transaction holds the chunk's EXCLUSIVE lock (wh_compress_begin's): without it
--- a writer could add rows the job would delete unencoded. Returns the segments staged.
-CREATE FUNCTION wh_compress_encode(p_chunk text, p_segment integer DEFAULT 1000)
+-- The encoder (either session): 0015's statement, into the staging table, for the chunk's
+-- series from p_from up to p_to (NULL: no bound), so that the two sessions can share the
+-- work. Refuses to run unless some transaction holds the chunk's EXCLUSIVE lock
+-- (wh_compress_begin's): without it a writer could add rows the job would delete unencoded.
+-- Returns the segments staged.
+CREATE FUNCTION wh_compress_encode(p_chunk text, p_from integer DEFAULT NULL,
+                                   p_to integer DEFAULT NULL, p_segment integer DEFAULT 1000)
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -124,6 +127,7 @@ BEGIN
                   FROM (SELECT series_id, count(*) AS n, count(run_id) > 0 AS has_runs,
                                array_agg(ts) AS t, array_agg(value) AS v, array_agg(run_id) AS r
                           FROM (SELECT series_id, ts, value, run_id FROM %2$I
+                                 WHERE series_id >= $1 AND series_id < $2
                                  ORDER BY series_id, ts) sorted
                          GROUP BY series_id) p
                  CROSS JOIN LATERAL generate_series(0, (p.n - 1) / %1$s) AS k
@@ -184,7 +188,9 @@ BEGIN
                                OFFSET 0) w
                        OFFSET 0) i
                OFFSET 0) f
-        ) x$q$, p_segment, p_chunk, p_chunk);
+        ) x$q$, p_segment, p_chunk, p_chunk)
+    -- bigint bounds, so that "no bound" lies outside every integer series id
+    USING coalesce(p_from::bigint, -2147483648), coalesce(p_to::bigint, 2147483648);
     GET DIAGNOSTICS v_segs = ROW_COUNT;
     RETURN v_segs;
 END
