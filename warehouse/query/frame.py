@@ -191,7 +191,12 @@ def query_frame(conn: Connection, backend: Backend, metrics, start=None, end=Non
         sql += " ORDER BY grp, t"
     if not series_ids:
         return _empty(names, key_names)
-    rows = partial_rows if partial_rows is not None else backend.fetch_columns(conn, sql, params)
+    if partial_rows is not None:
+        rows = partial_rows
+    elif copy is not None and copy.number_columns is not None:
+        rows = backend.fetch_number_columns(conn, sql, params, list(copy.number_columns))
+    else:
+        rows = backend.fetch_columns(conn, sql, params)
     if copy is not None and not copy.held(conn, backend, rows):  # a copy went: read points
         return query_frame(conn, backend, metrics, start, end, labels=labels, every=every,
                            agg=agg, by=by, where=where, copies=False)

@@ -76,6 +76,9 @@ class CopyRead:
     sql: str
     finish: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
     numbers: np.ndarray  # copy_no of the copies read
+    #: The statement's columns where they are all numbers, fetched as such
+    #: (``Backend.fetch_number_columns``: PostgreSQL's row per instant); None: fetch_columns.
+    number_columns: tuple[str, ...] | None = None
 
     def held(self, conn: Connection, backend: Backend, rows: dict[str, np.ndarray]) -> bool:
         """Whether the copies read were all there in the statement's snapshot: its
@@ -145,8 +148,11 @@ def copy_read(conn: Connection, backend: Backend, names: list[str], series_ids: 
         where_at = (names.index(condition.metric), condition.op) if condition else None
         sql = _segments_sql(cols, filters[0], where_at, epoch_us(start_ts), epoch_us(end_ts),
                             _guard(numbers))
-        return CopyRead(sql, lambda rows: _instants(_flattened(rows), entities, grp_of, cols)
-                        if rows["entity"][0] is not None else _no_instants(len(cols)), numbers)
+        fetched = ("t", "entity", *(f"v{i}" for i, c in enumerate(cols) if c is not None),
+                   "copies")
+        return CopyRead(sql, lambda rows: _instants(_typed(rows), entities, grp_of, cols)
+                        if rows["entity"][0] is not None else _no_instants(len(cols)), numbers,
+                        fetched)
     if bucket is None:
         values = "".join(f", m{c} AS v{i}" for i, c in enumerate(cols) if c is not None)
         sql = f"SELECT ts AS t, entity{values}, {guard} FROM readings WHERE {where}"
@@ -163,11 +169,12 @@ def copy_read(conn: Connection, backend: Backend, names: list[str], series_ids: 
 
 def _segments_sql(cols: list, entity_filter: str, where_at: tuple[int, str] | None,
                   start_us: int, end_us: int, guard: str) -> str:
-    """PostgreSQL: the instants of [start_us, end_us) in the copy's segment rows, as
-    (entity, array of t µs, arrays of v<i>..., copies) per label set; ``where_at`` the
-    (frame position, operator) of a value filter. One ``unnest`` of the row's instants and
-    the frame's arrays together detoasts each array once per row; a value filter first
-    skips rows whose least/greatest value of its metric (``lo``/``hi``) cannot pass. With
+    """PostgreSQL: the instants of [start_us, end_us) in the copy's segment rows, as rows
+    (t µs, entity, v<i>..., copies), for :meth:`Backend.fetch_number_columns`; ``where_at`` the
+    (frame position, operator) of a value filter. Without one, one ``unnest`` of the row's
+    instants and the frame's arrays together detoasts each array once per row; with one,
+    :func:`_hits_sql` unnests that metric alone, after skipping rows whose least/greatest
+    value of it (``lo``/``hi``) cannot pass. With
     no instant, one row of NULLs still carries ``copies``: a statement asking for it after
     the frame's own would end its snapshot (catalog.state_checked answers it again). A row's
     first instant in µs is exact (wh_epoch_us, once per row: OFFSET 0), where float8 seconds
@@ -175,25 +182,26 @@ def _segments_sql(cols: list, entity_filter: str, where_at: tuple[int, str] | No
     present = [(i, c) for i, c in enumerate(cols) if c is not None]
     names = ", ".join(f"v{i}" for i, _ in present)
     filters = [entity_filter, "r.ts_max >= :start", "r.ts_min < :end"]
-    if where_at is None:  # a row per instant where one of the frame's metrics has a value
-        filters.append(f"({' OR '.join(f'u.v{i} IS NOT NULL' for i, _ in present)})")
-    elif cols[where_at[0]] is None:
-        filters.append("false")  # the filtered metric has no value in the copy
+    if where_at is not None and cols[where_at[0]] is not None:
+        instants = _hits_sql(present, *where_at, cols[where_at[0]], filters)
     else:
-        k, op = where_at
-        filters += [f"u.v{k} {op} :where_value", *_row_bounds(cols[k], op)]
-    # An array per label set and column: a row per instant cost the driver twice the
-    # statement's own time (TSBS high-cpu-all, 42k instants: 496 against 305 ms).
-    arrays = ", ".join(f"array_agg({n}) AS {n}" for n in ("t", *names.split(", ")))
+        if where_at is None:  # a row per instant where one of the frame's metrics has a value
+            filters.append(f"({' OR '.join(f'u.v{i} IS NOT NULL' for i, _ in present)})")
+        else:
+            filters.append("false")  # the filtered metric has no value in the copy
+        instants = (f"SELECT b.us_min + coalesce(u.offset_us, (u.o - 1) * r.ts_step) AS t, "
+                    f"r.entity, {', '.join(f'u.v{i}' for i, _ in present)} "
+                    f"FROM readings r CROSS JOIN LATERAL (SELECT wh_epoch_us(r.ts_min) AS us_min "
+                    f"OFFSET 0) AS b CROSS JOIN LATERAL unnest(r.ts_offsets, "
+                    f"{', '.join(f'r.m{c}' for _, c in present)}) "
+                    f"WITH ORDINALITY AS u(offset_us, {names}, o) WHERE {' AND '.join(filters)}")
+    # A row per instant, which the fetch folds into one row of arrays sent in binary: as text
+    # rows they cost the driver twice the statement's own time (TSBS high-cpu-all, 42k
+    # instants: 496 against 305 ms), as text arrays per label set ~90 ms of client CPU
+    # (binary: ~30), and grouping them per label set sorted every instant on the server.
     return (f"SELECT hits.*, g.copies FROM ({guard}) AS g(copies) LEFT JOIN ("
-            f"SELECT entity, {arrays} FROM ("
-            f"SELECT b.us_min + coalesce(u.offset_us, (u.o - 1) * r.ts_step) AS t, r.entity, "
-            f"{', '.join(f'u.v{i}' for i, _ in present)} "
-            f"FROM readings r CROSS JOIN LATERAL (SELECT wh_epoch_us(r.ts_min) AS us_min "
-            f"OFFSET 0) AS b CROSS JOIN LATERAL unnest(r.ts_offsets, "
-            f"{', '.join(f'r.m{c}' for _, c in present)}) "
-            f"WITH ORDINALITY AS u(offset_us, {names}, o) WHERE {' AND '.join(filters)}) AS q "
-            f"WHERE t >= {int(start_us)} AND t < {int(end_us)} GROUP BY entity) AS hits ON true")
+            f"SELECT * FROM ({instants}) AS q "
+            f"WHERE t >= {int(start_us)} AND t < {int(end_us)}) AS hits ON true")
 
 
 def _no_instants(width: int) -> dict[str, np.ndarray]:
@@ -202,18 +210,36 @@ def _no_instants(width: int) -> dict[str, np.ndarray]:
             **{f"v{i}": np.empty(0, dtype="f8") for i in range(width)}}
 
 
-def _flattened(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Rows of (entity, array of t µs, arrays of v<i>) as one row per instant, ``t`` as
-    ``datetime64[us]`` (NULL values, a metric without a value at an instant: NaN)."""
-    sizes = [len(t) for t in rows["t"]]
-    out = {"entity": np.repeat(np.asarray(rows["entity"], dtype="i8"), sizes)}
+def _hits_sql(present: list[tuple[int, int]], k: int, op: str, col: int,
+              filters: list[str]) -> str:
+    """The instants of segment rows where frame metric ``k`` (column ``col``) passes ``op
+    :where_value``, as rows (t µs, entity, v<i>...) before the caller's time bounds.
+
+    Only that metric's array is unnested; the other values are taken by subscript at the
+    hits' positions, from one detoasted copy of each array per row (``|| '{}'``: a
+    subscript of the stored, compressed array would decompress it at every access). An
+    ``unnest`` of every array (ROWS FROM: each function's rows go through a tuplestore)
+    took ~5x the statement: TSBS high-cpu-all's 44,866 hits in 174 rows, 246-320 -> 48-63
+    ms (same process, load 4.1). Arrays shorter than the row's instants give NULL past
+    their end, as that ``unnest`` pads them."""
+    copies = "".join(f", r.m{c} || CAST('{{}}' AS DOUBLE PRECISION[]) AS a{i}"
+                     for i, c in present if i != k)
+    values = ", ".join(f"h.v AS v{i}" if i == k else f"b.a{i}[h.o] AS v{i}" for i, _ in present)
+    conditions = [*filters, f"h.v {op} :where_value", *_row_bounds(col, op)]
+    return (f"SELECT b.us_min + coalesce(b.offsets[h.o], (h.o - 1) * r.ts_step) AS t, "
+            f"r.entity, {values} FROM readings r CROSS JOIN LATERAL (SELECT "
+            f"wh_epoch_us(r.ts_min) AS us_min, r.ts_offsets || CAST('{{}}' AS BIGINT[]) AS "
+            f"offsets{copies} OFFSET 0) AS b CROSS JOIN LATERAL unnest(r.m{col}) WITH "
+            f"ORDINALITY AS h(v, o) WHERE {' AND '.join(conditions)}")
+
+
+def _typed(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Fetched instants typed: ``t`` µs as ``datetime64[us]``, values float (NULL: NaN)."""
+    out = {"entity": np.asarray(rows["entity"], dtype="i8"),
+           "t": np.asarray(rows["t"], dtype="i8").view("M8[us]")}
     for name, column in rows.items():
-        if name == "t":
-            out[name] = np.fromiter((v for part in column for v in part), dtype="i8",
-                                    count=sum(sizes)).view("M8[us]")
-        elif name.startswith("v"):
-            out[name] = np.concatenate([np.asarray(part, dtype="f8") for part in column]) \
-                if len(column) else np.empty(0)
+        if name.startswith("v"):
+            out[name] = np.asarray(column, dtype="f8")
     return out
 
 
