@@ -229,6 +229,10 @@ BEGIN
         SELECT series_id, ts_min, ts_max, n, min, max, sum, sum_sq, first_value, last_value,
                ts_step, ts_deltas, vals, vals_real, vals_int, vals_decimals, run_ids
           FROM points_compressed_staging WHERE chunk_name = p_chunk
+         -- in key order, as one session's encoder wrote them: the two sessions' rows lie
+         -- interleaved in the staging heap, and inserted so the primary key splits pages
+         -- and keeps them half full
+         ORDER BY series_id, ts_min
         RETURNING n, ts_step IS NOT NULL OR 0 < ALL (ts_deltas[2:]) AS ascending)
     SELECT count(*), coalesce(sum(n), 0), coalesce(bool_and(ascending), true)
       INTO v_segs, v_rows, v_ordered FROM written;
