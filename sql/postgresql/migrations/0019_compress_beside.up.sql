@@ -1,13 +1,14 @@
 -- 0019 up: the compress job's encoding runs beside its DELETE, in a second session (issue 15;
 -- docs/jobs.md "Compression"). A TSBS day (8.64M points) spent ~4.4 s encoding and then ~2.6 s
 -- deleting the chunk's rows, one after the other in one session; neither reads what the other
--- writes, so a second session now encodes the chunk into an unlogged staging table while the
--- job's transaction deletes its rows, and the job's transaction then moves the staged segments
--- into points_compressed (already compressed: moved, not compressed again). The publish stays
--- one transaction, as 0015's: segments and DELETE commit together, and older snapshots still
--- read the rows. The encoder's statement is 0015's, unchanged; 0015's wh_compress_chunk stays
--- (a database below 0019 runs it, and the job falls back to one session where a second cannot
--- lock the chunk).
+-- writes, so a second session now encodes most of the chunk's series into an unlogged staging
+-- table while the job's transaction encodes the others there (a fifth: jobs/compress.py's
+-- OWN_SHARE) and then deletes the rows, and the job's transaction then moves the staged
+-- segments into points_compressed (already compressed: moved, not compressed again). The
+-- publish stays one transaction, as 0015's: segments and DELETE commit together, and older
+-- snapshots still read the rows. The encoder's statement is 0015's but for its series bounds;
+-- 0015's wh_compress_chunk stays (a database below 0019 runs it). Where the second session
+-- cannot lock the chunk, the job's transaction encodes every series itself, before its DELETE.
 --
 -- Why the second session reads exactly the rows the job deletes: it takes ACCESS SHARE on the
 -- chunk first (compatible with everything but ACCESS EXCLUSIVE: taking it later could queue
