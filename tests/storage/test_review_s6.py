@@ -87,19 +87,30 @@ def values(rng: np.random.Generator, metric: str, n: int) -> np.ndarray:
     return rng.uniform(-1, 1, n)
 
 
-def expected(points: pd.DataFrame, metrics: list[str], metric: str | None, test, start,
-             end) -> pd.DataFrame:
-    """The frame by pandas: the first value written of each key wins (ingest skips stored
-    keys); rows where ``test`` holds for ``metric`` (every row with a value: None)."""
+def pivoted(points: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """The points as pandas pivots them: a row per (ts, host) with a value of one of
+    ``metrics``, a column per metric; the first value written of each key wins (ingest skips
+    stored keys)."""
     points = points.drop_duplicates(["metric", "host", "ts"], keep="first")
-    points = points[(points["ts"] >= start) & (points["ts"] < end)
-                    & points["metric"].isin(metrics)]
+    points = points[points["metric"].isin(metrics)]
     wide = points.pivot_table(index=["ts", "host"], columns="metric", values="value",
                               aggfunc="max").reindex(columns=metrics).reset_index()
     wide.columns.name = None
+    return wide.sort_values(["host", "ts"]).reset_index(drop=True)[["ts", "host", *metrics]]
+
+
+def expected_of(wide: pd.DataFrame, metric: str | None, test, start, end) -> pd.DataFrame:
+    """The frame by pandas from :func:`pivoted` rows: those in [start, end) where ``test``
+    holds for ``metric`` (every row: None)."""
+    wide = wide[(wide["ts"] >= start) & (wide["ts"] < end)]
     if metric is not None:
         wide = wide[test(wide[metric])]
-    return wide.sort_values(["host", "ts"]).reset_index(drop=True)[["ts", "host", *metrics]]
+    return wide.reset_index(drop=True)
+
+
+def expected(points: pd.DataFrame, metrics: list[str], metric: str | None, test, start,
+             end) -> pd.DataFrame:
+    return expected_of(pivoted(points, metrics), metric, test, start, end)
 
 
 def write(wh, points: pd.DataFrame) -> None:
@@ -112,12 +123,13 @@ def compress_closed(wh) -> None:
 
 
 def check(wh, points: pd.DataFrame, metrics: list[str] = METRICS) -> None:
+    wide = pivoted(points, metrics)  # once: filtering it per window and test is the same
     for start, end in WINDOWS:
         for where, test in [(None, None), *WHERES]:
             metric = where.split()[0] if where else None
             if metric is not None and metric not in metrics:
                 continue
-            want = expected(points, metrics, metric, test, start, end)
+            want = expected_of(wide, metric, test, start, end)
             got = wh.frame(metrics, start, end, where=where)
             from_points = read_frame(wh, metrics, start, end, where=where, copies=False)
             name = f"{where} {start} {end}"
