@@ -171,37 +171,27 @@ def _segments_sql(cols: list, entity_filter: str, where_at: tuple[int, str] | No
                   start_us: int, end_us: int, guard: str) -> str:
     """PostgreSQL: the instants of [start_us, end_us) in the copy's segment rows, as rows
     (t µs, entity, v<i>..., copies), for :meth:`Backend.fetch_number_columns`; ``where_at`` the
-    (frame position, operator) of a value filter. Without one, one ``unnest`` of the row's
-    instants and the frame's arrays together detoasts each array once per row; with one,
-    :func:`_hits_sql` unnests that metric alone, after skipping rows whose least/greatest
-    value of it (``lo``/``hi``) cannot pass. With
+    (frame position, operator) of a value filter (:func:`_instants_sql`), which first skips
+    rows whose least/greatest value of its metric (``lo``/``hi``) cannot pass. With
     no instant, one row of NULLs still carries ``copies``: a statement asking for it after
     the frame's own would end its snapshot (catalog.state_checked answers it again). A row's
     first instant in µs is exact (wh_epoch_us, once per row: OFFSET 0), where float8 seconds
     since the epoch miss µs before 1833 and after 2106."""
     present = [(i, c) for i, c in enumerate(cols) if c is not None]
-    names = ", ".join(f"v{i}" for i, _ in present)
     filters = [entity_filter, "r.ts_max >= :start", "r.ts_min < :end"]
-    if where_at is not None and cols[where_at[0]] is not None:
-        instants = _hits_sql(present, *where_at, cols[where_at[0]], filters)
-    else:
-        if where_at is None:  # a row per instant where one of the frame's metrics has a value
-            filters.append(f"({' OR '.join(f'u.v{i} IS NOT NULL' for i, _ in present)})")
-        else:
-            filters.append("false")  # the filtered metric has no value in the copy
-        instants = (f"SELECT b.us_min + coalesce(u.offset_us, (u.o - 1) * r.ts_step) AS t, "
-                    f"r.entity, {', '.join(f'u.v{i}' for i, _ in present)} "
-                    f"FROM readings r CROSS JOIN LATERAL (SELECT wh_epoch_us(r.ts_min) AS us_min "
-                    f"OFFSET 0) AS b CROSS JOIN LATERAL unnest(r.ts_offsets, "
-                    f"{', '.join(f'r.m{c}' for _, c in present)}) "
-                    f"WITH ORDINALITY AS u(offset_us, {names}, o) WHERE {' AND '.join(filters)}")
+    kept = [f"t >= {int(start_us)}", f"t < {int(end_us)}"]
+    if where_at is None:  # a row per instant where one of the frame's metrics has a value
+        kept.append(f"({' OR '.join(f'v{i} IS NOT NULL' for i, _ in present)})")
+    elif cols[where_at[0]] is None:
+        filters.append("false")  # the filtered metric has no value in the copy
+        where_at = None
     # A row per instant, which the fetch folds into one row of arrays sent in binary: as text
     # rows they cost the driver twice the statement's own time (TSBS high-cpu-all, 42k
     # instants: 496 against 305 ms), as text arrays per label set ~90 ms of client CPU
     # (binary: ~30), and grouping them per label set sorted every instant on the server.
     return (f"SELECT hits.*, g.copies FROM ({guard}) AS g(copies) LEFT JOIN ("
-            f"SELECT * FROM ({instants}) AS q "
-            f"WHERE t >= {int(start_us)} AND t < {int(end_us)}) AS hits ON true")
+            f"SELECT * FROM ({_instants_sql(present, where_at, cols, filters)}) AS q "
+            f"WHERE {' AND '.join(kept)}) AS hits ON true")
 
 
 def _no_instants(width: int) -> dict[str, np.ndarray]:
@@ -210,27 +200,35 @@ def _no_instants(width: int) -> dict[str, np.ndarray]:
             **{f"v{i}": np.empty(0, dtype="f8") for i in range(width)}}
 
 
-def _hits_sql(present: list[tuple[int, int]], k: int, op: str, col: int,
-              filters: list[str]) -> str:
-    """The instants of segment rows where frame metric ``k`` (column ``col``) passes ``op
-    :where_value``, as rows (t µs, entity, v<i>...) before the caller's time bounds.
+def _instants_sql(present: list[tuple[int, int]], where_at: tuple[int, str] | None,
+                  cols: list, filters: list[str]) -> str:
+    """The instants of the segment rows passing ``filters`` as rows (t µs, entity, v<i>...)
+    for the frame positions and columns ``present``; with ``where_at`` (frame position,
+    operator), only those where that metric passes ``op :where_value``.
 
-    Only that metric's array is unnested; the other values are taken by subscript at the
-    hits' positions, from one detoasted copy of each array per row (``|| '{}'``: a
+    One array is unnested (the filtered metric's), or the positions 1..n generated, and the
+    values taken by subscript from one detoasted copy of each array per row (``|| '{}'``: a
     subscript of the stored, compressed array would decompress it at every access). An
     ``unnest`` of every array (ROWS FROM: each function's rows go through a tuplestore)
-    took ~5x the statement: TSBS high-cpu-all's 44,866 hits in 174 rows, 246-320 -> 48-63
-    ms (same process, load 4.1). Arrays shorter than the row's instants give NULL past
-    their end, as that ``unnest`` pads them."""
+    took ~5x the statement: TSBS high-cpu-all's 44,866 hits in 174 rows 246-320 -> 48-63
+    ms, every instant of 20 label sets' 12 hours 94-171 -> 17-34 ms (same process, load
+    4.1-4.6). An array shorter than its row's instants gives NULL past its end, as that
+    ``unnest`` padded it."""
+    k = where_at[0] if where_at is not None else None
+    if where_at is not None:
+        col, op = cols[k], where_at[1]
+        driver = f"unnest(r.m{col}) WITH ORDINALITY AS h(v, o)"
+        filters = [*filters, f"h.v {op} :where_value", *_row_bounds(col, op)]
+    else:
+        driver = "generate_series(1, r.n) AS h(o)"
     copies = "".join(f", r.m{c} || CAST('{{}}' AS DOUBLE PRECISION[]) AS a{i}"
                      for i, c in present if i != k)
     values = ", ".join(f"h.v AS v{i}" if i == k else f"b.a{i}[h.o] AS v{i}" for i, _ in present)
-    conditions = [*filters, f"h.v {op} :where_value", *_row_bounds(col, op)]
     return (f"SELECT b.us_min + coalesce(b.offsets[h.o], (h.o - 1) * r.ts_step) AS t, "
             f"r.entity, {values} FROM readings r CROSS JOIN LATERAL (SELECT "
             f"wh_epoch_us(r.ts_min) AS us_min, r.ts_offsets || CAST('{{}}' AS BIGINT[]) AS "
-            f"offsets{copies} OFFSET 0) AS b CROSS JOIN LATERAL unnest(r.m{col}) WITH "
-            f"ORDINALITY AS h(v, o) WHERE {' AND '.join(conditions)}")
+            f"offsets{copies} OFFSET 0) AS b CROSS JOIN LATERAL {driver} "
+            f"WHERE {' AND '.join(filters)}")
 
 
 def _typed(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
