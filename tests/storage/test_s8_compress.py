@@ -129,6 +129,12 @@ def test_what_a_failed_run_staged_is_cleared_by_the_next(pg):
         encoder.commit()
         job.rollback()  # the job failed after its encoder committed
     assert staged(pg) > 0
+    with pg.engine.begin() as conn:  # and one for a chunk dropped since
+        conn.execute(text(
+            "INSERT INTO points_compressed_staging (chunk_name, series_id, ts_min, ts_max, n, "
+            "min, max, sum, sum_sq, first_value, last_value, ts_step, vals) "
+            "VALUES ('points_20250101_000000', 1, '2025-01-01', '2025-01-01', 1, 0, 0, 0, 0, "
+            "0, 0, 0, '{0}')"))
     assert [r.refused for r in compress_all(pg)] == [None] * 3
     assert staged(pg) == 0
     assert db(pg, "SELECT sum(n) FROM points_compressed") == [(hot,)]

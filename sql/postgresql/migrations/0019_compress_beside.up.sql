@@ -48,8 +48,8 @@ END
 $$;
 
 -- The job's transaction, first: 0015's checks and locks for chunk p_chunk (the chunk's
--- compress key, EXCLUSIVE), then clears what a failed run left staged for it. Returns NULL,
--- or why the chunk is left hot.
+-- compress key, EXCLUSIVE), then clears what a failed run left staged for it (or for a chunk
+-- dropped since). Returns NULL, or why the chunk is left hot.
 CREATE FUNCTION wh_compress_begin(p_chunk text)
 RETURNS text
 LANGUAGE plpgsql AS $$
@@ -76,7 +76,10 @@ BEGIN
                 WHERE i.range_start < v_end AND i.range_end > v_start) THEN
         RETURN 'late points not rolled up yet';
     END IF;
-    DELETE FROM points_compressed_staging WHERE chunk_name = p_chunk;
+    -- and what failed runs left for chunks dropped since (no run comes back for those)
+    DELETE FROM points_compressed_staging s
+     WHERE s.chunk_name = p_chunk
+        OR NOT EXISTS (SELECT 1 FROM wh_chunks c WHERE c.chunk_name = s.chunk_name);
     RETURN NULL;
 END
 $$;
