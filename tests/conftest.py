@@ -38,7 +38,7 @@ class _ExternalPostgres:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self._url.set(database=name).render_as_string(hide_password=False)
 
-    def stop(self) -> None:
+    def stop(self, **_) -> None:
         pass
 
 
@@ -56,7 +56,7 @@ def postgres_server():
             pytest.fail(message)
         pytest.skip(message)
     yield server
-    server.stop()
+    server.stop(wait_for_removal=False)  # the suite need not wait for its files to go
 
 
 @pytest.fixture

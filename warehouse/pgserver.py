@@ -92,12 +92,19 @@ class LocalPostgres:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
-    def stop(self) -> None:
+    def stop(self, *, wait_for_removal: bool = True) -> None:
+        """Stop the server at once and delete its directory; ``wait_for_removal=False``
+        leaves the deleting to a detached ``rm -rf`` (a test session's server holds a
+        database per test, ~1,200 of them: 15 GB, over a minute of unlinking)."""
         try:
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w",
                       "stop")
         except subprocess.CalledProcessError:
             pass
+        if not wait_for_removal:
+            subprocess.Popen(["rm", "-rf", "--", str(self.dir)], start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            return
         for _ in range(20):
             try:
                 shutil.rmtree(self.dir)
