@@ -382,28 +382,53 @@ def _plain_arrow(kind: pa.DataType) -> bool:
 def _arrow_frame(table: pa.Table, columns: list[str], types: list[str]) -> pd.DataFrame:
     """The result as a DataFrame with the dtypes rows of Python objects gave before:
     integers int64, an all-NULL column None, UUIDs uuid.UUID, intervals timedelta."""
-    data = {}
+    data = []
     for i, field in enumerate(table.schema):
         chunked = table.column(i)
         kind = str(types[i]).upper() if i < len(types) else ""
         if chunked.null_count == len(chunked) and len(chunked):
-            data[i] = pd.Series([None] * len(chunked), dtype=object)
+            data.append(pd.Series([None] * len(chunked), dtype=object))
         elif kind == "UUID":
-            data[i] = pd.Series([None if v is None else uuid.UUID(v)
-                                 for v in chunked.to_pylist()], dtype=object)
+            data.append(pd.Series([None if v is None else uuid.UUID(v)
+                                   for v in chunked.to_pylist()], dtype=object))
         elif pa.types.is_interval(field.type):
-            data[i] = pd.Series([None if v is None else timedelta(
+            data.append(pd.Series([None if v is None else timedelta(
                 days=v.months * 30 + v.days, microseconds=v.nanoseconds // 1000)
-                for v in chunked.to_pylist()])
+                for v in chunked.to_pylist()]))
         elif pa.types.is_integer(field.type) and chunked.null_count == 0:
-            data[i] = pd.Series(chunked.to_numpy().astype("int64"))
+            data.append(pd.Series(chunked.to_numpy().astype("int64")))
+        elif pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            data.append(pd.Series(_aware_times(chunked, field.type)))
         elif _plain_arrow(field.type):
-            data[i] = chunked.to_pandas()
+            data.append(chunked.to_pandas())
         else:
-            data[i] = pd.Series(chunked.to_pylist(), dtype=object)
-    frame = pd.DataFrame(data) if data else pd.DataFrame(index=range(table.num_rows))
-    frame.columns = columns
-    return frame
+            data.append(pd.Series(chunked.to_pylist(), dtype=object))
+    if not data:
+        frame = pd.DataFrame(index=range(table.num_rows))
+        frame.columns = columns
+        return frame
+    # Built from the columns as they are (names may repeat: SELECT a, a): the dict
+    # constructor's alignment pass and a second pass renaming the columns were a third of
+    # a small answer's shaping (60 rows: ~0.6 ms).
+    try:
+        return pd.DataFrame._from_arrays([c.array for c in data], columns=pd.Index(columns),
+                                         index=pd.RangeIndex(table.num_rows),
+                                         verify_integrity=False)
+    except (AttributeError, TypeError):  # a pandas without this private constructor
+        frame = pd.DataFrame(dict(enumerate(data)))
+        frame.columns = columns
+        return frame
+
+
+def _aware_times(chunked: pa.ChunkedArray, kind: pa.TimestampType):
+    """A time zone aware timestamp column as pandas': its UTC instants, wrapped (Arrow's own
+    conversion goes through a tz_localize/tz_convert pair: ~0.4 ms for any size)."""
+    values = chunked.to_numpy()  # datetime64 in UTC; NULL as NaT
+    dtype = pd.DatetimeTZDtype(kind.unit, kind.tz)
+    try:
+        return pd.arrays.DatetimeArray._simple_new(values, dtype=dtype)
+    except (AttributeError, TypeError):  # a pandas without this private constructor
+        return pd.array(values, dtype=dtype)
 
 
 _BATCH_ROWS = 1_000_000
