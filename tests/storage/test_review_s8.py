@@ -6,6 +6,7 @@ either of its sessions is terminated: nothing lost, nothing doubled, nothing lef
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
@@ -289,3 +290,16 @@ def test_the_job_session_terminated_at_its_publish_loses_and_doubles_nothing(pg,
     with pg.engine.connect() as conn:  # every pooled connection still works
         assert conn.execute(text("SELECT 1")).scalar() == 1
 
+
+
+def test_two_bulk_writers_of_the_same_points_store_each_once(pg):
+    """Both judge from series_last that nothing is stored and COPY straight into the chunk;
+    the second waits on the primary key, meets the first's rows and de-duplicates."""
+    pg.write_points(bulk(), label_columns=["host"])  # series and chunk exist
+    later = bulk(offset=2_000)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        written = [f.result() for f in [pool.submit(pg.write_points, later, label_columns=["host"])
+                                        for _ in range(2)]]
+    assert sorted(w.written for w in written)[1] == 16_000
+    assert sum(w.written for w in written) == 16_000
+    assert db(pg, ALL_POINTS) == [(32_000, 32_000)]
