@@ -31,3 +31,7 @@ MAX_ERROR_MESSAGE_LENGTH = 4000
 # of squares: with 1e100 a bucket's sum of squares stays finite for 1e108 points, while one
 # value of 1e155 overflowed it and made PostgreSQL's rollup refresh fail on every run.
 MAX_VALUE_MAGNITUDE = 1e100
+# The smallest magnitude a non-zero value may have: PostgreSQL raises "underflow" when a
+# product of non-zero floats rounds to 0, so the square of 1e-200 made the rollup refresh
+# (and with it every later compress run) fail on every run. Squares of 1e-150 stay normal.
+MIN_VALUE_MAGNITUDE = 1e-150

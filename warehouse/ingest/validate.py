@@ -7,7 +7,8 @@ Rules (documented in docs/ingest.md):
 - timestamps are timezone-aware (datetime values, or ISO-8601 strings with an offset) and
   within ``TS_MIN``..``TS_MAX`` (years 1 to 9999, what every engine and Python can hold);
 - numbers are real and finite (no complex, NaN, ±inf or booleans); a point's value is at
-  most ``MAX_VALUE_MAGNITUDE`` (1e100) in magnitude, so sums of squares stay finite;
+  most ``MAX_VALUE_MAGNITUDE`` (1e100) in magnitude, so sums of squares stay finite, and
+  0 or at least ``MIN_VALUE_MAGNITUDE`` (1e-150), so squares do not underflow;
 - every text — names, label keys and values, run and step text columns, error messages and
   every string inside params/attributes JSON — is valid UTF-8 without NUL characters
   (PostgreSQL refuses both; a lone surrogate cannot even be encoded), see :func:`text_problem`.
@@ -28,7 +29,12 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from warehouse.config import MAX_LABEL_KEY_LENGTH, MAX_NAME_LENGTH, MAX_VALUE_MAGNITUDE
+from warehouse.config import (
+    MAX_LABEL_KEY_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_VALUE_MAGNITUDE,
+    MIN_VALUE_MAGNITUDE,
+)
 from warehouse.errors import FieldProblem, ValidationError
 from warehouse.ingest.text import json_problem, shown, text_problem
 from warehouse.schema import TS_MAX_US, TS_MIN_US
@@ -194,8 +200,9 @@ def to_utc_timestamps(column: pd.Series, field: str, problems: Problems,
 
 
 def to_finite_floats(column: pd.Series, field: str, problems: Problems) -> np.ndarray:
-    """Finite float64 values within ±MAX_VALUE_MAGNITUDE; text, booleans, complex numbers,
-    NaN, ±inf and larger magnitudes are rejected."""
+    """Finite float64 values within ±MAX_VALUE_MAGNITUDE, 0 or at least MIN_VALUE_MAGNITUDE
+    in magnitude; text, booleans, complex numbers, NaN, ±inf and other magnitudes are
+    rejected."""
     index = column.index
     if pd.api.types.is_bool_dtype(column.dtype):
         problems.add(index, field, "must be a number, got booleans")
@@ -232,6 +239,9 @@ def to_finite_floats(column: pd.Series, field: str, problems: Problems) -> np.nd
     problems.add_where(np.isinf(values), index, field, "is infinite")
     problems.add_where(np.isfinite(values) & (np.abs(values) > MAX_VALUE_MAGNITUDE), index,
                        field, f"is beyond ±{MAX_VALUE_MAGNITUDE:g} (the largest magnitude stored)")
+    problems.add_where((values != 0) & (np.abs(values) < MIN_VALUE_MAGNITUDE), index, field,
+                       f"is closer to 0 than ±{MIN_VALUE_MAGNITUDE:g} (the smallest non-zero "
+                       f"magnitude stored: its square would underflow)")
     return values
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Self
 
-from warehouse.config import MAX_NAME_LENGTH, MAX_VALUE_MAGNITUDE
+from warehouse.config import MAX_NAME_LENGTH, MAX_VALUE_MAGNITUDE, MIN_VALUE_MAGNITUDE
 from warehouse.recorder.fields import (  # noqa: F401 - uuid7 is part of this module's API
     Clock,
     _valid_names,
@@ -53,7 +53,8 @@ class _Metrics:
         """Record ``value`` now in series ``name`` with this run's/step's labels (recipe,
         step, host and custom ones) plus ``labels``; the point carries the run id.
 
-        A NaN or infinite value, or one beyond ±MAX_VALUE_MAGNITUDE (1e100), is dropped
+        A NaN or infinite value, one beyond ±MAX_VALUE_MAGNITUDE (1e100), or a non-zero one
+        closer to 0 than MIN_VALUE_MAGNITUDE (1e-150), is dropped
         (counted in the recorder's ``stats``): data must not break the recipe. A bad name or
         label raises ValueError, a non-number TypeError."""
         run = self._run
@@ -64,7 +65,8 @@ class _Metrics:
         except (TypeError, ValueError):
             raise TypeError(f"metric {name!r} value must be a number, got "
                             f"{type(value).__name__}") from None
-        if value - value != 0.0 or abs(value) > MAX_VALUE_MAGNITUDE:  # NaN, ±inf or huge
+        if (value - value != 0.0 or abs(value) > MAX_VALUE_MAGNITUDE  # NaN, ±inf or huge
+                or 0.0 < abs(value) < MIN_VALUE_MAGNITUDE):  # or so tiny its square underflows
             run._recorder.buffer.stats["dropped_values"] += 1
             return
         if labels:
